@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_MNIST := $(abspath ../shared/data/mnist)
+# Use the team's offline MNIST mirror when it is beside the checkout (CI, team machines).
+ifneq ($(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte.gz),)
+export FIRSTNET_MIRRORS ?= file://$(SHARED_MNIST)
+endif
+
+.PHONY: demo test lint bench install clean
+
+$(BIN)/firstnet: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# The pinned CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/firstnet
+
+demo: install
+	$(BIN)/firstnet demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/mlp_speed.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

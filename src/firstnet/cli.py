@@ -1,0 +1,91 @@
+"""The command-line tool: maps subcommands to the library's functions, prints, sets exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from firstnet import __version__, commands
+from firstnet.config import TrainConfig
+from firstnet.errors import FirstnetError
+
+TYPES = {"int": int, "float": float, "str": str}
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows '(default: X)' for every option; model-dependent defaults are spelled out in the help."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, so the CLI can never drift from the config."""
+    group = parser.add_argument_group("training configuration")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = str(f.type).replace(" | None", "")
+        if kind == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
+        else:
+            group.add_argument(flag, type=TYPES[kind], default=f.default, choices=f.metadata.get("choices"),
+                               help=f.metadata["help"])
+
+
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with the four MNIST files, raw or .gz (default: $FIRSTNET_DATA_DIR, then "
+                             "~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in $FIRSTNET_MIRRORS)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="firstnet", formatter_class=HelpFormatter,
+                                     description="The lecture 'Your First Deep Network', measured on MNIST.")
+    parser.add_argument("--version", action="version", version=f"firstnet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = sub.add_parser("data", formatter_class=HelpFormatter,
+                          help="answer the lecture's questions about MNIST and draw sample digits")
+    add_data_option(data)
+    data.add_argument("--out", type=Path, default=Path("runs/mnist-samples.png"), help="PNG grid of sample digits")
+
+    train = sub.add_parser("train", formatter_class=HelpFormatter, help="train a model into a run directory")
+    add_config_options(train)
+    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    train.add_argument("--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
+    train.add_argument("--resume", type=Path, default=None, metavar="RUN",
+                       help="continue an interrupted run (its config.json wins over the options above)")
+    add_data_option(train)
+
+    evaluate = sub.add_parser("eval", formatter_class=HelpFormatter,
+                              help="test accuracy, per-class accuracy, confusion matrix and worst errors")
+    evaluate.add_argument("run", type=Path, help="run directory")
+    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    evaluate.add_argument("--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)")
+    add_data_option(evaluate)
+
+    predict = sub.add_parser("predict", formatter_class=HelpFormatter, help="classify your own digit images")
+    predict.add_argument("run", type=Path, help="run directory")
+    predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    demo = sub.add_parser("demo", formatter_class=HelpFormatter,
+                          help="the main job: data questions, linear model and MLP, claims vs measurements")
+    demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of both trainings")
+    add_data_option(demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except FirstnetError as err:
+        print(f"firstnet: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("firstnet: interrupted", file=sys.stderr)
+        return 130

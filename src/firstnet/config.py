@@ -1,0 +1,81 @@
+"""The typed training configuration. Every field is a CLI option of `firstnet train` with this help text."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from firstnet.activations import ACTIVATIONS
+from firstnet.errors import ConfigError
+from firstnet.models import INITS
+
+MODELS = ("linear", "mlp")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Per-model recipe: fields left unset (None) take these values. Chosen by measurement (see README).
+MODEL_DEFAULTS = {
+    "linear": {"epochs": 5, "lr": 0.05, "schedule": "cosine", "weight_decay": 0.0, "label_smoothing": 0.0},
+    "mlp": {"epochs": 5, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4, "label_smoothing": 0.1},
+}
+
+
+def opt(default, help_text: str, choices=None):
+    return field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclass
+class TrainConfig:
+    model: str = opt("mlp", "model to train", MODELS)
+    hidden: int = opt(256, "MLP: units per hidden layer (H)")
+    depth: int = opt(2, "MLP: number of hidden layers (the lecture's network has 2)")
+    activation: str = opt("relu", "MLP: activation function", tuple(ACTIVATIONS))
+    init: str = opt("kaiming", "MLP: weight initialisation", INITS)
+    epochs: int | None = opt(None, "passes over the training set (linear: 5, mlp: 5)")
+    batch_size: int = opt(128, "examples per gradient step")
+    optimizer: str = opt("sgd", "sgd (with --momentum, --nesterov), adam or adamw", OPTIMIZERS)
+    lr: float | None = opt(None, "peak learning rate (linear: 0.05, mlp: 0.2)")
+    momentum: float = opt(0.9, "SGD momentum (0 = plain gradient descent)")
+    nesterov: bool = opt(True, "SGD: Nesterov momentum")
+    weight_decay: float | None = opt(None, "L2 weight decay (linear: 0, mlp: 5e-4)")
+    schedule: str | None = opt(None, "learning-rate schedule (linear: cosine, mlp: onecycle)", SCHEDULES)
+    warmup: float = opt(0.25, "onecycle: fraction of steps spent rising to the peak learning rate")
+    step_every: int = opt(2, "step schedule: epochs between learning-rate drops")
+    gamma: float = opt(0.5, "step schedule: factor of each drop")
+    label_smoothing: float | None = opt(None, "cross-entropy label smoothing (linear: 0, mlp: 0.1)")
+    precision: str = opt("fp32", "fp32, bf16 autocast (CPUs with AVX-512/AMX, GPUs) or fp16 (CUDA)", PRECISIONS)
+    seed: int = opt(0, "random seed: initial weights and batch order")
+    device: str = opt("auto", "auto picks cuda when available", DEVICES)
+    train_limit: int | None = opt(None, "use only the first N training images (smoke runs)")
+    test_limit: int | None = opt(None, "use only the first N test images")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value is not None and value not in choices:
+                raise ConfigError(f"--{f.name.replace('_', '-')}: {value!r} is not one of {', '.join(choices)}")
+        for name, value in MODEL_DEFAULTS[self.model].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                    "hidden": self.hidden, "step_every": self.step_every}
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.depth < 0:
+            raise ConfigError(f"--depth must be >= 0, got {self.depth}")
+        if not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
+            raise ConfigError("--warmup and --label-smoothing must lie in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+        return cls(**values)

@@ -1,0 +1,51 @@
+"""Terminal output: progress bars and tables (rich), and Ctrl-C handling for long jobs."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from firstnet.train import Progress as TrainProgress
+
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def training_bar(label: str) -> Iterator[Callable[[TrainProgress], None]]:
+    """A progress bar on stderr; yields the `on_progress` callback for `Trainer.run`."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[stats]}"), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[int, int] = {}
+
+        def update(p: TrainProgress) -> None:
+            if p.epoch not in tasks:
+                tasks[p.epoch] = bar.add_task(f"{label} epoch {p.epoch}/{p.epochs}", total=p.batches, stats="")
+            stats = f"loss {p.train_loss:.4f}  acc {100 * p.train_acc:5.2f}%  {p.samples_per_s:,.0f} img/s"
+            bar.update(tasks[p.epoch], completed=p.batch, stats=stats)
+
+        yield update
+
+
+@contextmanager
+def stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the job to stop at the next safe point; a second one aborts at once."""
+    requested = False
+
+    def handler(signum, frame):
+        nonlocal requested
+        if requested:
+            raise KeyboardInterrupt
+        requested = True
+        err.print("[yellow]Stopping after this batch and saving a checkpoint (Ctrl-C again to abort)...")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: requested
+    finally:
+        signal.signal(signal.SIGINT, previous)

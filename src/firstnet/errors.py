@@ -1,0 +1,35 @@
+"""Errors a user can cause and fix. The CLI prints them as one line, without a traceback."""
+
+
+class FirstnetError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug."""
+
+    exit_code = 1
+
+
+class DataFormatError(FirstnetError):
+    """A data file exists but is not what it claims to be (corrupt, truncated, wrong checksum)."""
+
+
+class DataNotFoundError(FirstnetError):
+    """No source could provide the data set."""
+
+    exit_code = 2
+
+
+class DivergedError(FirstnetError):
+    """Training produced a non-finite loss."""
+
+
+class CheckpointError(FirstnetError):
+    """A run directory or checkpoint cannot be used (missing files, mismatched tensors)."""
+
+
+class ImageError(FirstnetError):
+    """A user image cannot be read or holds no digit."""
+
+
+class ConfigError(FirstnetError, ValueError):
+    """An option has an invalid value."""
+
+    exit_code = 2

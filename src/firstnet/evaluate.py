@@ -1,0 +1,49 @@
+"""Accuracy, per-class accuracy, confusion matrix and the hardest errors of a trained model."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EVAL_BATCH = 2000  # large batches: no gradients are kept, so memory is small
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1]."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        batch = batch.float().div_(255) if batch.dtype == torch.uint8 else batch.float()
+        outputs.append(model(batch).float())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.zeros(0, 10)
+
+
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (a fraction) on a labelled set."""
+    logits = predict_logits(model, images)
+    loss = F.cross_entropy(logits, labels).item()
+    return loss, (logits.argmax(1) == labels).float().mean().item()
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """Counts (num_classes, num_classes): row = true class, column = predicted class."""
+    flat = labels.long() * num_classes + predictions.long()
+    return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
+    """Recall of each class from a confusion matrix (NaN for a class with no examples)."""
+    totals = matrix.sum(1).double()
+    return matrix.diagonal().double() / totals
+
+
+def worst_errors(probabilities: torch.Tensor, labels: torch.Tensor, count: int = 25) -> torch.Tensor:
+    """Indices of misclassified examples, most confident first."""
+    confidence, predictions = probabilities.max(1)
+    wrong = (predictions != labels).nonzero().squeeze(1)
+    order = confidence[wrong].argsort(descending=True)
+    return wrong[order[:count]]

@@ -1,0 +1,83 @@
+"""The lecture's models. Each takes images in [0, 1], shape (B, 1, 28, 28) or (B, 784), returns logits (B, 10).
+
+Normalisation by the MNIST mean and std happens inside the model, so a checkpoint carries everything
+needed to classify a raw image and callers never repeat the constants.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from firstnet.activations import get_activation
+from firstnet.errors import ConfigError
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]
+INPUT_DIM, NUM_CLASSES = 28 * 28, 10
+INITS = ("kaiming", "xavier", "default")
+
+
+class Linear(nn.Module):
+    """Softmax regression: logits = W x + b, W of shape (10, 784)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = nn.Linear(INPUT_DIM, NUM_CLASSES)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.flatten(1) - MNIST_MEAN) / MNIST_STD  # (B, 784)
+        return self.out(x)  # (B, 10)
+
+
+class MLP(nn.Module):
+    """784 -> H -> ... -> H -> 10 with `depth` hidden layers (the lecture's network: depth 2, ReLU)."""
+
+    def __init__(self, hidden: int = 256, depth: int = 2, activation: str = "relu", init: str = "kaiming") -> None:
+        super().__init__()
+        widths = [INPUT_DIM] + [hidden] * depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.acts = nn.ModuleList(get_activation(activation).module() for _ in range(depth))
+        self.out = nn.Linear(widths[-1], NUM_CLASSES)
+        initialise(self, activation, init)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(images)[-1])  # (B, 10)
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The activations of every hidden layer, each (B, H); the input layer when depth is 0."""
+        x = (images.flatten(1) - MNIST_MEAN) / MNIST_STD  # (B, 784)
+        outputs = [x]
+        for layer, act in zip(self.hidden, self.acts, strict=True):
+            x = act(layer(x))
+            outputs.append(x)
+        return outputs[1:] or outputs
+
+
+def initialise(model: MLP, activation: str, init: str) -> None:
+    """Kaiming (He) or Xavier normal weights with the activation's gain, zero biases.
+
+    The output layer, followed by softmax rather than the activation, gets gain 1. "default" keeps
+    PyTorch's own scheme (uniform, scaled by 1/sqrt(fan_in)).
+    """
+    if init not in INITS:
+        raise ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+    if init == "default":
+        return
+    gain = nn.init.calculate_gain(get_activation(activation).kaiming_nonlinearity, 0.01)
+    for layer in [*model.hidden, model.out]:
+        layer_gain = gain if layer is not model.out else 1.0
+        if init == "kaiming":
+            nn.init.normal_(layer.weight, std=layer_gain / layer.in_features**0.5)
+        else:
+            nn.init.xavier_normal_(layer.weight, gain=layer_gain)
+        nn.init.zeros_(layer.bias)
+
+
+def build_model(name: str, hidden: int = 256, depth: int = 2, activation: str = "relu",
+                init: str = "kaiming") -> nn.Module:
+    """A fresh model by name ("linear" or "mlp")."""
+    if name == "linear":
+        return Linear()
+    if name == "mlp":
+        return MLP(hidden, depth, activation, init)
+    raise ConfigError(f"unknown model {name!r}; choose from linear, mlp")

@@ -1,0 +1,34 @@
+"""One look for every figure: headless backend, colour-blind-safe palette, readable sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+import matplotlib.pyplot as plt  # noqa: E402
+
+# Okabe & Ito (2008), the colour-blind-safe palette.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+DPI = 120
+
+plt.rcParams.update({
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "axes.grid": True, "grid.alpha": 0.3, "axes.titlesize": 12, "axes.labelsize": 11,
+    "legend.fontsize": 9, "figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight",
+})
+
+
+def save(fig, path: Path) -> Path:
+    """Write `fig` to `path` atomically (temporary file, then rename) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        fig.savefig(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
+    return path
