@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from firstnet import __version__, commands
-from firstnet.config import TrainConfig
+from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.errors import FirstnetError
 
 TYPES = {"int": int, "float": float, "str": str}
@@ -25,13 +25,14 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, so the CLI can never drift from the config."""
     group = parser.add_argument_group("training configuration")
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type).replace(" | None", "")
+        flag, kind, text = "--" + f.name.replace("_", "-"), str(f.type).replace(" | None", ""), f.metadata["help"]
+        per_model = {model: values[f.name] for model, values in MODEL_DEFAULTS.items() if f.name in values}
+        if per_model:
+            text += " (default: " + ", ".join(f"{model} {value}" for model, value in per_model.items()) + ")"
         if kind == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=text)
         else:
-            group.add_argument(flag, type=TYPES[kind], default=f.default, choices=f.metadata.get("choices"),
-                               help=f.metadata["help"])
+            group.add_argument(flag, type=TYPES[kind], default=f.default, choices=f.metadata.get("choices"), help=text)
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
     train.add_argument("--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
     train.add_argument("--resume", type=Path, default=None, metavar="RUN",
-                       help="continue an interrupted run (its config.json wins over the options above)")
+                       help="continue an interrupted run; its config.json wins over the options above "
+                            "(default: start a new run)")
     add_data_option(train)
 
     evaluate = sub.add_parser("eval", formatter_class=HelpFormatter,

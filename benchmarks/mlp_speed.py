@@ -1,0 +1,111 @@
+"""MLP training speed: firstnet's defaults against the loop a newcomer writes, in one run.
+
+firstnet: `firstnet train --model mlp` defaults (784-256-256-10 ReLU, data resident as uint8 tensors,
+shuffled index batches of 128, one-cycle SGD, 5 epochs). Reference: the same architecture trained the way
+most tutorials show it -- a per-sample `torch.utils.data.Dataset` that converts each image on access,
+`DataLoader(batch_size=64, shuffle=True)`, SGD with momentum, the same number of epochs.
+
+Prints median training time (including the per-epoch test evaluation) and test accuracy of each over
+several seeds, the hardware, and the speed ratio. Usage:
+    python benchmarks/mlp_speed.py [--seeds 3] [--ref-seeds 1] [--precision fp32|bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from firstnet.config import TrainConfig
+from firstnet.data import load_mnist
+from firstnet.runs import environment
+from firstnet.train import Trainer
+
+
+class NewcomerMNIST(Dataset):
+    """One example at a time, converted and normalised on every access -- the usual tutorial code."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int):
+        image = torch.tensor(self.images[index], dtype=torch.float32) / 255.0
+        image = (image - 0.1307) / 0.3081
+        return image.reshape(784), int(self.labels[index])
+
+
+def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
+    """Train the newcomer's loop; returns (seconds, test accuracy)."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    train = DataLoader(NewcomerMNIST(data.train_images, data.train_labels), batch_size=64, shuffle=True)
+    test = DataLoader(NewcomerMNIST(data.test_images, data.test_labels), batch_size=1000)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for images, labels in train:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for images, labels in test:
+                correct += (model(images).argmax(1) == labels).sum().item()
+    return time.perf_counter() - start, correct / len(data.test_labels)
+
+
+def firstnet_run(data, seed: int, precision: str) -> tuple[float, float]:
+    trainer = Trainer(TrainConfig(model="mlp", seed=seed, precision=precision, device="cpu"), data)
+    history = trainer.run()
+    return history[-1]["elapsed_s"], history[-1]["test_acc"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3, help="firstnet runs (default: 3)")
+    parser.add_argument("--ref-seeds", type=int, default=1, help="reference runs (default: 1)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="firstnet precision")
+    parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    data = load_mnist()
+    epochs = TrainConfig(model="mlp").epochs
+    ours = [firstnet_run(data, seed, args.precision) for seed in range(args.seeds)]
+    print("firstnet  runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in ours), flush=True)
+    reference = [reference_run(data, epochs, seed) for seed in range(args.ref_seeds)]
+    print("reference runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in reference), flush=True)
+
+    env = environment(torch.device("cpu"))
+    summary = {
+        "hardware": f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} ({env['torch_threads']} threads)",
+        "epochs": epochs, "precision": args.precision,
+        "firstnet_seconds": statistics.median(t for t, _ in ours),
+        "firstnet_test_acc": statistics.median(a for _, a in ours),
+        "reference_seconds": statistics.median(t for t, _ in reference),
+        "reference_test_acc": statistics.median(a for _, a in reference),
+    }
+    summary["speedup"] = summary["reference_seconds"] / summary["firstnet_seconds"]
+    print(f"\nMLP 784-256-256-10, {epochs} epochs, {summary['hardware']}")
+    print(f"{'':12}{'median time':>14}{'test acc':>12}")
+    print(f"{'firstnet':12}{summary['firstnet_seconds']:>12.2f} s{100 * summary['firstnet_test_acc']:>11.2f}%")
+    print(f"{'reference':12}{summary['reference_seconds']:>12.2f} s{100 * summary['reference_test_acc']:>11.2f}%")
+    print(f"firstnet is {summary['speedup']:.1f}x faster than the per-sample DataLoader loop")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(summary, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

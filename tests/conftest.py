@@ -1,0 +1,25 @@
+"""Shared fixtures. The real MNIST comes through the normal data layer (the Makefile and .ci/run point
+FIRSTNET_MIRRORS at the team's offline mirror); tests that need it fail loudly if it cannot be found."""
+
+from __future__ import annotations
+
+import pytest
+
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST, load_mnist
+
+
+@pytest.fixture(scope="session")
+def mnist() -> MNIST:
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def small_mnist(mnist: MNIST) -> MNIST:
+    return mnist.subset(2000, 500)
+
+
+def small_config(**overrides) -> TrainConfig:
+    """A config that trains in well under a second on `small_mnist`."""
+    values = {"model": "mlp", "hidden": 32, "epochs": 3, "batch_size": 100, "device": "cpu"} | overrides
+    return TrainConfig(**values)

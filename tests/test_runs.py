@@ -1,0 +1,98 @@
+"""Run directories: files, atomic writes, checkpoints, resume, and clear errors for bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from firstnet import runs
+from firstnet.errors import CheckpointError
+from firstnet.train import Trainer
+from tests.conftest import small_config
+
+
+def train_in(run_dir, data, cfg, should_stop=lambda: False) -> Trainer:
+    trainer = Trainer(cfg, data)
+    runs.write_config(run_dir, trainer, data.source)
+    runs.run_training(trainer, run_dir, should_stop=should_stop)
+    return trainer
+
+
+def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp_path):
+    cfg = small_config(epochs=3, optimizer="adamw", lr=3e-3)  # optimizer state with several tensors
+    (tmp_path / "whole").mkdir()
+    whole = train_in(tmp_path / "whole", small_mnist, cfg)
+
+    (tmp_path / "cut").mkdir()
+    calls = iter(range(10_000))
+    stopped = train_in(tmp_path / "cut", small_mnist, cfg, should_stop=lambda: next(calls) >= 33)
+    assert not stopped.finished and (stopped.epoch, stopped.batch) == (1, 13)  # mid-epoch 2
+    assert (tmp_path / "cut" / runs.CHECKPOINT).is_file() and not (tmp_path / "cut" / runs.MODEL).exists()
+
+    resumed = Trainer(runs.read_config(tmp_path / "cut"), small_mnist)
+    runs.restore_checkpoint(tmp_path / "cut", resumed)
+    assert runs.run_training(resumed, tmp_path / "cut")
+
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    strip = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in t.history] for t in (whole, resumed)]
+    assert strip[0] == strip[1]
+    assert len(runs.read_metrics(tmp_path / "cut")) == 3
+    assert not (tmp_path / "cut" / runs.CHECKPOINT).exists()  # finished runs keep only the model
+
+
+def test_run_directory_contents(small_mnist, tmp_path):
+    trainer = train_in(tmp_path, small_mnist, small_config(epochs=2))
+    config = json.loads((tmp_path / runs.CONFIG).read_text())
+    assert config["config"]["hidden"] == 32 and config["seed"] == 0
+    assert {"torch", "numpy", "python", "device", "cpu", "firstnet"} <= config.keys()
+    metrics = runs.read_metrics(tmp_path)
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert metrics[-1]["test_acc"] == trainer.history[-1]["test_acc"]
+    cfg, model = runs.load_model(tmp_path)
+    assert cfg == trainer.cfg
+    images = torch.rand(4, 1, 28, 28)
+    assert torch.allclose(model(images), trainer.model.eval()(images))
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_checkpoint_that_does_not_match_its_config(small_mnist, tmp_path):
+    train_in(tmp_path, small_mnist, small_config(epochs=1))
+    config = json.loads((tmp_path / runs.CONFIG).read_text())
+    config["config"]["hidden"] = 64
+    (tmp_path / runs.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"does not match its config.json: .*hidden.0.weight: shape \(32, 784\)"):
+        runs.load_model(tmp_path)
+
+
+def test_corrupt_or_missing_files_are_clear_errors(small_mnist, tmp_path):
+    with pytest.raises(CheckpointError, match="not a firstnet run directory"):
+        runs.load_model(tmp_path)
+    train_in(tmp_path, small_mnist, small_config(epochs=1))
+    (tmp_path / runs.MODEL).write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        runs.load_model(tmp_path)
+    (tmp_path / runs.MODEL).unlink()
+    with pytest.raises(CheckpointError, match="did not finish"):
+        runs.load_model(tmp_path)
+    (tmp_path / runs.CONFIG).write_text("{not json")
+    with pytest.raises(CheckpointError, match="unreadable config"):
+        runs.read_config(tmp_path)
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="already exists"):
+        runs.create_run_dir(tmp_path, "taken")
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "metrics.jsonl"
+    runs.atomic_write(target, "old\n")
+    with pytest.raises(TypeError):  # fails in the middle of writing
+        runs.atomic_write(target, object())
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]

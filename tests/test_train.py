@@ -1,0 +1,120 @@
+"""The training loop: shuffling, reproducibility, schedules, divergence, optimizers, precision."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from firstnet.config import MODEL_DEFAULTS, TrainConfig
+from firstnet.errors import ConfigError, DivergedError
+from firstnet.train import Trainer, learning_rate
+from tests.conftest import small_config
+
+
+def test_fresh_shuffle_every_epoch(small_mnist):
+    trainer = Trainer(small_config(epochs=4), small_mnist)
+    orders = []
+    trainer.run(on_progress=lambda p: orders.append(trainer.order.clone()) if p.batch == p.batches else None)
+    assert len(orders) == 4
+    for order in orders:  # each epoch visits every training example exactly once
+        assert torch.equal(order.sort().values, torch.arange(2000))
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not torch.equal(orders[i], orders[j]), f"epochs {i + 1} and {j + 1} used the same order"
+
+
+def test_same_seed_same_result_other_seed_differs(small_mnist):
+    runs = [Trainer(small_config(seed=seed), small_mnist) for seed in (7, 7, 8)]
+    histories = [trainer.run() for trainer in runs]
+    strip = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in h] for h in histories]
+    assert strip[0] == strip[1]
+    for name, tensor in runs[0].model.state_dict().items():
+        assert torch.equal(tensor, runs[1].model.state_dict()[name]), name
+    assert strip[0] != strip[2]
+
+
+def test_history_records_every_epoch(small_mnist):
+    history = Trainer(small_config(), small_mnist).run()
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    for record in history:
+        assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s"} <= record.keys()
+        assert 0 <= record["train_acc"] <= 1 and 0 <= record["test_acc"] <= 1
+    assert history[-1]["test_acc"] > 0.6  # 2000 images, 3 epochs: far above chance (0.1)
+    assert history[-1]["elapsed_s"] > history[0]["elapsed_s"] > 0
+
+
+def test_should_stop_halts_between_batches(small_mnist):
+    trainer = Trainer(small_config(), small_mnist)
+    calls = iter(range(1000))
+    trainer.run(should_stop=lambda: next(calls) >= 25)  # 20 batches per epoch: stop inside epoch 2
+    assert (trainer.epoch, trainer.batch) == (1, 5)
+    assert not trainer.finished and len(trainer.history) == 1
+
+
+def test_divergence_is_detected_with_advice(small_mnist):
+    trainer = Trainer(small_config(lr=1e6, schedule="constant", label_smoothing=0.0), small_mnist)
+    with pytest.raises(DivergedError, match="smaller --lr"):
+        trainer.run()
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+def test_each_optimizer_learns(small_mnist, optimizer):
+    lr = 0.1 if optimizer == "sgd" else 2e-3
+    history = Trainer(small_config(optimizer=optimizer, lr=lr), small_mnist).run()
+    assert history[-1]["test_acc"] > 0.6
+
+
+def test_bf16_autocast_trains_on_cpu(small_mnist):
+    history = Trainer(small_config(precision="bf16"), small_mnist).run()
+    assert history[-1]["test_acc"] > 0.6
+
+
+def test_fp16_on_cpu_is_refused(small_mnist):
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        Trainer(small_config(precision="fp16"), small_mnist).run()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_path(small_mnist):
+    trainer = Trainer(small_config(device="cuda", precision="bf16"), small_mnist)
+    assert trainer.train_images.is_cuda and trainer.train_images.dtype == torch.uint8
+    assert trainer.run()[-1]["test_acc"] > 0.6
+
+
+def test_cuda_without_gpu_is_a_clear_error(small_mnist):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Trainer(small_config(device="cuda"), small_mnist)
+
+
+def schedule_lrs(schedule: str, **overrides) -> list[float]:
+    cfg = TrainConfig(model="mlp", lr=1.0, epochs=4, schedule=schedule, **overrides)
+    return [learning_rate(cfg, step, 400, 100) for step in range(400)]
+
+
+def test_schedules():
+    assert set(schedule_lrs("constant")) == {1.0}
+    step = schedule_lrs("step", step_every=2, gamma=0.5)
+    assert step[0] == step[199] == 1.0 and step[200] == step[399] == 0.5
+    cosine = schedule_lrs("cosine")
+    assert cosine[0] == 1.0 and cosine[-1] < 1e-3 and all(a >= b for a, b in zip(cosine, cosine[1:], strict=False))
+    onecycle = schedule_lrs("onecycle", warmup=0.25)
+    assert math.isclose(onecycle[0], 1 / 25) and math.isclose(max(onecycle), onecycle[100])
+    assert onecycle[-1] < 1e-3
+    assert all(a <= b for a, b in zip(onecycle[:100], onecycle[1:101], strict=True))
+
+
+def test_model_defaults_fill_unset_fields_only():
+    linear = TrainConfig(model="linear")
+    assert (linear.epochs, linear.lr) == (MODEL_DEFAULTS["linear"]["epochs"], MODEL_DEFAULTS["linear"]["lr"])
+    assert TrainConfig(model="mlp", lr=0.01).lr == 0.01
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"lr": -1.0}, {"model": "cnn2"}, {"activation": "nope"},
+                                 {"warmup": 1.0}, {"depth": -1}, {"batch_size": 0}])
+def test_config_validation(bad):
+    with pytest.raises(ConfigError):
+        TrainConfig(**bad)
