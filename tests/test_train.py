@@ -9,7 +9,7 @@ import torch
 
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.errors import ConfigError, DivergedError
-from firstnet.train import Trainer, learning_rate
+from firstnet.train import Trainer, learning_rate, smoothed_cross_entropy
 from tests.conftest import small_config
 
 
@@ -118,3 +118,12 @@ def test_model_defaults_fill_unset_fields_only():
 def test_config_validation(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
+
+
+def test_label_smoothing_loss_matches_torch():
+    """The loop computes smoothed cross-entropy itself so it can report the plain one; both must be right."""
+    torch.manual_seed(0)
+    logits, labels = torch.randn(64, 10), torch.randint(0, 10, (64,))
+    loss, plain = smoothed_cross_entropy(logits, labels, 0.1)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1))
+    assert torch.allclose(plain, torch.nn.functional.cross_entropy(logits, labels))

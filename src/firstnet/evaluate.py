@@ -41,7 +41,7 @@ def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     return matrix.diagonal().double() / totals
 
 
-def worst_errors(probabilities: torch.Tensor, labels: torch.Tensor, count: int = 25) -> torch.Tensor:
+def worst_errors(probabilities: torch.Tensor, labels: torch.Tensor, count: int = 24) -> torch.Tensor:
     """Indices of misclassified examples, most confident first."""
     confidence, predictions = probabilities.max(1)
     wrong = (predictions != labels).nonzero().squeeze(1)
