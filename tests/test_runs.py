@@ -15,7 +15,7 @@ from tests.conftest import small_config
 
 def train_in(run_dir, data, cfg, should_stop=lambda: False) -> Trainer:
     trainer = Trainer(cfg, data)
-    runs.write_config(run_dir, trainer, data.source)
+    runs.write_config(run_dir, cfg, trainer.device, data.source)
     runs.run_training(trainer, run_dir, should_stop=should_stop)
     return trainer
 

@@ -68,7 +68,7 @@ def train_run(cfg: TrainConfig, data: MNIST, run_dir: Path, resume: bool = False
     if resume:
         runs.restore_checkpoint(run_dir, trainer)
     else:
-        runs.write_config(run_dir, trainer, data.source)
+        runs.write_config(run_dir, cfg, trainer.device, data.source)
     with training_bar(cfg.model) as show, stop_on_sigint() as stop:
         finished = runs.run_training(trainer, run_dir, show, stop)
     if trainer.history:

@@ -83,9 +83,9 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_config(run_dir: Path, trainer: Trainer, data_source: str) -> None:
-    payload = {"config": trainer.cfg.to_dict(), "seed": trainer.cfg.seed, "data_source": data_source,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(trainer.device)}
+def write_config(run_dir: Path, cfg: TrainConfig, device: torch.device, data_source: str) -> None:
+    payload = {"config": cfg.to_dict(), "seed": cfg.seed, "data_source": data_source,
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(device)}
     atomic_write(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 
@@ -108,9 +108,10 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
 
 
-def save_model(run_dir: Path, trainer: Trainer) -> None:
-    metadata = {"format": "firstnet", "config": json.dumps(trainer.cfg.to_dict())}
-    atomic_save_tensors(run_dir / MODEL, trainer.model.state_dict(), metadata)
+def save_model(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> None:
+    """Final weights (a state dict of the model `cfg` builds) as `model.safetensors`."""
+    metadata = {"format": "firstnet", "config": json.dumps(cfg.to_dict())}
+    atomic_save_tensors(run_dir / MODEL, state, metadata)
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -200,7 +201,7 @@ def restore_checkpoint(run_dir: Path, trainer: Trainer) -> None:
 
 def finish_run(run_dir: Path, trainer: Trainer) -> None:
     """Write the final weights; the checkpoint is no longer needed once they exist."""
-    save_model(run_dir, trainer)
+    save_model(run_dir, trainer.cfg, trainer.model.state_dict())
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
 
 
