@@ -188,6 +188,13 @@ def test_parse_idx_rejects_truncated_header():
     assert str(info.value).startswith("train-images-idx3-ubyte: ")
 
 
+def test_parse_idx_rejects_header_whose_size_overflows():
+    content = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 2 + (4).to_bytes(4, "big")
+    with pytest.raises(DataFormatError, match="truncated") as info:
+        parse_idx(content, "train-images-idx3-ubyte")
+    assert str(info.value).startswith("train-images-idx3-ubyte: ")
+
+
 def test_encode_idx_rejects_non_uint8():
     with pytest.raises(ValueError, match="uint8"):
         encode_idx(np.zeros((2, 28, 28), dtype=np.float32))

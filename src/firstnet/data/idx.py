@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(content) < header_len:
         raise DataFormatError(f"{name}: header truncated ({len(content)} of {header_len} bytes)")
     dims = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header_len + int(np.prod(dims, dtype=np.int64))
+    expected = header_len + math.prod(dims)  # Python ints: a corrupt header cannot overflow
     if len(content) != expected:
         problem = "truncated" if len(content) < expected else "has trailing bytes"
         raise DataFormatError(

@@ -7,6 +7,7 @@ only once verified, so the cache never holds a partial or wrong file.
 
 from __future__ import annotations
 
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -155,7 +156,7 @@ def download_file(name: str, expected_sha: str | None, mirrors: tuple[str, ...],
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is ordinary user data
             os.replace(tmp, target_dir / name)
             return []
-        except (OSError, ValueError, DataFormatError) as err:
+        except (OSError, ValueError, http.client.HTTPException, DataFormatError) as err:
             failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,289 @@
+"""Turning a user's picture into an MNIST-style 28x28 image: polarity, size, centring, file formats, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from firstnet.errors import FirstnetError, ImageError
+from firstnet.preprocess import load_image, mnist_like
+
+
+def seven() -> np.ndarray:
+    """A thick '7', dark ink (0) on white paper (1), 28x28 float32."""
+    image = np.ones((28, 28), dtype=np.float32)
+    image[5:8, 7:21] = 0.0
+    for row in range(7, 24):
+        col = round(20 - (row - 7) * 8 / 16)
+        image[row, col - 1 : col + 2] = 0.0
+    return image
+
+
+def one() -> np.ndarray:
+    """A thick '1': a 20x4 bar, dark on white."""
+    image = np.ones((28, 28), dtype=np.float32)
+    image[4:24, 12:16] = 0.0
+    return image
+
+
+def upscale(image: np.ndarray, factor: int = 10) -> np.ndarray:
+    return np.kron(image, np.ones((factor, factor), dtype=np.float32))
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.indices(image.shape)
+    mass = image.sum()
+    return float((rows * image).sum() / mass), float((cols * image).sum() / mass)
+
+
+def ink_box(image: np.ndarray) -> tuple[int, int]:
+    """Height and width of the bounding box of all non-zero pixels."""
+    rows, cols = np.nonzero(image > 0)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def assert_mnist_like(result: np.ndarray) -> None:
+    """The properties every MNIST digit has: 28x28 float32 in [0, 1], bright ink on black, 20x20 box, centred."""
+    assert result.shape == (28, 28)
+    assert result.dtype == np.float32
+    assert result.min() >= 0.0 and result.max() == pytest.approx(1.0)
+    border = np.concatenate([result[0], result[-1], result[:, 0], result[:, -1]])
+    assert np.all(border == 0.0), "background must be black"
+    assert 0.02 < (result > 0.5).mean() < 0.4, "ink must be a minority of bright pixels"
+    height, width = ink_box(result)
+    assert height <= 20 and width <= 20
+    assert max(height, width) >= 19, "scaled to fill the 20x20 box"
+    row, col = centre_of_mass(result)
+    assert abs(row - 13.5) <= 1.0 and abs(col - 13.5) <= 1.0
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.round(image * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("digit", [seven, one])
+def test_dark_ink_on_white_array_becomes_mnist_like(digit):
+    image = digit()
+    result = mnist_like(image)
+    assert_mnist_like(result)
+    # the ink is what becomes bright: the paper's pixels were 1.0, the result's background is 0
+    assert result.sum() < 0.5 * result.size
+
+
+def test_white_on_black_is_not_inverted():
+    dark_on_white = seven()
+    white_on_black = 1.0 - dark_on_white
+    result = mnist_like(white_on_black)
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(dark_on_white), atol=1e-6)
+
+
+def test_mnist_style_input_keeps_its_bright_pixels_bright():
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[4:24, 12:16] = 1.0  # already 20x4, centred
+    result = mnist_like(image)
+    assert_mnist_like(result)
+    assert result[4:24, 12:16].min() > 0.9
+    assert result[:, :10].max() == 0.0 and result[:, 18:].max() == 0.0
+
+
+def test_aspect_ratio_is_kept():
+    result = mnist_like(upscale(one()))
+    assert ink_box(result) == (20, 4)
+
+
+def test_small_digit_off_centre_in_large_image_is_cropped_scaled_and_centred():
+    canvas = np.ones((120, 300), dtype=np.float32)
+    canvas[5:33, 250:278] = seven()  # a 28x28 '7' near the top right corner
+    result = mnist_like(canvas)
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(seven()), atol=1e-5)
+
+
+@pytest.mark.parametrize("digit", [seven, one])
+def test_upscaled_digit_gives_the_same_kind_of_result(digit):
+    small = mnist_like(digit())
+    big = mnist_like(upscale(digit()))  # 280x280 white canvas
+    assert_mnist_like(big)
+    assert ink_box(big) == ink_box(small)
+    assert np.corrcoef(small.ravel(), big.ravel())[0, 1] > 0.9
+
+
+def test_gray_paper_tone_is_removed():
+    image = 0.1 + 0.7 * seven()  # ink 0.1 on paper 0.8
+    result = mnist_like(image)
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(seven()), atol=1e-5)
+
+
+def test_slightly_noisy_paper_still_gives_a_centred_digit():
+    rng = np.random.default_rng(0)
+    image = np.clip(upscale(seven(), 4) + rng.uniform(-0.04, 0.0, (112, 112)).astype(np.float32), 0, 1)
+    result = mnist_like(image)
+    assert result.shape == (28, 28)
+    row, col = centre_of_mass(result)
+    assert abs(row - 13.5) <= 1.0 and abs(col - 13.5) <= 1.0
+    assert np.corrcoef(result.ravel(), mnist_like(seven()).ravel())[0, 1] > 0.9
+
+
+def test_input_is_not_modified():
+    image = seven()
+    before = image.copy()
+    mnist_like(image)
+    np.testing.assert_array_equal(image, before)
+
+
+# --- Files -------------------------------------------------------------------------------------------
+
+
+def test_grayscale_png(tmp_path):
+    path = tmp_path / "seven.png"
+    Image.fromarray(to_uint8(upscale(seven()))).save(path)
+    gray = load_image(path)
+    assert gray.shape == (280, 280) and gray.dtype == np.float32
+    assert gray.min() == 0.0 and gray.max() == 1.0
+    result = mnist_like(gray)
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(upscale(seven())), atol=1e-5)
+
+
+def test_rgb_png_with_coloured_ink(tmp_path):
+    rgb = np.full((280, 280, 3), 255, dtype=np.uint8)
+    rgb[upscale(seven()) < 0.5] = (20, 40, 160)  # blue pen
+    path = tmp_path / "blue.png"
+    Image.fromarray(rgb).save(path)
+    result = mnist_like(load_image(path))
+    assert_mnist_like(result)
+    assert np.corrcoef(result.ravel(), mnist_like(upscale(seven())).ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparent_background_counts_as_white_paper(tmp_path, mode):
+    """Black ink on a fully transparent background whose hidden colour is black (as drawing apps save it)."""
+    ink = upscale(seven()) < 0.5
+    rgba = np.zeros((280, 280, 4), dtype=np.uint8)  # transparent black everywhere
+    rgba[ink] = (0, 0, 0, 255)  # opaque black strokes
+    path = tmp_path / "drawing.png"
+    Image.fromarray(rgba, "RGBA").convert(mode).save(path)
+    gray = load_image(path)
+    assert gray.shape == (280, 280)
+    assert gray[~ink].min() == 1.0 and gray[ink].max() == 0.0
+    result = mnist_like(gray)
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(upscale(seven())), atol=1e-5)
+
+
+def test_palette_png_with_transparency(tmp_path):
+    ink = upscale(seven()) < 0.5
+    indices = np.where(ink, 1, 0).astype(np.uint8)
+    image = Image.fromarray(indices, "P")
+    image.putpalette([0, 0, 0, 0, 0, 0] + [0] * (254 * 3))  # both entries black ...
+    path = tmp_path / "palette.png"
+    image.save(path, transparency=0)  # ... but entry 0 (the background) transparent
+    result = mnist_like(load_image(path))
+    assert_mnist_like(result)
+    np.testing.assert_allclose(result, mnist_like(upscale(seven())), atol=1e-5)
+
+
+def test_jpeg_photo_of_a_digit(tmp_path):
+    path = tmp_path / "seven.jpg"
+    Image.fromarray(to_uint8(upscale(seven()))).save(path, quality=75)
+    result = mnist_like(load_image(path))
+    assert result.shape == (28, 28) and result.dtype == np.float32
+    row, col = centre_of_mass(result)
+    assert abs(row - 13.5) <= 1.0 and abs(col - 13.5) <= 1.0
+    assert np.corrcoef(result.ravel(), mnist_like(upscale(seven())).ravel())[0, 1] > 0.95
+
+
+def test_16_bit_grayscale_png(tmp_path):
+    image = np.where(upscale(seven(), 4) < 0.5, 10000, 50000).astype(np.uint16)
+    path = tmp_path / "scan16.png"
+    Image.fromarray(image).save(path)
+    gray = load_image(path)
+    assert gray.max() - gray.min() > 0.5  # ink and paper stay apart
+    assert_mnist_like(mnist_like(gray))
+
+
+# --- Errors ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(np.ones((28, 28)), id="white"),
+        pytest.param(np.zeros((28, 28)), id="black"),
+        pytest.param(np.full((50, 40), 0.5), id="uniform-gray"),
+        pytest.param(np.full((1, 1), 1.0), id="one-pixel"),
+        pytest.param(0.9 + 0.05 * seven(), id="faint-below-threshold"),
+    ],
+)
+def test_blank_image_raises_image_error(image):
+    with pytest.raises(ImageError, match="empty: no ink found"):
+        mnist_like(image)
+
+
+def test_blank_png_raises_image_error(tmp_path):
+    path = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 255).save(path)
+    with pytest.raises(ImageError, match="empty"):
+        mnist_like(load_image(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("notes.png", b"this is a text file, not a picture\n", id="text-named-png"),
+        pytest.param("empty.png", b"", id="empty-file"),
+        pytest.param("data.bin", bytes(range(256)) * 4, id="binary"),
+    ],
+)
+def test_non_image_file_raises_image_error_naming_path(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match="cannot read image") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, FirstnetError)
+
+
+def test_truncated_png_raises_image_error_naming_path(tmp_path):
+    path = tmp_path / "cut.png"
+    Image.fromarray(to_uint8(upscale(seven()))).save(path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ImageError, match="cannot read image") as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory"])
+def test_unreadable_path_raises_image_error_naming_path(tmp_path, kind):
+    path = tmp_path / "digit.png"
+    if kind == "directory":
+        path.mkdir()
+    with pytest.raises(ImageError) as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_raise_image_error(bad):
+    image = seven()
+    image[10, 10] = bad
+    with pytest.raises(ImageError, match="non-finite"):
+        mnist_like(image)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param((28, 28, 3), id="rgb-array"),
+        pytest.param((1, 28, 28), id="batch"),
+        pytest.param((784,), id="flat"),
+        pytest.param((0, 28), id="no-rows"),
+    ],
+)
+def test_wrong_shape_raises_image_error(shape):
+    with pytest.raises(ImageError, match=r"expected a 2-D grayscale image, got shape") as info:
+        mnist_like(np.ones(shape, dtype=np.float32))
+    assert str(shape).replace(" ", "") in str(info.value).replace(" ", "")
