@@ -57,3 +57,19 @@ def test_unknown_names_are_config_errors():
         MLP(init="orthogonal")
     with pytest.raises(ConfigError, match="unknown activation"):
         MLP(activation="swish2")
+
+
+def test_cnn_shapes_layout_and_size():
+    model = build_model("cnn", channels=16)
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+    assert model(torch.rand(3, 784)).shape == (3, 10)
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert 50_000 < sum(p.numel() for p in model.parameters()) < 100_000
+    wider = build_model("cnn", channels=32)
+    assert sum(p.numel() for p in wider.parameters()) > 3 * sum(p.numel() for p in model.parameters())
+
+
+def test_cnn_uses_the_activation_registry():
+    model = build_model("cnn", activation="gelu")
+    assert any(isinstance(m, torch.nn.GELU) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())

@@ -9,7 +9,8 @@ import torch
 
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.errors import ConfigError, DivergedError
-from firstnet.train import Trainer, learning_rate, smoothed_cross_entropy
+from firstnet.loop import learning_rate
+from firstnet.train import Trainer, random_translate, resolve_precision, smoothed_cross_entropy
 from tests.conftest import small_config
 
 
@@ -127,3 +128,28 @@ def test_label_smoothing_loss_matches_torch():
     loss, plain = smoothed_cross_entropy(logits, labels, 0.1)
     assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1))
     assert torch.allclose(plain, torch.nn.functional.cross_entropy(logits, labels))
+
+
+def test_random_translate_moves_each_image_within_bounds():
+    images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    images[:, 0, 13, 13] = 255  # one bright pixel in the middle of each image
+    generator = torch.Generator().manual_seed(0)
+    moved = random_translate(images, 2, generator)
+    assert moved.shape == images.shape and moved.dtype == torch.uint8
+    positions = moved[:, 0].flatten(1).argmax(1)
+    rows, cols = positions // 28, positions % 28
+    assert (moved.flatten(1).sum(1) == 255).all()  # nothing lost, nothing invented
+    assert rows.min() >= 11 and rows.max() <= 15 and cols.min() >= 11 and cols.max() <= 15
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # each image gets its own shift
+
+
+def test_precision_auto_resolves_to_a_concrete_precision():
+    assert resolve_precision("auto", torch.device("cpu")) in ("bf16", "fp32")
+    assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+def test_cnn_trains_with_augmentation_and_tta(small_mnist):
+    cfg = small_config(model="cnn", channels=8, augment=2, tta=True, epochs=2)
+    history = Trainer(cfg, small_mnist).run()
+    assert [r["tta"] for r in history] == [False, True]  # only the final evaluation pays for TTA
+    assert history[-1]["test_acc"] > 0.8

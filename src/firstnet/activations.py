@@ -1,45 +1,131 @@
-"""The one registry of activation functions: name -> torch module, family and the lecture's notes.
+"""The one registry of activation functions: name -> torch module, NumPy function and derivative, family, notes.
 
-Later work (the NumPy MLP, the activation plots and experiments) extends each entry; nothing else in
-the project lists activations.
+Nothing else in the project lists activations. The torch module is built on demand (`Activation.module()`
+imports torch only when called), so the NumPy half of the registry -- used by `firstnet.scratch` -- works
+without torch installed or imported.
+
+Each NumPy function keeps its input's dtype (float32 for training, float64 for gradient checks) and matches
+the torch module's definition exactly, including its constants (leaky slope 0.01, ELU alpha 1, softplus
+threshold 20, exact erf-based GELU). Derivatives take both the pre-activation `z` and the output `a = f(z)`,
+so each can use the cheaper form (sigmoid' = a (1 - a), tanh' = 1 - a^2).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+import numpy as np
 
 from firstnet.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SIGMOID_LIKE = "sigmoid-like"  # bounded output
 RELU_FAMILY = "relu-family"  # piecewise linear
 SMOOTH_MODERN = "smooth-modern"  # differentiable everywhere
 LINEAR = "linear"  # no non-linearity: the network collapses to one linear map
 
+LEAKY_SLOPE = 0.01  # nn.LeakyReLU's slope for z < 0, as the registry builds it
+ELU_ALPHA = 1.0  # nn.ELU default
+SOFTPLUS_THRESHOLD = 20.0  # nn.Softplus default: above it, softplus(z) is z itself
+# torch.nn.init.calculate_gain for the names the registry uses (leaky_relu with slope LEAKY_SLOPE).
+GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
+         "leaky_relu": math.sqrt(2.0 / (1 + LEAKY_SLOPE**2))}
+
+Array = np.ndarray
+_erf_object = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf and scipy is no dependency; math.erf is exact
+
+
+def erf(x: Array) -> Array:
+    """The error function, elementwise, in the dtype of `x` (libm precision: below 1e-15 in float64)."""
+    return np.asarray(_erf_object(x), dtype=x.dtype)
+
+
+def sigmoid(z: Array) -> Array:
+    """1 / (1 + e^-z) without overflow: e^-|z| is at most 1 on both branches."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softplus(z: Array) -> Array:
+    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|), and z itself above the threshold (as nn.Softplus)."""
+    return np.where(z > SOFTPLUS_THRESHOLD, z, np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
+
+
+def gelu(z: Array) -> Array:
+    """z * Phi(z), Phi the standard normal CDF (nn.GELU's exact form, not the tanh approximation)."""
+    return 0.5 * z * (1 + erf(z * (1 / math.sqrt(2))))
+
+
+def gelu_derivative(z: Array, a: Array) -> Array:
+    """Phi(z) + z * phi(z), phi the standard normal density."""
+    phi = np.exp(-0.5 * z * z) * (1 / math.sqrt(2 * math.pi))
+    return 0.5 * (1 + erf(z * (1 / math.sqrt(2)))) + z * phi
+
+
+def silu_derivative(z: Array, a: Array) -> Array:
+    """d/dz z s(z) = s + z s (1 - s), with s = sigmoid(z)."""
+    s = sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
+def step(condition: Array, dtype, low: float = 0.0) -> Array:
+    """1 where `condition` holds, `low` elsewhere, in `dtype`."""
+    return np.where(condition, np.array(1, dtype), np.array(low, dtype))
+
 
 @dataclass(frozen=True)
 class Activation:
     name: str
     family: str
-    module: Callable[[], nn.Module]  # a fresh torch module (some, like PReLU, hold parameters)
+    torch_module: str  # class name in torch.nn; `module()` builds it
     kaiming_nonlinearity: str  # the `nonlinearity` torch.nn.init.calculate_gain knows for this function
     note: str
+    function: Callable[[Array], Array]  # NumPy f(z), elementwise
+    derivative: Callable[[Array, Array], Array]  # NumPy f'(z), given z and a = f(z)
+    torch_args: tuple = ()
+
+    def module(self) -> nn.Module:
+        """A fresh torch module (some, like PReLU, hold parameters). Imports torch on first use."""
+        from torch import nn
+
+        return getattr(nn, self.torch_module)(*self.torch_args)
+
+    @property
+    def gain(self) -> float:
+        """The initialisation gain, as torch.nn.init.calculate_gain(kaiming_nonlinearity, LEAKY_SLOPE)."""
+        return GAINS[self.kaiming_nonlinearity]
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("identity", LINEAR, nn.Identity, "linear", "no non-linearity: W3 W2 W1 is one linear map"),
-        Activation("sigmoid", SIGMOID_LIKE, nn.Sigmoid, "sigmoid", "saturates: derivative <= 0.25, ~0 for |z| > 5"),
-        Activation("tanh", SIGMOID_LIKE, nn.Tanh, "tanh", "zero-centred but saturates for |z| > 3"),
-        Activation("relu", RELU_FAMILY, nn.ReLU, "relu", "max(0, z): cheap, no saturation for z > 0, dead units"),
-        Activation("leaky_relu", RELU_FAMILY, lambda: nn.LeakyReLU(0.01), "leaky_relu", "slope 0.01 for z < 0"),
-        Activation("elu", RELU_FAMILY, nn.ELU, "relu", "smooth negative part, saturates at -1"),
-        Activation("gelu", SMOOTH_MODERN, nn.GELU, "relu", "z * Phi(z): smooth, used in transformers"),
-        Activation("silu", SMOOTH_MODERN, nn.SiLU, "relu", "z * sigmoid(z) (Swish)"),
-        Activation("softplus", SMOOTH_MODERN, nn.Softplus, "relu", "log(1 + e^z): a smooth ReLU"),
+        Activation("identity", LINEAR, "Identity", "linear", "no non-linearity: W3 W2 W1 is one linear map",
+                   lambda z: z, lambda z, a: np.ones_like(z)),
+        Activation("sigmoid", SIGMOID_LIKE, "Sigmoid", "sigmoid", "saturates: derivative <= 0.25, ~0 for |z| > 5",
+                   sigmoid, lambda z, a: a * (1 - a)),
+        Activation("tanh", SIGMOID_LIKE, "Tanh", "tanh", "zero-centred but saturates for |z| > 3",
+                   np.tanh, lambda z, a: 1 - a * a),
+        Activation("relu", RELU_FAMILY, "ReLU", "relu", "max(0, z): cheap, no saturation for z > 0, dead units",
+                   lambda z: np.maximum(z, 0), lambda z, a: step(z > 0, z.dtype)),
+        Activation("leaky_relu", RELU_FAMILY, "LeakyReLU", "leaky_relu", f"slope {LEAKY_SLOPE} for z < 0",
+                   lambda z: np.where(z > 0, z, LEAKY_SLOPE * z), lambda z, a: step(z > 0, z.dtype, LEAKY_SLOPE),
+                   (LEAKY_SLOPE,)),
+        Activation("elu", RELU_FAMILY, "ELU", "relu", "smooth negative part, saturates at -1",
+                   lambda z: np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0))),
+                   lambda z, a: np.where(z > 0, 1, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype),
+                   (ELU_ALPHA,)),
+        Activation("gelu", SMOOTH_MODERN, "GELU", "relu", "z * Phi(z): smooth, used in transformers",
+                   gelu, gelu_derivative),
+        Activation("silu", SMOOTH_MODERN, "SiLU", "relu", "z * sigmoid(z) (Swish)",
+                   lambda z: z * sigmoid(z), silu_derivative),
+        Activation("softplus", SMOOTH_MODERN, "Softplus", "relu", "log(1 + e^z): a smooth ReLU",
+                   softplus, lambda z, a: np.where(z > SOFTPLUS_THRESHOLD, 1, sigmoid(z)).astype(z.dtype),
+                   (1.0, SOFTPLUS_THRESHOLD)),
     ]
 }
 

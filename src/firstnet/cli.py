@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from firstnet import __version__, commands
-from firstnet.config import MODEL_DEFAULTS, TrainConfig
+from firstnet.config import MODEL_DEFAULTS, MODELS, TrainConfig
 from firstnet.errors import FirstnetError
+from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_OPTIONS
 
 TYPES = {"int": int, "float": float, "str": str}
 
@@ -21,12 +22,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
-def add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, so the CLI can never drift from the config."""
+def add_config_options(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None,
+                       model: str | None = None) -> None:
+    """One option per TrainConfig field (or per field in `names`), so the CLI can never drift from the config.
+
+    `model` names the only model the command trains, so its per-model defaults alone are shown.
+    """
     group = parser.add_argument_group("training configuration")
     for f in dataclasses.fields(TrainConfig):
+        if names is not None and f.name not in names:
+            continue
         flag, kind, text = "--" + f.name.replace("_", "-"), str(f.type).replace(" | None", ""), f.metadata["help"]
-        per_model = {model: values[f.name] for model, values in MODEL_DEFAULTS.items() if f.name in values}
+        per_model = {name: values[f.name] for name, values in MODEL_DEFAULTS.items()
+                     if f.name in values and model in (None, name)}
         if per_model:
             text += " (default: " + ", ".join(f"{model} {value}" for model, value in per_model.items()) + ")"
         if kind == "bool":
@@ -73,10 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
     predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
+    scratch = sub.add_parser("scratch", formatter_class=HelpFormatter,
+                             help="train the NumPy MLP with hand-derived gradients (784-H-H-10, SGD) into a run "
+                                  "directory, or check its gradients with --gradcheck")
+    scratch.add_argument("--gradcheck", action="store_true",
+                         help="instead of training, check the gradients of every activation against finite "
+                              "differences and torch autograd and print the errors")
+    add_config_options(scratch, SCRATCH_OPTIONS, model="mlp")
+    scratch.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    scratch.add_argument("--name", default=None, help="run directory name (default: scratch-mlp-YYYYmmdd-HHMMSS)")
+    add_data_option(scratch)
+
+    bench = sub.add_parser("bench", formatter_class=HelpFormatter,
+                           help="train several seeds; test accuracy mean ± std, median wall time, hardware")
+    bench.add_argument("model", choices=MODELS, help="model to benchmark with its defaults")
+    bench.add_argument("--seeds", type=int, default=5, help="number of runs (seeds 0..N-1)")
+    bench.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    add_config_options(bench, tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")))
+    add_data_option(bench)
+
     demo = sub.add_parser("demo", formatter_class=HelpFormatter,
-                          help="the main job: data questions, linear model and MLP, claims vs measurements")
+                          help="the main job: data questions, linear model, MLP and CNN, claims vs measurements")
     demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
-    demo.add_argument("--seed", type=int, default=0, help="random seed of both trainings")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
     add_data_option(demo)
     return parser
 

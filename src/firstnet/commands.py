@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,13 +10,18 @@ import numpy as np
 import torch
 from rich.table import Table
 
-from firstnet import runs
+from firstnet import bench, runs
 from firstnet.config import TrainConfig
-from firstnet.console import err, out, stop_on_sigint, training_bar
+from firstnet.console import err, error_table, out, stop_on_sigint, training_bar
 from firstnet.data import MNIST, load_mnist
-from firstnet.errors import CheckpointError
+from firstnet.errors import CheckpointError, ConfigError
 from firstnet.evaluate import confusion_matrix, per_class_accuracy, predict_logits, worst_errors
 from firstnet.preprocess import load_image, mnist_like
+from firstnet.scratch import ScratchTrainer, to_torch_names
+from firstnet.scratch import gradcheck as scratch_gradcheck
+from firstnet.scratch import parity as scratch_parity
+from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_FIELDS
+from firstnet.scratch.train import FIXED_FIELDS as SCRATCH_FIXED
 from firstnet.train import Trainer
 from firstnet.viz.figures import plot_confusion, plot_curves, plot_digit_grid, plot_errors
 
@@ -101,6 +107,31 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    values = {name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)}
+    cfg = TrainConfig(**values)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    data = get_data(args.data_dir)
+    histories = []
+    for seed in range(args.seeds):
+        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
+        with training_bar(f"{cfg.model} seed {seed}") as show:
+            histories.append(trainer.run(show))
+    env = runs.environment(trainer.device)
+    result = bench.summarize(histories) | {"model": cfg.model, "precision": trainer.precision,
+                                           "config": cfg.to_dict(), "environment": env}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores"
+    out.print(f"[bold]{cfg.model}[/]: test accuracy {100 * result['test_acc_mean']:.2f} ± "
+              f"{100 * result['test_acc_std']:.2f}% (n={result['runs']}, min {100 * result['test_acc_min']:.2f}%), "
+              f"median {result['seconds_median']:.1f} s training + evaluation")
+    out.print(f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), {trainer.precision}")
+    return 0
+
+
 def evaluate_run(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
     """Accuracy figures of a finished run on the test set, plus confusion and worst-error PNGs."""
     cfg, model = runs.load_model(run_dir)
@@ -153,12 +184,63 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def scratch_run(cfg: TrainConfig, data: MNIST, run_dir: Path) -> ScratchTrainer:
+    """Train the NumPy MLP with a progress bar into `run_dir`, a run directory `firstnet eval` reads.
+
+    Weights are saved under the torch MLP's names, so `runs.load_model` rebuilds it from config.json. A Ctrl-C
+    leaves config.json and the finished epochs' metrics (each file written atomically) but no model.
+    """
+    trainer = ScratchTrainer(cfg, data)
+    runs.write_config(run_dir, cfg, torch.device("cpu"), data.source, extra={"trainer": "firstnet.scratch (NumPy)"})
+    with training_bar("scratch") as show:
+        trainer.run(show, on_epoch=lambda _record: runs.write_metrics(run_dir, trainer.history))
+    plot_curves(trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}")
+    state = {key: torch.from_numpy(value) for key, value in to_torch_names(trainer.params).items()}
+    runs.save_model(run_dir, cfg, state)
+    return trainer
+
+
+def show_gradcheck(seed: int) -> int:
+    """Print the finite-difference and autograd errors of every activation; exit status 1 if any is too large."""
+    with err.status("Checking gradients against finite differences and torch autograd..."):
+        numeric = scratch_gradcheck.check_all_activations(seed)
+        autograd = scratch_parity.check_all_activations(seed)
+    sizes, hidden = "-".join(map(str, scratch_gradcheck.GRADCHECK_SIZES)), scratch_parity.PARITY_HIDDEN
+    checks = [(f"Finite differences, float64, {sizes} MLP, batch {scratch_gradcheck.GRADCHECK_BATCH}: max relative "
+               "error", numeric, scratch_gradcheck.TOLERANCE),
+              (f"torch autograd, float64, 784-{hidden}-{hidden}-10 MLP, batch {scratch_parity.PARITY_BATCH}: max "
+               "absolute difference", autograd, scratch_parity.PARITY_TOLERANCE)]
+    for title, errors, tolerance in checks:
+        out.print(error_table(title, errors, tolerance))
+    worst = [(max(max(row.values()) for row in errors.values()), tolerance) for _, errors, tolerance in checks]
+    passed = all(error < tolerance for error, tolerance in worst)
+    out.print("[green]All gradients agree." if passed else "[bold red]Some gradients disagree (in red).")
+    return 0 if passed else 1
+
+
+def cmd_scratch(args) -> int:
+    if args.gradcheck:
+        return show_gradcheck(args.seed)
+    cfg = TrainConfig(**SCRATCH_FIXED, **{name: getattr(args, name) for name in SCRATCH_FIELDS})
+    run_dir = Path(args.runs_dir) / (args.name or f"scratch-{runs.default_name(cfg)}")
+    if run_dir.is_dir() and any(run_dir.iterdir()):  # before loading data; and scratch runs cannot --resume
+        raise CheckpointError(f"{run_dir} already exists; pick another --name")
+    data = get_data(args.data_dir)
+    runs.create_run_dir(run_dir.parent, run_dir.name)
+    last = scratch_run(cfg, data, run_dir).history[-1]
+    errors = round((1 - last["test_acc"]) * len(data.subset(cfg.train_limit, cfg.test_limit).test_labels))
+    out.print(f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% ({errors} errors; train "
+              f"{100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, {last['elapsed_s']:.1f} s")
+    out.print(f"Run directory: {run_dir} (firstnet eval {run_dir} evaluates it with the torch MLP)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from firstnet.report import claims_table  # the demo's own view of the results
 
     data = get_data(args.data_dir)
     summary, results = show_data(data, args.runs_dir / "mnist-samples.png"), {}
-    for model in ("linear", "mlp"):
+    for model in ("linear", "mlp", "cnn"):
         cfg = TrainConfig(model=model, seed=args.seed)
         run_dir = runs.create_run_dir(args.runs_dir, runs.default_name(cfg))
         trainer = train_run(cfg, data, run_dir)

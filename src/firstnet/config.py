@@ -5,19 +5,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from firstnet.activations import ACTIVATIONS
+from firstnet.constants import INITS
 from firstnet.errors import ConfigError
-from firstnet.models import INITS
 
-MODELS = ("linear", "mlp")
+MODELS = ("linear", "mlp", "cnn")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Per-model recipe: fields left unset (None) take these values. Chosen by measurement (see README).
 MODEL_DEFAULTS = {
-    "linear": {"epochs": 5, "lr": 0.05, "schedule": "cosine", "weight_decay": 0.0, "label_smoothing": 0.0},
-    "mlp": {"epochs": 5, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4, "label_smoothing": 0.1},
+    "linear": {"epochs": 5, "batch_size": 128, "lr": 0.05, "schedule": "cosine", "weight_decay": 0.0,
+               "label_smoothing": 0.0, "precision": "fp32", "augment": 0, "tta": False},
+    "mlp": {"epochs": 5, "batch_size": 128, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4,
+            "label_smoothing": 0.1, "precision": "fp32", "augment": 0, "tta": False},
+    "cnn": {"epochs": 3, "batch_size": 256, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4,
+            "label_smoothing": 0.1, "precision": "auto", "augment": 2, "tta": True},
 }
 
 
@@ -30,10 +34,11 @@ class TrainConfig:
     model: str = opt("mlp", "model to train", MODELS)
     hidden: int = opt(256, "MLP: units per hidden layer (H)")
     depth: int = opt(2, "MLP: number of hidden layers (the lecture's network has 2)")
-    activation: str = opt("relu", "MLP: activation function", tuple(ACTIVATIONS))
+    activation: str = opt("relu", "MLP and CNN: activation function", tuple(ACTIVATIONS))
     init: str = opt("kaiming", "MLP: weight initialisation", INITS)
+    channels: int = opt(16, "CNN: channels of the first stage (the next two have 2x and 4x)")
     epochs: int | None = opt(None, "passes over the training set")
-    batch_size: int = opt(128, "examples per gradient step")
+    batch_size: int | None = opt(None, "examples per gradient step")
     optimizer: str = opt("sgd", "sgd (with --momentum, --nesterov), adam or adamw", OPTIMIZERS)
     lr: float | None = opt(None, "peak learning rate")
     momentum: float = opt(0.9, "SGD momentum (0 = plain gradient descent)")
@@ -44,7 +49,11 @@ class TrainConfig:
     step_every: int = opt(2, "step schedule: epochs between learning-rate drops")
     gamma: float = opt(0.5, "step schedule: factor of each drop")
     label_smoothing: float | None = opt(None, "cross-entropy label smoothing")
-    precision: str = opt("fp32", "fp32, bf16 autocast (CPUs with AVX-512/AMX, GPUs) or fp16 (CUDA)", PRECISIONS)
+    precision: str | None = opt(None, "fp32, bf16 autocast (CPUs with AVX-512/AMX, GPUs), fp16 (CUDA), or auto: "
+                                      "bf16 where the CPU or GPU supports it, else fp32", PRECISIONS)
+    augment: int | None = opt(None, "random translation of training images by up to N pixels (0 = off)")
+    tta: bool | None = opt(None, "test-time augmentation: average the prediction over 1-pixel shifts")
+    compile: bool = opt(False, "torch.compile the model (worth it on a GPU; slow to start on a CPU)")
     seed: int = opt(0, "random seed: initial weights and batch order")
     device: str = opt("auto", "auto picks cuda when available", DEVICES)
     train_limit: int | None = opt(None, "use only the first N training images, for smoke runs (default: all)")
@@ -60,12 +69,12 @@ class TrainConfig:
             if getattr(self, name) is None:
                 setattr(self, name, value)
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                    "hidden": self.hidden, "step_every": self.step_every}
+                    "hidden": self.hidden, "channels": self.channels, "step_every": self.step_every}
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
-        if self.depth < 0:
-            raise ConfigError(f"--depth must be >= 0, got {self.depth}")
+        if self.depth < 0 or not 0 <= self.augment <= 8:
+            raise ConfigError(f"--depth must be >= 0 and --augment in 0..8, got {self.depth} and {self.augment}")
         if not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--warmup and --label-smoothing must lie in [0, 1)")
 

@@ -6,10 +6,12 @@ import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from firstnet.train import Progress as TrainProgress
+from firstnet.loop import Progress as TrainProgress
 
 out = Console()
 err = Console(stderr=True)
@@ -49,3 +51,17 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         yield lambda: requested
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: float) -> Table:
+    """Errors as a table: a row per key of `errors` (e.g. activation), a column per inner key (e.g. parameter);
+    entries at or above `tolerance` in red."""
+    columns = list(next(iter(errors.values())))
+    table = Table(title=f"{title}; pass < {tolerance:g}, failures in red", box=box.SIMPLE, show_edge=False,
+                  pad_edge=False)  # fits an 80-column terminal
+    table.add_column("activation")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in errors.items():
+        table.add_row(name, *(f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns))
+    return table

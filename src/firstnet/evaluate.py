@@ -8,23 +8,39 @@ import torch.nn.functional as F
 EVAL_BATCH = 2000  # large batches: no gradients are kept, so memory is small
 
 
+# Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty, so a
+# circular roll is a shift.
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1]."""
+def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
+                   tta: bool = False) -> torch.Tensor:
+    """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1].
+
+    With `tta`, the log of the mean probability over `TTA_SHIFTS` (argmax and cross-entropy still apply).
+    """
     was_training = model.training
     model.eval()
+    layout = getattr(model, "memory_format", torch.contiguous_format)
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         batch = batch.float().div_(255) if batch.dtype == torch.uint8 else batch.float()
-        outputs.append(model(batch).float())
+        batch = batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch
+        if not tta:
+            outputs.append(model(batch).float())
+            continue
+        probabilities = sum(model(torch.roll(batch, shift, dims=(2, 3))).float().softmax(1) for shift in TTA_SHIFTS)
+        outputs.append((probabilities / len(TTA_SHIFTS)).log())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros(0, 10)
 
 
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             tta: bool = False) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (a fraction) on a labelled set."""
-    logits = predict_logits(model, images)
+    logits = predict_logits(model, images, tta=tta)
     loss = F.cross_entropy(logits, labels).item()
     return loss, (logits.argmax(1) == labels).float().mean().item()
 

@@ -10,11 +10,8 @@ import torch
 from torch import nn
 
 from firstnet.activations import get_activation
+from firstnet.constants import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
-
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]
-INPUT_DIM, NUM_CLASSES = 28 * 28, 10
-INITS = ("kaiming", "xavier", "default")
 
 
 class Linear(nn.Module):
@@ -73,11 +70,47 @@ def initialise(model: MLP, activation: str, init: str) -> None:
         nn.init.zeros_(layer.bias)
 
 
+class CNN(nn.Module):
+    """A small all-3x3 convolutional network for time-to-accuracy on a CPU.
+
+    Three stages at 28 -> 14 -> 7 -> 3 pixels with `channels`, 2x and 4x channels; each conv is followed by
+    batch norm and the activation, and the max-pool comes *before* batch norm and the activation where a
+    stage ends: pooling commutes with the monotone ReLU, and on a CPU the element-wise layers cost more
+    than the convolutions, so running them on 4x fewer pixels is the single largest saving.
+    """
+
+    memory_format = torch.channels_last  # oneDNN and cuDNN run NHWC convolutions faster than NCHW
+
+    def __init__(self, channels: int = 16, activation: str = "relu") -> None:
+        super().__init__()
+        c = channels
+        plan = [(1, c, True), (c, 2 * c, False), (2 * c, 2 * c, True), (2 * c, 4 * c, False), (4 * c, 4 * c, True)]
+        layers: list[nn.Module] = []
+        for inputs, outputs, pool in plan:
+            layers.append(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False))  # bias is redundant before BN
+            layers += [nn.MaxPool2d(2)] if pool else []
+            layers += [nn.BatchNorm2d(outputs), get_activation(activation).module()]
+        self.features = nn.Sequential(*layers)
+        self.out = nn.Linear(4 * c * 3 * 3, NUM_CLASSES)
+        self.to(memory_format=self.memory_format)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.reshape(-1, 1, 28, 28) - MNIST_MEAN) / MNIST_STD  # (B, 1, 28, 28)
+        return self.out(self.features(x).flatten(1))  # (B, 4c, 3, 3) -> (B, 10)
+
+
 def build_model(name: str, hidden: int = 256, depth: int = 2, activation: str = "relu",
-                init: str = "kaiming") -> nn.Module:
-    """A fresh model by name ("linear" or "mlp")."""
+                init: str = "kaiming", channels: int = 16) -> nn.Module:
+    """A fresh model by name ("linear", "mlp" or "cnn")."""
     if name == "linear":
         return Linear()
     if name == "mlp":
         return MLP(hidden, depth, activation, init)
-    raise ConfigError(f"unknown model {name!r}; choose from linear, mlp")
+    if name == "cnn":
+        return CNN(channels, activation)
+    raise ConfigError(f"unknown model {name!r}; choose from linear, mlp, cnn")
+
+
+def model_for(cfg) -> nn.Module:
+    """The fresh model a `TrainConfig` describes."""
+    return build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels)

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, safe_open, save_file
 import firstnet
 from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError
-from firstnet.models import build_model
+from firstnet.models import model_for
 from firstnet.train import Trainer
 
 CONFIG, METRICS, MODEL, CHECKPOINT = "config.json", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors"
@@ -83,9 +83,11 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def write_config(run_dir: Path, cfg: TrainConfig, device: torch.device, data_source: str) -> None:
+def write_config(run_dir: Path, cfg: TrainConfig, device: torch.device, data_source: str,
+                 extra: dict | None = None) -> None:
+    """config.json: the config, data source, time and environment, plus `extra` facts about the run."""
     payload = {"config": cfg.to_dict(), "seed": cfg.seed, "data_source": data_source,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(device)}
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(device), **(extra or {})}
     atomic_write(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 
@@ -143,7 +145,7 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Train
     if not path.is_file():
         hint = f"; continue it with: firstnet train --resume {run_dir}" if (run_dir / CHECKPOINT).is_file() else ""
         raise CheckpointError(f"{run_dir} has no {MODEL}: the run did not finish{hint}")
-    model = build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init)
+    model = model_for(cfg)
     load_state_into(model, load_tensors(path)[0], path)
     return cfg, model.to(device).eval()
 

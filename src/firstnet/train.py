@@ -12,7 +12,6 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -21,20 +20,10 @@ from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.evaluate import evaluate
-from firstnet.models import build_model
+from firstnet.loop import Progress, learning_rate  # torch-free, shared with firstnet.scratch
+from firstnet.models import model_for
 
 LOG_EVERY = 10  # batches between progress callbacks (each one synchronises with the device)
-
-
-@dataclass
-class Progress:
-    epoch: int  # 1-based
-    epochs: int
-    batch: int  # batches done in this epoch
-    batches: int
-    train_loss: float  # running mean over this epoch
-    train_acc: float
-    samples_per_s: float
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,23 +38,6 @@ def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tenso
     """uint8 images (N, 1, 28, 28) and int64 labels (N,) on `device`."""
     images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
     return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
-
-
-def learning_rate(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
-    """The learning rate at `step` (0-based) for the configured schedule."""
-    progress = step / max(1, total_steps)
-    if cfg.schedule == "constant":
-        return cfg.lr
-    if cfg.schedule == "step":
-        return cfg.lr * cfg.gamma ** (step // steps_per_epoch // cfg.step_every)
-    if cfg.schedule == "cosine":
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
-    # One-cycle (Smith & Topin, 2018): cosine rise from lr/25 to lr, then cosine fall to lr/1e4.
-    low, final = cfg.lr / 25, cfg.lr / 1e4
-    if progress < cfg.warmup:
-        return low + (cfg.lr - low) * 0.5 * (1 - math.cos(math.pi * progress / cfg.warmup))
-    fall = (progress - cfg.warmup) / (1 - cfg.warmup)
-    return final + (cfg.lr - final) * 0.5 * (1 + math.cos(math.pi * fall))
 
 
 def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
@@ -90,13 +62,39 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def autocast(cfg: TrainConfig, device: torch.device):
-    if cfg.precision == "fp32":
-        return nullcontext()
-    if cfg.precision == "fp16" and device.type != "cuda":
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
+    if precision == "fp16" and device.type != "cuda":
         raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
-    dtype = torch.bfloat16 if cfg.precision == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16" if native else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    """Mixed precision for the forward pass (`precision` already resolved)."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift, max_shift]^2.
+
+    One gather for the whole batch, on uint8 (4x less memory traffic than float); borders fill with 0.
+    """
+    count, _, height, width = images.shape
+    device = images.device
+    padded = F.pad(images, (max_shift,) * 4)  # (B, 1, H + 2s, W + 2s)
+    offsets = torch.randint(0, 2 * max_shift + 1, (2, count), generator=generator).to(device)
+    rows = offsets[0, :, None] + torch.arange(height, device=device)  # (B, H)
+    cols = offsets[1, :, None] + torch.arange(width, device=device)  # (B, W)
+    batch = torch.arange(count, device=device)[:, None, None]
+    return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)  # (B, 1, H, W)
 
 
 class Trainer:
@@ -110,7 +108,11 @@ class Trainer:
         data = data.subset(cfg.train_limit, cfg.test_limit)
         self.train_images, self.train_labels = to_device_tensors(data.train_images, data.train_labels, self.device)
         self.test_images, self.test_labels = to_device_tensors(data.test_images, data.test_labels, self.device)
-        self.model = build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init).to(self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.model = model_for(cfg).to(self.device)
+        self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
+        # The compiled wrapper shares the parameters; checkpoints always use the plain module's names.
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.optimizer = build_optimizer(cfg, self.model)
         # A generator of its own, on the CPU, so batch order depends only on the seed and the epoch.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
@@ -158,10 +160,13 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = learning_rate(cfg, step, total_steps, self.steps_per_epoch)
             index = self.order[self.batch * cfg.batch_size : (self.batch + 1) * cfg.batch_size]
-            images = self.train_images[index].float().div_(255)  # (B, 1, 28, 28) in [0, 1]
+            images = self.train_images[index]  # (B, 1, 28, 28) uint8
+            if cfg.augment:
+                images = random_translate(images, cfg.augment, self.shuffle_generator)
+            images = images.float().div_(255).contiguous(memory_format=self.layout)  # in [0, 1]
             labels = self.train_labels[index]  # (B,)
-            with autocast(cfg, self.device):
-                logits = model(images)  # (B, 10)
+            with autocast(self.precision, self.device):
+                logits = self.forward(images)  # (B, 10)
             loss, cross_entropy = smoothed_cross_entropy(logits, labels, cfg.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -192,13 +197,15 @@ class Trainer:
     def _end_epoch(self) -> dict:
         start = time.perf_counter()
         loss_sum, correct, count = self.sums.tolist()
-        with autocast(self.cfg, self.device):
-            test_loss, test_acc = evaluate(self.model, self.test_images, self.test_labels)
+        # Test-time augmentation costs five forward passes, so only the final evaluation uses it.
+        tta = bool(self.cfg.tta) and self.epoch + 1 == self.cfg.epochs
+        with autocast(self.precision, self.device):
+            test_loss, test_acc = evaluate(self.forward, self.test_images, self.test_labels, tta=tta)
         self.elapsed_s += time.perf_counter() - start
         self.epoch, self.batch, self.order = self.epoch + 1, 0, None
         self.sums.zero_()
         record = {"epoch": self.epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
                   "test_loss": test_loss, "test_acc": test_acc, "elapsed_s": round(self.elapsed_s, 3),
-                  "lr": self.optimizer.param_groups[0]["lr"]}
+                  "lr": self.optimizer.param_groups[0]["lr"], "tta": tta}
         self.history.append(record)
         return record
