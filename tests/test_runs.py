@@ -96,3 +96,13 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         runs.atomic_write(target, object())
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
+    """A CNN run (bf16 where supported, TTA) evaluated after loading gives the accuracy its training recorded."""
+    trainer = train_in(tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True))
+    cfg, model = runs.load_model(tmp_path)
+    images = torch.tensor(small_mnist.test_images).unsqueeze(1)
+    labels = torch.tensor(small_mnist.test_labels, dtype=torch.int64)
+    accuracy = (runs.probabilities(cfg, model, images).argmax(1) == labels).double().mean().item()
+    assert accuracy == pytest.approx(trainer.history[-1]["test_acc"], abs=1e-6)

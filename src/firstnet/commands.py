@@ -15,7 +15,7 @@ from firstnet.config import TrainConfig
 from firstnet.console import err, error_table, out, stop_on_sigint, training_bar
 from firstnet.data import MNIST, load_mnist
 from firstnet.errors import CheckpointError, ConfigError
-from firstnet.evaluate import confusion_matrix, per_class_accuracy, predict_logits, worst_errors
+from firstnet.evaluate import confusion_matrix, per_class_accuracy, worst_errors
 from firstnet.preprocess import load_image, mnist_like
 from firstnet.scratch import ScratchTrainer, to_torch_names
 from firstnet.scratch import gradcheck as scratch_gradcheck
@@ -137,7 +137,7 @@ def evaluate_run(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
     cfg, model = runs.load_model(run_dir)
     images = torch.tensor(data.test_images).unsqueeze(1)  # (N, 1, 28, 28) uint8
     labels = torch.tensor(data.test_labels, dtype=torch.int64)
-    probabilities = predict_logits(model, images).softmax(1)
+    probabilities = runs.probabilities(cfg, model, images)
     predictions = probabilities.argmax(1)
     matrix = confusion_matrix(labels, predictions)
     worst = worst_errors(probabilities, labels)
@@ -172,7 +172,7 @@ def cmd_predict(args) -> int:
     results = []
     for path in args.images:
         image = torch.from_numpy(mnist_like(load_image(path)))[None, None]  # (1, 1, 28, 28)
-        probabilities = predict_logits(model, image).softmax(1)[0]
+        probabilities = runs.probabilities(cfg, model, image)[0]
         results.append({"image": str(path), "prediction": int(probabilities.argmax()),
                         "probabilities": [round(p, 6) for p in probabilities.tolist()]})
     if args.json:

@@ -22,8 +22,9 @@ from safetensors.torch import load_file, safe_open, save_file
 import firstnet
 from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError
+from firstnet.evaluate import predict_logits
 from firstnet.models import model_for
-from firstnet.train import Trainer
+from firstnet.train import Trainer, autocast, resolve_precision
 
 CONFIG, METRICS, MODEL, CHECKPOINT = "config.json", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors"
 
@@ -148,6 +149,13 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Train
     model = model_for(cfg)
     load_state_into(model, load_tensors(path)[0], path)
     return cfg, model.to(device).eval()
+
+
+def probabilities(cfg: TrainConfig, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, 10) of a loaded run, computed as its training evaluated: same precision, TTA."""
+    device = next(model.parameters()).device
+    with autocast(resolve_precision(cfg.precision, device), device):
+        return predict_logits(model, images, tta=bool(cfg.tta)).softmax(1)
 
 
 def save_checkpoint(run_dir: Path, trainer: Trainer) -> None:
