@@ -16,7 +16,7 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import build_parser, main
 
-SUBCOMMANDS = ["data", "train", "eval", "predict", "demo", "scratch"]
+SUBCOMMANDS = ["data", "train", "eval", "predict", "demo", "scratch", "bench"]
 
 
 def firstnet(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -136,3 +136,18 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist):
     assert (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).exists()
     again = firstnet("train", "--resume", str(run_dir))
     assert again.returncode == 1 and "already finished" in again.stderr
+
+
+def test_bench_reports_statistics_over_seeds(mnist, capsys):
+    assert main(["bench", "mlp", "--seeds", "3", "--hidden", "16", "--epochs", "1", "--train-limit", "2000",
+                 "--test-limit", "500", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["runs"] == 3 and len(result["accuracies"]) == 3 and len(set(result["accuracies"])) > 1
+    assert result["test_acc_mean"] == pytest.approx(np.mean(result["accuracies"]))
+    assert result["test_acc_std"] == pytest.approx(np.std(result["accuracies"], ddof=1))
+    assert result["seconds_median"] == pytest.approx(np.median(result["seconds"]))
+    assert {"cpu", "torch", "cpu_count"} <= result["environment"].keys() and result["model"] == "mlp"
+
+
+def test_bench_rejects_zero_seeds():
+    assert main(["bench", "mlp", "--seeds", "0"]) == 2
