@@ -114,7 +114,7 @@ class Trainer:
         # The compiled wrapper shares the parameters; checkpoints always use the plain module's names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.optimizer = build_optimizer(cfg, self.model)
-        # A generator of its own, on the CPU, so batch order depends only on the seed and the epoch.
+        # A generator of its own, on the CPU, so batch order and augmentation depend only on the seed.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
         self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
         self.epoch = 0  # completed epochs
