@@ -71,7 +71,7 @@ def test_loss_and_gradients_match_torch_autograd(activation, smoothing):
 def autograd(params, X, labels, activation, smoothing):
     """Loss and gradients of the same network written with torch.nn.functional, for any widths."""
     tensors = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
-    f = get_activation(activation).module()
+    f = get_activation(activation).module().double()  # PReLU holds a (float32 by default) weight
     hidden = f(F.linear(torch.from_numpy(X), tensors["W1"], tensors["b1"]))
     hidden = f(F.linear(hidden, tensors["W2"], tensors["b2"]))
     logits = F.linear(hidden, tensors["W3"], tensors["b3"])

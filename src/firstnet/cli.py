@@ -105,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
     add_data_option(demo)
+
+    plot = sub.add_parser("plot", formatter_class=HelpFormatter, help="draw the lecture's pictures from real numbers")
+    figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    activations = figures.add_parser("activations", formatter_class=HelpFormatter,
+                                     help="each activation family beside its derivatives, problems marked "
+                                          "(default: into runs/figures)")
+    activations.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNGs go")
     return parser
 
 

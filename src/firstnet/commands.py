@@ -17,12 +17,13 @@ from firstnet.data import MNIST, load_mnist
 from firstnet.errors import CheckpointError, ConfigError
 from firstnet.evaluate import confusion_matrix, per_class_accuracy, worst_errors
 from firstnet.preprocess import load_image, mnist_like
-from firstnet.scratch import ScratchTrainer, to_torch_names
+from firstnet.scratch import ScratchTrainer
 from firstnet.scratch import gradcheck as scratch_gradcheck
 from firstnet.scratch import parity as scratch_parity
 from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_FIELDS
 from firstnet.scratch.train import FIXED_FIELDS as SCRATCH_FIXED
 from firstnet.train import Trainer
+from firstnet.viz.activations import plot_all_families
 from firstnet.viz.figures import plot_confusion, plot_curves, plot_digit_grid, plot_errors
 
 
@@ -195,7 +196,8 @@ def scratch_run(cfg: TrainConfig, data: MNIST, run_dir: Path) -> ScratchTrainer:
     with training_bar("scratch") as show:
         trainer.run(show, on_epoch=lambda _record: runs.write_metrics(run_dir, trainer.history))
     plot_curves(trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}")
-    state = {key: torch.from_numpy(value) for key, value in to_torch_names(trainer.params).items()}
+    # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, are saved at their fixed value.
+    state = scratch_parity.to_torch_mlp(trainer.params, cfg.activation).state_dict()
     runs.save_model(run_dir, cfg, state)
     return trainer
 
@@ -248,4 +250,15 @@ def cmd_demo(args) -> int:
             return 130
         results[model] = trainer.history[-1] | {"run": str(run_dir)}
     out.print(claims_table(summary, results))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    """`firstnet plot FIGURE`: one function per figure, named after it."""
+    return {"activations": plot_activations}[args.figure](args)
+
+
+def plot_activations(args) -> int:
+    for path in plot_all_families(args.out_dir):
+        out.print(str(path), soft_wrap=True)
     return 0

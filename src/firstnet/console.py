@@ -58,10 +58,10 @@ def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: floa
     entries at or above `tolerance` in red."""
     columns = list(next(iter(errors.values())))
     table = Table(title=f"{title}; pass < {tolerance:g}, failures in red", box=box.SIMPLE, show_edge=False,
-                  pad_edge=False)  # fits an 80-column terminal
-    table.add_column("activation")
+                  pad_edge=False, padding=(0, 0, 0, 1))  # fits an 80-column terminal
+    table.add_column("activation", no_wrap=True, min_width=max(len(name) for name in errors))
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for name, row in errors.items():
         table.add_row(name, *(f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns))
     return table

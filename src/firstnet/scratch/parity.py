@@ -32,7 +32,9 @@ def to_torch_mlp(params: Params, activation: str) -> MLP:
     if inputs != INPUT_DIM or params["W3"].shape[0] != NUM_CLASSES or params["W2"].shape != (hidden, hidden):
         raise ValueError(f"the torch MLP is {INPUT_DIM}-H-H-{NUM_CLASSES}; these parameters are not")
     model = MLP(hidden=hidden, depth=2, activation=activation).to(torch.from_numpy(params["W1"]).dtype)
-    model.load_state_dict({key: torch.from_numpy(value.copy()) for key, value in to_torch_names(params).items()})
+    # Parameters the scratch MLP does not have (PReLU's slopes) keep their initial values, the fixed ones NumPy uses.
+    state = model.state_dict() | {key: torch.from_numpy(value.copy()) for key, value in to_torch_names(params).items()}
+    model.load_state_dict(state)
     return model
 
 

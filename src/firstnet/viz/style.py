@@ -20,13 +20,16 @@ plt.rcParams.update({
 })
 
 
-def save(fig, path: Path) -> Path:
-    """Write `fig` to `path` atomically (temporary file, then rename) and close it."""
+def save(fig, path: Path, **savefig_kwargs) -> Path:
+    """Write `fig` to `path` atomically (temporary file, then rename) and close it.
+
+    `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly figsize * DPI pixels.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp)
+        fig.savefig(tmp, **savefig_kwargs)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
