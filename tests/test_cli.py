@@ -151,3 +151,21 @@ def test_bench_reports_statistics_over_seeds(mnist, capsys):
 
 def test_bench_rejects_zero_seeds():
     assert main(["bench", "mlp", "--seeds", "0"]) == 2
+
+
+def test_plot_curves_confusion_and_digits(trained_run, tmp_path, capsys):
+    assert main(["plot", "curves", str(trained_run), "--out", str(tmp_path / "c.png")]) == 0
+    assert main(["plot", "confusion", str(trained_run), "--out-dir", str(tmp_path)]) == 0
+    assert main(["plot", "digits", "--out", str(tmp_path / "d.png"), "--per-class", "3"]) == 0
+    for name, minimum_size in (("c.png", (800, 300)), ("confusion.png", (500, 400)), ("errors.png", (600, 300)),
+                               ("d.png", (600, 250))):
+        with Image.open(tmp_path / name) as image:
+            assert image.width >= minimum_size[0] and image.height >= minimum_size[1], name
+    with Image.open(tmp_path / "d.png") as image:  # 3 rows of 10 digits: wider than tall
+        assert image.width > 2 * image.height
+
+
+def test_plot_curves_without_metrics_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    result = firstnet("plot", "curves", str(tmp_path))
+    assert result.returncode == 1 and "no finished epoch" in result.stderr and "Traceback" not in result.stderr

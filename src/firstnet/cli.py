@@ -112,6 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
                                      help="each activation family beside its derivatives, problems marked "
                                           "(default: into runs/figures)")
     activations.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNGs go")
+    curves = figures.add_parser("curves", formatter_class=HelpFormatter, help="loss and accuracy per epoch of a run")
+    curves.add_argument("run", type=Path, help="run directory")
+    curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
+    confusion = figures.add_parser("confusion", formatter_class=HelpFormatter,
+                                   help="confusion matrix and most confident errors of a run on the test set")
+    confusion.add_argument("run", type=Path, help="run directory")
+    confusion.add_argument("--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)")
+    add_data_option(confusion)
+    digits = figures.add_parser("digits", formatter_class=HelpFormatter, help="a grid of MNIST training digits")
+    digits.add_argument("--out", type=Path, default=Path("runs/figures/digits.png"), help="PNG path")
+    digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
+    add_data_option(digits)
     return parser
 
 

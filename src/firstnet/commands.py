@@ -63,10 +63,14 @@ def show_data(data: MNIST, samples_path: Path) -> dict:
     table.add_row("pixel mean / std (on [0, 1])", f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}")
     table.add_row("linearly separable?", "measure it: firstnet train --model linear (train accuracy < 100% = no)")
     out.print(table)
-    first = np.concatenate([np.flatnonzero(data.train_labels == c)[:4] for c in range(10)])
-    path = plot_digit_grid(data.train_images[first], data.train_labels[first], samples_path)
-    out.print(f"Sample digits: {path}")
+    out.print(f"Sample digits: {sample_digits(data, samples_path)}")
     return summary
+
+
+def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
+    """A PNG grid of the first `per_class` training images of each digit: one column per class."""
+    first = np.stack([np.flatnonzero(data.train_labels == c)[:per_class] for c in range(10)], axis=1).ravel()
+    return plot_digit_grid(data.train_images[first], data.train_labels[first], path, columns=10)
 
 
 def train_run(cfg: TrainConfig, data: MNIST, run_dir: Path, resume: bool = False) -> Trainer | None:
@@ -255,7 +259,29 @@ def cmd_demo(args) -> int:
 
 def cmd_plot(args) -> int:
     """`firstnet plot FIGURE`: one function per figure, named after it."""
-    return {"activations": plot_activations}[args.figure](args)
+    return {"activations": plot_activations, "curves": plot_run_curves, "confusion": plot_run_confusion,
+            "digits": plot_digits}[args.figure](args)
+
+
+def plot_run_curves(args) -> int:
+    history = runs.read_metrics(args.run)
+    if not history:
+        raise CheckpointError(f"{args.run} has no finished epoch in {runs.METRICS} to draw")
+    out.print(str(plot_curves(history, args.out or args.run / "curves.png", title=f"{args.run.name}")))
+    return 0
+
+
+def plot_run_confusion(args) -> int:
+    result = evaluate_run(args.run, get_data(args.data_dir), args.out_dir or args.run)
+    out.print("\n".join(result["figures"]), soft_wrap=True)
+    return 0
+
+
+def plot_digits(args) -> int:
+    if args.per_class < 1:
+        raise ConfigError(f"--per-class must be at least 1, got {args.per_class}")
+    out.print(str(sample_digits(get_data(args.data_dir), args.out, args.per_class)))
+    return 0
 
 
 def plot_activations(args) -> int:
