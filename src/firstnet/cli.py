@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from firstnet import __version__, commands
+from firstnet import __version__, commands, plot_commands
 from firstnet.config import MODEL_DEFAULTS, MODELS, TrainConfig
 from firstnet.errors import FirstnetError
 from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_OPTIONS
@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
                                      help="each activation family beside its derivatives, problems marked "
                                           "(default: into runs/figures)")
     activations.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNGs go")
+    landscape = figures.add_parser("landscape", formatter_class=HelpFormatter,
+                                   help="loss surface and gradient field of a two-weight problem, descent paths")
+    landscape.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNG goes")
+    landscape.add_argument("--steps", type=int, default=40, help="gradient-descent steps per path")
+    landscape.add_argument("--seed", type=int, default=0, help="seed of the 2-D data")
     curves = figures.add_parser("curves", formatter_class=HelpFormatter, help="loss and accuracy per epoch of a run")
     curves.add_argument("run", type=Path, help="run directory")
     curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return getattr(commands, f"cmd_{args.command}")(args)
+        return getattr(plot_commands if args.command == "plot" else commands, f"cmd_{args.command}")(args)
     except FirstnetError as err:
         print(f"firstnet: error: {err}", file=sys.stderr)
         return err.exit_code

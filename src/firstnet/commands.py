@@ -23,7 +23,6 @@ from firstnet.scratch import parity as scratch_parity
 from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_FIELDS
 from firstnet.scratch.train import FIXED_FIELDS as SCRATCH_FIXED
 from firstnet.train import Trainer
-from firstnet.viz.activations import plot_all_families
 from firstnet.viz.figures import plot_confusion, plot_curves, plot_digit_grid, plot_errors
 
 
@@ -254,37 +253,4 @@ def cmd_demo(args) -> int:
             return 130
         results[model] = trainer.history[-1] | {"run": str(run_dir)}
     out.print(claims_table(summary, results))
-    return 0
-
-
-def cmd_plot(args) -> int:
-    """`firstnet plot FIGURE`: one function per figure, named after it."""
-    return {"activations": plot_activations, "curves": plot_run_curves, "confusion": plot_run_confusion,
-            "digits": plot_digits}[args.figure](args)
-
-
-def plot_run_curves(args) -> int:
-    history = runs.read_metrics(args.run)
-    if not history:
-        raise CheckpointError(f"{args.run} has no finished epoch in {runs.METRICS} to draw")
-    out.print(str(plot_curves(history, args.out or args.run / "curves.png", title=f"{args.run.name}")))
-    return 0
-
-
-def plot_run_confusion(args) -> int:
-    result = evaluate_run(args.run, get_data(args.data_dir), args.out_dir or args.run)
-    out.print("\n".join(result["figures"]), soft_wrap=True)
-    return 0
-
-
-def plot_digits(args) -> int:
-    if args.per_class < 1:
-        raise ConfigError(f"--per-class must be at least 1, got {args.per_class}")
-    out.print(str(sample_digits(get_data(args.data_dir), args.out, args.per_class)))
-    return 0
-
-
-def plot_activations(args) -> int:
-    for path in plot_all_families(args.out_dir):
-        out.print(str(path), soft_wrap=True)
     return 0

@@ -1,0 +1,54 @@
+"""Gradient intuition (plot landscape, part a): the numbers behind the figure, and the figure itself."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from firstnet.cli import main
+from firstnet.landscape import descend, gradient_intuition, loss, loss_grid, make_problem, sharpness
+
+
+def analytic_gradient(problem, weights):
+    """Logistic regression: dL/dw = X^T (sigmoid(X w) - y) / N."""
+    residual = torch.sigmoid(problem.features @ weights) - problem.labels
+    return problem.features.T @ residual / len(problem.labels)
+
+
+def test_arrows_are_the_autograd_gradient():
+    problem = make_problem(points=50, seed=3)
+    w1, w2, values, gradient = loss_grid(problem, extent=3.0, size=7)
+    for i in range(7):
+        for j in range(7):
+            weights = torch.stack([w1[i, j], w2[i, j]])
+            assert torch.allclose(gradient[i, j], analytic_gradient(problem, weights), atol=1e-12)
+            assert torch.isclose(values[i, j], loss(problem, weights))
+
+
+def test_learning_rates_behave_as_labelled():
+    intuition = gradient_intuition(steps=40)
+    paths = intuition["paths"]
+    minimum = intuition["loss"].min()
+    assert paths["good"]["loss"][-1] < minimum + 0.01  # settles at the bottom
+    assert paths["too small"]["loss"][-1] > paths["good"]["loss"][-1] + 0.1  # still on the way down
+    good_lr, large_lr = paths["good"]["lr"], paths["too large"]["lr"]
+    assert large_lr > 2 * good_lr
+    steps = paths["too large"]["path"].diff(dim=0)[-10:]  # near the end, it keeps jumping back and forth
+    assert (steps[1:, 0] * steps[:-1, 0] < 0).all()
+    assert paths["too large"]["loss"][-1] > paths["good"]["loss"][-1]
+
+
+def test_sharpness_sets_the_stability_limit():
+    problem = make_problem()
+    start = torch.tensor([0.3, -2.6], dtype=torch.float64)
+    top = sharpness(problem, start)
+    _, stable = descend(problem, start, 1.5 / top, 200)
+    assert stable[-1] <= stable[0]
+
+
+def test_plot_landscape_command(tmp_path, capsys):
+    assert main(["plot", "landscape", "--out-dir", str(tmp_path), "--steps", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "too small" in text and "good" in text and "too large" in text
+    with Image.open(tmp_path / "landscape-two-weights.png") as image:
+        assert image.width > 1200 and image.height > 500
