@@ -17,39 +17,25 @@ import json
 import statistics
 import time
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
 from firstnet.runs import environment
 from firstnet.train import Trainer
-
-
-class NewcomerMNIST(Dataset):
-    """One example at a time, converted and normalised on every access -- the usual tutorial code."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int):
-        image = torch.tensor(self.images[index], dtype=torch.float32) / 255.0
-        image = (image - 0.1307) / 0.3081
-        return image.reshape(784), int(self.labels[index])
+from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
 
 
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
     """Train the newcomer's loop; returns (seconds, test accuracy)."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                          nn.Linear(256, 10))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    train = DataLoader(NewcomerMNIST(data.train_images, data.train_labels), batch_size=64, shuffle=True)
-    test = DataLoader(NewcomerMNIST(data.test_images, data.test_labels), batch_size=1000)
+    train = DataLoader(ToTensorNormalize(data.train_images, data.train_labels), batch_size=64, shuffle=True)
+    test = DataLoader(ToTensorNormalize(data.test_images, data.test_labels), batch_size=1000)
     start = time.perf_counter()
     for _ in range(epochs):
         model.train()

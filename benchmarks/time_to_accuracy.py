@@ -17,17 +17,17 @@ import json
 import statistics
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from firstnet.bench import summarize, time_to
 from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
 from firstnet.runs import environment
 from firstnet.train import Trainer
+from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
 
 THRESHOLDS = (0.98, 0.99, 0.995)
 
@@ -46,20 +46,6 @@ class ExampleNet(nn.Module):
         x = self.dropout1(x).flatten(1)
         x = self.dropout2(F.relu(self.fc1(x)))
         return F.log_softmax(self.fc2(x), dim=1)
-
-
-class ToTensorNormalize(Dataset):
-    """One image per call, as torchvision's ToTensor() then Normalize((0.1307,), (0.3081,)) produce it."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int):
-        image = torch.from_numpy(self.images[index].copy()).float().div(255).unsqueeze(0)  # (1, 28, 28)
-        return (image - 0.1307) / 0.3081, int(self.labels[index])
 
 
 def reference_run(data, seed: int, device: torch.device, time_cap: float | None) -> list[dict]:
