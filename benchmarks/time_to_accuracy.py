@@ -108,7 +108,8 @@ def main() -> None:
         print(f"  firstnet seed {seed}: {100 * ours[-1][-1]['test_acc']:.2f}% in {ours[-1][-1]['elapsed_s']:.1f} s",
               flush=True)
     reference = [reference_run(data, seed, device, args.ref_time_cap) for seed in range(args.ref_seeds)]
-    rows = [describe("firstnet cnn", ours), describe("pytorch/examples", [h for h in reference if h])]
+    finished = [h for h in reference if h]  # a run capped before its first epoch has nothing to report
+    rows = [describe("firstnet cnn", ours)] + ([describe("pytorch/examples", finished)] if finished else [])
 
     env = environment(device)
     print(f"\nMNIST time to accuracy on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), "
@@ -123,7 +124,7 @@ def main() -> None:
         cells.append(f"{100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f}% (n={row['runs']})")
         cells.append(f"{row['seconds_median']:.1f} s")
         print(" | ".join(cells))
-    for threshold in THRESHOLDS:
+    for threshold in THRESHOLDS if finished else ():
         theirs, mine = rows[1][f"time_to_{threshold}"], rows[0][f"time_to_{threshold}"]
         if theirs and mine:
             print(f"to {100 * threshold:g}%: firstnet is {theirs / mine:.1f}x faster")

@@ -28,7 +28,7 @@ from firstnet.viz.figures import plot_confusion, plot_curves, plot_digit_grid, p
 
 def get_data(data_dir: Path | None) -> MNIST:
     with err.status("Loading MNIST..."):
-        return load_mnist(data_dir, progress=lambda name, done, total: None)
+        return load_mnist(data_dir)
 
 
 def data_summary(data: MNIST) -> dict:
