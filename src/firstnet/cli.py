@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
     add_data_option(demo)
 
+    add_plot_parser(sub)
+    return parser
+
+
+def add_plot_parser(sub) -> None:
+    """`firstnet plot FIGURE`: one nested subcommand per figure."""
     plot = sub.add_parser("plot", formatter_class=HelpFormatter, help="draw the lecture's pictures from real numbers")
     figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
     activations = figures.add_parser("activations", formatter_class=HelpFormatter,
@@ -129,7 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
     digits.add_argument("--out", type=Path, default=Path("runs/figures/digits.png"), help="PNG path")
     digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
     add_data_option(digits)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
