@@ -47,8 +47,9 @@ def test_sharpness_sets_the_stability_limit():
 
 
 def test_plot_landscape_command(tmp_path, capsys):
-    assert main(["plot", "landscape", "--out-dir", str(tmp_path), "--steps", "20"]) == 0
+    assert main(["plot", "landscape", "--part", "a", "--out-dir", str(tmp_path), "--steps", "20"]) == 0
     text = capsys.readouterr().out
     assert "too small" in text and "good" in text and "too large" in text
     with Image.open(tmp_path / "landscape-two-weights.png") as image:
         assert image.width > 1200 and image.height > 500
+    assert not (tmp_path / "landscape-mnist.png").exists()  # part b only when asked

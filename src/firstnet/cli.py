@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 from firstnet import __version__, commands, plot_commands
+from firstnet.activations import ACTIVATIONS
 from firstnet.config import MODEL_DEFAULTS, MODELS, TrainConfig
+from firstnet.data.toy import TOY_DATASETS
 from firstnet.errors import FirstnetError
 from firstnet.scratch.train import CONFIG_FIELDS as SCRATCH_OPTIONS
 
@@ -119,10 +121,17 @@ def add_plot_parser(sub) -> None:
                                           "(default: into runs/figures)")
     activations.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNGs go")
     landscape = figures.add_parser("landscape", formatter_class=HelpFormatter,
-                                   help="loss surface and gradient field of a two-weight problem, descent paths")
-    landscape.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNG goes")
-    landscape.add_argument("--steps", type=int, default=40, help="gradient-descent steps per path")
-    landscape.add_argument("--seed", type=int, default=0, help="seed of the 2-D data")
+                                   help="(a) loss surface and gradient field of a two-weight problem with descent "
+                                        "paths; (b) a 2-D slice of a trained MNIST MLP's loss with its training path")
+    landscape.add_argument("--part", choices=("a", "b", "both"), default="both",
+                           help="a: two-weight problem (seconds); b: MNIST MLP slice (trains one, under a minute)")
+    landscape.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the PNGs go")
+    landscape.add_argument("--steps", type=int, default=40, help="(a) gradient-descent steps per path")
+    landscape.add_argument("--seed", type=int, default=0, help="seed of the data (a), weights and directions (b)")
+    landscape.add_argument("--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP")
+    landscape.add_argument("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
+    landscape.add_argument("--grid", type=int, default=21, help="(b) grid points per side of each slice")
+    add_data_option(landscape)
     curves = figures.add_parser("curves", formatter_class=HelpFormatter, help="loss and accuracy per epoch of a run")
     curves.add_argument("run", type=Path, help="run directory")
     curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
@@ -135,6 +144,32 @@ def add_plot_parser(sub) -> None:
     digits.add_argument("--out", type=Path, default=Path("runs/figures/digits.png"), help="PNG path")
     digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
     add_data_option(digits)
+    add_boundary_parser(figures)
+
+
+def add_boundary_parser(figures) -> None:
+    boundary = figures.add_parser("boundary", formatter_class=HelpFormatter,
+                                  help="animation: decision regions of models training on 2-D toy data, beside "
+                                       "their loss and accuracy curves (GIF, PNG of the last frame, MP4)")
+    boundary.add_argument("--dataset", choices=TOY_DATASETS, default="spirals", help="2-D data set")
+    boundary.add_argument("--classes", type=int, default=None, help="spirals and blobs: number of classes "
+                          "(default: 2; moons, circles and xor have 2)")
+    boundary.add_argument("--points", type=int, default=800, help="points in all, half of them held out as test")
+    boundary.add_argument("--noise", type=float, default=0.05, help="standard deviation of the Gaussian noise")
+    boundary.add_argument("--seed", type=int, default=0, help="seed of the data and the initial weights")
+    boundary.add_argument("--compare", default="linear,mlp",
+                          help="models side by side, comma-separated: linear, mlp, or mlp:HIDDEN:DEPTH:ACTIVATION "
+                               "(e.g. linear,mlp:64:3:tanh)")
+    boundary.add_argument("--hidden", type=int, default=32, help="MLP: units per hidden layer")
+    boundary.add_argument("--depth", type=int, default=2, help="MLP: hidden layers")
+    boundary.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu", help="MLP: activation")
+    boundary.add_argument("--steps", type=int, default=600, help="full-batch gradient-descent steps")
+    boundary.add_argument("--lr", type=float, default=0.3, help="learning rate (SGD, momentum 0.9)")
+    boundary.add_argument("--frames", type=int, default=60, help="frames of the animation")
+    boundary.add_argument("--grid", type=int, default=150, help="grid points per side of the decision regions")
+    boundary.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
+                          help="also write an MP4 when ffmpeg is installed")
+    boundary.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the files go")
 
 
 def main(argv: list[str] | None = None) -> int:

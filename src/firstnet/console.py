@@ -35,6 +35,19 @@ def training_bar(label: str) -> Iterator[Callable[[TrainProgress], None]]:
 
 
 @contextmanager
+def task_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr for `total` units of work; yields `advance(count=1, description=None)`."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(count: int = 1, description: str | None = None) -> None:
+            bar.update(task, advance=count, **({"description": description} if description else {}))
+
+        yield advance
+
+
+@contextmanager
 def stop_on_sigint() -> Iterator[Callable[[], bool]]:
     """The first Ctrl-C asks the job to stop at the next safe point; a second one aborts at once."""
     requested = False

@@ -13,6 +13,12 @@ EVAL_BATCH = 2000  # large batches: no gradients are kept, so memory is small
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 
+def as_float(batch: torch.Tensor, layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """A batch as float32: uint8 pixels scaled to [0, 1], float features unchanged."""
+    batch = batch.float().div_(255) if batch.dtype == torch.uint8 else batch.float()
+    return batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch
+
+
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
                    tta: bool = False) -> torch.Tensor:
@@ -26,8 +32,7 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
-        batch = batch.float().div_(255) if batch.dtype == torch.uint8 else batch.float()
-        batch = batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch
+        batch = as_float(batch, layout)
         if not tta:
             outputs.append(model(batch).float())
             continue

@@ -1,7 +1,8 @@
 """The lecture's models. Each takes images in [0, 1], shape (B, 1, 28, 28) or (B, 784), returns logits (B, 10).
 
 Normalisation by the MNIST mean and std happens inside the model, so a checkpoint carries everything
-needed to classify a raw image and callers never repeat the constants.
+needed to classify a raw image and callers never repeat the constants. The linear model and the MLP also
+take other inputs (`inputs`, `classes`, `mean`, `std`): the 2-D toy data sets of `firstnet plot boundary`.
 """
 
 from __future__ import annotations
@@ -17,24 +18,29 @@ from firstnet.errors import ConfigError
 class Linear(nn.Module):
     """Softmax regression: logits = W x + b, W of shape (10, 784)."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: int = INPUT_DIM, classes: int = NUM_CLASSES, mean: float = MNIST_MEAN,
+                 std: float = MNIST_STD) -> None:
         super().__init__()
-        self.out = nn.Linear(INPUT_DIM, NUM_CLASSES)
+        self.mean, self.std = mean, std
+        self.out = nn.Linear(inputs, classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = (images.flatten(1) - MNIST_MEAN) / MNIST_STD  # (B, 784)
+        x = (images.flatten(1) - self.mean) / self.std  # (B, 784)
         return self.out(x)  # (B, 10)
 
 
 class MLP(nn.Module):
     """784 -> H -> ... -> H -> 10 with `depth` hidden layers (the lecture's network: depth 2, ReLU)."""
 
-    def __init__(self, hidden: int = 256, depth: int = 2, activation: str = "relu", init: str = "kaiming") -> None:
+    def __init__(self, hidden: int = 256, depth: int = 2, activation: str = "relu", init: str = "kaiming",
+                 inputs: int = INPUT_DIM, classes: int = NUM_CLASSES, mean: float = MNIST_MEAN,
+                 std: float = MNIST_STD) -> None:
         super().__init__()
-        widths = [INPUT_DIM] + [hidden] * depth
+        self.mean, self.std = mean, std
+        widths = [inputs] + [hidden] * depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.acts = nn.ModuleList(get_activation(activation).module() for _ in range(depth))
-        self.out = nn.Linear(widths[-1], NUM_CLASSES)
+        self.out = nn.Linear(widths[-1], classes)
         initialise(self, activation, init)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -42,7 +48,7 @@ class MLP(nn.Module):
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The activations of every hidden layer, each (B, H); the input layer when depth is 0."""
-        x = (images.flatten(1) - MNIST_MEAN) / MNIST_STD  # (B, 784)
+        x = (images.flatten(1) - self.mean) / self.std  # (B, 784)
         outputs = [x]
         for layer, act in zip(self.hidden, self.acts, strict=True):
             x = act(layer(x))
@@ -100,17 +106,22 @@ class CNN(nn.Module):
 
 
 def build_model(name: str, hidden: int = 256, depth: int = 2, activation: str = "relu",
-                init: str = "kaiming", channels: int = 16) -> nn.Module:
-    """A fresh model by name ("linear", "mlp" or "cnn")."""
+                init: str = "kaiming", channels: int = 16, **shape) -> nn.Module:
+    """A fresh model by name ("linear", "mlp" or "cnn").
+
+    `shape` (inputs, classes, mean, std) sizes the linear model and the MLP for data other than MNIST.
+    """
     if name == "linear":
-        return Linear()
+        return Linear(**shape)
     if name == "mlp":
-        return MLP(hidden, depth, activation, init)
+        return MLP(hidden, depth, activation, init, **shape)
     if name == "cnn":
+        if shape:
+            raise ConfigError("the CNN takes 28x28 images only")
         return CNN(channels, activation)
     raise ConfigError(f"unknown model {name!r}; choose from linear, mlp, cnn")
 
 
-def model_for(cfg) -> nn.Module:
-    """The fresh model a `TrainConfig` describes."""
-    return build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels)
+def model_for(cfg, **shape) -> nn.Module:
+    """The fresh model a `TrainConfig` describes (sized by `shape` for data other than MNIST)."""
+    return build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels, **shape)

@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.errors import ConfigError, DivergedError
-from firstnet.evaluate import evaluate
+from firstnet.evaluate import as_float, evaluate
 from firstnet.loop import Progress, learning_rate  # torch-free, shared with firstnet.scratch
 from firstnet.models import model_for
 
@@ -35,9 +36,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 images (N, 1, 28, 28) and int64 labels (N,) on `device`."""
-    images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
+    """Inputs and int64 labels (N,) on `device`: uint8 images (N, 28, 28) become (N, 1, 28, 28) uint8;
+    float features (N, D), such as the 2-D toy data sets, stay float32."""
+    if images.dtype == np.uint8:
+        images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
+    else:
+        images = torch.tensor(images, dtype=torch.float32)
     return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
+
 
 
 def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
@@ -101,7 +107,9 @@ class Trainer:
     """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch order,
     position in the epoch, running sums and history. `runs` saves and restores it."""
 
-    def __init__(self, cfg: TrainConfig, data: MNIST) -> None:
+    def __init__(self, cfg: TrainConfig, data: MNIST, model: torch.nn.Module | None = None) -> None:
+        """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets); `model`,
+        when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -109,7 +117,7 @@ class Trainer:
         self.train_images, self.train_labels = to_device_tensors(data.train_images, data.train_labels, self.device)
         self.test_images, self.test_labels = to_device_tensors(data.test_images, data.test_labels, self.device)
         self.precision = resolve_precision(cfg.precision, self.device)
-        self.model = model_for(cfg).to(self.device)
+        self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
         # The compiled wrapper shares the parameters; checkpoints always use the plain module's names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
@@ -163,7 +171,7 @@ class Trainer:
             images = self.train_images[index]  # (B, 1, 28, 28) uint8
             if cfg.augment:
                 images = random_translate(images, cfg.augment, self.shuffle_generator)
-            images = images.float().div_(255).contiguous(memory_format=self.layout)  # in [0, 1]
+            images = as_float(images, self.layout)  # pixels in [0, 1]
             labels = self.train_labels[index]  # (B,)
             with autocast(self.precision, self.device):
                 logits = self.forward(images)  # (B, 10)

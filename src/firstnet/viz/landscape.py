@@ -10,6 +10,7 @@ from firstnet.viz.style import PALETTE, plt, save
 
 PATH_COLOURS = {"too small": PALETTE[5], "good": PALETTE[2], "too large": PALETTE[3]}
 ARROW_STRIDE = 5  # one arrow every 5 grid points keeps the field readable
+LOSS_CEILING = 3.0  # MNIST slices: far from the minimum the loss explodes and would flatten everything else
 
 
 def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
@@ -37,4 +38,32 @@ def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
     contour.legend(loc="lower left", framealpha=0.9)
     fig.suptitle(f"Logistic regression with two weights on {len(intuition['problem'].labels)} points: "
                  f"gradient descent, {len(steps) - 1} steps")
+    return save(fig, path)
+
+
+def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
+    """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected trajectory
+    (start, path, trained weights at the centre)."""
+    fig = plt.figure(figsize=(12, 10))
+    for column, piece in enumerate(slices):
+        a, b = np.meshgrid(piece.alphas.numpy(), piece.betas.numpy())
+        loss, route = np.minimum(piece.loss.numpy(), LOSS_CEILING), piece.path.numpy()
+        caption = ("filter-normalised random directions" if piece.name == "random"
+                   else "the training path's two principal directions")
+        surface = fig.add_subplot(2, len(slices), column + 1, projection="3d")
+        surface.plot_surface(a, b, loss, cmap="viridis", alpha=0.85, linewidth=0)
+        surface.set(xlabel="a (direction 1)", ylabel="b (direction 2)", zlabel="cross-entropy",
+                    title=f"Loss along {caption}")
+        contour = fig.add_subplot(2, len(slices), len(slices) + column + 1)
+        levels = np.geomspace(loss.min(), loss.max() * 1.0001, 20)  # even steps in log(loss)
+        filled = contour.contourf(a, b, loss, levels=levels, cmap="viridis")
+        fig.colorbar(filled, ax=contour, label="cross-entropy", format="%.2f", ticks=levels[::3])
+        contour.plot(route[:, 0], route[:, 1], ".-", color=PALETTE[3], markersize=4,
+                     label=f"training path (the plane holds {100 * piece.captured:.2g}% of it)")
+        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8, label="start (initial weights)")
+        contour.plot(0, 0, "*", color="white", markeredgecolor="black", markersize=14, label="trained weights")
+        contour.set(xlabel="a", ylabel="b", aspect="equal",
+                    title=f"Contours, {'random' if piece.name == 'random' else 'principal'} directions")
+        contour.legend(loc="lower left", framealpha=0.9, fontsize=8)
+    fig.suptitle(f"{title}\n(loss drawn clipped at {LOSS_CEILING:g}; a uniform guess scores ln 10 = 2.30)")
     return save(fig, path)

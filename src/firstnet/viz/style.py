@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -20,18 +21,26 @@ plt.rcParams.update({
 })
 
 
-def save(fig, path: Path, **savefig_kwargs) -> Path:
-    """Write `fig` to `path` atomically (temporary file, then rename) and close it.
-
-    `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly figsize * DPI pixels.
-    """
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place: a reader never sees
+    a half-written figure, and an interrupted write leaves no file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
-        fig.savefig(tmp, **savefig_kwargs)
+        write(tmp)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-        plt.close(fig)
     return path
+
+
+def save(fig, path: Path, **savefig_kwargs) -> Path:
+    """Write `fig` to `path` atomically and close it.
+
+    `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly figsize * DPI pixels.
+    """
+    try:
+        return write_atomic(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
+    finally:
+        plt.close(fig)

@@ -1,0 +1,129 @@
+"""The loss of a trained MNIST MLP on a 2-D slice of its 270,000-dimensional weight space (Li et al., 2018).
+
+The slice is the plane through the trained weights theta* spanned by two directions d1, d2:
+loss(theta* + a d1 + b d2) on a grid of (a, b). Li et al.'s *filter normalisation* scales each row of a
+random direction (the weights into one unit) to the norm of the same row of theta*, so that the picture
+does not depend on the arbitrary scale of each layer; bias directions are zero, as in the paper.
+
+The training trajectory theta_t is projected onto the plane by least squares. Random directions are
+nearly orthogonal to any fixed path in so many dimensions, so they catch little of it (the paper says as
+much); the second slice therefore uses the plane of the trajectory's two principal components, which
+holds most of it. Both report the fraction of the path's squared distance from theta* their plane holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST
+from firstnet.train import Trainer, to_device_tensors
+
+TRAJECTORY_POINTS = 60  # parameter snapshots kept along the way (each is ~1 MB for the default MLP)
+
+
+@dataclass
+class LossSlice:
+    name: str  # "random" or "pca"
+    alphas: torch.Tensor  # (S,) coordinate along d1
+    betas: torch.Tensor  # (S,) coordinate along d2
+    loss: torch.Tensor  # (S, S): row j is beta_j, column i is alpha_i
+    path: torch.Tensor  # (T, 2): the trajectory's coordinates in the plane
+    captured: float  # fraction of the trajectory's squared distance from theta* that lies in the plane
+
+
+def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
+    """A random direction (flat, like `parameters_to_vector`) with each weight row scaled to the norm of the
+    same row of the model's weights; zero for biases."""
+    parts = []
+    for param in model.parameters():
+        if param.dim() < 2:
+            parts.append(torch.zeros(param.numel()))
+            continue
+        weights = param.detach().flatten(1).cpu()  # (units, fan-in)
+        direction = torch.randn(weights.shape, generator=generator)
+        direction *= weights.norm(dim=1, keepdim=True) / direction.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        parts.append(direction.flatten())
+    return torch.cat(parts)
+
+
+def plane_coordinates(offsets: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Least-squares coordinates (T, 2) of `offsets` (T, P) in span(d1, d2), and the fraction of their
+    squared norm the plane holds."""
+    basis = torch.stack([d1, d2], 1).double()  # (P, 2)
+    coordinates = torch.linalg.lstsq(basis, offsets.double().T).solution.T  # (T, 2)
+    projected = coordinates @ basis.T  # (T, P)
+    total = offsets.double().pow(2).sum()
+    return coordinates.float(), float(projected.pow(2).sum() / total) if total > 0 else 1.0
+
+
+def principal_directions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two leading principal directions (unit vectors, P) of the trajectory offsets (T, P)."""
+    gram = offsets.double() @ offsets.double().T  # (T, T): cheap, T is small
+    values, vectors = torch.linalg.eigh(gram)
+    top = vectors[:, -2:].flip(1) / values[-2:].flip(0).clamp_min(1e-30).sqrt()  # (T, 2)
+    directions = (offsets.double().T @ top).float()  # (P, 2), unit columns
+    return directions[:, 0], directions[:, 1]
+
+
+@torch.no_grad()
+def loss_on_plane(model: torch.nn.Module, centre: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
+                  images: torch.Tensor, labels: torch.Tensor, alphas: torch.Tensor,
+                  betas: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (len(betas), len(alphas)) at centre + a d1 + b d2; the model's weights are restored."""
+    model.eval()
+    grid = torch.empty(len(betas), len(alphas))
+    try:
+        for j, b in enumerate(betas):
+            for i, a in enumerate(alphas):
+                vector_to_parameters(centre + a * d1 + b * d2, model.parameters())
+                grid[j, i] = F.cross_entropy(model(images), labels)
+    finally:
+        vector_to_parameters(centre, model.parameters())
+    return grid
+
+
+def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tuple[Trainer, torch.Tensor]:
+    """Train with the one Trainer, keeping up to TRAJECTORY_POINTS flat parameter snapshots (T, P)."""
+    trainer = Trainer(cfg, data)
+    reports = cfg.epochs * -(-trainer.steps_per_epoch // 10)  # progress callbacks come every 10 batches
+    every = max(1, reports // TRAJECTORY_POINTS)
+    snapshots = [parameters_to_vector(trainer.model.parameters()).detach().cpu().clone()]
+    count = 0
+
+    def keep(progress) -> None:
+        nonlocal count
+        count += 1
+        if count % every == 0:
+            snapshots.append(parameters_to_vector(trainer.model.parameters()).detach().cpu().clone())
+        if on_progress:
+            on_progress(progress)
+
+    trainer.run(on_progress=keep)
+    return trainer, torch.stack(snapshots)
+
+
+def mnist_loss_slices(cfg: TrainConfig, data: MNIST, size: int = 21, images: int = 2000, seed: int = 0,
+                      on_progress=None) -> tuple[list[LossSlice], Trainer]:
+    """Train the MLP `cfg` describes, then slice its loss on `images` training examples along filter-normalised
+    random directions (a, b in [-1, 1]) and along the trajectory's principal directions."""
+    trainer, trajectory = train_with_trajectory(cfg, data, on_progress)
+    model = trainer.model.cpu()
+    centre = parameters_to_vector(model.parameters()).detach().clone()
+    offsets = trajectory - centre  # (T, P)
+    x, y = to_device_tensors(data.train_images[:images], data.train_labels[:images], torch.device("cpu"))
+    x = x.float().div_(255)
+    generator = torch.Generator().manual_seed(seed)
+    d1, d2 = (filter_normalised_direction(model, generator) for _ in range(2))
+    slices = []
+    for name, (u, v) in (("random", (d1, d2)), ("pca", principal_directions(offsets))):
+        path, captured = plane_coordinates(offsets, u, v)
+        reach = 1.0 if name == "random" else 1.25 * float(path.abs().max())
+        axis = torch.linspace(-reach, reach, size)
+        loss = loss_on_plane(model, centre, u, v, x, y, axis, axis)
+        slices.append(LossSlice(name, axis, axis, loss, path, captured))
+    return slices, trainer
