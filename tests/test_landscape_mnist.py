@@ -82,6 +82,9 @@ def test_slices_of_a_trained_mlp(small_mnist):
     assert principal.captured > 0.5 > random.captured  # the path's own plane holds it; a random one does not
     assert torch.allclose(principal.path[-1], torch.zeros(2), atol=1e-3)  # the path ends at the centre
     assert len(principal.path) > 2 and trainer.history[-1]["epoch"] == 2
+    assert torch.equal(random.path_loss, principal.path_loss) and len(random.path_loss) == len(random.path)
+    assert random.path_loss[-1] < random.path_loss[0]  # training lowered the loss
+    assert torch.isclose(random.path_loss[-1], random.loss[2, 2], rtol=1e-4)  # the centre of the grid
 
 
 def test_plot_landscape_part_b_command(tmp_path, capsys):

@@ -34,6 +34,7 @@ class LossSlice:
     loss: torch.Tensor  # (S, S): row j is beta_j, column i is alpha_i
     path: torch.Tensor  # (T, 2): the trajectory's coordinates in the plane
     captured: float  # fraction of the trajectory's squared distance from theta* that lies in the plane
+    path_loss: torch.Tensor  # (T,): the loss at the trajectory's real weights (off the plane, in general)
 
 
 def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
@@ -87,6 +88,21 @@ def loss_on_plane(model: torch.nn.Module, centre: torch.Tensor, d1: torch.Tensor
     return grid
 
 
+@torch.no_grad()
+def loss_along(model: torch.nn.Module, trajectory: torch.Tensor, images: torch.Tensor,
+               labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (T,) at each flat weight vector of `trajectory` (T, P); the model's weights are restored."""
+    centre = parameters_to_vector(model.parameters()).detach().clone()
+    losses = torch.empty(len(trajectory))
+    try:
+        for t, weights in enumerate(trajectory):
+            vector_to_parameters(weights, model.parameters())
+            losses[t] = F.cross_entropy(model(images), labels)
+    finally:
+        vector_to_parameters(centre, model.parameters())
+    return losses
+
+
 def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tuple[Trainer, torch.Tensor]:
     """Train with the one Trainer, keeping up to TRAJECTORY_POINTS flat parameter snapshots (T, P)."""
     trainer = Trainer(cfg, data)
@@ -104,6 +120,8 @@ def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tu
             on_progress(progress)
 
     trainer.run(on_progress=keep)
+    if count % every:  # the trained weights always end the path
+        snapshots.append(parameters_to_vector(trainer.model.parameters()).detach().cpu().clone())
     return trainer, torch.stack(snapshots)
 
 
@@ -119,11 +137,12 @@ def mnist_loss_slices(cfg: TrainConfig, data: MNIST, size: int = 21, images: int
     x = x.float().div_(255)
     generator = torch.Generator().manual_seed(seed)
     d1, d2 = (filter_normalised_direction(model, generator) for _ in range(2))
+    path_loss = loss_along(model, trajectory, x, y)
     slices = []
     for name, (u, v) in (("random", (d1, d2)), ("pca", principal_directions(offsets))):
         path, captured = plane_coordinates(offsets, u, v)
         reach = 1.0 if name == "random" else 1.25 * float(path.abs().max())
         axis = torch.linspace(-reach, reach, size)
         loss = loss_on_plane(model, centre, u, v, x, y, axis, axis)
-        slices.append(LossSlice(name, axis, axis, loss, path, captured))
+        slices.append(LossSlice(name, axis, axis, loss, path, captured, path_loss))
     return slices, trainer

@@ -21,16 +21,18 @@ from firstnet.viz.style import PALETTE, plt, write_atomic
 
 CLASS_COLOURS = np.array([to_rgb(c) for c in PALETTE[:7]])  # (7, 3): the palette without black
 FRAME_DPI = 80
+CONFIDENCE_BANDS = 5
 ROW_INCHES = (12.0, 3.75)  # width, height of one model's row
 
 
 def region_colours(probabilities: np.ndarray) -> np.ndarray:
     """RGB image (S, S, 3) of decision regions: each pixel the colour of the argmax class, paler where the
-    model is less sure (mixed with white by confidence above chance)."""
+    model is less sure (mixed with white by confidence above chance, in CONFIDENCE_BANDS steps: the bands
+    read like contour lines of the confidence and keep the GIF small)."""
     classes = probabilities.shape[-1]
     winner = probabilities.argmax(-1)  # (S, S)
     confidence = (probabilities.max(-1) - 1 / classes) / (1 - 1 / classes)  # 0 at chance, 1 when certain
-    alpha = (0.2 + 0.6 * confidence)[..., None]  # (S, S, 1)
+    alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[..., None]  # (S, S, 1)
     return 1 - alpha * (1 - CLASS_COLOURS[winner])
 
 
@@ -131,7 +133,10 @@ def render_frames(runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str
 
 def write_gif(frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms: int = 2000) -> Path:
     """An endlessly looping GIF; the last frame stays up for `hold_ms`. Written atomically."""
-    images = [Image.fromarray(frame).quantize(colors=128, method=Image.Quantize.FASTOCTREE) for frame in frames]
+    # One palette for every frame (from the last, most varied one): Pillow then stores only the part of each
+    # frame that changed, which makes the file several times smaller than one palette per frame.
+    palette = Image.fromarray(frames[-1]).quantize(colors=128, method=Image.Quantize.FASTOCTREE)
+    images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
     return write_atomic(path, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:], loop=0,
                                                     duration=durations, optimize=False))

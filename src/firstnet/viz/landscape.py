@@ -59,9 +59,11 @@ def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
         filled = contour.contourf(a, b, loss, levels=levels, cmap="viridis")
         fig.colorbar(filled, ax=contour, label="cross-entropy", format="%.2f", ticks=levels[::3])
         contour.plot(route[:, 0], route[:, 1], ".-", color=PALETTE[3], markersize=4,
-                     label=f"training path (the plane holds {100 * piece.captured:.2g}% of it)")
-        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8, label="start (initial weights)")
-        contour.plot(0, 0, "*", color="white", markeredgecolor="black", markersize=14, label="trained weights")
+                     label=f"training path (the plane holds {100 * piece.captured:.2g}%)")
+        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8,
+                     label=f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})")
+        contour.plot(0, 0, "*", color="white", markeredgecolor="black", markersize=14,
+                     label=f"trained weights (loss {piece.path_loss[-1]:.2f})")
         contour.set(xlabel="a", ylabel="b", aspect="equal",
                     title=f"Contours, {'random' if piece.name == 'random' else 'principal'} directions")
         contour.legend(loc="lower left", framealpha=0.9, fontsize=8)
