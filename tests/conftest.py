@@ -23,3 +23,13 @@ def small_config(**overrides) -> TrainConfig:
     """A config that trains in well under a second on `small_mnist`."""
     values = {"model": "mlp", "hidden": 32, "epochs": 3, "batch_size": 100, "device": "cpu"} | overrides
     return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def default_mlp_run(tmp_path_factory, mnist: MNIST):
+    """A run of `firstnet train --model mlp` with every default (about 5 s on 2 idle cores, ~98.6% test)."""
+    from firstnet.cli import main
+
+    runs_dir = tmp_path_factory.mktemp("default-runs")
+    assert main(["train", "--model", "mlp", "--runs-dir", str(runs_dir), "--name", "mlp"]) == 0
+    return runs_dir / "mlp"

@@ -16,7 +16,7 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import build_parser, main
 
-SUBCOMMANDS = ["data", "train", "eval", "predict", "demo", "scratch", "bench", "plot"]
+SUBCOMMANDS = ["data", "train", "eval", "predict", "demo", "scratch", "bench", "plot", "serve", "experiment"]
 
 
 def firstnet(*args: str, **kwargs) -> subprocess.CompletedProcess:

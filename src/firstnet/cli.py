@@ -57,32 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"firstnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = sub.add_parser("data", formatter_class=HelpFormatter,
-                          help="answer the lecture's questions about MNIST and draw sample digits")
-    add_data_option(data)
-    data.add_argument("--out", type=Path, default=Path("runs/mnist-samples.png"), help="PNG grid of sample digits")
-
-    train = sub.add_parser("train", formatter_class=HelpFormatter, help="train a model into a run directory")
-    add_config_options(train)
-    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
-    train.add_argument("--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
-    train.add_argument("--resume", type=Path, default=None, metavar="RUN",
-                       help="continue an interrupted run; its config.json wins over the options above "
-                            "(default: start a new run)")
-    add_data_option(train)
-
-    evaluate = sub.add_parser("eval", formatter_class=HelpFormatter,
-                              help="test accuracy, per-class accuracy, confusion matrix and worst errors")
-    evaluate.add_argument("run", type=Path, help="run directory")
-    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    evaluate.add_argument("--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)")
-    add_data_option(evaluate)
-
-    predict = sub.add_parser("predict", formatter_class=HelpFormatter, help="classify your own digit images")
-    predict.add_argument("run", type=Path, help="run directory")
-    predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
-    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
-
+    add_run_parsers(sub)
     scratch = sub.add_parser("scratch", formatter_class=HelpFormatter,
                              help="train the NumPy MLP with hand-derived gradients (784-H-H-10, SGD) into a run "
                                   "directory, or check its gradients with --gradcheck")
@@ -109,7 +84,38 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_option(demo)
 
     add_plot_parser(sub)
+    add_serve_parser(sub)
+    add_experiment_parser(sub)
     return parser
+
+
+def add_run_parsers(sub) -> None:
+    """The commands that make and use runs: data, train, eval, predict."""
+    data = sub.add_parser("data", formatter_class=HelpFormatter,
+                          help="answer the lecture's questions about MNIST and draw sample digits")
+    add_data_option(data)
+    data.add_argument("--out", type=Path, default=Path("runs/mnist-samples.png"), help="PNG grid of sample digits")
+
+    train = sub.add_parser("train", formatter_class=HelpFormatter, help="train a model into a run directory")
+    add_config_options(train)
+    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    train.add_argument("--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
+    train.add_argument("--resume", type=Path, default=None, metavar="RUN",
+                       help="continue an interrupted run; its config.json wins over the options above "
+                            "(default: start a new run)")
+    add_data_option(train)
+
+    evaluate = sub.add_parser("eval", formatter_class=HelpFormatter,
+                              help="test accuracy, per-class accuracy, confusion matrix and worst errors")
+    evaluate.add_argument("run", type=Path, help="run directory")
+    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    evaluate.add_argument("--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)")
+    add_data_option(evaluate)
+
+    predict = sub.add_parser("predict", formatter_class=HelpFormatter, help="classify your own digit images")
+    predict.add_argument("run", type=Path, help="run directory")
+    predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def add_plot_parser(sub) -> None:
@@ -172,10 +178,53 @@ def add_boundary_parser(figures) -> None:
     boundary.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the files go")
 
 
+def add_serve_parser(sub) -> None:
+    """`firstnet serve [RUN ...]`: the drawing page and the JSON API."""
+    serve = sub.add_parser("serve", formatter_class=HelpFormatter,
+                           help="a web page to draw digits on and a JSON API, over trained runs")
+    serve.add_argument("runs", type=Path, nargs="*", metavar="RUN",
+                       help="run directories to serve (default: the newest finished run of each model kind in "
+                            "--runs-dir)")
+    serve.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where to look when no RUN is given")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
+                       help="uvicorn's log level; info also logs every request")
+
+
+def add_experiment_parser(sub) -> None:
+    """`firstnet experiment NAME`: the lecture's open questions, each answered by an experiment."""
+    from firstnet.experiments import NAMES
+
+    experiment = sub.add_parser("experiment", formatter_class=HelpFormatter,
+                                help="the lecture's questions as experiments: tables, JSON and figures, resumable")
+    experiment.add_argument("name", choices=(*NAMES, "all"), metavar="NAME",
+                            help=f"one of {', '.join(NAMES)}, or all (also writes an index README.md)")
+    experiment.add_argument("--quick", action="store_true", help="a smaller budget through the same code")
+    experiment.add_argument("--seeds", type=int, default=None,
+                            help="seeds per configuration (default: 2 with --quick, else 3)")
+    experiment.add_argument("--out-dir", type=Path, default=Path("runs/experiments"),
+                            help="results go to OUT_DIR/NAME; finished cells there are loaded, not re-run")
+    add_data_option(experiment)
+
+
+def command_function(name: str):
+    """The function behind a subcommand. serve is imported only when used: --help never loads fastapi."""
+    if name == "serve":
+        from firstnet.serve.commands import cmd_serve
+
+        return cmd_serve
+    if name == "experiment":
+        from firstnet.experiments.commands import cmd_experiment
+
+        return cmd_experiment
+    return getattr(plot_commands if name == "plot" else commands, f"cmd_{name}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return getattr(plot_commands if args.command == "plot" else commands, f"cmd_{args.command}")(args)
+        return command_function(args.command)(args)
     except FirstnetError as err:
         print(f"firstnet: error: {err}", file=sys.stderr)
         return err.exit_code

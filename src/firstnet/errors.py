@@ -33,3 +33,9 @@ class ConfigError(FirstnetError, ValueError):
     """An option has an invalid value."""
 
     exit_code = 2
+
+
+class ServeError(FirstnetError):
+    """`firstnet serve` cannot start: no model to serve, or the address is taken."""
+
+    exit_code = 2

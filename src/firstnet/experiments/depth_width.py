@@ -1,0 +1,94 @@
+"""Why two hidden layers? MLPs of 0 (the linear model), 1, 2, 3 and 5 hidden layers times a few widths, all
+trained with the same recipe for the same number of epochs: test accuracy against the number of parameters and
+against training time, and where two hidden layers sit on those curves.
+
+Depth 0 is the linear model with its own recipe (`firstnet train --model linear`): the MLP's recipe (lr 0.2,
+one-cycle, label smoothing) suits it badly and would understate it by several points. Every MLP shares the MLP
+recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from firstnet.config import TrainConfig
+from firstnet.experiments import common, plots
+from firstnet.experiments.common import Cell, Context
+from firstnet.train import Trainer
+
+NAME = "depth-width"
+TITLE = "Depth and width: accuracy against parameters and training time"
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int
+    train_limit: int | None
+    depths: tuple[int, ...] = (0, 1, 2, 3, 5)
+    widths: tuple[int, ...] = (32, 128, 512)
+
+
+QUICK = Budget(epochs=2, train_limit=10_000, widths=(32, 128, 256))
+DEFAULT = Budget(epochs=2, train_limit=None)
+
+
+def architectures(budget: Budget) -> list[tuple[int, int]]:
+    """(depth, width) pairs; depth 0 has no hidden layer, so it appears once (width 0)."""
+    return [(depth, 0 if depth == 0 else width) for depth in budget.depths
+            for width in (budget.widths[:1] if depth == 0 else budget.widths)]
+
+
+def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+    result = []
+    for depth, width in architectures(budget):
+        for seed in range(seeds):
+            cfg = TrainConfig(model="linear" if depth == 0 else "mlp", depth=depth, hidden=max(width, 1),
+                              seed=seed, epochs=budget.epochs,
+                              train_limit=budget.train_limit, device=device)
+            result.append(Cell(f"depth{depth}-width{width}-seed{seed}", {"train": cfg.to_dict()},
+                               f"depth {depth}, width {width}, seed {seed}"))
+    return result
+
+
+def train_cell(cell: Cell, ctx: Context) -> dict:
+    trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
+    return common.train(trainer, ctx) | {"parameters": sum(p.numel() for p in trainer.model.parameters())}
+
+
+def run(ctx: Context, budget: Budget) -> dict:
+    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), lambda cell: train_cell(cell, ctx))
+    rows = []
+    for depth, width in architectures(budget):
+        keys = common.seeded_keys(f"depth{depth}-width{width}", ctx.seeds)
+        rows.append({"depth": depth, "width": width, "parameters": results[keys[0]]["parameters"],
+                     "test_acc": common.values(results, keys, "test_acc"),
+                     "train_acc": common.values(results, keys, "train_acc"),
+                     "seconds": common.mean_std(common.values(results, keys, "seconds"))[0]})
+    figure = plots.depth_width(rows, ctx.out_dir / "depth-width.png")
+    sections = [common.markdown_table(
+        ["hidden layers", "width", "parameters", "test accuracy", "train accuracy (running, last epoch)",
+         "training + evaluation (s)"],
+        [[row["depth"], row["width"] or "-", f"{row['parameters']:,}", common.percent(row["test_acc"]),
+          common.percent(row["train_acc"]), f"{row['seconds']:.1f}"] for row in rows], right=range(6)),
+        reading(rows)]
+    payload = {"rows": rows, "cells": results}
+    return common.write_results(ctx, TITLE, dataclasses.asdict(budget), sections, payload, [figure])
+
+
+def reading(rows: list[dict]) -> str:
+    """One sentence per width: the best depth, and how depth 2 compares."""
+    lines = []
+    mean = {(row["depth"], row["width"]): common.mean_std(row["test_acc"])[0] for row in rows}
+    linear = next((acc for (depth, _), acc in mean.items() if depth == 0), None)
+    for width in sorted({w for d, w in mean if d > 0}):
+        by_depth = {d: acc for (d, w), acc in mean.items() if w == width}
+        best = max(by_depth, key=lambda d: by_depth[d])
+        text = f"- width {width}: best at {best} hidden layer{'s' if best != 1 else ''} ({100 * by_depth[best]:.2f}%)"
+        if 2 in by_depth:
+            text += f"; 2 hidden layers {100 * by_depth[2]:.2f}%"
+        if 1 in by_depth and 2 in by_depth:
+            text += f" ({100 * (by_depth[2] - by_depth[1]):+.2f} points vs 1 hidden layer)"
+        lines.append(text)
+    head = f"Depth 0 (linear): {100 * linear:.2f}%.\n" if linear is not None else ""
+    return head + "\n".join(lines) + "\n"

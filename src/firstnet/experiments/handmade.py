@@ -1,0 +1,122 @@
+"""Could you think of features to extract by hand that would improve the linear model's accuracy?
+
+Each feature set of `firstnet.experiments.features` feeds the same linear classifier (a softmax regression fitted
+to convergence); the linear model on raw pixels and the 784-256-256-10 MLP, both trained by the one training loop
+as `firstnet train` trains them, are the two ends of the comparison.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import torch
+
+from firstnet.config import TrainConfig
+from firstnet.evaluate import evaluate
+from firstnet.experiments import common, plots
+from firstnet.experiments import features as fe
+from firstnet.experiments.common import Cell, Context
+from firstnet.train import Trainer
+
+NAME = "handmade-features"
+TITLE = "Hand-made features: how far can they push a linear classifier?"
+
+
+@dataclass(frozen=True)
+class Budget:
+    train_limit: int | None  # training images for every model
+    iterations: int  # L-BFGS iterations of each softmax-regression fit
+    l2: float  # of the fits; chosen on held-out training images (see docs/experiments.md), never on the test set
+    random_features: int
+    pca_components: int
+    epochs: int  # of the two networks trained by the training loop
+
+
+QUICK = Budget(train_limit=10_000, iterations=100, l2=1e-2, random_features=1000, pca_components=40, epochs=2)
+DEFAULT = Budget(train_limit=None, iterations=100, l2=3e-3, random_features=2000, pca_components=40, epochs=5)
+
+
+def feature_sets(budget: Budget) -> dict[str, tuple[str, bool]]:
+    """key -> (description, whether it depends on the seed)."""
+    k = budget.pca_components
+    return {"pixels": ("raw pixels", False),
+            "pca-quadratic": (f"PCA to {k}, then all {k * (k + 1) // 2} pairwise products", False),
+            "random-relu": (f"{budget.random_features} random ReLU features ReLU(Rx + b)", True),
+            "hog": ("HOG-like: gradient-orientation histograms", False),
+            "pixels+hog": ("raw pixels and HOG-like", False)}
+
+
+NETWORKS = {"linear": "linear model, trained by the training loop (firstnet train --model linear)",
+            "mlp": "MLP 784-256-256-10, ReLU (firstnet train --model mlp)"}
+
+
+def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+    fit = {"train_limit": budget.train_limit, "iterations": budget.iterations, "l2": budget.l2}
+    result = []
+    for kind, (description, seeded) in feature_sets(budget).items():
+        extra = {"random-relu": {"count": budget.random_features}, "pca-quadratic": {"k": budget.pca_components}}
+        for seed in range(seeds if seeded else 1):
+            result.append(Cell(f"{kind}-seed{seed}", {"features": kind, "seed": seed, **fit, **extra.get(kind, {})},
+                               f"{description}, seed {seed}"))
+    for kind, description in NETWORKS.items():
+        for seed in range(seeds):
+            cfg = TrainConfig(model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit,
+                              device=device)
+            result.append(Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{description}, seed {seed}"))
+    return result
+
+
+def extractor(config: dict, train_images):
+    kind = config["features"]
+    if kind == "pca-quadratic":
+        return fe.PCA.fit(train_images, config["k"]).quadratic
+    if kind == "random-relu":
+        return lambda images: fe.random_relu(images, config["count"], config["seed"])
+    if kind == "pixels+hog":
+        return lambda images: torch.cat([fe.pixels(images), fe.gradient_histograms(images)], 1)
+    return {"pixels": fe.pixels, "hog": fe.gradient_histograms}[kind]
+
+
+def fit_cell(cell: Cell, ctx: Context) -> dict:
+    config = cell.config
+    if "train" in config:  # a network, through the training loop
+        trainer = Trainer(TrainConfig.from_dict(config["train"]), ctx.data)
+        facts = common.train(trainer, ctx)
+        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[1]  # final model
+        return facts | {"dimension": 784, "parameters": sum(p.numel() for p in trainer.model.parameters())}
+    data = ctx.data.subset(config["train_limit"])
+    start = time.perf_counter()
+    extract = extractor(config, data.train_images)
+    train_features, test_features = extract(data.train_images), extract(data.test_images)
+    extract_seconds = time.perf_counter() - start
+    model = fe.SoftmaxRegression.fit(train_features, data.train_labels, config["l2"], config["iterations"])
+    return {"dimension": train_features.shape[1], "parameters": train_features.shape[1] * 10 + 10,
+            "train_acc": model.accuracy(train_features, data.train_labels),
+            "test_acc": model.accuracy(test_features, data.test_labels),
+            "extract_seconds": extract_seconds, "seconds": time.perf_counter() - start}
+
+
+def run(ctx: Context, budget: Budget) -> dict:
+    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), lambda cell: fit_cell(cell, ctx))
+    described = {kind: (text, seeded) for kind, (text, seeded) in feature_sets(budget).items()}
+    described |= {kind: (text, True) for kind, text in NETWORKS.items()}
+    rows = []
+    for kind, (description, seeded) in described.items():
+        keys = common.seeded_keys(kind, ctx.seeds if seeded else 1)
+        rows.append({"kind": kind, "description": description, "dimension": results[keys[0]]["dimension"],
+                     "network": kind in NETWORKS, "test_acc": common.values(results, keys, "test_acc"),
+                     "train_acc": common.values(results, keys, "train_acc"),
+                     "seconds": common.mean_std(common.values(results, keys, "seconds"))[0]})
+    rows.sort(key=lambda row: common.mean_std(row["test_acc"])[0])
+    figure = plots.handmade(rows, ctx.out_dir / "handmade-features.png")
+    table = common.markdown_table(
+        ["features → classifier", "input dimension", "train accuracy", "test accuracy", "seconds"],
+        [[row["description"] + ("" if row["network"] else " → softmax regression"), row["dimension"],
+          common.percent(row["train_acc"]), common.percent(row["test_acc"]), f"{row['seconds']:.1f}"]
+         for row in rows], right=(1, 2, 3, 4))
+    note = ("Seconds: feature extraction (train and test) plus the fit; for the two networks, training plus "
+            "per-epoch evaluation. Train accuracy: of the final model on its training images.\n")
+    payload = {"rows": rows, "cells": results}
+    return common.write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])

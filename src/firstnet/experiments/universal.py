@@ -1,0 +1,127 @@
+"""Can a deep network solve anything? (a) One hidden layer of ReLUs approximates 1-D functions better and better
+as it widens (universal approximation); (b) the MNIST MLP fits randomly shuffled labels -- it memorises a
+training set that holds nothing to learn, and its test accuracy stays at chance: fitting is not generalising.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from firstnet.config import TrainConfig
+from firstnet.evaluate import evaluate
+from firstnet.experiments import common, fit1d, plots_universal
+from firstnet.experiments.common import Cell, Context
+from firstnet.train import Trainer
+
+NAME = "universal"
+TITLE = "Universal approximation, and memorising random labels"
+
+
+@dataclass(frozen=True)
+class Budget:
+    steps: int  # full-batch Adam steps of each 1-D fit
+    widths: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+    lr: float = 0.01
+    points: int = 100  # training points of the clean targets
+    noisy_points: int = 40
+    noise: float = 0.3
+    memorise_images: int = 5000  # training images whose labels are shuffled
+    memorise_test: int | None = 2000  # test images (None: all 10,000)
+    memorise_hidden: int = 512
+    memorise_epochs: int = 20
+    memorise_lr: float = 1e-3  # Adam, cosine schedule, batch 64, no weight decay, no label smoothing
+
+
+QUICK = Budget(steps=1000, memorise_images=3000)
+DEFAULT = Budget(steps=3000, memorise_images=10_000, memorise_test=None, memorise_epochs=30)
+
+
+def memorise_config(budget: Budget, seed: int, device: str) -> TrainConfig:
+    return TrainConfig(model="mlp", hidden=budget.memorise_hidden, depth=2, optimizer="adam", lr=budget.memorise_lr,
+                       schedule="cosine", batch_size=64, weight_decay=0.0, label_smoothing=0.0, seed=seed,
+                       epochs=budget.memorise_epochs, train_limit=budget.memorise_images,
+                       test_limit=budget.memorise_test, device=device)
+
+
+def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+    fit = {key: getattr(budget, key) for key in ("steps", "widths", "lr", "points", "noisy_points", "noise")}
+    result = [Cell(f"fit-{name.replace(' ', '-')}-seed{seed}", {"target": name, "seed": seed, **fit},
+                   f"1-D fit of {name}, widths {budget.widths[0]}..{budget.widths[-1]}, seed {seed}")
+              for name in fit1d.TARGETS for seed in range(seeds)]
+    for labels in ("random", "true"):
+        for seed in range(seeds):
+            result.append(Cell(f"memorise-{labels}-seed{seed}",
+                               {"labels": labels, "train": memorise_config(budget, seed, device).to_dict()},
+                               f"MLP on {budget.memorise_images} images with {labels} labels, seed {seed}"))
+    return result
+
+
+def fit_cell(config: dict) -> dict:
+    name = config["target"]
+    points = config["noisy_points"] if name == "noisy sine" else config["points"]
+    x, y = fit1d.training_set(name, points, config["noise"], config["seed"])
+    model = fit1d.fit(tuple(config["widths"]), x, y, config["steps"], config["lr"], config["seed"])
+    return {"fits": fit1d.measure(name, model, x, y), "x": x.squeeze(1).tolist(), "y": y.squeeze(1).tolist()}
+
+
+def memorise_cell(config: dict, ctx: Context) -> dict:
+    """Train on the first images with their labels shuffled (random) or as they are (true)."""
+    cfg = TrainConfig.from_dict(config["train"])
+    data = ctx.data.subset(cfg.train_limit, cfg.test_limit)
+    if config["labels"] == "random":  # a permutation keeps the class counts; each image gets another's label
+        order = np.random.default_rng(cfg.seed).permutation(len(data.train_labels))
+        data = dataclasses.replace(data, train_labels=data.train_labels[order], source=f"{data.source}, shuffled")
+    trainer = Trainer(cfg, data)
+    facts = common.train(trainer, ctx)
+    if not facts["diverged"]:  # the final model on its own training set, not the running mean of the last epoch
+        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[1]
+    return facts
+
+
+def run(ctx: Context, budget: Budget) -> dict:
+    def compute(cell: Cell) -> dict:
+        return fit_cell(cell.config) if "target" in cell.config else memorise_cell(cell.config, ctx)
+
+    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), compute)
+    approximation = {name: [results[f"fit-{name.replace(' ', '-')}-seed{seed}"] for seed in range(ctx.seeds)]
+                     for name in fit1d.TARGETS}
+    errors = {name: {key: np.mean([[fit[key] for fit in run["fits"]] for run in runs], 0).tolist()
+                     for key in ("rmse", "train_rmse", "kinks")} for name, runs in approximation.items()}
+    memorise = {labels: [results[f"memorise-{labels}-seed{seed}"] for seed in range(ctx.seeds)]
+                for labels in ("random", "true")}
+    figures = [plots_universal.errors(errors, budget.widths, ctx.out_dir / "universal-error.png"),
+               plots_universal.fits({name: runs[0] for name, runs in approximation.items()}, budget.widths,
+                                    ctx.out_dir / "universal-fits.png"),
+               plots_universal.memorisation({k: v[0].get("history", []) for k, v in memorise.items()},
+                                            ctx.out_dir / "universal-memorise.png")]
+    sections = ["## (a) One hidden layer of ReLUs fitting 1-D functions on [-1, 1]\n",
+                approximation_table(errors, budget.widths),
+                "RMSE against the clean function on 1,001 grid points, mean over seeds. Targets: "
+                + "; ".join(f"{name}: {text}" for name, text in fit1d.TARGETS.items()) + ".\n",
+                "## (b) The MNIST MLP on randomly shuffled labels\n", memorise_table(memorise, budget)]
+    payload = {"approximation": errors, "memorisation": {labels: {key: [run[key] for run in runs] for key in
+                                                                  ("train_acc", "test_acc", "seconds")}
+                                                         for labels, runs in memorise.items()},
+               "cells": results}
+    return common.write_results(ctx, TITLE, dataclasses.asdict(budget), sections, payload, figures)
+
+
+def approximation_table(errors: dict, widths: tuple[int, ...]) -> str:
+    rows = [[name] + [f"{value:.4f}" for value in error["rmse"]] for name, error in errors.items()]
+    rows.append(["noisy sine, on its training points"] + [f"{v:.4f}" for v in errors["noisy sine"]["train_rmse"]])
+    return common.markdown_table(["target \\ width", *map(str, widths)], rows, right=range(1, len(widths) + 1))
+
+
+def memorise_table(memorise: dict, budget: Budget) -> str:
+    test = "all 10,000" if budget.memorise_test is None else f"the first {budget.memorise_test:,}"
+    rows = [[f"{labels} labels", common.percent([r["train_acc"] for r in runs]),
+             common.percent([r["test_acc"] for r in runs]), f"{np.mean([r['seconds'] for r in runs]):.1f}"]
+            for labels, runs in memorise.items()]
+    return (common.markdown_table(["training labels", "train accuracy (final model)", "test accuracy", "seconds"],
+                                  rows, right=(1, 2, 3))
+            + f"\nMLP 784-{budget.memorise_hidden}-{budget.memorise_hidden}-10 on the first "
+              f"{budget.memorise_images:,} training images, {budget.memorise_epochs} epochs of Adam; test on {test} "
+              "test images (true labels). Chance is 10%.\n")

@@ -1,0 +1,1 @@
+"""`firstnet serve`: a drawing page and a JSON API over trained firstnet runs (FastAPI on uvicorn)."""

@@ -1,0 +1,60 @@
+"""`firstnet serve`: load the models, bind the address, run uvicorn until Ctrl-C."""
+
+from __future__ import annotations
+
+import gc
+import socket
+
+import torch
+import uvicorn
+from rich.markup import escape
+
+from firstnet.console import err, out
+from firstnet.errors import ServeError
+from firstnet.serve.app import create_app
+from firstnet.serve.registry import load_all, warm_up
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, bound here so that a taken port is one clear error (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ServeError(f"cannot use --host {host}: {error.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as error:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def cmd_serve(args) -> int:
+    # One thread per forward pass: requests arrive one at a time per core, and threads only add latency.
+    torch.set_num_threads(1)
+    with err.status("Loading models..."):
+        models, warnings = load_all(args.runs, args.runs_dir)
+        warm_up(models)
+    gc.freeze()  # the models' many long-lived objects: keep them out of every garbage collection (latency)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    for model in models:
+        accuracy = f"{100 * model.test_acc:.2f}% test accuracy" if model.test_acc is not None else "no metrics"
+        out.print(f"serving {model.kind:6} {escape(str(model.run_dir))} ({accuracy})")
+    out.print(f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at /openapi.json. "
+              "Ctrl-C stops.", soft_wrap=True)
+    config = uvicorn.Config(create_app(models), log_level=args.log_level, access_log=args.log_level == "info",
+                            timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0

@@ -1,0 +1,101 @@
+"""Request bodies to MNIST-like images, and the message that says what was wrong when that fails.
+
+A JSON array of 28x28 is taken as already MNIST-like (ink bright on black, centred, like a test image
+divided by 255) and goes to the model unchanged unless the request asks for "preprocess": true; any other
+size, and every uploaded image, goes through `firstnet.preprocess.mnist_like`, the same steps as
+`firstnet predict`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import orjson
+from PIL import Image, UnidentifiedImageError
+
+from firstnet.errors import ImageError
+from firstnet.preprocess import INK_THRESHOLD, load_image, mnist_like
+
+MAX_BODY_BYTES = 1_000_000  # 1 MB: a 280x280 canvas as PNG is a few kB, as JSON about 300 kB
+MAX_SIDE = 4096  # pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
+JSON_HELP = 'send {"image": [[...], ...]} with rows of grayscale values in [0, 1]'
+
+
+class BadRequest(Exception):
+    """A request the server cannot answer; `status` is the HTTP status, the message says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_json(body: bytes) -> dict:
+    """The JSON object of a request body. NaN and Infinity are not JSON, but say so when a client sends them."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        try:  # Python's json reads NaN, Infinity and 1e999: only then is it worth the slower parser
+            json.loads(body)
+        except (ValueError, RecursionError):
+            raise BadRequest(400, f"the body is not valid JSON ({err}); {JSON_HELP}") from None
+        raise BadRequest(422, "image contains non-finite values (NaN or Infinity)") from None
+    if not isinstance(payload, dict) or "image" not in payload:
+        raise BadRequest(422, f"expected a JSON object with an \"image\" field; {JSON_HELP}")
+    for key, kind in (("model", str), ("preprocess", bool)):
+        if payload.get(key) is not None and not isinstance(payload[key], kind):
+            raise BadRequest(422, f"\"{key}\" must be a {'string' if kind is str else 'boolean'}")
+    return payload
+
+
+def array_from_json(image) -> np.ndarray:
+    """A float32 (H, W) grayscale array in [0, 1] from the "image" field."""
+    try:
+        gray = np.asarray(image, dtype=np.float32)
+    except (ValueError, TypeError):
+        raise BadRequest(422, f"image must be a 2-D array of numbers with rows of equal length; {JSON_HELP}") from None
+    if gray.ndim != 2 or gray.size == 0:
+        raise BadRequest(422, f"image must be a 2-D array (rows of pixels), got shape {list(gray.shape)}; "
+                              "send 28x28 (MNIST-like) or a canvas-sized HxW array")
+    low, high = float(gray.min()), float(gray.max())  # NaN anywhere makes both NaN; an infinity shows in one
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise BadRequest(422, "image contains non-finite values (NaN or Infinity)")
+    if low < 0 or high > 1:
+        raise BadRequest(422, f"pixel values must lie in [0, 1], got {low:g} to {high:g}; divide 0-255 values by 255")
+    return gray
+
+
+def image_from_bytes(data: bytes) -> np.ndarray:
+    """A float32 (H, W) grayscale array in [0, 1] from encoded image bytes (PNG, or anything Pillow reads)."""
+    if not data:
+        raise BadRequest(400, "the image upload is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only: check the size before decoding
+            width, height = image.size
+    except UnidentifiedImageError:
+        raise BadRequest(400, "cannot decode the image: not a PNG or another format Pillow reads") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise BadRequest(400, f"cannot decode the image ({err}); send a PNG") from None
+    if max(width, height) > MAX_SIDE:
+        raise BadRequest(422, f"the image is {width}x{height} pixels; at most {MAX_SIDE} per side")
+    try:
+        return load_image(io.BytesIO(data))
+    except ImageError:
+        raise BadRequest(400, "cannot decode the image: it is truncated or corrupt; send a PNG") from None
+
+
+def model_input(gray: np.ndarray, preprocess: bool | None = None) -> tuple[np.ndarray, bool]:
+    """The (28, 28) float32 image the model sees, and whether `mnist_like` made it."""
+    if preprocess is None:
+        preprocess = gray.shape != (28, 28)
+    if not preprocess:
+        if gray.shape != (28, 28):
+            raise BadRequest(422, f"\"preprocess\": false needs a 28x28 image, got {gray.shape[0]}x{gray.shape[1]}")
+        if gray.max() < INK_THRESHOLD:
+            raise BadRequest(422, "the image is empty: no ink found; draw a digit")
+        return np.ascontiguousarray(gray, dtype=np.float32), False
+    try:
+        return mnist_like(gray), True
+    except ImageError as err:
+        raise BadRequest(422, f"{err}; draw a digit" if "empty" in str(err) else str(err)) from None

@@ -1,0 +1,229 @@
+"""The experiments on tiny budgets: budget-independent invariants (the composed linear map, dead and saturated
+units on constructed networks, vanishing gradients at initialisation, hand-derived gradients), and the machinery
+(results written, finished cells never re-run, a stop keeps what finished, the CLI and its index)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from firstnet.cli import main
+from firstnet.experiments import activations, depth_width, fit1d, handmade, no_activation, universal
+from firstnet.experiments import commands as experiment_commands
+from firstnet.experiments import features as fe
+from firstnet.experiments.common import CELLS, RESULTS_JSON, RESULTS_MD, Context, Stopped
+from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
+from firstnet.models import MLP
+
+TINY = {
+    "activations": activations.Budget(hidden=16, epochs=1, train_limit=500, deep_hidden=8, deep_depth=4,
+                                      deep_activations=("sigmoid", "relu"), activations=("identity", "relu", "sigmoid"),
+                                      measure_batch=200),
+    "no-activation": no_activation.Budget(hidden=16, epochs=1, train_limit=500),
+    "depth-width": depth_width.Budget(epochs=1, train_limit=500, depths=(0, 1, 2), widths=(8, 16)),
+    "handmade-features": handmade.Budget(train_limit=500, iterations=20, l2=1e-2, random_features=50,
+                                         pca_components=5, epochs=1),
+    "universal": universal.Budget(steps=30, widths=(1, 2, 4), memorise_images=200, memorise_test=200,
+                                  memorise_hidden=32, memorise_epochs=2),
+}
+MODULES = {"activations": activations, "no-activation": no_activation, "depth-width": depth_width,
+           "handmade-features": handmade, "universal": universal}
+
+
+@pytest.fixture(scope="module")
+def all_quick(tmp_path_factory, small_mnist):
+    """`firstnet experiment all --quick --seeds 1` with the tiny budgets on 2,000 training images."""
+    out_dir = tmp_path_factory.mktemp("experiments")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, budget in TINY.items():
+            patch.setattr(MODULES[name], "QUICK", budget)
+        patch.setattr(experiment_commands, "get_data", lambda data_dir: small_mnist)
+        assert main(["experiment", "all", "--quick", "--seeds", "1", "--out-dir", str(out_dir)]) == 0
+    return out_dir
+
+
+def results(out_dir, name) -> dict:
+    return json.loads((out_dir / name / RESULTS_JSON).read_text())  # strict JSON: NaN would fail here
+
+
+def test_all_writes_every_experiment_and_an_index(all_quick):
+    index = (all_quick / "README.md").read_text()
+    for name in MODULES:
+        folder = all_quick / name
+        assert (folder / RESULTS_MD).read_text().count("|") > 10, name
+        payload = results(all_quick, name)
+        assert payload["figures"] and all((folder / figure).stat().st_size > 5000 for figure in payload["figures"])
+        assert len(list((folder / CELLS).glob("*.json"))) == len(payload["cells"])
+        assert f"({name}/{payload['figures'][0]})" in index  # figure links re-rooted at the index
+
+
+def test_activations_rows_and_measurements(all_quick):
+    payload = results(all_quick, "activations")
+    assert [row["activation"] for row in payload["shallow"]] == ["identity", "relu", "sigmoid"]
+    assert {(row["activation"], row["init"]) for row in payload["deep"]} == {
+        (a, i) for a in ("sigmoid", "relu") for i in ("default", "kaiming")}
+    for row in payload["shallow"] + payload["deep"]:
+        assert len(row["grad_init"]) == row["depth"] + 1 and all(g > 0 for g in row["grad_init"])
+        assert 0 <= row["dead"] <= 1 and 0 <= row["saturated"] <= 1
+    md = (all_quick / "activations" / RESULTS_MD).read_text()
+    assert "| relu | relu-family |" in md and "| sigmoid | default |" in md
+
+
+def test_second_run_trains_no_cell_and_a_deleted_cell_is_rerun(all_quick, small_mnist):
+    budget = TINY["depth-width"]
+    folder = all_quick / "depth-width"
+    before = results(all_quick, "depth-width")
+    ctx = Context(small_mnist, folder, seeds=1)
+    again = depth_width.run(ctx, budget)
+    assert ctx.computed == []
+    assert [row["test_acc"] for row in again["rows"]] == [row["test_acc"] for row in before["rows"]]
+    victim = sorted((folder / CELLS).glob("depth1-width8-*.json"))[0]
+    victim.unlink()
+    ctx = Context(small_mnist, folder, seeds=1)
+    depth_width.run(ctx, budget)
+    assert ctx.computed == ["depth1-width8-seed0"] and victim.is_file()
+
+
+def test_a_stop_keeps_finished_cells_and_stores_no_partial_one(tmp_path, small_mnist):
+    checks = iter(range(10_000))
+    ctx = Context(small_mnist, tmp_path, seeds=1, should_stop=lambda: next(checks) > 5)  # 4 batches per cell
+    with pytest.raises(Stopped, match="run the same command"):
+        depth_width.run(ctx, TINY["depth-width"])
+    assert ctx.computed == ["depth0-width0-seed0"]
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / CELLS).glob("*.json")] == ["depth0-width0-seed0"]
+
+
+def test_depth_width_grid_and_parameter_counts(all_quick):
+    rows = results(all_quick, "depth-width")["rows"]
+    assert [(row["depth"], row["width"]) for row in rows] == [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
+    expected = {(0, 0): 7850, (1, 8): 784 * 8 + 8 + 8 * 10 + 10, (2, 16): 784 * 16 + 16 + 16 * 16 + 16 + 170}
+    for row in rows:
+        assert row["parameters"] == expected.get((row["depth"], row["width"]), row["parameters"])
+
+
+def test_identity_mlp_is_one_linear_map(small_mnist):
+    torch.manual_seed(0)
+    model = MLP(hidden=32, depth=3, activation="identity")
+    for layer in [*model.hidden, model.out]:  # biases too, so the composed offset is tested
+        torch.nn.init.normal_(layer.bias, std=0.5)
+    images = torch.tensor(small_mnist.test_images[:300]).unsqueeze(1)
+    check = no_activation.composition_check(model, images)
+    assert check["max_abs_diff_float64"] < 1e-10 and check["max_abs_diff_float32"] < 1e-4
+    assert check["same_predictions"] > 0.99
+    weight, bias = no_activation.compose(model)
+    assert weight.shape == (10, 784) and bias.shape == (10,)
+    with pytest.raises(ValueError, match="identity"):
+        no_activation.compose(MLP(hidden=8, depth=2, activation="relu"))
+
+
+def test_no_activation_results_compose_to_1e5(all_quick):
+    payload = results(all_quick, "no-activation")
+    assert [row["model"] for row in payload["rows"]] == ["linear", "identity", "relu"]
+    for check in payload["composition"]:
+        assert check["max_abs_diff_float64"] < 1e-5 and check["same_predictions"] > 0.99
+    assert payload["rows"][0]["parameters"] == 7850
+
+
+def constant_mlp(activation: str, biases: list[list[float]]) -> MLP:
+    """An MLP whose hidden weights are 0, so every pre-activation is its bias on every input."""
+    model = MLP(hidden=len(biases[0]), depth=len(biases), activation=activation)
+    with torch.no_grad():
+        for layer, bias in zip(model.hidden, biases, strict=True):
+            layer.weight.zero_()
+            layer.bias.copy_(torch.tensor(bias))
+    return model
+
+
+def test_dead_and_saturated_fractions_on_constructed_networks(small_mnist):
+    images, _ = fixed_batch(small_mnist, 64)
+    biases = [[-1.0] * 3 + [1.0] * 7, [-1.0] * 5 + [1.0] * 5]
+    relu = unit_statistics(constant_mlp("relu", biases), images)
+    assert relu["dead_per_layer"] == [0.3, 0.5] and relu["dead"] == pytest.approx(8 / 20)
+    assert relu["saturated"] == pytest.approx(8 / 20)
+    assert unit_statistics(constant_mlp("leaky_relu", biases), images)["dead"] == 0  # slope 0.01 never dies
+    sigmoid = unit_statistics(constant_mlp("sigmoid", [[10.0] * 4 + [0.0] * 6, [-10.0] * 2 + [0.0] * 8]), images)
+    assert sigmoid["saturated_per_layer"] == [0.4, 0.2]  # sigmoid'(10) = 4.5e-5 < 0.01 < sigmoid'(0) = 0.25
+
+
+def test_gradient_norms_leave_grads_alone_and_show_vanishing(small_mnist):
+    images, labels = fixed_batch(small_mnist, 256)
+    torch.manual_seed(0)
+    relu = MLP(hidden=64, depth=10, activation="relu", init="kaiming")
+    norms = gradient_norms(relu, images, labels)
+    assert len(norms) == 11 and all(p.grad is None for p in relu.parameters())
+    relu(images).log_softmax(1).gather(1, labels[:, None]).mean().neg().backward()
+    assert norms[0] == pytest.approx(relu.hidden[0].weight.grad.norm().item(), rel=1e-5)
+    torch.manual_seed(0)
+    sigmoid = gradient_norms(MLP(hidden=64, depth=10, activation="sigmoid", init="default"), images, labels)
+    assert sigmoid[0] < 1e-3 * norms[0]  # vanishing: orders of magnitude below ReLU's in the first layer
+
+
+def test_softmax_gradient_is_the_autograd_one():
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(50, 7, generator=generator), torch.randint(0, 10, (50,), generator=generator)
+    weight, bias = torch.randn(7, 10, generator=generator), torch.randn(10, generator=generator)
+    loss, grad_w, grad_b = fe.objective(x, torch.nn.functional.one_hot(y, 10).float(), weight, bias, 0.1)
+    w, b = weight.clone().requires_grad_(), bias.clone().requires_grad_()
+    expected = torch.nn.functional.cross_entropy(x @ w + b, y) + 0.05 * w.square().sum()
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert torch.allclose(grad_w, w.grad, atol=1e-6) and torch.allclose(grad_b, b.grad, atol=1e-6)
+
+
+def test_feature_shapes_and_determinism(small_mnist):
+    images = small_mnist.train_images[:40]
+    assert fe.gradient_histograms(images).shape == (40, 6 * 6 * 4 * 9)
+    assert fe.PCA.fit(small_mnist.train_images[:300], 6).quadratic(images).shape == (40, 6 + 21)
+    first, again = fe.random_relu(images, 30, seed=3), fe.random_relu(images, 30, seed=3)
+    assert torch.equal(first, again) and not torch.equal(first, fe.random_relu(images, 30, seed=4))
+    assert (first >= 0).all()
+
+
+def test_handmade_rows(all_quick):
+    rows = results(all_quick, "handmade-features")["rows"]
+    kinds = {row["kind"]: row for row in rows}
+    assert set(kinds) == {"pixels", "pca-quadratic", "random-relu", "hog", "pixels+hog", "linear", "mlp"}
+    assert kinds["pixels+hog"]["dimension"] == 784 + kinds["hog"]["dimension"]
+    assert all(0 <= acc <= 1 for row in rows for acc in row["test_acc"])
+
+
+def test_relu_nets_train_as_if_alone():
+    x, y = fit1d.training_set("sine", 50, 0.0, 0)
+    together = fit1d.ReLUNets((3, 5), seed=0)
+    alone = fit1d.ReLUNets((3, 5), seed=0)
+    loss = (together(x) - y).square().mean(0).sum()
+    loss.backward()
+    only_second = (alone(x)[:, 1:] - y).square().mean()
+    only_second.backward()
+    assert torch.allclose(together.weight.grad[3:], alone.weight.grad[3:])
+    assert torch.equal(alone.weight.grad[:3], torch.zeros(3))
+
+
+def test_relu_net_is_exact_for_abs():
+    model = fit1d.ReLUNets((2,), seed=0)
+    with torch.no_grad():  # |x| = ReLU(x) + ReLU(-x)
+        model.weight.copy_(torch.tensor([1.0, -1.0]))
+        model.bias.zero_()
+        model.out_weight.fill_(1.0)
+        model.out_bias.zero_()
+    x, y = fit1d.training_set("abs", 11, 0.0, 0)
+    fits = fit1d.measure("abs", model, x, y)
+    assert fits[0]["rmse"] < 1e-7 and fits[0]["kinks"] == 2
+
+
+def test_universal_memorisation_keeps_test_labels(all_quick, small_mnist):
+    payload = results(all_quick, "universal")
+    assert set(payload["approximation"]) == set(fit1d.TARGETS)
+    assert all(len(error["rmse"]) == 3 for error in payload["approximation"].values())
+    assert set(payload["memorisation"]) == {"random", "true"}
+    cell = payload["cells"]["memorise-random-seed0"]
+    assert 0 <= cell["train_acc"] <= 1 and 0 <= cell["test_acc"] <= 1
+    assert np.isfinite(cell["seconds"])
+
+
+def test_experiment_rejects_bad_seeds(capsys):
+    assert main(["experiment", "universal", "--seeds", "0"]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
