@@ -12,6 +12,7 @@ DEFAULT_DIR = os.environ.get("FIRSTNET_DATA_DIR", "~/.cache/firstnet")
 FOLDER = Path(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR).expanduser()
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
 FAST = torch.channels_last  # the memory layout oneDNN's convolutions prefer
+BF16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()  # else emulated: slow
 
 
 def load(name, header_bytes):  # an IDX file, raw or gzip: a header, then uint8 values
@@ -42,7 +43,7 @@ schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.2, epochs * 60000 //
 for _ in range(epochs):
     for index in torch.randperm(60000).view(-1, batch):
         shift = torch.randint(-2, 3, (2,)).tolist()  # augment: move the batch by up to 2 pixels
-        with torch.autocast("cpu", torch.bfloat16):  # bf16 runs on AMX / AVX-512 units
+        with torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # bf16 where AMX / AVX-512 run it
             logits = model(torch.roll(images(x_train[index]), shift, dims=(2, 3)))
         loss = nn.functional.cross_entropy(logits.float(), y_train[index], label_smoothing=0.1)
         optimizer.zero_grad()
@@ -50,7 +51,7 @@ for _ in range(epochs):
         optimizer.step()
         schedule.step()
 model.eval()
-with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):  # test-time augmentation: shifts
+with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # test-time augmentation: shifts
     x = images(x_test)
     probabilities = sum(model(torch.roll(x, s, dims=(2, 3))).float().softmax(1) for s in SHIFTS)
 accuracy = (probabilities.argmax(1) == y_test).float().mean().item()
