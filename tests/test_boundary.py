@@ -131,13 +131,16 @@ def test_default_animation_mlp_solves_spirals_and_linear_does_not():
 
 def test_plot_boundary_command_writes_gif_and_png(tmp_path, capsys):
     code = main(["plot", "boundary", "--dataset", "xor", "--steps", "20", "--frames", "5", "--grid", "30",
-                 "--points", "100", "--compare", "linear,mlp:8:1:tanh", "--out-dir", str(tmp_path), "--no-mp4"])
+                 "--points", "100", "--compare", "linear,mlp:8:1:tanh", "--out-dir", str(tmp_path), "--no-mp4",
+                 "--dpi", "40"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "linear: train" in printed and "MLP 1x8 tanh: train" in printed and "5 frames" in printed
     with Image.open(tmp_path / "boundary-xor.gif") as gif:
         assert gif.n_frames == 5 and gif.info["loop"] == 0
         size = gif.size
+    width, height = ROW_INCHES
+    assert size == (round(width * 40), round((2 * height + 0.4) * 40))  # two rows at --dpi 40
     with Image.open(tmp_path / "boundary-xor.png") as png:
         assert png.size == size
     assert not (tmp_path / "boundary-xor.mp4").exists()

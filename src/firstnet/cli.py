@@ -173,6 +173,7 @@ def add_boundary_parser(figures) -> None:
     boundary.add_argument("--lr", type=float, default=0.3, help="learning rate (SGD, momentum 0.9)")
     boundary.add_argument("--frames", type=int, default=60, help="frames of the animation")
     boundary.add_argument("--grid", type=int, default=150, help="grid points per side of the decision regions")
+    boundary.add_argument("--dpi", type=int, default=80, help="frame resolution: 80 gives 960 pixels across")
     boundary.add_argument("--mp4", action=argparse.BooleanOptionalAction, default=True,
                           help="also write an MP4 when ffmpeg is installed")
     boundary.add_argument("--out-dir", type=Path, default=Path("runs/figures"), help="where the files go")

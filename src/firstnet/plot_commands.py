@@ -92,7 +92,7 @@ def plot_boundary(args) -> int:
     with task_bar("training", args.steps * len(configs)) as advance:
         for cfg in configs:
             runs_.append(train_with_snapshots(cfg, data, grid, args.frames, on_step=advance))
-    frames = render_frames(runs_, data, grid, f"Decision regions on {data.source}")
+    frames = render_frames(runs_, data, grid, f"Decision regions on {data.source}", args.dpi)
     stem = args.out_dir / f"boundary-{args.dataset}"
     written = [write_gif(frames, stem.with_suffix(".gif")), write_png(frames[-1], stem.with_suffix(".png"))]
     mp4 = write_mp4(frames, stem.with_suffix(".mp4")) if args.mp4 else None

@@ -51,11 +51,11 @@ class BoundaryFigure:
     (regions, points, curves, markers, titles) on top of it ("blitting"), about 10x faster than a full draw.
     """
 
-    def __init__(self, runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str) -> None:
+    def __init__(self, runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI) -> None:
         self.runs, self.grid = runs, grid
         width, height = ROW_INCHES
         self.fig, axes = plt.subplots(len(runs), 3, figsize=(width, height * len(runs) + 0.4), squeeze=False,
-                                      gridspec_kw={"width_ratios": [1, 1.15, 1.15]}, dpi=FRAME_DPI)
+                                      gridspec_kw={"width_ratios": [1, 1.15, 1.15]}, dpi=dpi)
         self.fig.suptitle(title, fontsize=13)
         self.rows = [self._build_row(run, data, row) for run, row in zip(runs, axes, strict=True)]
         self.fig.tight_layout()
@@ -118,9 +118,10 @@ class BoundaryFigure:
         plt.close(self.fig)
 
 
-def render_frames(runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str) -> list[np.ndarray]:
-    """Every frame of the animation, RGB uint8 arrays of one size."""
-    figure = BoundaryFigure(runs, data, grid, title)
+def render_frames(runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str,
+                  dpi: int = FRAME_DPI) -> list[np.ndarray]:
+    """Every frame of the animation, RGB uint8 arrays of one size (ROW_INCHES per model at `dpi`)."""
+    figure = BoundaryFigure(runs, data, grid, title, dpi)
     try:
         frames = []
         for index in range(max(len(run.snapshots) for run in runs)):
