@@ -22,12 +22,10 @@ import io
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -38,6 +36,7 @@ from PIL import Image
 
 from firstnet.data import load_mnist
 from firstnet.runs import cpu_name
+from firstnet.serve.probe import free_port, wait_until_healthy
 
 
 def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:
@@ -55,24 +54,11 @@ def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:
     return bodies, labels, "image/png"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_until_up(url: str, process: subprocess.Popen | None, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            sys.exit(f"the server exited with status {process.returncode} before answering")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"no answer from {url}/healthz within {seconds:.0f} s")
+    try:
+        wait_until_healthy(url, process, seconds)
+    except (RuntimeError, TimeoutError) as err:
+        sys.exit(str(err))
 
 
 def default_run(workdir: Path) -> Path:

@@ -13,11 +13,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from firstnet.serve.probe import free_port, wait_until_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -32,12 +33,6 @@ needs_browser = pytest.mark.skipif(sync_playwright is None or not shutil.which(C
                                    reason="needs Playwright for Python and Debian's chromium at /usr/bin/chromium")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(default_mlp_run, tmp_path_factory):
     """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it afterwards."""
@@ -47,16 +42,10 @@ def server(default_mlp_run, tmp_path_factory):
                                     str(port)], stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"firstnet serve exited: {log.read_text()}"
-            assert time.monotonic() < deadline, f"no answer from {url}/healthz: {log.read_text()}"
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
+        try:
+            wait_until_healthy(url, process, seconds=60)
+        except (RuntimeError, TimeoutError) as err:
+            pytest.fail(f"{err}: {log.read_text()}")
         assert f"Open {url}/" in log.read_text()
         yield url
     finally:

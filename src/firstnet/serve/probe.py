@@ -1,0 +1,32 @@
+"""Starting a server on loopback and knowing when it answers: shared by the browser test and the load benchmark."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen | None = None, seconds: float = 60.0) -> None:
+    """Poll `url`/healthz until it answers 200. RuntimeError if `process` exits first, TimeoutError after
+    `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with status {process.returncode} before answering")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no answer from {url}/healthz within {seconds:.0f} s")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
