@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
-from firstnet.runs import environment
+from firstnet.device import environment
 from firstnet.train import Trainer
 from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
 

@@ -21,7 +21,7 @@ import torch
 
 from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
-from firstnet.runs import environment
+from firstnet.device import environment
 from firstnet.scratch import ScratchTrainer
 from firstnet.train import Trainer
 

@@ -35,8 +35,10 @@ import orjson
 from PIL import Image
 
 from firstnet.data import load_mnist
-from firstnet.runs import cpu_name
-from firstnet.serve.probe import free_port, wait_until_healthy
+from firstnet.device import cpu_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
+from tests.serve_probe import free_port, wait_until_healthy  # noqa: E402
 
 
 def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from firstnet.bench import summarize, time_to
 from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
-from firstnet.runs import environment
+from firstnet.device import environment
+from firstnet.stats import summarize, time_to
 from firstnet.train import Trainer
 from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
 

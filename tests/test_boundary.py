@@ -9,21 +9,32 @@ import pytest
 import torch
 from PIL import Image
 
-from firstnet.boundary import boundary_configs, make_grid, parse_model, snapshot_steps, train_with_snapshots
 from firstnet.cli import build_parser, main
 from firstnet.data.toy import TOY_DATASETS, make_toy
 from firstnet.errors import ConfigError
-from firstnet.viz.boundary import (
+from firstnet.figures.boundary import (
     CLASS_COLOURS,
     FRAME_DPI,
     ROW_INCHES,
     BoundaryFigure,
-    decode_regions,
+    boundary_configs,
+    make_grid,
+    parse_model,
     region_colours,
     render_frames,
+    snapshot_steps,
+    train_with_snapshots,
 )
 
 MLP = {"hidden": 16, "depth": 2, "activation": "relu"}
+
+
+def decode_regions(image: np.ndarray, classes: int) -> np.ndarray:
+    """The class each pixel of a `region_colours` image shows: the inverse of the drawing, to test it."""
+    ink = 1 - image.reshape(-1, 3)  # (P, 3): the direction from white towards the class colour
+    directions = 1 - CLASS_COLOURS[:classes]  # (K, 3)
+    norms = np.linalg.norm(ink, axis=1, keepdims=True) * np.linalg.norm(directions, axis=1)
+    return ((ink @ directions.T) / norms).argmax(1).reshape(image.shape[:2])
 
 
 @pytest.mark.parametrize("name", TOY_DATASETS)

@@ -10,27 +10,34 @@ import numpy as np
 import pytest
 import torch
 
-from firstnet.cli import main
-from firstnet.experiments import activations, depth_width, fit1d, handmade, no_activation, universal
-from firstnet.experiments import commands as experiment_commands
+from firstnet.cli import cmd_experiment, main
+from firstnet.experiments import (
+    activation_choice,
+    depth_width,
+    fit1d,
+    handmade_features,
+    no_activation,
+    universal,
+)
 from firstnet.experiments import features as fe
-from firstnet.experiments.common import CELLS, RESULTS_JSON, RESULTS_MD, Context, Stopped
+from firstnet.experiments.cells import CELLS, Context, Stopped
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
+from firstnet.experiments.results import RESULTS_JSON, RESULTS_MD
 from firstnet.models import MLP
 
 TINY = {
-    "activations": activations.Budget(hidden=16, epochs=1, train_limit=500, deep_hidden=8, deep_depth=4,
+    "activations": activation_choice.Budget(hidden=16, epochs=1, train_limit=500, deep_hidden=8, deep_depth=4,
                                       deep_activations=("sigmoid", "relu"), activations=("identity", "relu", "sigmoid"),
                                       measure_batch=200),
     "no-activation": no_activation.Budget(hidden=16, epochs=1, train_limit=500),
     "depth-width": depth_width.Budget(epochs=1, train_limit=500, depths=(0, 1, 2), widths=(8, 16)),
-    "handmade-features": handmade.Budget(train_limit=500, iterations=20, l2=1e-2, random_features=50,
+    "handmade-features": handmade_features.Budget(train_limit=500, iterations=20, l2=1e-2, random_features=50,
                                          pca_components=5, epochs=1),
     "universal": universal.Budget(steps=30, widths=(1, 2, 4), memorise_images=200, memorise_test=200,
                                   memorise_hidden=32, memorise_epochs=2),
 }
-MODULES = {"activations": activations, "no-activation": no_activation, "depth-width": depth_width,
-           "handmade-features": handmade, "universal": universal}
+MODULES = {"activations": activation_choice, "no-activation": no_activation, "depth-width": depth_width,
+           "handmade-features": handmade_features, "universal": universal}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,7 @@ def all_quick(tmp_path_factory, small_mnist):
     with pytest.MonkeyPatch.context() as patch:
         for name, budget in TINY.items():
             patch.setattr(MODULES[name], "QUICK", budget)
-        patch.setattr(experiment_commands, "get_data", lambda data_dir: small_mnist)
+        patch.setattr(cmd_experiment, "load_data", lambda data_dir: small_mnist)
         assert main(["experiment", "all", "--quick", "--seeds", "1", "--out-dir", str(out_dir)]) == 0
     return out_dir
 
@@ -99,9 +106,14 @@ def test_a_stop_keeps_finished_cells_and_stores_no_partial_one(tmp_path, small_m
 def test_depth_width_grid_and_parameter_counts(all_quick):
     rows = results(all_quick, "depth-width")["rows"]
     assert [(row["depth"], row["width"]) for row in rows] == [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
-    expected = {(0, 0): 7850, (1, 8): 784 * 8 + 8 + 8 * 10 + 10, (2, 16): 784 * 16 + 16 + 16 * 16 + 16 + 170}
+
+    def parameters(depth: int, width: int) -> int:  # weights and biases, counted layer by layer
+        sizes = [784] + [width] * depth + [10]
+        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
+
+    assert parameters(0, 0) == 7850 and parameters(1, 8) == 784 * 8 + 8 + 8 * 10 + 10
     for row in rows:
-        assert row["parameters"] == expected.get((row["depth"], row["width"]), row["parameters"])
+        assert row["parameters"] == parameters(row["depth"], row["width"]), row
 
 
 def test_identity_mlp_is_one_linear_map(small_mnist):
@@ -219,9 +231,29 @@ def test_universal_memorisation_keeps_test_labels(all_quick, small_mnist):
     assert set(payload["approximation"]) == set(fit1d.TARGETS)
     assert all(len(error["rmse"]) == 3 for error in payload["approximation"].values())
     assert set(payload["memorisation"]) == {"random", "true"}
-    cell = payload["cells"]["memorise-random-seed0"]
-    assert 0 <= cell["train_acc"] <= 1 and 0 <= cell["test_acc"] <= 1
-    assert np.isfinite(cell["seconds"])
+    for labels in ("random", "true"):  # the summary holds exactly the cells' numbers
+        cell = payload["cells"][f"memorise-{labels}-seed0"]
+        summary = payload["memorisation"][labels]
+        assert summary["train_acc"] == [cell["train_acc"]] and summary["test_acc"] == [cell["test_acc"]]
+        assert summary["seconds"] == [cell["seconds"]] and cell["seconds"] > 0
+
+
+def test_memorisation_shuffles_the_training_labels_only(tmp_path, small_mnist, monkeypatch):
+    seen = []
+    trainer_class = universal.Trainer
+    monkeypatch.setattr(universal, "Trainer", lambda cfg, data: seen.append(data) or trainer_class(cfg, data))
+    budget = TINY["universal"]
+    config = {"labels": "random", "train": universal.memorise_config(budget, 0).to_dict()}
+    facts = universal.memorise_cell(config, Context(small_mnist, tmp_path, seeds=1))
+    (data,) = seen
+    train, test = budget.memorise_images, budget.memorise_test
+    np.testing.assert_array_equal(data.test_labels, small_mnist.test_labels[:test])
+    np.testing.assert_array_equal(data.test_images, small_mnist.test_images[:test])
+    np.testing.assert_array_equal(data.train_images, small_mnist.train_images[:train])
+    original = small_mnist.train_labels[:train]
+    assert (data.train_labels != original).mean() > 0.7  # a permutation moves most labels ...
+    np.testing.assert_array_equal(np.bincount(data.train_labels, minlength=10), np.bincount(original, minlength=10))
+    assert not facts["diverged"]  # ... and keeps the class counts
 
 
 def test_experiment_rejects_bad_seeds(capsys):

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from firstnet.cli.cmd_demo import MINIMAL_LINES
 from firstnet.config import TrainConfig
 from firstnet.data.idx import encode_idx
-from firstnet.report import MINIMAL_LINES
 from firstnet.train import Trainer
 
 pytestmark = pytest.mark.gate

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from firstnet.cli import main
-from firstnet.landscape import descend, gradient_intuition, loss, loss_grid, make_problem, sharpness
+from firstnet.figures.loss_surface import descend, gradient_intuition, loss, loss_grid, make_problem, sharpness
 
 
 def analytic_gradient(problem, weights):

@@ -8,7 +8,7 @@ from PIL import Image
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from firstnet.cli import main
-from firstnet.landscape_mnist import (
+from firstnet.figures.loss_slice import (
     filter_normalised_direction,
     loss_on_plane,
     mnist_loss_slices,

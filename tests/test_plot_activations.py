@@ -10,7 +10,7 @@ from PIL import Image
 from firstnet.activations import ACTIVATIONS, LINEAR
 from firstnet.cli import main
 from firstnet.errors import ConfigError
-from firstnet.viz.activations import (
+from firstnet.figures.activation_families import (
     FAMILIES,
     Z,
     curves,

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from firstnet import runs
+from firstnet.atomic import atomic_write
 from firstnet.errors import CheckpointError
+from firstnet.evaluate import probabilities
 from firstnet.train import Trainer
 from tests.conftest import small_config
 
@@ -16,7 +18,7 @@ from tests.conftest import small_config
 def train_in(run_dir, data, cfg, should_stop=lambda: False) -> Trainer:
     trainer = Trainer(cfg, data)
     runs.write_config(run_dir, cfg, trainer.device, data.source)
-    runs.run_training(trainer, run_dir, should_stop=should_stop)
+    runs.train_in_dir(trainer, run_dir, should_stop=should_stop)
     return trainer
 
 
@@ -32,8 +34,8 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
     assert (tmp_path / "cut" / runs.CHECKPOINT).is_file() and not (tmp_path / "cut" / runs.MODEL).exists()
 
     resumed = Trainer(runs.read_config(tmp_path / "cut"), small_mnist)
-    runs.restore_checkpoint(tmp_path / "cut", resumed)
-    assert runs.run_training(resumed, tmp_path / "cut")
+    runs.resume(tmp_path / "cut", resumed)
+    assert runs.train_in_dir(resumed, tmp_path / "cut")
 
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
@@ -55,7 +57,7 @@ def test_run_directory_contents(small_mnist, tmp_path):
     assert cfg == trainer.cfg
     images = torch.rand(4, 1, 28, 28)
     assert torch.allclose(model(images), trainer.model.eval()(images))
-    assert not list(tmp_path.glob(".*.tmp"))  # no temporary files left behind
+    assert not list(tmp_path.glob(".*.tmp*"))  # no temporary files left behind
 
 
 def test_checkpoint_that_does_not_match_its_config(small_mnist, tmp_path):
@@ -91,11 +93,34 @@ def test_existing_run_directory_is_not_overwritten(tmp_path):
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "metrics.jsonl"
-    runs.atomic_write(target, "old\n")
+    atomic_write(target, "old\n")
     with pytest.raises(TypeError):  # fails in the middle of writing
-        runs.atomic_write(target, object())
+        atomic_write(target, object())
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+def test_atomic_write_through_a_writer_that_fails_halfway(tmp_path):
+    target = tmp_path / "figure.png"
+    atomic_write(target, b"old")
+    seen = []
+
+    def half_then_fail(tmp):
+        seen.append(tmp)
+        tmp.write_bytes(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["figure.png"]
+    assert seen[0].parent == tmp_path and seen[0].suffix == ".png"  # beside the target, same extension
+
+
+def test_atomic_write_temporary_names_are_unique(tmp_path):
+    names = []
+    for _ in range(3):
+        atomic_write(tmp_path / "a.txt", lambda tmp: names.append(tmp.name) or tmp.write_text("x"))
+    assert len(set(names)) == 3 and (tmp_path / "a.txt").read_text() == "x"
 
 
 def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
@@ -104,5 +129,5 @@ def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
     cfg, model = runs.load_model(tmp_path)
     images = torch.tensor(small_mnist.test_images).unsqueeze(1)
     labels = torch.tensor(small_mnist.test_labels, dtype=torch.int64)
-    accuracy = (runs.probabilities(cfg, model, images).argmax(1) == labels).double().mean().item()
+    accuracy = (probabilities(cfg, model, images).argmax(1) == labels).double().mean().item()
     assert accuracy == pytest.approx(trainer.history[-1]["test_acc"], abs=1e-6)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firstnet.activations import ACTIVATIONS, get_activation
-from firstnet.constants import INITS
+from firstnet.config import INITS
 from firstnet.models import MLP
 from firstnet.scratch import (
     PARAM_NAMES,

@@ -14,13 +14,14 @@ from PIL import Image
 
 from firstnet import runs
 from firstnet.cli import main
+from firstnet.cli.cmd_serve import bind
 from firstnet.config import TrainConfig
 from firstnet.errors import ServeError
+from firstnet.evaluate import probabilities
 from firstnet.models import model_for
 from firstnet.preprocess import mnist_like
 from firstnet.serve import batching
 from firstnet.serve.app import create_app
-from firstnet.serve.commands import bind
 from firstnet.serve.registry import load_all, load_served, newest_of_each_kind, predict, predict_batch
 
 JSON, PNG = "application/json", "image/png"
@@ -109,11 +110,11 @@ def test_predict_json_28x28_is_taken_as_mnist_like(client, mnist):
 
 
 def test_concurrent_requests_share_one_forward_pass_and_match_runs_probabilities(models, mnist, monkeypatch):
-    """The batcher answers each request with its own image's prediction, equal to `runs.probabilities`."""
+    """The batcher answers each request with its own image's prediction, equal to `firstnet.evaluate.probabilities`."""
     mlp, sizes = models[0], []
     monkeypatch.setattr(batching, "predict_batch", lambda *a: sizes.append(len(a[1])) or predict_batch(*a))
     images = (mnist.test_images[:50] / 255).astype(np.float32)
-    expected = runs.probabilities(mlp.cfg, mlp.model, torch.from_numpy(images)[:, None]).numpy()
+    expected = probabilities(mlp.cfg, mlp.model, torch.from_numpy(images)[:, None]).numpy()
 
     async def ask_all():
         batcher = batching.Batcher()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from firstnet.serve.probe import free_port, wait_until_healthy
+from tests.serve_probe import free_port, wait_until_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
+from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError, DivergedError
-from firstnet.loop import learning_rate
-from firstnet.train import Trainer, random_translate, resolve_precision, smoothed_cross_entropy
+from firstnet.schedule import learning_rate
+from firstnet.train import Trainer, random_translate, smoothed_cross_entropy
 from tests.conftest import small_config
 
 

@@ -29,6 +29,7 @@ SIGMOID_LIKE = "sigmoid-like"  # bounded output
 RELU_FAMILY = "relu-family"  # piecewise linear
 SMOOTH_MODERN = "smooth-modern"  # differentiable everywhere
 LINEAR = "linear"  # no non-linearity: the network collapses to one linear map
+SATURATION = 0.01  # |f'(z)| below this: the gradient through a unit has all but vanished
 
 LEAKY_SLOPE = 0.01  # nn.LeakyReLU's slope for z < 0, as the registry builds it
 ELU_ALPHA = 1.0  # nn.ELU default

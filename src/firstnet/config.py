@@ -1,14 +1,21 @@
-"""The typed training configuration. Every field is a CLI option of `firstnet train` with this help text."""
+"""The typed training configuration, every named recipe, and the shapes of MNIST.
+
+Every TrainConfig field is a CLI option of `firstnet train` with its help text. Torch-free, so the NumPy MLP
+of `firstnet.scratch` and the command line's --help use it without loading torch.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
 from firstnet.activations import ACTIVATIONS
-from firstnet.constants import INITS
 from firstnet.errors import ConfigError
 
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]
+INPUT_DIM, NUM_CLASSES = 28 * 28, 10
+
 MODELS = ("linear", "mlp", "cnn")
+INITS = ("kaiming", "xavier", "default")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -23,6 +30,22 @@ MODEL_DEFAULTS = {
     "cnn": {"epochs": 3, "batch_size": 256, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4,
             "label_smoothing": 0.1, "precision": "auto", "augment": 2, "tta": True},
 }
+
+# `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size None: the
+# caller sets it to the whole training set). Measured on 2-class spirals (see docs/figures.md).
+TOY_RECIPE = {"batch_size": None, "optimizer": "sgd", "lr": 0.3, "momentum": 0.9, "schedule": "constant",
+              "weight_decay": 0.0, "label_smoothing": 0.0, "precision": "fp32", "augment": 0, "tta": False,
+              "device": "cpu"}
+# `firstnet experiment no-activation`: one recipe for the linear model and both MLPs, the linear model's (SGD
+# with Nesterov momentum, lr 0.05, cosine, no weight decay, no label smoothing). The MLP's own recipe (lr 0.2,
+# weight decay, label smoothing) diverges with the identity, and its weight decay on three matrices would
+# regularise the identity MLP unlike the linear model.
+NO_ACTIVATION_RECIPE = {key: MODEL_DEFAULTS["linear"][key]
+                        for key in ("batch_size", "lr", "schedule", "weight_decay", "label_smoothing")}
+# `firstnet experiment universal`, memorising shuffled labels: Adam at a small rate (the SGD recipe's label
+# smoothing and weight decay would fight the memorisation), cosine schedule, small batches, 2 hidden layers.
+MEMORISE_RECIPE = {"model": "mlp", "depth": 2, "optimizer": "adam", "schedule": "cosine", "batch_size": 64,
+                   "weight_decay": 0.0, "label_smoothing": 0.0}
 
 
 def opt(default, help_text: str, choices=None):

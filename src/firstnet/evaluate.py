@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-EVAL_BATCH = 2000  # large batches: no gradients are kept, so memory is small
-
+from firstnet.device import autocast, resolve_precision
+from firstnet.schedule import EVAL_BATCH
 
 # Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty, so a
 # circular roll is a shift.
@@ -68,3 +69,31 @@ def worst_errors(probabilities: torch.Tensor, labels: torch.Tensor, count: int =
     wrong = (predictions != labels).nonzero().squeeze(1)
     order = confidence[wrong].argsort(descending=True)
     return wrong[order[:count]]
+
+
+def probabilities(cfg, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, 10) of a trained model, computed as its training evaluated it: with the
+    precision and test-time augmentation of its TrainConfig `cfg`."""
+    device = next(model.parameters()).device
+    with autocast(resolve_precision(cfg.precision, device), device):
+        return predict_logits(model, images, tta=bool(cfg.tta)).softmax(1)
+
+
+def test_report(cfg, model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Everything `firstnet eval` reports about a trained model on uint8 test images (N, 28, 28): accuracy,
+    per-class accuracy, confusion matrix, and the most confident errors (indices, predictions, confidence)."""
+    labels = torch.tensor(labels, dtype=torch.int64)
+    probs = probabilities(cfg, model, torch.tensor(images).unsqueeze(1))  # (N, 10)
+    predictions = probs.argmax(1)
+    matrix = confusion_matrix(labels, predictions)
+    worst = worst_errors(probs, labels)
+    return {
+        "accuracy": (predictions == labels).double().mean().item(),
+        "per_class_accuracy": per_class_accuracy(matrix).tolist(),
+        "errors": int((predictions != labels).sum()),
+        "test_size": len(labels),
+        "confusion_matrix": matrix.tolist(),
+        "worst": worst.tolist(),
+        "worst_predictions": predictions[worst].tolist(),
+        "worst_confidence": probs[worst].max(1).values.tolist(),
+    }

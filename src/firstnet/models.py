@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from firstnet.activations import get_activation
-from firstnet.constants import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
+from firstnet.config import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
 
 

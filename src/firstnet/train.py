@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -19,20 +18,11 @@ import torch.nn.functional as F
 
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
-from firstnet.errors import ConfigError, DivergedError
+from firstnet.device import autocast, resolve_device, resolve_precision
+from firstnet.errors import DivergedError
 from firstnet.evaluate import as_float, evaluate
-from firstnet.loop import Progress, learning_rate  # torch-free, shared with firstnet.scratch
 from firstnet.models import model_for
-
-LOG_EVERY = 10  # batches between progress callbacks (each one synchronises with the device)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
-    return torch.device(name)
+from firstnet.schedule import LOG_EVERY, ProgressRecord, learning_rate  # shared with firstnet.scratch
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +33,6 @@ def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tenso
     else:
         images = torch.tensor(images, dtype=torch.float32)
     return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
-
-
 
 def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
                            smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,26 +56,6 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if native else "fp32"
-
-
-def autocast(precision: str, device: torch.device):
-    """Mixed precision for the forward pass (`precision` already resolved)."""
-    if precision == "fp32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
 def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift, max_shift]^2.
 
@@ -105,7 +73,8 @@ def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Gene
 
 class Trainer:
     """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch order,
-    position in the epoch, running sums and history. `runs` saves and restores it."""
+    position in the epoch, running sums and history. `state_dict()` exports all of it as one dict and
+    `load_state_dict()` takes it back; `firstnet.runs` only serialises that dict."""
 
     def __init__(self, cfg: TrainConfig, data: MNIST, model: torch.nn.Module | None = None) -> None:
         """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets); `model`,
@@ -136,25 +105,57 @@ class Trainer:
     def finished(self) -> bool:
         return self.epoch >= self.cfg.epochs
 
-    def run(self, on_progress: Callable[[Progress], None] | None = None,
-            on_epoch: Callable[[dict], None] | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
+    def state_dict(self) -> dict:
+        """Everything a resume needs, as one dict of plain values, tensors and state dicts."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"shuffle": self.shuffle_generator.get_state(), "torch": torch.get_rng_state()},
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "order": self.order,
+            "sums": self.sums,
+            "elapsed_s": self.elapsed_s,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from `state_dict()` of a trainer with the same config: the same batches, weights and
+        numbers follow as if training had never stopped."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffle_generator.set_state(state["rng"]["shuffle"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.epoch, self.batch = state["epoch"], state["batch"]
+        self.order = None if state["order"] is None else state["order"].to(self.device)
+        self.sums = state["sums"].to(self.device)
+        self.elapsed_s, self.history = state["elapsed_s"], list(state["history"])
+
+    def run(
+        self,
+        on_progress: Callable[[ProgressRecord], None] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_step: Callable[[int], None] | None = None,
+    ) -> list[dict]:
         """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
 
-        Returns the history: one record per finished epoch. Raises DivergedError on a non-finite loss.
+        Callbacks: `on_step(steps done)` after every optimizer step, `on_progress` every LOG_EVERY
+        batches, `on_epoch(record)` after each epoch's evaluation. Returns the history: one record per
+        finished epoch. Raises DivergedError on a non-finite loss.
         """
         while not self.finished:
             if self.order is None:  # a fresh shuffle at the start of every epoch
                 self.order = torch.randperm(len(self.train_labels), generator=self.shuffle_generator)
                 self.order = self.order.to(self.device)
-            if not self._train_epoch(on_progress, should_stop):
+            if not self._train_epoch(on_progress, should_stop, on_step):
                 break
             record = self._end_epoch()
             if on_epoch:
                 on_epoch(record)
         return self.history
 
-    def _train_epoch(self, on_progress, should_stop) -> bool:
+    def _train_epoch(self, on_progress, should_stop, on_step) -> bool:
         """Train the rest of the current epoch; False if stopped early."""
         cfg, model = self.cfg, self.model
         model.train()
@@ -184,6 +185,8 @@ class Trainer:
                 self.sums += torch.stack([cross_entropy.detach().double() * len(labels), correct.double(),
                                           torch.tensor(float(len(labels)), device=self.device, dtype=torch.float64)])
             self.batch += 1
+            if on_step:
+                on_step(self.epoch * self.steps_per_epoch + self.batch)
             if self.batch % LOG_EVERY == 0 or self.batch == self.steps_per_epoch:
                 self._check_and_report(on_progress, start, start_batch)
         self.elapsed_s += time.perf_counter() - start
@@ -199,7 +202,7 @@ class Trainer:
         if on_progress:
             seconds = time.perf_counter() - start
             samples = (self.batch - start_batch) * self.cfg.batch_size
-            on_progress(Progress(self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch,
+            on_progress(ProgressRecord(self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch,
                                  loss_sum / count, correct / count, samples / max(seconds, 1e-9)))
 
     def _end_epoch(self) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firstnet.atomic import atomic_write
 from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
 from firstnet.errors import DataFormatError, DataNotFoundError
 
@@ -136,31 +136,35 @@ def download_file(name: str, expected_sha: str | None, mirrors: tuple[str, ...],
     Returns the list of failures (empty on success). Nothing but the finished file is left behind.
     """
     failures = []
-    target_dir.mkdir(parents=True, exist_ok=True)
     for base in mirrors:
         url = base.rstrip("/") + f"/{name}.gz"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=target_dir)
         try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-                total = response.headers.get("Content-Length")
-                done = 0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(name, done, int(total) if total else None)
-            content = read_bytes(Path(tmp))
-            if expected_sha and sha256(content) != expected_sha:
-                raise DataFormatError("SHA-256 mismatch")
-            Path(tmp).write_bytes(content)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is ordinary user data
-            os.replace(tmp, target_dir / name)
+            atomic_write(target_dir / name, verified_download(url, name, expected_sha, progress))
             return []
         except (OSError, ValueError, http.client.HTTPException, DataFormatError) as err:
             failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
-        finally:
-            Path(tmp).unlink(missing_ok=True)
     return failures
+
+
+def verified_download(url: str, name: str, expected_sha: str | None,
+                      progress: ProgressFn | None) -> Callable[[Path], None]:
+    """A writer for `atomic_write`: streams `url` into the file, decompresses it, checks its SHA-256."""
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+            total = response.headers.get("Content-Length")
+            done = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(name, done, int(total) if total else None)
+        content = read_bytes(tmp)
+        if expected_sha and sha256(content) != expected_sha:
+            raise DataFormatError("SHA-256 mismatch")
+        tmp.write_bytes(content)
+
+    return write
 
 
 def load_mnist(data_dir: str | Path | None = None, *, cache: Path | None = None,
@@ -198,3 +202,18 @@ def load_mnist(data_dir: str | Path | None = None, *, cache: Path | None = None,
             "or set FIRSTNET_MIRRORS to reachable base URLs (file:// allowed)."
         )
     return load_dir(cache, checksums)
+
+
+def data_summary(data: MNIST) -> dict:
+    """The lecture's questions about the data set, answered from the arrays."""
+    pixels = data.train_images.astype(np.float32) / 255
+    return {
+        "dimension": int(np.prod(data.train_images.shape[1:])),
+        "num_classes": data.num_classes,
+        "train_size": len(data.train_labels),
+        "test_size": len(data.test_labels),
+        "train_class_counts": np.bincount(data.train_labels, minlength=10).tolist(),
+        "test_class_counts": np.bincount(data.test_labels, minlength=10).tolist(),
+        "pixel_mean": float(pixels.mean()),
+        "pixel_std": float(pixels.std()),
+    }

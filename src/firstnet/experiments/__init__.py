@@ -1,8 +1,17 @@
-"""The lecture's open questions as experiments: `firstnet experiment NAME` for each name in `NAMES`.
+"""The lecture's open questions as experiments: `firstnet experiment NAME` for each name of EXPERIMENTS.
 
-Each module has NAME, TITLE, a Budget dataclass with QUICK and DEFAULT instances, and `run(ctx, budget)`, which
-trains its cells (or loads the stored ones), writes results.md, results.json and figures, and returns the
-results. Modules are imported on demand by `firstnet.experiments.commands`.
+Each experiment module has TITLE, a Budget dataclass with QUICK and DEFAULT instances, and `run(ctx, budget)`,
+which trains its cells (or loads the stored ones), draws its figures, writes results.md and results.json, and
+returns the results. `firstnet.experiments.runner` imports a module only when its experiment runs, so this
+registry stays free of torch (the command line's --help reads it).
 """
 
-NAMES = ("activations", "no-activation", "depth-width", "handmade-features", "universal")
+# experiment name -> module of firstnet.experiments, in the order `firstnet experiment all` runs them
+EXPERIMENTS = {
+    "activations": "activation_choice",
+    "no-activation": "no_activation",
+    "depth-width": "depth_width",
+    "handmade-features": "handmade_features",
+    "universal": "universal",
+}
+NAMES = tuple(EXPERIMENTS)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from firstnet.constants import MNIST_MEAN, MNIST_STD
+from firstnet.config import MNIST_MEAN, MNIST_STD
 
 CHUNK = 10_000  # images per chunk when extracting: bounds the memory of the (chunk, 28, 28, ...) intermediates
 

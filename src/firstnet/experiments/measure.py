@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from firstnet.activations import SATURATION
 from firstnet.data import MNIST
 from firstnet.models import MLP
-from firstnet.viz.activations import SATURATION  # |f'| below this: the gradient vanishes (0.01)
 
 
 def fixed_batch(data: MNIST, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,18 +11,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from firstnet.config import MODEL_DEFAULTS, TrainConfig
-from firstnet.constants import INPUT_DIM, MNIST_MEAN, MNIST_STD
+from firstnet.config import INPUT_DIM, MNIST_MEAN, MNIST_STD, NO_ACTIVATION_RECIPE, TrainConfig
 from firstnet.errors import ConfigError
-from firstnet.experiments import common, plots
-from firstnet.experiments.common import Cell, Context
+from firstnet.experiments.cells import Cell, Context, run_cells, seed_values, seeded_keys, train_to_result
+from firstnet.experiments.results import markdown_table, scientific, write_results
+from firstnet.figures.style import plt, save
 from firstnet.models import MLP
+from firstnet.stats import mean_std, percent
 from firstnet.train import Trainer
 
-NAME = "no-activation"
 TITLE = "No activation: the identity MLP is one linear map"
 MODELS = {"linear": "linear model (softmax regression)", "identity": "MLP 784-H-H-10, identity activation",
           "relu": "MLP 784-H-H-10, ReLU"}
@@ -33,13 +35,6 @@ class Budget:
     hidden: int
     epochs: int
     train_limit: int | None
-
-
-# One recipe for all three models: the linear model's (SGD with Nesterov momentum, lr 0.05, cosine schedule, no
-# weight decay, no label smoothing). The MLP's own recipe (lr 0.2, weight decay, label smoothing) diverges with
-# the identity, and its weight decay on three matrices would regularise the identity MLP unlike the linear model.
-RECIPE = {key: MODEL_DEFAULTS["linear"][key] for key in ("batch_size", "lr", "schedule", "weight_decay",
-                                                         "label_smoothing")}
 
 
 QUICK = Budget(hidden=256, epochs=2, train_limit=10_000)
@@ -78,20 +73,20 @@ def composition_check(model: MLP, images: torch.Tensor) -> dict:
             "same_predictions": (composed.argmax(1) == network32.argmax(1)).double().mean().item()}
 
 
-def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+def cells(budget: Budget, seeds: int) -> list[Cell]:
     result = []
     for kind in MODELS:
         for seed in range(seeds):
             cfg = TrainConfig(model="linear" if kind == "linear" else "mlp", hidden=budget.hidden, depth=2,
                               activation=kind if kind != "linear" else "relu", seed=seed, epochs=budget.epochs,
-                              train_limit=budget.train_limit, device=device, **RECIPE)
+                              train_limit=budget.train_limit, **NO_ACTIVATION_RECIPE)
             result.append(Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{MODELS[kind]}, seed {seed}"))
     return result
 
 
 def train_cell(cell: Cell, ctx: Context) -> dict:
     trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
-    facts = common.train(trainer, ctx) | {"parameters": sum(p.numel() for p in trainer.model.parameters())}
+    facts = train_to_result(trainer, ctx) | {"parameters": sum(p.numel() for p in trainer.model.parameters())}
     model = trainer.model
     if facts["diverged"]:
         return facts
@@ -105,39 +100,59 @@ def train_cell(cell: Cell, ctx: Context) -> dict:
 
 
 def run(ctx: Context, budget: Budget) -> dict:
-    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), lambda cell: train_cell(cell, ctx))
+    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
     size = f"784-{budget.hidden}-{budget.hidden}-10"
     rows = [{"model": kind, "description": MODELS[kind].replace("784-H-H-10", size),
-             "test_acc": common.values(results, common.seeded_keys(kind, ctx.seeds), "test_acc"),
-             "train_acc": common.values(results, common.seeded_keys(kind, ctx.seeds), "train_acc"),
+             "test_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "test_acc"),
+             "train_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "train_acc"),
              "parameters": results[f"{kind}-seed0"]["parameters"],
-             "seconds_per_epoch": common.mean_std(common.values(results, common.seeded_keys(kind, ctx.seeds),
+             "seconds_per_epoch": mean_std(seed_values(results, seeded_keys(kind, ctx.seeds),
                                                                 "seconds_per_epoch"))[0]} for kind in MODELS]
     checks = [{"seed": seed} | {key: value for key, value in results[f"identity-seed{seed}"].items()
                                 if key.startswith(("max_abs", "same_"))} for seed in range(ctx.seeds)]
-    gap = 100 * (common.mean_std(rows[1]["test_acc"])[0] - common.mean_std(rows[0]["test_acc"])[0])
-    figure = plots.templates(results["linear-seed0"].get("templates"), results["identity-seed0"].get("templates"),
-                             [common.percent(row["test_acc"]) for row in rows[:2]],
+    gap = 100 * (mean_std(rows[1]["test_acc"])[0] - mean_std(rows[0]["test_acc"])[0])
+    figure = plot_templates(results["linear-seed0"].get("templates"), results["identity-seed0"].get("templates"),
+                             [percent(row["test_acc"]) for row in rows[:2]],
                              ctx.out_dir / "no-activation-templates.png")
     sections = ["## Accuracy\n", accuracy_table(rows),
                 f"Identity MLP minus linear model: {gap:+.2f} points of test accuracy.\n",
                 "## W3 W2 W1 is one 10 x 784 map\n", composition_table(checks)]
     payload = {"rows": rows, "composition": checks, "identity_minus_linear_points": gap,
                "cells": {key: {k: v for k, v in result.items() if k != "templates"} for key, result in results.items()}}
-    return common.write_results(ctx, TITLE, dataclasses.asdict(budget), sections, payload, [figure])
+    return write_results(ctx, TITLE, dataclasses.asdict(budget), sections, payload, [figure])
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    body = [[row["description"], f"{row['parameters']:,}", common.percent(row["test_acc"]),
-             common.percent(row["train_acc"]), f"{row['seconds_per_epoch']:.2f}"] for row in rows]
-    return common.markdown_table(["model", "parameters", "test accuracy", "train accuracy (running, last epoch)",
+    body = [[row["description"], f"{row['parameters']:,}", percent(row["test_acc"]),
+             percent(row["train_acc"]), f"{row['seconds_per_epoch']:.2f}"] for row in rows]
+    return markdown_table(["model", "parameters", "test accuracy", "train accuracy (running, last epoch)",
                                   "s / epoch"], body, right=(1, 2, 3, 4))
 
 
 def composition_table(checks: list[dict]) -> str:
-    body = [[check["seed"], common.scientific(check["max_abs_diff_float64"]),
-             common.scientific(check["max_abs_diff_float32"]), f"{check['max_abs_logit']:.1f}",
+    body = [[check["seed"], scientific(check["max_abs_diff_float64"]),
+             scientific(check["max_abs_diff_float32"]), f"{check['max_abs_logit']:.1f}",
              f"{100 * check['same_predictions']:.2f}%"] for check in checks if "max_abs_diff_float64" in check]
     headers = ["seed", r"max \|A x + c − MLP(x)\|, float64", "same, MLP in float32", r"largest \|logit\|",
                "same prediction (test set)"]
-    return common.markdown_table(headers, body, right=(0, 1, 2, 3, 4))
+    return markdown_table(headers, body, right=(0, 1, 2, 3, 4))
+
+
+def plot_templates(linear: list | None, composed: list | None, accuracies: list[str], path: Path) -> Path:
+    """The 10 rows of the linear model's W and of the identity MLP's W3 W2 W1 as 28 x 28 images (red positive,
+    blue negative, each digit on its own symmetric scale)."""
+    maps = [(f"linear model W ({accuracies[0]})", linear), (f"identity MLP, W3 W2 W1 ({accuracies[1]})", composed)]
+    maps = [(title, np.asarray(weights)) for title, weights in maps if weights is not None]
+    fig, axes = plt.subplots(len(maps), 10, figsize=(12, 1.5 * len(maps) + 0.6), squeeze=False)
+    for row, (title, weights) in enumerate(maps):
+        for digit, ax in enumerate(axes[row]):
+            image = weights[digit].reshape(28, 28)
+            scale = np.abs(image).max() or 1.0
+            ax.imshow(image, cmap="RdBu_r", vmin=-scale, vmax=scale)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_title(str(digit), fontsize=9)
+        axes[row, 0].set_ylabel(title.replace(" (", "\n(").replace(", W3", "\nW3"), fontsize=8)
+    fig.suptitle("One template per class: what the single linear map looks for (red +, blue −)")
+    return save(fig, path)

@@ -6,6 +6,7 @@ Nothing here imports torch: `firstnet.scratch.parity`, which compares against to
 MLP, is the one module that does, and it is imported only on request.
 """
 
+from firstnet.scratch.fit import SGD, ScratchTrainer, evaluate
 from firstnet.scratch.mlp import (
     PARAM_NAMES,
     TORCH_NAMES,
@@ -21,7 +22,6 @@ from firstnet.scratch.mlp import (
     softmax_cross_entropy,
     to_torch_names,
 )
-from firstnet.scratch.train import SGD, ScratchTrainer, evaluate
 
 __all__ = ["PARAM_NAMES", "TORCH_NAMES", "SGD", "Cache", "Params", "ScratchTrainer", "backward", "evaluate",
            "forward", "from_torch_names", "init_params", "loss_and_gradients", "normalise", "predict_logits",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from firstnet.activations import ACTIVATIONS
-from firstnet.constants import NUM_CLASSES
+from firstnet.config import NUM_CLASSES
 from firstnet.scratch.mlp import PARAM_NAMES, Params, forward, init_params, loss_and_gradients, softmax_cross_entropy
 
 GRADCHECK_SIZES = (20, 12, 12, NUM_CLASSES)  # a small D -> H -> H -> K network: 604 parameters

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from firstnet.activations import Activation, get_activation
-from firstnet.constants import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
+from firstnet.config import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
 
 Params = dict[str, np.ndarray]  # "W1", "b1", "W2", "b2", "W3", "b3"

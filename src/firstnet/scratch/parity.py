@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from firstnet.activations import ACTIVATIONS
-from firstnet.constants import INPUT_DIM, NUM_CLASSES
+from firstnet.config import INPUT_DIM, NUM_CLASSES
 from firstnet.models import MLP
 from firstnet.scratch.mlp import (
     PARAM_NAMES,

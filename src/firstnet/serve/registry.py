@@ -11,10 +11,11 @@ import torch
 
 from firstnet import runs
 from firstnet.config import MODELS, TrainConfig
+from firstnet.device import resolve_precision
 from firstnet.errors import CheckpointError, FirstnetError, ServeError
+from firstnet.evaluate import probabilities
 from firstnet.models import MLP
 from firstnet.preprocess import mnist_like
-from firstnet.train import resolve_precision
 
 TRAIN_HINT = "train one with: firstnet train --model mlp"
 
@@ -107,8 +108,9 @@ def predict_batch(served: ServedModel, images: np.ndarray) -> list[dict]:
     """Class, probabilities and (MLP) hidden activations of each MNIST-like image (B, 28, 28) in [0, 1].
 
     An fp32 MLP without test-time augmentation takes one pass: its hidden layers, then its output layer on
-    the last of them, which is `MLP.forward`, so the probabilities are those of `runs.probabilities` (a
-    test checks it) at a third of the cost. Every other model goes through `runs.probabilities`.
+    the last of them, which is `MLP.forward`, so the probabilities are those of
+    `firstnet.evaluate.probabilities` (a test checks it) at a third of the cost. Every other model goes
+    through `firstnet.evaluate.probabilities`.
     """
     batch = torch.from_numpy(images).reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
     hidden = None
@@ -116,14 +118,14 @@ def predict_batch(served: ServedModel, images: np.ndarray) -> list[dict]:
         if served.has_hidden:
             hidden = served.model.features(batch)  # one (B, H) tensor per hidden layer
         if hidden is not None and served.single_pass:
-            probabilities = served.model.out(hidden[-1]).softmax(1)
+            probs = served.model.out(hidden[-1]).softmax(1)
         else:
-            probabilities = runs.probabilities(served.cfg, served.model, batch)
-    probabilities = probabilities.float().numpy()  # (B, 10)
+            probs = probabilities(served.cfg, served.model, batch)
+    probs = probs.float().numpy()  # (B, 10)
     layers = [layer.float().numpy().round(4) for layer in hidden] if hidden is not None else None
     return [{"class": int(row.argmax()), "probabilities": row,
              "hidden": [layer[index] for layer in layers] if layers is not None else None}
-            for index, row in enumerate(probabilities)]
+            for index, row in enumerate(probs)]
 
 
 def predict(served: ServedModel, image: np.ndarray) -> dict:

@@ -10,15 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from firstnet.activations import ACTIVATIONS, RELU_FAMILY, SIGMOID_LIKE, SMOOTH_MODERN, get_activation
+from firstnet.activations import (
+    ACTIVATIONS,
+    RELU_FAMILY,
+    SATURATION,
+    SIGMOID_LIKE,
+    SMOOTH_MODERN,
+    get_activation,
+)
 from firstnet.errors import ConfigError
-from firstnet.viz.style import DPI, PALETTE, plt, save
+from firstnet.figures.style import DPI, PALETTE, plt, save
 
 FAMILIES = {SIGMOID_LIKE: "Sigmoid-like: bounded outputs", RELU_FAMILY: "ReLU family: piecewise linear",
             SMOOTH_MODERN: "Smooth modern: differentiable everywhere"}
 Z_MAX = 6.0
 Z = np.linspace(-Z_MAX, Z_MAX, 2401)  # step 0.005; includes 0, +-1, +-3 and +-6 exactly
-SATURATION = 0.01  # |f'| below this: the gradient vanishes
 CENTRED_TOLERANCE = 0.05  # |E f(z)|, z ~ N(0, 1), above this: outputs are not zero-centred
 UNBOUNDED = 5.0  # f(6) above this, and still growing at 12: unbounded growth
 MEAN_SAMPLE = 100_000

@@ -1,10 +1,47 @@
-"""The lecture's claims beside the numbers firstnet measured."""
+"""`firstnet demo`, the main job: the data questions, the linear model, the MLP and the CNN trained, and the
+lecture's claims beside the numbers firstnet measured."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 
+from firstnet.cli.cmd_data import show_data
+from firstnet.cli.cmd_train import train_run
+from firstnet.cli.console import load_data, out
+from firstnet.cli.options import add_command, add_data_option
+from firstnet.config import TrainConfig
+
 MINIMAL_LINES = 59  # `wc -l examples/minimal.py`; a test keeps this in step with the file
+
+
+def add_parser(sub) -> None:
+    demo = add_command(
+        sub,
+        "demo",
+        "the main job: data questions, linear model, MLP and CNN, claims vs measurements",
+        demo_command,
+    )
+    demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
+    add_data_option(demo)
+
+
+def demo_command(args) -> int:
+    from firstnet import runs
+
+    data = load_data(args.data_dir)
+    summary, results = show_data(data, args.runs_dir / "mnist-samples.png"), {}
+    for model in ("linear", "mlp", "cnn"):
+        cfg = TrainConfig(model=model, seed=args.seed)
+        run_dir = runs.create_run_dir(args.runs_dir, runs.default_name(cfg))
+        trainer = train_run(cfg, data, run_dir)
+        if trainer is None:
+            return 130
+        results[model] = trainer.history[-1] | {"run": str(run_dir)}
+    out.print(claims_table(summary, results))
+    return 0
 
 
 def claims_table(summary: dict, results: dict[str, dict]) -> Table:

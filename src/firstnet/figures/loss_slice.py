@@ -14,15 +14,19 @@ holds most of it. Both report the fraction of the path's squared distance from t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
+from firstnet.figures.style import PALETTE, plt, save
 from firstnet.train import Trainer, to_device_tensors
 
+LOSS_CEILING = 3.0  # far from the minimum the loss explodes and would flatten everything else
 TRAJECTORY_POINTS = 60  # parameter snapshots kept along the way (each is ~1 MB for the default MLP)
 
 
@@ -104,24 +108,22 @@ def loss_along(model: torch.nn.Module, trajectory: torch.Tensor, images: torch.T
 
 
 def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tuple[Trainer, torch.Tensor]:
-    """Train with the one Trainer, keeping up to TRAJECTORY_POINTS flat parameter snapshots (T, P)."""
+    """Train with the one Trainer, keeping up to TRAJECTORY_POINTS + 2 flat parameter snapshots (T, P):
+    the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained weights."""
     trainer = Trainer(cfg, data)
-    reports = cfg.epochs * -(-trainer.steps_per_epoch // 10)  # progress callbacks come every 10 batches
-    every = max(1, reports // TRAJECTORY_POINTS)
-    snapshots = [parameters_to_vector(trainer.model.parameters()).detach().cpu().clone()]
-    count = 0
+    total = cfg.epochs * trainer.steps_per_epoch
+    every = max(1, total // TRAJECTORY_POINTS)
 
-    def keep(progress) -> None:
-        nonlocal count
-        count += 1
-        if count % every == 0:
-            snapshots.append(parameters_to_vector(trainer.model.parameters()).detach().cpu().clone())
-        if on_progress:
-            on_progress(progress)
+    def flat() -> torch.Tensor:
+        return parameters_to_vector(trainer.model.parameters()).detach().cpu().clone()
 
-    trainer.run(on_progress=keep)
-    if count % every:  # the trained weights always end the path
-        snapshots.append(parameters_to_vector(trainer.model.parameters()).detach().cpu().clone())
+    snapshots = [flat()]
+
+    def keep(step: int) -> None:
+        if step % every == 0 or step == total:
+            snapshots.append(flat())
+
+    trainer.run(on_progress=on_progress, on_step=keep)
     return trainer, torch.stack(snapshots)
 
 
@@ -146,3 +148,33 @@ def mnist_loss_slices(cfg: TrainConfig, data: MNIST, size: int = 21, images: int
         loss = loss_on_plane(model, centre, u, v, x, y, axis, axis)
         slices.append(LossSlice(name, axis, axis, loss, path, captured, path_loss))
     return slices, trainer
+
+
+def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
+    """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected trajectory
+    (start, path, trained weights at the centre)."""
+    fig = plt.figure(figsize=(12, 10))
+    for column, piece in enumerate(slices):
+        a, b = np.meshgrid(piece.alphas.numpy(), piece.betas.numpy())
+        loss, route = np.minimum(piece.loss.numpy(), LOSS_CEILING), piece.path.numpy()
+        caption = ("filter-normalised random directions" if piece.name == "random"
+                   else "the training path's two principal directions")
+        surface = fig.add_subplot(2, len(slices), column + 1, projection="3d")
+        surface.plot_surface(a, b, loss, cmap="viridis", alpha=0.85, linewidth=0)
+        surface.set(xlabel="a (direction 1)", ylabel="b (direction 2)", zlabel="cross-entropy",
+                    title=f"Loss along {caption}")
+        contour = fig.add_subplot(2, len(slices), len(slices) + column + 1)
+        levels = np.geomspace(loss.min(), loss.max() * 1.0001, 20)  # even steps in log(loss)
+        filled = contour.contourf(a, b, loss, levels=levels, cmap="viridis")
+        fig.colorbar(filled, ax=contour, label="cross-entropy", format="%.2f", ticks=levels[::3])
+        contour.plot(route[:, 0], route[:, 1], ".-", color=PALETTE[3], markersize=4,
+                     label=f"training path (the plane holds {100 * piece.captured:.2g}%)")
+        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8,
+                     label=f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})")
+        contour.plot(0, 0, "*", color="white", markeredgecolor="black", markersize=14,
+                     label=f"trained weights (loss {piece.path_loss[-1]:.2f})")
+        contour.set(xlabel="a", ylabel="b", aspect="equal",
+                    title=f"Contours, {'random' if piece.name == 'random' else 'principal'} directions")
+        contour.legend(loc="lower left", framealpha=0.9, fontsize=8)
+    fig.suptitle(f"{title}\n(loss drawn clipped at {LOSS_CEILING:g}; a uniform guess scores ln 10 = 2.30)")
+    return save(fig, path)

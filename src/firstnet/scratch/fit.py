@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from firstnet.activations import get_activation
-from firstnet.constants import INPUT_DIM, NUM_CLASSES
+from firstnet.config import INPUT_DIM, NUM_CLASSES
 from firstnet.errors import ConfigError, DivergedError
-from firstnet.loop import Progress, learning_rate
+from firstnet.schedule import LOG_EVERY, ProgressRecord, learning_rate
 from firstnet.scratch.mlp import (
     Params,
     backward,
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from firstnet.config import TrainConfig
     from firstnet.data import MNIST
 
-LOG_EVERY = 10  # batches between progress callbacks
 # The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it fixes.
 CONFIG_FIELDS = ("hidden", "activation", "init", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay",
                  "schedule", "warmup", "step_every", "gamma", "label_smoothing", "seed", "train_limit", "test_limit")
@@ -108,7 +107,7 @@ class ScratchTrainer:
     def finished(self) -> bool:
         return self.epoch >= self.cfg.epochs
 
-    def run(self, on_progress: Callable[[Progress], None] | None = None,
+    def run(self, on_progress: Callable[[ProgressRecord], None] | None = None,
             on_epoch: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
         """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
@@ -156,7 +155,7 @@ class ScratchTrainer:
                                 f"batch {batch} (lr {self.lr:.3g}); try a smaller --lr")
         if on_progress:
             seconds = max(time.perf_counter() - start, 1e-9)
-            on_progress(Progress(self.epoch + 1, self.cfg.epochs, batch, self.steps_per_epoch, loss_sum / count,
+            on_progress(ProgressRecord(self.epoch + 1, self.cfg.epochs, batch, self.steps_per_epoch, loss_sum / count,
                                  correct / count, count / seconds))
 
     def _end_epoch(self, loss_sum: float, correct: int, count: int) -> dict:

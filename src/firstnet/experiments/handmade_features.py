@@ -8,19 +8,23 @@ as `firstnet train` trains them, are the two ends of the comparison.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from firstnet.config import TrainConfig
 from firstnet.evaluate import evaluate
-from firstnet.experiments import common, plots
 from firstnet.experiments import features as fe
-from firstnet.experiments.common import Cell, Context
+from firstnet.experiments.cells import Cell, Context, run_cells, seed_values, seeded_keys, train_to_result
+from firstnet.experiments.results import markdown_table, write_results
+from firstnet.figures.style import PALETTE, plt, save
+from firstnet.stats import mean_std, percent, percent_mean_std
 from firstnet.train import Trainer
 
-NAME = "handmade-features"
 TITLE = "Hand-made features: how far can they push a linear classifier?"
 
 
@@ -52,7 +56,7 @@ NETWORKS = {"linear": "linear model, trained by the training loop (firstnet trai
             "mlp": "MLP 784-256-256-10, ReLU (firstnet train --model mlp)"}
 
 
-def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+def cells(budget: Budget, seeds: int) -> list[Cell]:
     fit = {"train_limit": budget.train_limit, "iterations": budget.iterations, "l2": budget.l2}
     result = []
     for kind, (description, seeded) in feature_sets(budget).items():
@@ -62,8 +66,7 @@ def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
                                f"{description}, seed {seed}"))
     for kind, description in NETWORKS.items():
         for seed in range(seeds):
-            cfg = TrainConfig(model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit,
-                              device=device)
+            cfg = TrainConfig(model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit)
             result.append(Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{description}, seed {seed}"))
     return result
 
@@ -83,7 +86,7 @@ def fit_cell(cell: Cell, ctx: Context) -> dict:
     config = cell.config
     if "train" in config:  # a network, through the training loop
         trainer = Trainer(TrainConfig.from_dict(config["train"]), ctx.data)
-        facts = common.train(trainer, ctx)
+        facts = train_to_result(trainer, ctx)
         facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[1]  # final model
         return facts | {"dimension": 784, "parameters": sum(p.numel() for p in trainer.model.parameters())}
     data = ctx.data.subset(config["train_limit"])
@@ -99,24 +102,42 @@ def fit_cell(cell: Cell, ctx: Context) -> dict:
 
 
 def run(ctx: Context, budget: Budget) -> dict:
-    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), lambda cell: fit_cell(cell, ctx))
+    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: fit_cell(cell, ctx))
     described = {kind: (text, seeded) for kind, (text, seeded) in feature_sets(budget).items()}
     described |= {kind: (text, True) for kind, text in NETWORKS.items()}
     rows = []
     for kind, (description, seeded) in described.items():
-        keys = common.seeded_keys(kind, ctx.seeds if seeded else 1)
+        keys = seeded_keys(kind, ctx.seeds if seeded else 1)
         rows.append({"kind": kind, "description": description, "dimension": results[keys[0]]["dimension"],
-                     "network": kind in NETWORKS, "test_acc": common.values(results, keys, "test_acc"),
-                     "train_acc": common.values(results, keys, "train_acc"),
-                     "seconds": common.mean_std(common.values(results, keys, "seconds"))[0]})
-    rows.sort(key=lambda row: common.mean_std(row["test_acc"])[0])
-    figure = plots.handmade(rows, ctx.out_dir / "handmade-features.png")
-    table = common.markdown_table(
+                     "network": kind in NETWORKS, "test_acc": seed_values(results, keys, "test_acc"),
+                     "train_acc": seed_values(results, keys, "train_acc"),
+                     "seconds": mean_std(seed_values(results, keys, "seconds"))[0]})
+    rows.sort(key=lambda row: mean_std(row["test_acc"])[0])
+    figure = plot_handmade(rows, ctx.out_dir / "handmade-features.png")
+    table = markdown_table(
         ["features → classifier", "input dimension", "train accuracy", "test accuracy", "seconds"],
         [[row["description"] + ("" if row["network"] else " → softmax regression"), row["dimension"],
-          common.percent(row["train_acc"]), common.percent(row["test_acc"]), f"{row['seconds']:.1f}"]
+          percent(row["train_acc"]), percent(row["test_acc"]), f"{row['seconds']:.1f}"]
          for row in rows], right=(1, 2, 3, 4))
     note = ("Seconds: feature extraction (train and test) plus the fit; for the two networks, training plus "
             "per-epoch evaluation. Train accuracy: of the final model on its training images.\n")
     payload = {"rows": rows, "cells": results}
-    return common.write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])
+    return write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])
+
+
+def plot_handmade(rows: list[dict], path: Path) -> Path:
+    """Test accuracy of each feature set's linear classifier, with the two trained networks as references."""
+    y = np.arange(len(rows))
+    stats = [percent_mean_std(row["test_acc"]) for row in rows]
+    means = np.array([s[0] for s in stats])
+    colors = [PALETTE[7] if row["network"] else PALETTE[0] for row in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.4))
+    ax.barh(y, means, xerr=[s[1] for s in stats], color=colors, capsize=2)
+    for yi, (mean, std), row in zip(y, stats, rows, strict=True):
+        ax.text(mean + std, yi, f"  {mean:.2f}%  (D = {row['dimension']})", va="center", fontsize=8)
+    labels = [row["description"].split(" (firstnet")[0] if row["network"] else f"{row['description']} → linear"
+              for row in rows]
+    ax.set(yticks=y, yticklabels=labels, xlim=(max(0.0, math.floor(np.nanmin(means)) - 2), 101),
+           xlabel="test accuracy (%)", title="A linear classifier on hand-made features (blue) vs trained networks "
+                                             "(black)")
+    return save(fig, path)

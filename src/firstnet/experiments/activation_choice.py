@@ -10,17 +10,24 @@ trained network (see `measure.unit_statistics`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
-from firstnet.activations import ACTIVATIONS
+import numpy as np
+
+from firstnet.activations import ACTIVATIONS, LINEAR, RELU_FAMILY, SIGMOID_LIKE, SMOOTH_MODERN
 from firstnet.config import TrainConfig
-from firstnet.experiments import common, plots
-from firstnet.experiments.common import Cell, Context
+from firstnet.experiments.cells import Cell, Context, run_cells, train_to_result
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
+from firstnet.experiments.results import markdown_table, scientific, write_results
+from firstnet.figures.style import PALETTE, plt, save
+from firstnet.stats import mean_std, percent, percent_mean_std
 from firstnet.train import Trainer
 
-NAME = "activations"
 TITLE = "Activations: the same MLP with every activation of the registry, then 10 layers deep"
+
+FAMILY_COLORS = {SIGMOID_LIKE: PALETTE[1], RELU_FAMILY: PALETTE[0], SMOOTH_MODERN: PALETTE[2], LINEAR: PALETTE[7]}
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ QUICK = Budget(hidden=128, epochs=2, train_limit=5000)
 DEFAULT = Budget(hidden=128, epochs=2, train_limit=None)
 
 
-def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
+def cells(budget: Budget, seeds: int) -> list[Cell]:
     """Every (activation, seed) at depth 2, then every (deep activation, init, seed) at the deep depth."""
     plan = [(name, 2, budget.hidden, "kaiming") for name in budget.activations]
     plan += [(name, budget.deep_depth, budget.deep_hidden, init)
@@ -50,7 +57,7 @@ def cells(budget: Budget, seeds: int, device: str) -> list[Cell]:
     for name, depth, hidden, init in plan:
         for seed in range(seeds):
             cfg = TrainConfig(model="mlp", hidden=hidden, depth=depth, activation=name, init=init, seed=seed,
-                              epochs=budget.epochs, lr=budget.lr, train_limit=budget.train_limit, device=device)
+                              epochs=budget.epochs, lr=budget.lr, train_limit=budget.train_limit)
             result.append(Cell(f"{name}-depth{depth}-{init}-seed{seed}",
                                {"train": cfg.to_dict(), "measure_batch": budget.measure_batch},
                                f"{name}, depth {depth}, {init} init, seed {seed}"))
@@ -67,7 +74,7 @@ def train_and_measure(cell: Cell, ctx: Context) -> dict:
         if record["epoch"] == 1:
             measured["grad_epoch1"] = gradient_norms(trainer.model, images, labels)
 
-    facts = common.train(trainer, ctx, after_epoch)
+    facts = train_to_result(trainer, ctx, after_epoch)
     if facts["diverged"]:  # the weights are no longer finite: nothing left to measure
         return facts | measured
     return facts | measured | unit_statistics(trainer.model, images)
@@ -75,13 +82,13 @@ def train_and_measure(cell: Cell, ctx: Context) -> dict:
 
 def run(ctx: Context, budget: Budget) -> dict:
     """Train every cell (or load it), write results.md, results.json and the figures; the results."""
-    results = common.run_cells(ctx, cells(budget, ctx.seeds, ctx.device), lambda cell: train_and_measure(cell, ctx))
+    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_and_measure(cell, ctx))
     shallow = summarize(results, budget.activations, 2, "kaiming", ctx.seeds)
     deep = [summarize(results, budget.deep_activations, budget.deep_depth, init, ctx.seeds)
             for init in budget.inits]
     deep = [row for rows in deep for row in rows]
-    figures = [plots.activation_accuracy(shallow, ctx.out_dir / "activations-accuracy.png"),
-               plots.depth_gradients(deep, budget.deep_depth, ctx.out_dir / "activations-deep-gradients.png")]
+    figures = [plot_activation_accuracy(shallow, ctx.out_dir / "activations-accuracy.png"),
+               plot_depth_gradients(deep, budget.deep_depth, ctx.out_dir / "activations-deep-gradients.png")]
     size = f"784-{budget.hidden}-{budget.hidden}-10"
     sections = [f"## Two hidden layers ({size}), Kaiming initialisation\n", shallow_table(shallow), NOTE,
                 f"## {budget.deep_depth} hidden layers of {budget.deep_hidden} units, default vs Kaiming "
@@ -90,7 +97,7 @@ def run(ctx: Context, budget: Budget) -> dict:
     shown = dataclasses.asdict(budget)
     if budget.activations == tuple(ACTIVATIONS):
         shown["activations"] = f"all {len(ACTIVATIONS)} of the registry"
-    return common.write_results(ctx, TITLE, shown, sections, payload, figures)
+    return write_results(ctx, TITLE, shown, sections, payload, figures)
 
 
 NOTE = ("s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient norm of the "
@@ -113,13 +120,13 @@ def summarize(results: dict, names: tuple[str, ...], depth: int, init: str, seed
 
 def mean_of(runs: list[dict], key: str) -> float:
     """Mean over the runs that have `key` (a diverged run has no unit statistics)."""
-    return common.mean_std([r[key] for r in runs if key in r])[0]
+    return mean_std([r[key] for r in runs if key in r])[0]
 
 
 def layer_means(runs: list[dict], key: str) -> list[float]:
     """Per-layer mean of a per-layer list over the runs that have it."""
     lists = [r[key] for r in runs if r.get(key)]
-    return [common.mean_std(layer)[0] for layer in zip(*lists, strict=True)]
+    return [mean_std(layer)[0] for layer in zip(*lists, strict=True)]
 
 
 def first(norms: list[float]) -> float:
@@ -129,10 +136,10 @@ def first(norms: list[float]) -> float:
 def shallow_table(rows: list[dict]) -> str:
     headers = ["activation", "family", "test accuracy", "s / epoch", "‖∇W1‖ at init", "‖∇W1‖ after epoch 1",
                "dead units", "saturated"]
-    body = [[row["activation"], row["family"], common.percent(row["test_acc"]), f"{row['seconds_per_epoch']:.2f}",
-             common.scientific(first(row["grad_init"])), common.scientific(first(row["grad_epoch1"])),
+    body = [[row["activation"], row["family"], percent(row["test_acc"]), f"{row['seconds_per_epoch']:.2f}",
+             scientific(first(row["grad_init"])), scientific(first(row["grad_epoch1"])),
              f"{100 * row['dead']:.1f}%", f"{100 * row['saturated']:.1f}%"] for row in rows]
-    return common.markdown_table(headers, body, right=range(2, 8))
+    return markdown_table(headers, body, right=range(2, 8))
 
 
 def deep_table(rows: list[dict], depth: int) -> str:
@@ -142,8 +149,63 @@ def deep_table(rows: list[dict], depth: int) -> str:
     for row in rows:
         grads = row["grad_init"]
         ratio = grads[0] / grads[-1] if grads and grads[-1] else float("nan")
-        body.append([row["activation"], row["init"], common.percent(row["test_acc"]),
-                     common.scientific(first(grads)), common.scientific(grads[depth - 1] if grads else float("nan")),
-                     common.scientific(ratio), common.scientific(first(row["grad_epoch1"])),
+        body.append([row["activation"], row["init"], percent(row["test_acc"]),
+                     scientific(first(grads)), scientific(grads[depth - 1] if grads else float("nan")),
+                     scientific(ratio), scientific(first(row["grad_epoch1"])),
                      f"{100 * row['dead']:.1f}%", f"{100 * row['saturated']:.1f}%"])
-    return common.markdown_table(headers, body, right=range(2, 9))
+    return markdown_table(headers, body, right=range(2, 9))
+
+
+def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
+    """Test accuracy per activation (bars coloured by family, ± std over seeds) beside dead and saturated units."""
+    names = [row["activation"] for row in rows]
+    y = np.arange(len(rows))[::-1]
+    stats = [percent_mean_std(row["test_acc"]) for row in rows]
+    means, stds = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
+    colors = [FAMILY_COLORS[row["family"]] for row in rows]
+    fig, (acc_ax, unit_ax) = plt.subplots(1, 2, figsize=(11, 0.38 * len(rows) + 1.6), sharey=True,
+                                          gridspec_kw={"width_ratios": [3, 2]})
+    acc_ax.barh(y, means, xerr=stds, color=colors, capsize=2)
+    low = np.nanmin(means - stds) if np.isfinite(means).any() else 0
+    acc_ax.set_xlim(max(0.0, math.floor(low) - 1), 100)
+    for yi, mean, std in zip(y, means, stds, strict=True):
+        acc_ax.text(mean + std if math.isfinite(mean) else acc_ax.get_xlim()[0], yi,
+                    f" {mean:.2f}" if math.isfinite(mean) else " diverged", va="center", fontsize=8)
+    acc_ax.set(yticks=y, yticklabels=names, xlabel="test accuracy (%)", title="Accuracy (mean ± std over seeds)")
+    acc_ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
+                  labels=list(FAMILY_COLORS), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8)
+    unit_ax.barh(y + 0.2, [100 * row["saturated"] for row in rows], height=0.4, color=PALETTE[5],
+                 label="saturated: |f'(z)| < 0.01\n(share of unit × example pairs)")
+    unit_ax.barh(y - 0.2, [100 * row["dead"] for row in rows], height=0.4, color=PALETTE[3],
+                 label="dead: |f'(z)| < 0.01 on every\nexample (share of units)")
+    for yi, row in zip(y, rows, strict=True):
+        if row["dead"] > 0:
+            unit_ax.text(100 * row["dead"], yi - 0.2, f" {100 * row['dead']:.1f}", va="center", fontsize=7)
+    unit_ax.set(xlabel="% of the trained network's hidden units", xlim=(0, 100), title="Dead and saturated units")
+    unit_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8)
+    fig.suptitle("Two hidden layers, every activation of the registry")
+    return save(fig, path)
+
+
+def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
+    """Gradient norm of each weight matrix, input layer to output layer, at initialisation and after epoch 1;
+    one column per initialisation, one line per activation (log scale: vanishing gradients are straight lines)."""
+    inits = list(dict.fromkeys(row["init"] for row in rows))
+    names = list(dict.fromkeys(row["activation"] for row in rows))
+    colors = dict(zip(names, PALETTE, strict=False))
+    fig, axes = plt.subplots(2, len(inits), figsize=(5.5 * len(inits), 7.5), sharex=True, sharey=True, squeeze=False)
+    for column, init in enumerate(inits):
+        for line, (key, moment) in enumerate((("grad_init", "at initialisation"), ("grad_epoch1", "after epoch 1"))):
+            ax = axes[line, column]
+            for row in (r for r in rows if r["init"] == init and r[key]):
+                layers = np.arange(1, len(row[key]) + 1)
+                ax.plot(layers, row[key], "o-", color=colors[row["activation"]], label=row["activation"], ms=4)
+            ax.set(yscale="log", title=f"{init} init, {moment}")
+            ax.set_xticks(range(1, depth + 2), [str(i) for i in range(1, depth + 1)] + ["out"])
+    for ax in axes[-1]:
+        ax.set_xlabel("weight matrix (1 = input layer)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("‖∂loss/∂W‖ on a fixed batch")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"{depth} hidden layers: gradient norm per layer")
+    return save(fig, path)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: figures are files, never windows
 import matplotlib.pyplot as plt  # noqa: E402
+
+from firstnet.atomic import atomic_write  # noqa: E402
 
 # Okabe & Ito (2008), the colour-blind-safe palette.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -21,26 +22,12 @@ plt.rcParams.update({
 })
 
 
-def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place: a reader never sees
-    a half-written figure, and an interrupted write leaves no file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def save(fig, path: Path, **savefig_kwargs) -> Path:
     """Write `fig` to `path` atomically and close it.
 
     `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly figsize * DPI pixels.
     """
     try:
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
     finally:
         plt.close(fig)

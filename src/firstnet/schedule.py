@@ -1,5 +1,6 @@
 """The parts of a training loop that need no torch, shared by the torch `Trainer` and the NumPy MLP of
-`firstnet.scratch`: the progress record the progress bar shows, and the learning-rate schedules."""
+`firstnet.scratch`: the learning-rate schedules, the progress record a progress bar shows, and how often
+the loops report and in what batches they evaluate."""
 
 from __future__ import annotations
 
@@ -11,8 +12,14 @@ if TYPE_CHECKING:
     from firstnet.config import TrainConfig
 
 
+LOG_EVERY = 10  # batches between progress reports (each one synchronises with the device)
+EVAL_BATCH = 2000  # images per forward pass when evaluating: no gradients are kept, so memory stays small
+
+
 @dataclass
-class Progress:
+class ProgressRecord:
+    """What a training loop reports every LOG_EVERY batches (and at the end of each epoch)."""
+
     epoch: int  # 1-based
     epochs: int
     batch: int  # batches done in this epoch

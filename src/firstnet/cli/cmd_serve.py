@@ -1,18 +1,49 @@
-"""`firstnet serve`: load the models, bind the address, run uvicorn until Ctrl-C."""
+"""`firstnet serve`: load the models, bind the address, run uvicorn until Ctrl-C.
+
+fastapi, uvicorn and torch are imported only when the server starts: --help never loads them.
+"""
 
 from __future__ import annotations
 
 import gc
 import socket
+from pathlib import Path
 
-import torch
-import uvicorn
 from rich.markup import escape
 
-from firstnet.console import err, out
+from firstnet.cli.console import err, out
+from firstnet.cli.options import add_command
 from firstnet.errors import ServeError
-from firstnet.serve.app import create_app
-from firstnet.serve.registry import load_all, warm_up
+
+
+def add_parser(sub) -> None:
+    """`firstnet serve [RUN ...]`: the drawing page and the JSON API."""
+    serve = add_command(
+        sub, "serve", "a web page to draw digits on and a JSON API, over trained runs", run_server
+    )
+    serve.add_argument(
+        "runs",
+        type=Path,
+        nargs="*",
+        metavar="RUN",
+        help="run directories to serve (default: the newest finished run of each model kind in "
+        "--runs-dir)",
+    )
+    serve.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where to look when no RUN is given"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (0.0.0.0 exposes it to the network)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="uvicorn's log level; info also logs every request",
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -34,7 +65,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def cmd_serve(args) -> int:
+def run_server(args) -> int:
+    import torch
+    import uvicorn
+
+    from firstnet.serve.app import create_app
+    from firstnet.serve.registry import load_all, warm_up
+
     # One thread per forward pass: requests arrive one at a time per core, and threads only add latency.
     torch.set_num_threads(1)
     with err.status("Loading models..."):

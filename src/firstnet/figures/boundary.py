@@ -1,23 +1,151 @@
-"""Drawing the decision-boundary animation: per model, the regions with the points, beside its curves.
+"""The decision boundary moving while a network trains ("Your First Deep Network: Action!").
 
-One figure is built once and its artists updated per frame (much faster than a figure per frame); each
-frame is the canvas's pixels. Writers: GIF (Pillow), MP4 (ffmpeg, when installed), the last frame as PNG.
+Numbers first: the linear model or an MLP trains on a 2-D toy data set with the one `Trainer` (full-batch
+gradient descent: every epoch is one step on all training points, softmax and cross-entropy as on MNIST),
+keeping snapshots -- the class probabilities on a grid over the plane and the history so far, at evenly
+spaced steps. Then the drawing: per model, the regions with the points beside its curves, one frame per
+snapshot, written as GIF (Pillow), MP4 (ffmpeg, when installed) and the last frame as PNG.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.colors import to_rgb
 from PIL import Image
 
-from firstnet.boundary import BoundaryRun, Grid
+from firstnet.atomic import atomic_write
+from firstnet.config import TOY_RECIPE, TrainConfig
 from firstnet.data.toy import ToyData
-from firstnet.errors import FirstnetError
-from firstnet.viz.style import PALETTE, plt, write_atomic
+from firstnet.errors import ConfigError, FirstnetError
+from firstnet.evaluate import predict_logits
+from firstnet.figures.style import PALETTE, plt
+from firstnet.models import model_for
+from firstnet.train import Trainer
+
+
+@dataclass
+class Grid:
+    xs: np.ndarray  # (S,) first coordinate of the columns
+    ys: np.ndarray  # (S,) second coordinate of the rows
+    points: torch.Tensor  # (S * S, 2) float32, row-major: point [r * S + c] = (xs[c], ys[r])
+
+    @property
+    def extent(self) -> tuple[float, float, float, float]:
+        return float(self.xs[0]), float(self.xs[-1]), float(self.ys[0]), float(self.ys[-1])
+
+
+@dataclass
+class Snapshot:
+    step: int  # gradient steps taken
+    probabilities: np.ndarray  # (S, S, K): the model's class probabilities on the grid
+
+
+@dataclass
+class BoundaryRun:
+    label: str  # e.g. "linear" or "MLP 2x32 relu"
+    snapshots: list[Snapshot]
+    history: list[dict]  # one record per step (epoch), as the Trainer writes it
+    model: torch.nn.Module  # the trained model
+
+
+def make_grid(data: ToyData, size: int = 150, margin: float = 0.15) -> Grid:
+    """A square grid covering every point with a margin."""
+    points = np.concatenate([data.train_images, data.test_images])
+    low, high = float(points.min()) - margin, float(points.max()) + margin
+    axis = np.linspace(low, high, size, dtype=np.float32)
+    xx, yy = np.meshgrid(axis, axis)  # (S, S) each, rows along y
+    return Grid(axis, axis, torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1)))
+
+
+def parse_model(spec: str, defaults: dict) -> dict:
+    """`linear`, `mlp`, or `mlp:HIDDEN:DEPTH:ACTIVATION` (trailing parts optional) as TrainConfig fields."""
+    kind, *parts = spec.strip().split(":")
+    if kind == "linear" and not parts:
+        return {"model": "linear"}
+    if kind != "mlp" or len(parts) > 3:
+        raise ConfigError(f"model {spec!r}: use linear, mlp or mlp:HIDDEN:DEPTH:ACTIVATION, e.g. mlp:64:3:tanh")
+    fields = {"model": "mlp", **defaults}
+    try:
+        for name, value in zip(("hidden", "depth"), parts[:2], strict=False):
+            fields[name] = int(value)
+    except ValueError as err:
+        raise ConfigError(f"model {spec!r}: hidden units and depth must be integers") from err
+    if len(parts) == 3:
+        fields["activation"] = parts[2]
+    return fields
+
+
+def describe(cfg: TrainConfig) -> str:
+    if cfg.model == "linear":
+        return "linear"
+    return f"MLP {cfg.depth}x{cfg.hidden} {cfg.activation}"
+
+
+@torch.no_grad()
+def grid_probabilities(model: torch.nn.Module, grid: Grid) -> np.ndarray:
+    """(S, S, K) class probabilities of `model` at every grid point."""
+    probabilities = predict_logits(model, grid.points).softmax(1)
+    return probabilities.reshape(len(grid.ys), len(grid.xs), -1).numpy()
+
+
+def snapshot_steps(steps: int, frames: int) -> list[int]:
+    """`frames` evenly spaced step counts from 0 (the untrained network) to `steps`."""
+    if frames < 2 or steps < 1:
+        raise ConfigError(f"need at least 2 frames and 1 step, got {frames} frames and {steps} steps")
+    return sorted({round(i * steps / (frames - 1)) for i in range(frames)})
+
+
+def train_with_snapshots(cfg: TrainConfig, data: ToyData, grid: Grid, frames: int,
+                         on_step: Callable[[], object] | None = None) -> BoundaryRun:
+    """Train `cfg` on `data` for `cfg.epochs` full-batch steps, snapshotting the grid `frames` times;
+    `on_step` is called after every step (a progress bar)."""
+    with single_thread():
+        return _train(cfg, data, grid, frames, on_step)
+
+
+@contextmanager
+def single_thread():
+    """Toy-sized matrices gain nothing from several threads, and lose a lot when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, data: ToyData, grid: Grid, frames: int, on_step) -> BoundaryRun:
+    torch.manual_seed(cfg.seed)
+    model = model_for(cfg, inputs=2, classes=data.num_classes, mean=0.0, std=1.0)
+    trainer = Trainer(cfg, data, model=model)
+    wanted = set(snapshot_steps(cfg.epochs, frames))
+    snapshots = [Snapshot(0, grid_probabilities(trainer.model, grid))]
+
+    def on_epoch(record: dict) -> None:
+        if record["epoch"] in wanted:
+            snapshots.append(Snapshot(record["epoch"], grid_probabilities(trainer.model, grid)))
+        if on_step:
+            on_step()
+
+    history = trainer.run(on_epoch=on_epoch)
+    return BoundaryRun(describe(cfg), snapshots, history, trainer.model)
+
+
+def boundary_configs(specs: list[str], steps: int, seed: int, data: ToyData, mlp: dict, lr: float) -> list:
+    """One TrainConfig per model spec, all with the toy recipe, the same steps and seed."""
+    recipe = {**TOY_RECIPE, "batch_size": len(data.train_labels), "lr": lr}
+    return [TrainConfig(**parse_model(spec, mlp), epochs=steps, seed=seed, **recipe) for spec in specs]
+
+
+# The drawing: one figure built once, its moving artists updated per frame.
 
 CLASS_COLOURS = np.array([to_rgb(c) for c in PALETTE[:7]])  # (7, 3): the palette without black
 FRAME_DPI = 80
@@ -34,14 +162,6 @@ def region_colours(probabilities: np.ndarray) -> np.ndarray:
     confidence = (probabilities.max(-1) - 1 / classes) / (1 - 1 / classes)  # 0 at chance, 1 when certain
     alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[..., None]  # (S, S, 1)
     return 1 - alpha * (1 - CLASS_COLOURS[winner])
-
-
-def decode_regions(image: np.ndarray, classes: int) -> np.ndarray:
-    """The class each pixel of a `region_colours` image shows (the inverse, used to test the drawing)."""
-    ink = 1 - image.reshape(-1, 3)  # (P, 3): the direction from white towards the class colour
-    directions = 1 - CLASS_COLOURS[:classes]  # (K, 3)
-    cosine = (ink @ directions.T) / (np.linalg.norm(ink, axis=1, keepdims=True) * np.linalg.norm(directions, axis=1))
-    return cosine.argmax(1).reshape(image.shape[:2])
 
 
 class BoundaryFigure:
@@ -139,12 +259,12 @@ def write_gif(frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms
     palette = Image.fromarray(frames[-1]).quantize(colors=128, method=Image.Quantize.FASTOCTREE)
     images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
-    return write_atomic(path, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:], loop=0,
+    return atomic_write(path, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:], loop=0,
                                                     duration=durations, optimize=False))
 
 
 def write_png(frame: np.ndarray, path: Path) -> Path:
-    return write_atomic(path, lambda tmp: Image.fromarray(frame).save(tmp))
+    return atomic_write(path, lambda tmp: Image.fromarray(frame).save(tmp))
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path | None:
@@ -162,4 +282,4 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path | Non
         if result.returncode != 0:
             raise FirstnetError(f"ffmpeg failed: {result.stderr.decode(errors='replace').strip()}")
 
-    return write_atomic(path, encode)
+    return atomic_write(path, encode)

@@ -1,4 +1,5 @@
-"""Starting a server on loopback and knowing when it answers: shared by the browser test and the load benchmark."""
+"""Starting a server on loopback and knowing when it answers: shared by the browser test and
+the load benchmark (benchmarks/serve_load.py imports it from here)."""
 
 from __future__ import annotations
 

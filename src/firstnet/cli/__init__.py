@@ -1,0 +1,53 @@
+"""The command-line tool: `main()` parses, calls the command's handler, prints errors, sets exit codes.
+
+Each command group lives in its own `cmd_*.py` with an `add_parser(sub)` that registers its handler
+(`parser.set_defaults(handler=...)`). Those modules import torch, matplotlib and fastapi inside their
+handlers only, so `firstnet --help` and `firstnet CMD --help` load none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from firstnet import __version__
+from firstnet.cli import (
+    cmd_bench,
+    cmd_data,
+    cmd_demo,
+    cmd_experiment,
+    cmd_plot,
+    cmd_scratch,
+    cmd_serve,
+    cmd_train,
+)
+from firstnet.cli.options import HelpFormatter
+from firstnet.errors import FirstnetError
+
+# The command groups in the order `firstnet --help` lists them.
+COMMAND_GROUPS = (cmd_data, cmd_train, cmd_scratch, cmd_bench, cmd_demo, cmd_plot, cmd_serve, cmd_experiment)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="firstnet",
+        formatter_class=HelpFormatter,
+        description="The lecture 'Your First Deep Network', measured on MNIST.",
+    )
+    parser.add_argument("--version", action="version", version=f"firstnet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except FirstnetError as error:
+        print(f"firstnet: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("firstnet: interrupted", file=sys.stderr)
+        return 130

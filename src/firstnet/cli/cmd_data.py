@@ -1,0 +1,53 @@
+"""`firstnet data`: the lecture's questions about MNIST, answered from the arrays, and sample digits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from firstnet.cli.console import load_data, out
+from firstnet.cli.options import add_command, add_data_option
+from firstnet.data import MNIST, data_summary
+
+
+def add_parser(sub) -> None:
+    data = add_command(
+        sub, "data", "answer the lecture's questions about MNIST and draw sample digits", show_data_command
+    )
+    add_data_option(data)
+    data.add_argument(
+        "--out", type=Path, default=Path("runs/mnist-samples.png"), help="PNG grid of sample digits"
+    )
+
+
+def show_data_command(args) -> int:
+    show_data(load_data(args.data_dir), args.out)
+    return 0
+
+
+def show_data(data: MNIST, samples_path: Path) -> dict:
+    """Print the data questions' answers, write the sample grid, return the summary."""
+    from firstnet.figures.digits import sample_digits
+
+    summary = data_summary(data)
+    table = Table(title=f"MNIST ({data.source})")
+    table.add_column("question")
+    table.add_column("answer")
+    rows = [
+        ("D (dimension of a sample)", f"{summary['dimension']} = 28 x 28 pixels"),
+        ("number of classes", f"{summary['num_classes']} (digits 0-9)"),
+        ("train / test images", f"{summary['train_size']:,} / {summary['test_size']:,}"),
+        ("train images per class", " ".join(map(str, summary["train_class_counts"]))),
+        ("test images per class", " ".join(map(str, summary["test_class_counts"]))),
+        ("pixel mean / std (on [0, 1])", f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}"),
+        (
+            "linearly separable?",
+            "measure it: firstnet train --model linear (train accuracy < 100% = no)",
+        ),
+    ]
+    for question, answer in rows:
+        table.add_row(question, answer)
+    out.print(table)
+    out.print(f"Sample digits: {sample_digits(data, samples_path)}")
+    return summary

@@ -1,0 +1,111 @@
+"""`firstnet experiment NAME`: one experiment (or all) with a progress line per cell, then its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from firstnet.cli.console import err, load_data, out, stop_on_sigint, task_bar
+from firstnet.cli.options import add_command, add_data_option
+from firstnet.errors import ConfigError
+from firstnet.experiments import NAMES
+
+
+def add_parser(sub) -> None:
+    experiment = add_command(
+        sub,
+        "experiment",
+        "the lecture's questions as experiments: tables, JSON and figures, resumable",
+        run_experiments,
+    )
+    experiment.add_argument(
+        "name",
+        choices=(*NAMES, "all"),
+        metavar="NAME",
+        help=f"one of {', '.join(NAMES)}, or all (also writes an index README.md)",
+    )
+    experiment.add_argument(
+        "--quick", action="store_true", help="a smaller budget through the same code"
+    )
+    experiment.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds per configuration (default: 2 with --quick, else 3)",
+    )
+    experiment.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("runs/experiments"),
+        help="results go to OUT_DIR/NAME; finished cells there are loaded, not re-run",
+    )
+    add_data_option(experiment)
+
+
+def describe(result: dict) -> str:
+    """A short account of a finished cell for its progress line."""
+    if result.get("diverged"):
+        return "diverged"
+    parts = [
+        f"{key.replace('_acc', '')} {100 * result[key]:.2f}%"
+        for key in ("test_acc", "train_acc")
+        if key in result
+    ]
+    if result.get("fits"):  # a 1-D fit of several widths
+        first, last = result["fits"][0], result["fits"][-1]
+        parts.append(
+            f"RMSE {first['rmse']:.3f} at width {first['width']}, "
+            f"{last['rmse']:.4f} at {last['width']}"
+        )
+    return ", ".join(parts) + f" ({result.get('cell_seconds', 0):.1f} s)"
+
+
+@contextmanager
+def cell_progress(name: str) -> Iterator[tuple]:
+    """A bar over the cells of one experiment, a line per trained cell; yields (on_start, on_done)."""
+    loaded = []
+    with task_bar(name, None, transient=True) as advance:
+
+        def on_start(index: int, total: int, cell) -> None:
+            advance(0, description=f"{name}: {cell.label}", total=total)
+
+        def on_done(index: int, total: int, cell, result: dict, cached: bool) -> None:
+            advance(1)
+            if cached:
+                loaded.append(cell.key)
+            else:
+                err.print(f"  {name}: {cell.label}: {describe(result)}", highlight=False)
+
+        yield on_start, on_done
+    if loaded:
+        err.print(f"  {name}: {len(loaded)} finished cells loaded, not re-run")
+
+
+def run_experiments(args) -> int:
+    from rich.markdown import Markdown
+
+    from firstnet.experiments.results import RESULTS_MD
+    from firstnet.experiments.runner import run_experiment, write_index
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    names = NAMES if args.name == "all" else (args.name,)
+    data = load_data(args.data_dir)
+    done = {}
+    with stop_on_sigint() as stop:
+        for name in names:
+            with cell_progress(name) as (on_start, on_done):
+                result = run_experiment(
+                    name, data, args.out_dir, args.quick, args.seeds, on_start, on_done, stop
+                )
+            done[name] = result
+            out.print(Markdown((args.out_dir / name / RESULTS_MD).read_text()))
+            out.print(
+                f"{name}: {result['run_seconds']:.1f} s ({result['trained_cells']} cells trained); "
+                f"results in {args.out_dir / name}",
+                highlight=False,
+            )
+    if args.name == "all":
+        out.print(f"Index: {write_index(args.out_dir, done, args.quick)}")
+    return 0

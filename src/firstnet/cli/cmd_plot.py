@@ -1,0 +1,231 @@
+"""`firstnet plot FIGURE`: each figure computed from real numbers, then drawn; one handler per figure.
+
+The figure modules (matplotlib, torch) are imported by the handler that draws them, never by --help.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from firstnet.activations import ACTIVATIONS
+from firstnet.cli.console import load_data, out, task_bar, training_bar
+from firstnet.cli.options import HelpFormatter, add_command, add_data_option
+from firstnet.data.toy import TOY_DATASETS
+from firstnet.errors import CheckpointError, ConfigError
+
+FIGURES_DIR = Path("runs/figures")
+
+
+def add_parser(sub) -> None:
+    """`firstnet plot FIGURE`: one nested subcommand per figure."""
+    plot = sub.add_parser(
+        "plot", formatter_class=HelpFormatter, help="draw the lecture's pictures from real numbers"
+    )
+    figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    activations = add_command(
+        figures,
+        "activations",
+        "each activation family beside its derivatives, problems marked (default: into runs/figures)",
+        plot_activations,
+    )
+    activations.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
+    add_landscape_parser(figures)
+    curves = add_command(
+        figures, "curves", "loss and accuracy per epoch of a run", plot_run_curves
+    )
+    curves.add_argument("run", type=Path, help="run directory")
+    curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
+    confusion = add_command(
+        figures,
+        "confusion",
+        "confusion matrix and most confident errors of a run on the test set",
+        plot_run_confusion,
+    )
+    confusion.add_argument("run", type=Path, help="run directory")
+    confusion.add_argument(
+        "--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)"
+    )
+    add_data_option(confusion)
+    digits = add_command(figures, "digits", "a grid of MNIST training digits", plot_digits)
+    digits.add_argument(
+        "--out", type=Path, default=FIGURES_DIR / "digits.png", help="PNG path"
+    )
+    digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
+    add_data_option(digits)
+    add_boundary_parser(figures)
+
+
+def add_landscape_parser(figures) -> None:
+    landscape = add_command(
+        figures,
+        "landscape",
+        "(a) loss surface and gradient field of a two-weight problem with descent paths; "
+        "(b) a 2-D slice of a trained MNIST MLP's loss with its training path",
+        plot_landscape,
+    )
+    landscape.add_argument(
+        "--part",
+        choices=("a", "b", "both"),
+        default="both",
+        help="a: two-weight problem (seconds); b: MNIST MLP slice (trains one, under a minute)",
+    )
+    landscape.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
+    landscape.add_argument("--steps", type=int, default=40, help="(a) gradient-descent steps per path")
+    landscape.add_argument(
+        "--seed", type=int, default=0, help="seed of the data (a), weights and directions (b)"
+    )
+    landscape.add_argument("--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP")
+    landscape.add_argument("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
+    landscape.add_argument("--grid", type=int, default=21, help="(b) grid points per side of each slice")
+    add_data_option(landscape)
+
+
+def add_boundary_parser(figures) -> None:
+    boundary = add_command(
+        figures,
+        "boundary",
+        "animation: decision regions of models training on 2-D toy data, beside their loss and "
+        "accuracy curves (GIF, PNG of the last frame, MP4)",
+        plot_boundary,
+    )
+    add = boundary.add_argument
+    add("--dataset", choices=TOY_DATASETS, default="spirals", help="2-D data set")
+    add(
+        "--classes",
+        type=int,
+        default=None,
+        help="spirals and blobs: number of classes (default: 2; moons, circles and xor have 2)",
+    )
+    add("--points", type=int, default=800, help="points in all, half of them held out as test")
+    add("--noise", type=float, default=0.05, help="standard deviation of the Gaussian noise")
+    add("--seed", type=int, default=0, help="seed of the data and the initial weights")
+    add(
+        "--compare",
+        default="linear,mlp",
+        help="models side by side, comma-separated: linear, mlp, or mlp:HIDDEN:DEPTH:ACTIVATION "
+        "(e.g. linear,mlp:64:3:tanh)",
+    )
+    add("--hidden", type=int, default=32, help="MLP: units per hidden layer")
+    add("--depth", type=int, default=2, help="MLP: hidden layers")
+    add("--activation", choices=tuple(ACTIVATIONS), default="relu", help="MLP: activation")
+    add("--steps", type=int, default=600, help="full-batch gradient-descent steps")
+    add("--lr", type=float, default=0.3, help="learning rate (SGD, momentum 0.9)")
+    add("--frames", type=int, default=60, help="frames of the animation")
+    add("--grid", type=int, default=150, help="grid points per side of the decision regions")
+    add("--dpi", type=int, default=80, help="frame resolution: 80 gives 960 pixels across")
+    add(
+        "--mp4",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also write an MP4 when ffmpeg is installed",
+    )
+    add("--out-dir", type=Path, default=FIGURES_DIR, help="where the files go")
+
+
+def plot_activations(args) -> int:
+    from firstnet.figures.activation_families import plot_all_families
+
+    for path in plot_all_families(args.out_dir):
+        out.print(str(path), soft_wrap=True)
+    return 0
+
+
+def plot_landscape(args) -> int:
+    """(a) the two-weight problem, (b) a slice through a freshly trained MNIST MLP's loss; --part picks."""
+    if args.part in ("a", "both"):
+        from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
+
+        intuition = gradient_intuition(seed=args.seed, steps=args.steps)
+        out.print(str(plot_two_weight_landscape(intuition, args.out_dir / "landscape-two-weights.png")))
+        for name, run in intuition["paths"].items():
+            out.print(f"lr {run['lr']:.3g} ({name}): loss {run['loss'][0]:.3f} -> {run['loss'][-1]:.4f}")
+    if args.part in ("b", "both"):
+        plot_mnist_landscape(args)
+    return 0
+
+
+def plot_mnist_landscape(args) -> None:
+    from firstnet.config import TrainConfig
+    from firstnet.figures.loss_slice import mnist_loss_slices, plot_mnist_slices
+
+    cfg = TrainConfig(model="mlp", hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+    data = load_data(args.data_dir)
+    with training_bar("mlp") as show:
+        slices, trainer = mnist_loss_slices(cfg, data, size=args.grid, seed=args.seed, on_progress=show)
+    last = trainer.history[-1]
+    title = (
+        f"MNIST MLP 784-{cfg.hidden}-{cfg.hidden}-10 after {cfg.epochs} epochs "
+        f"(test {last['test_acc']:.2%}): cross-entropy on 2,000 training images, "
+        f"{args.grid}x{args.grid} grid per slice"
+    )
+    out.print(str(plot_mnist_slices(slices, args.out_dir / "landscape-mnist.png", title)))
+    for piece in slices:
+        out.print(
+            f"{piece.name} directions: loss {piece.loss.min():.3f} .. {piece.loss.max():.3f}, "
+            f"plane holds {100 * piece.captured:.2g}% of the training path"
+        )
+
+
+def plot_run_curves(args) -> int:
+    from firstnet import runs
+    from firstnet.figures.curves import plot_curves
+
+    history = runs.read_metrics(args.run)
+    if not history:
+        raise CheckpointError(f"{args.run} has no finished epoch in {runs.METRICS} to draw")
+    path = plot_curves(history, args.out or args.run / "curves.png", title=f"{args.run.name}")
+    out.print(str(path))
+    return 0
+
+
+def plot_run_confusion(args) -> int:
+    from firstnet.figures.confusion import confusion_figures
+
+    result = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
+    out.print("\n".join(result["figures"]), soft_wrap=True)
+    return 0
+
+
+def plot_digits(args) -> int:
+    if args.per_class < 1:
+        raise ConfigError(f"--per-class must be at least 1, got {args.per_class}")
+    from firstnet.figures.digits import sample_digits
+
+    out.print(str(sample_digits(load_data(args.data_dir), args.out, args.per_class)))
+    return 0
+
+
+def plot_boundary(args) -> int:
+    """Train each model of --compare on a toy data set, then draw the animation from the snapshots."""
+    from firstnet.data.toy import make_toy
+    from firstnet.figures import boundary
+
+    data = make_toy(args.dataset, args.points, args.noise, args.seed, args.classes)
+    mlp = {"hidden": args.hidden, "depth": args.depth, "activation": args.activation}
+    configs = boundary.boundary_configs(args.compare.split(","), args.steps, args.seed, data, mlp, args.lr)
+    grid = boundary.make_grid(data, args.grid)
+    trained = []
+    with task_bar("training", args.steps * len(configs)) as advance:
+        for cfg in configs:
+            trained.append(boundary.train_with_snapshots(cfg, data, grid, args.frames, on_step=advance))
+    title = f"Decision regions on {data.source}"
+    frames = boundary.render_frames(trained, data, grid, title, args.dpi)
+    stem = args.out_dir / f"boundary-{args.dataset}"
+    written = [
+        boundary.write_gif(frames, stem.with_suffix(".gif")),
+        boundary.write_png(frames[-1], stem.with_suffix(".png")),
+    ]
+    mp4 = boundary.write_mp4(frames, stem.with_suffix(".mp4")) if args.mp4 else None
+    written += [mp4] if mp4 else []
+    for run in trained:
+        last = run.history[-1]
+        out.print(
+            f"{run.label}: train {last['train_acc']:.1%}, test {last['test_acc']:.1%} "
+            f"after {last['epoch']} steps ({last['elapsed_s']:.1f} s)"
+        )
+    skipped = "" if mp4 or not args.mp4 else " (no ffmpeg found: MP4 skipped)"
+    out.print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]} pixels{skipped}")
+    for path in written:
+        out.print(str(path), soft_wrap=True)
+    return 0

@@ -1,0 +1,150 @@
+"""`firstnet train`, `eval` and `predict`: the commands that make and use run directories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from firstnet.cli.console import err, load_data, out, stop_on_sigint, training_bar
+from firstnet.cli.options import add_command, add_config_options, add_data_option, config_from_args
+from firstnet.errors import CheckpointError
+
+
+def add_parser(sub) -> None:
+    train = add_command(sub, "train", "train a model into a run directory", train_command)
+    add_config_options(train)
+    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    train.add_argument(
+        "--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)"
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN",
+        help="continue an interrupted run; its config.json wins over the options above "
+        "(default: start a new run)",
+    )
+    add_data_option(train)
+
+    evaluate = add_command(
+        sub,
+        "eval",
+        "test accuracy, per-class accuracy, confusion matrix and worst errors",
+        eval_command,
+    )
+    evaluate.add_argument("run", type=Path, help="run directory")
+    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    evaluate.add_argument(
+        "--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)"
+    )
+    add_data_option(evaluate)
+
+    predict = add_command(sub, "predict", "classify your own digit images", predict_command)
+    predict.add_argument("run", type=Path, help="run directory")
+    predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
+    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def train_run(cfg, data, run_dir: Path, resume: bool = False):
+    """Train (or continue) a run with a progress bar; the trainer when finished, None if stopped."""
+    from firstnet import runs
+    from firstnet.figures.curves import plot_curves
+    from firstnet.train import Trainer
+
+    trainer = Trainer(cfg, data)
+    if resume:
+        runs.resume(run_dir, trainer)
+    else:
+        runs.write_config(run_dir, cfg, trainer.device, data.source)
+    with training_bar(cfg.model) as show, stop_on_sigint() as stop:
+        finished = runs.train_in_dir(trainer, run_dir, show, stop)
+    if trainer.history:
+        plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {run_dir.name}")
+    if not finished:
+        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
+        return None
+    return trainer
+
+
+def train_command(args) -> int:
+    from firstnet import runs
+
+    if args.resume:
+        run_dir = args.resume
+        cfg = runs.read_config(run_dir)
+        if (run_dir / runs.MODEL).is_file():
+            raise CheckpointError(
+                f"{run_dir} is already finished ({cfg.epochs} epochs); nothing to resume"
+            )
+    else:
+        cfg = config_from_args(args)
+    data = load_data(args.data_dir)
+    if not args.resume:
+        run_dir = runs.create_run_dir(args.runs_dir, args.name or runs.default_name(cfg))
+    trainer = train_run(cfg, data, run_dir, resume=bool(args.resume))
+    if trainer is None:
+        return 130
+    last = trainer.history[-1]
+    out.print(
+        f"[bold]{cfg.model}[/]: test accuracy {100 * last['test_acc']:.2f}% "
+        f"(train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
+        f"{last['elapsed_s']:.1f} s"
+    )
+    out.print(f"Run directory: {run_dir}")
+    return 0
+
+
+EVAL_KEYS = ("run", "model", "accuracy", "per_class_accuracy", "errors", "test_size",
+             "confusion_matrix", "figures")  # what `firstnet eval --json` prints
+
+
+def eval_command(args) -> int:
+    from firstnet.figures.confusion import confusion_figures
+
+    report = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
+    result = {key: report[key] for key in EVAL_KEYS}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    table = Table(
+        title=f"{result['model']} on the MNIST test set: {100 * result['accuracy']:.2f}% "
+        f"({result['errors']} errors in {result['test_size']:,})"
+    )
+    table.add_column("class", justify="right")
+    table.add_column("accuracy", justify="right")
+    for digit, accuracy in enumerate(result["per_class_accuracy"]):
+        table.add_row(str(digit), f"{100 * accuracy:.2f}%")
+    out.print(table)
+    out.print("Figures: " + ", ".join(result["figures"]))
+    return 0
+
+
+def predict_command(args) -> int:
+    import torch
+
+    from firstnet import runs
+    from firstnet.evaluate import probabilities
+    from firstnet.preprocess import load_image, mnist_like
+
+    cfg, model = runs.load_model(args.run)
+    results = []
+    for path in args.images:
+        image = torch.from_numpy(mnist_like(load_image(path)))[None, None]  # (1, 1, 28, 28)
+        probs = probabilities(cfg, model, image)[0]
+        results.append(
+            {
+                "image": str(path),
+                "prediction": int(probs.argmax()),
+                "probabilities": [round(p, 6) for p in probs.tolist()],
+            }
+        )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
+        out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
+    return 0

@@ -1,0 +1,106 @@
+"""Terminal output: the two consoles, the one progress-bar setup, tables, Ctrl-C handling, loading MNIST."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from firstnet.data import MNIST
+    from firstnet.schedule import ProgressRecord
+
+out = Console()
+err = Console(stderr=True)
+
+
+def progress_bar(*extra_columns, transient: bool = False) -> Progress:
+    """Every progress bar of firstnet: on stderr, description, bar, count, `extra_columns`, elapsed time."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [*extra_columns, TimeElapsedColumn()]
+    return Progress(*columns, console=err, transient=transient)
+
+
+@contextmanager
+def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
+    """A bar per epoch; yields the `on_progress` callback of `Trainer.run` and `ScratchTrainer.run`."""
+    with progress_bar(TextColumn("{task.fields[stats]}")) as bar:
+        tasks: dict[int, int] = {}
+
+        def update(p: ProgressRecord) -> None:
+            if p.epoch not in tasks:
+                description = f"{label} epoch {p.epoch}/{p.epochs}"
+                tasks[p.epoch] = bar.add_task(description, total=p.batches, stats="")
+            stats = f"loss {p.train_loss:.4f}  acc {100 * p.train_acc:5.2f}%  {p.samples_per_s:,.0f} img/s"
+            bar.update(tasks[p.epoch], completed=p.batch, stats=stats)
+
+        yield update
+
+
+@contextmanager
+def task_bar(
+    description: str, total: int | None, transient: bool = False
+) -> Iterator[Callable[..., None]]:
+    """One bar for `total` units of work; yields `advance(count=1, description=None, total=None)`."""
+    with progress_bar(transient=transient) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(count: int = 1, description: str | None = None, total: int | None = None) -> None:
+            changes = {"description": description, "total": total}
+            bar.update(task, advance=count, **{k: v for k, v in changes.items() if v is not None})
+
+        yield advance
+
+
+@contextmanager
+def stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the job to stop at the next safe point; a second one aborts at once."""
+    requested = False
+
+    def handler(signum, frame):
+        nonlocal requested
+        if requested:
+            raise KeyboardInterrupt
+        requested = True
+        err.print("[yellow]Stopping after this batch and saving a checkpoint (Ctrl-C again to abort)...")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def load_data(data_dir: Path | None) -> MNIST:
+    """MNIST from the first source that has it, with a spinner while it loads."""
+    from firstnet.data import load_mnist
+
+    with err.status("Loading MNIST..."):
+        return load_mnist(data_dir)
+
+
+def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: float) -> Table:
+    """Errors as a table: a row per key of `errors` (e.g. activation), a column per inner key (e.g.
+    parameter); entries at or above `tolerance` in red."""
+    columns = list(next(iter(errors.values())))
+    table = Table(
+        title=f"{title}; pass < {tolerance:g}, failures in red",
+        box=box.SIMPLE,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0, 0, 1),  # fits an 80-column terminal
+    )
+    table.add_column("activation", no_wrap=True, min_width=max(len(name) for name in errors))
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, row in errors.items():
+        cells = [f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns]
+        table.add_row(name, *cells)
+    return table

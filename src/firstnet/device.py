@@ -1,0 +1,71 @@
+"""Which device and precision a run uses, and the machine it runs on (saved with every run and benchmark)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import firstnet
+from firstnet.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" picks CUDA when a GPU is available; "cuda" without one is a clear error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16" if native else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    """Mixed precision for the forward pass (`precision` already resolved)."""
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def environment(device: torch.device) -> dict:
+    """Versions and hardware, saved with every run so its numbers can be interpreted later."""
+    info = {
+        "firstnet": firstnet.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,38 @@
+"""Grids of digits: MNIST samples, one column per class (`firstnet data`, `firstnet plot digits`), and the
+image grid the confusion figure's worst errors use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from firstnet.data import MNIST
+from firstnet.figures.style import plt, save
+
+
+def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
+    """A PNG grid of the first `per_class` training images of each digit: one column per class."""
+    labels = data.train_labels
+    first = np.stack([np.flatnonzero(labels == c)[:per_class] for c in range(10)], axis=1).ravel()
+    return plot_digit_grid(data.train_images[first], labels[first], path, columns=10)
+
+
+def plot_digit_grid(images: np.ndarray, labels: np.ndarray, path: Path, columns: int = 10,
+                    title: str = "MNIST samples") -> Path:
+    """A grid of digits (N, 28, 28) titled with their labels."""
+    return image_grid(images, [str(label) for label in labels], path, columns, title)
+
+
+def image_grid(images: np.ndarray, titles: list[str], path: Path, columns: int, title: str,
+               title_color: str = "black") -> Path:
+    """Digits (N, 28, 28) uint8 in a grid, dark ink on white, each with a small title."""
+    rows = max(1, int(np.ceil(len(images) / columns)))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, text in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(text, fontsize=8, color=title_color)
+    fig.suptitle(title)
+    return save(fig, path)

@@ -1,1 +1,0 @@
-"""Figures. They take arrays and histories and write image files; they never train."""
