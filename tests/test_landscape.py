@@ -38,12 +38,30 @@ def test_learning_rates_behave_as_labelled():
     assert paths["too large"]["loss"][-1] > paths["good"]["loss"][-1]
 
 
+def analytic_hessian(problem, weights):
+    """Logistic regression: d2L/dw2 = X^T diag(p (1 - p)) X / N, p = sigmoid(X w)."""
+    p = torch.sigmoid(problem.features @ weights)
+    return problem.features.T @ (problem.features * (p * (1 - p))[:, None]) / len(problem.labels)
+
+
 def test_sharpness_sets_the_stability_limit():
+    """Gradient descent near the minimum converges below lr = 2 / sharpness and is thrown off above it."""
     problem = make_problem()
-    start = torch.tensor([0.3, -2.6], dtype=torch.float64)
-    top = sharpness(problem, start)
-    _, stable = descend(problem, start, 1.5 / top, 200)
-    assert stable[-1] <= stable[0]
+    minimum = torch.zeros(2, dtype=torch.float64)
+    for _ in range(30):  # Newton's method on the closed-form gradient and Hessian: the exact minimum
+        step = torch.linalg.solve(analytic_hessian(problem, minimum), analytic_gradient(problem, minimum))
+        minimum = minimum - step
+    assert analytic_gradient(problem, minimum).abs().max() < 1e-12
+    eigenvalues, eigenvectors = torch.linalg.eigh(analytic_hessian(problem, minimum))
+    top = sharpness(problem, minimum)
+    assert abs(top - eigenvalues[-1].item()) < 1e-10 * eigenvalues[-1].item()
+    start = minimum + 1e-3 * eigenvectors[:, -1]  # a small push along the sharpest direction
+    distance = {}
+    for factor in (1.9, 2.1):  # the push is multiplied by |1 - lr * top| each step: 0.9 and 1.1
+        path, _ = descend(problem, start, factor / top, 30)
+        distance[factor] = (path[-1] - minimum).norm().item()
+    assert distance[1.9] < 1e-3 * 0.9**30 * 1.5  # shrinks as the quadratic model says
+    assert distance[2.1] > 1e-3 * 1.1**30 / 1.5  # grows: above 2 / sharpness descent is unstable
 
 
 def test_plot_landscape_command(tmp_path, capsys):

@@ -131,3 +131,45 @@ def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
     labels = torch.tensor(small_mnist.test_labels, dtype=torch.int64)
     accuracy = (probabilities(cfg, model, images).argmax(1) == labels).double().mean().item()
     assert accuracy == pytest.approx(trainer.history[-1]["test_acc"], abs=1e-6)
+
+
+def test_state_serialisation_round_trip():
+    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "optimizer": {"state": {0: {"buf": torch.ones(2)},
+             3: {"step": 7}}, "param_groups": [{"params": [0, 3], "betas": (0.9, 0.99), "foreach": None}]},
+             "order": None, "history": [{"epoch": 1, "test_acc": 0.5}], "sums": torch.zeros(3, dtype=torch.float64)}
+    tensors = {}
+    tree = json.loads(json.dumps(runs.split_tensors(state, "state", tensors)))  # what the metadata keeps
+    assert set(tensors) == {"state.model.w", "state.optimizer.state.0.buf", "state.sums"}
+    back = runs.join_tensors(tree, tensors)
+    assert set(back["optimizer"]["state"]) == {0, 3}  # integer keys survive JSON
+    assert torch.equal(back["optimizer"]["state"][0]["buf"], torch.ones(2))
+    assert back["optimizer"]["state"][3] == {"step": 7} and back["order"] is None
+    assert back["optimizer"]["param_groups"] == [{"params": [0, 3], "betas": [0.9, 0.99], "foreach": None}]
+    assert torch.equal(back["model"]["w"], state["model"]["w"]) and back["history"] == state["history"]
+    with pytest.raises(ValueError, match="both named"):
+        runs.split_tensors({"a.b": torch.ones(1), "a": {"b": torch.ones(1)}}, "s", {})
+
+
+def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_path):
+    cfg = small_config(epochs=2, optimizer="adam", lr=1e-3)
+    calls = iter(range(10_000))
+    first = Trainer(cfg, small_mnist)
+    first.run(should_stop=lambda: next(calls) >= 7)
+    runs.save_checkpoint(tmp_path, first.state_dict())
+    second = Trainer(cfg, small_mnist)
+    runs.resume(tmp_path, second)
+    assert (second.epoch, second.batch) == (first.epoch, first.batch) == (0, 7)
+    first.run()
+    second.run()
+    for name, tensor in first.model.state_dict().items():
+        assert torch.equal(tensor, second.model.state_dict()[name]), name
+    assert [r["test_acc"] for r in first.history] == [r["test_acc"] for r in second.history]
+
+
+def test_checkpoint_of_an_older_format_is_a_clear_error(tmp_path):
+    runs.save_tensors(tmp_path / runs.CHECKPOINT, {"model.w": torch.ones(1)},
+                      {"format": "firstnet-checkpoint", "state": "{}"})
+    with pytest.raises(CheckpointError, match="not a checkpoint this firstnet can resume"):
+        runs.read_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="no checkpoint.safetensors"):
+        runs.read_checkpoint(tmp_path / "missing")

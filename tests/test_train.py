@@ -154,3 +154,13 @@ def test_cnn_trains_with_augmentation_and_tta(small_mnist):
     history = Trainer(cfg, small_mnist).run()
     assert [r["tta"] for r in history] == [False, True]  # only the final evaluation pays for TTA
     assert history[-1]["test_acc"] > 0.8
+
+
+def test_on_step_is_called_after_every_step_with_the_step_count(small_mnist):
+    cfg = small_config(epochs=2)
+    steps, epochs = [], []
+    trainer = Trainer(cfg, small_mnist)
+    trainer.run(on_step=steps.append, on_epoch=lambda record: epochs.append((record["epoch"], len(steps))))
+    per_epoch = -(-len(small_mnist.train_labels) // cfg.batch_size)  # ceil
+    assert steps == list(range(1, 2 * per_epoch + 1))
+    assert epochs == [(1, per_epoch), (2, 2 * per_epoch)]

@@ -22,7 +22,7 @@ from firstnet.experiments.cells import Cell, Context, run_cells, train_to_result
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import markdown_table, scientific, write_results
 from firstnet.figures.style import PALETTE, plt, save
-from firstnet.stats import mean_std, percent, percent_mean_std
+from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std
 from firstnet.train import Trainer
 
 TITLE = "Activations: the same MLP with every activation of the registry, then 10 layers deep"
@@ -168,9 +168,11 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     acc_ax.barh(y, means, xerr=stds, color=colors, capsize=2)
     low = np.nanmin(means - stds) if np.isfinite(means).any() else 0
     acc_ax.set_xlim(max(0.0, math.floor(low) - 1), 100)
-    for yi, mean, std in zip(y, means, stds, strict=True):
+    for yi, mean, std, row in zip(y, means, stds, rows, strict=True):
+        failed = diverged_count(row["test_acc"])  # the table's rule: left out of the mean, counted
+        label = f" {mean:.2f}" + (f" ({failed} of {len(row['test_acc'])} diverged)" if failed else "")
         acc_ax.text(mean + std if math.isfinite(mean) else acc_ax.get_xlim()[0], yi,
-                    f" {mean:.2f}" if math.isfinite(mean) else " diverged", va="center", fontsize=8)
+                    label if math.isfinite(mean) else " diverged", va="center", fontsize=8)
     acc_ax.set(yticks=y, yticklabels=names, xlabel="test accuracy (%)", title="Accuracy (mean ± std over seeds)")
     acc_ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
                   labels=list(FAMILY_COLORS), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8)

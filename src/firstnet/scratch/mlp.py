@@ -15,13 +15,13 @@ import numpy as np
 from firstnet.activations import Activation, get_activation
 from firstnet.config import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
+from firstnet.schedule import EVAL_BATCH
 
 Params = dict[str, np.ndarray]  # "W1", "b1", "W2", "b2", "W3", "b3"
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 # The same tensors in the torch MLP's state dict (firstnet.models.MLP with depth 2).
 TORCH_NAMES = {"W1": "hidden.0.weight", "b1": "hidden.0.bias", "W2": "hidden.1.weight", "b2": "hidden.1.bias",
                "W3": "out.weight", "b3": "out.bias"}
-EVAL_BATCH = 2000
 
 
 @dataclass
