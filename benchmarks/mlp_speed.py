@@ -31,10 +31,18 @@ from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benc
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
     """Train the newcomer's loop; returns (seconds, test accuracy)."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 256),
+        nn.ReLU(),
+        nn.Linear(256, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    train = DataLoader(ToTensorNormalize(data.train_images, data.train_labels), batch_size=64, shuffle=True)
+    train = DataLoader(
+        ToTensorNormalize(data.train_images, data.train_labels), batch_size=64, shuffle=True
+    )
     test = DataLoader(ToTensorNormalize(data.test_images, data.test_labels), batch_size=1000)
     start = time.perf_counter()
     for _ in range(epochs):
@@ -59,24 +67,34 @@ def firstnet_run(data, seed: int, precision: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3, help="firstnet runs (default: 3)")
     parser.add_argument("--ref-seeds", type=int, default=1, help="reference runs (default: 1)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="firstnet precision")
+    parser.add_argument(
+        "--precision", default="fp32", choices=("fp32", "bf16"), help="firstnet precision"
+    )
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
     data = load_mnist()
     epochs = TrainConfig(model="mlp").epochs
     ours = [firstnet_run(data, seed, args.precision) for seed in range(args.seeds)]
-    print("firstnet  runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in ours), flush=True)
+    print(
+        "firstnet  runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in ours), flush=True
+    )
     reference = [reference_run(data, epochs, seed) for seed in range(args.ref_seeds)]
-    print("reference runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in reference), flush=True)
+    print(
+        "reference runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in reference),
+        flush=True,
+    )
 
     env = environment(torch.device("cpu"))
     summary = {
         "hardware": f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} ({env['torch_threads']} threads)",
-        "epochs": epochs, "precision": args.precision,
+        "epochs": epochs,
+        "precision": args.precision,
         "firstnet_seconds": statistics.median(t for t, _ in ours),
         "firstnet_test_acc": statistics.median(a for _, a in ours),
         "reference_seconds": statistics.median(t for t, _ in reference),
@@ -85,8 +103,12 @@ def main() -> None:
     summary["speedup"] = summary["reference_seconds"] / summary["firstnet_seconds"]
     print(f"\nMLP 784-256-256-10, {epochs} epochs, {summary['hardware']}")
     print(f"{'':12}{'median time':>14}{'test acc':>12}")
-    print(f"{'firstnet':12}{summary['firstnet_seconds']:>12.2f} s{100 * summary['firstnet_test_acc']:>11.2f}%")
-    print(f"{'reference':12}{summary['reference_seconds']:>12.2f} s{100 * summary['reference_test_acc']:>11.2f}%")
+    print(
+        f"{'firstnet':12}{summary['firstnet_seconds']:>12.2f} s{100 * summary['firstnet_test_acc']:>11.2f}%"
+    )
+    print(
+        f"{'reference':12}{summary['reference_seconds']:>12.2f} s{100 * summary['reference_test_acc']:>11.2f}%"
+    )
     print(f"firstnet is {summary['speedup']:.1f}x faster than the per-sample DataLoader loop")
     if args.json:
         with open(args.json, "w") as handle:

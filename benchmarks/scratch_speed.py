@@ -30,7 +30,9 @@ def epoch_seconds(trainer) -> tuple[list[float], float]:
     """Run `trainer` to the end; (wall seconds of each epoch, final test accuracy)."""
     marks = [time.perf_counter()]
     history = trainer.run(on_epoch=lambda _record: marks.append(time.perf_counter()))
-    return [end - start for start, end in zip(marks[:-1], marks[1:], strict=True)], history[-1]["test_acc"]
+    return [end - start for start, end in zip(marks[:-1], marks[1:], strict=True)], history[-1][
+        "test_acc"
+    ]
 
 
 def blas_name() -> str:
@@ -43,10 +45,16 @@ def blas_name() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=5, help="epochs per run (default: 5)")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each implementation (default: 2)")
-    parser.add_argument("--json", default=None, help="also write the figures to this JSON file (default: none)")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each implementation (default: 2)"
+    )
+    parser.add_argument(
+        "--json", default=None, help="also write the figures to this JSON file (default: none)"
+    )
     args = parser.parse_args()
 
     data = load_mnist()
@@ -55,17 +63,23 @@ def main() -> None:
     accuracy: dict[str, list[float]] = {"numpy": [], "torch": []}
     for repeat in range(args.repeats):
         for name, make in (("torch", Trainer), ("numpy", ScratchTrainer)):
-            seconds, acc = epoch_seconds(make(TrainConfig(**cfg.to_dict() | {"seed": repeat}), data))
+            seconds, acc = epoch_seconds(
+                make(TrainConfig(**cfg.to_dict() | {"seed": repeat}), data)
+            )
             times[name] += seconds
             accuracy[name].append(acc)
-            print(f"{name:6} run {repeat + 1}: epochs " + ", ".join(f"{s:.3f}" for s in seconds) +
-                  f" s, test accuracy {100 * acc:.2f}%", flush=True)
+            print(
+                f"{name:6} run {repeat + 1}: epochs "
+                + ", ".join(f"{s:.3f}" for s in seconds)
+                + f" s, test accuracy {100 * acc:.2f}%",
+                flush=True,
+            )
 
     env = environment(torch.device("cpu"))
     images = len(data.train_labels)
     summary = {
         "hardware": f"{env['cpu']}, {env['cpu_count']} cores; torch {env['torch']} ({env['torch_threads']} "
-                    f"threads), NumPy {np.__version__} ({blas_name()})",
+        f"threads), NumPy {np.__version__} ({blas_name()})",
         "shape": f"784-{cfg.hidden}-{cfg.hidden}-10, batch {cfg.batch_size}, {args.epochs} epochs x {args.repeats}",
         **{f"{name}_epoch_s": statistics.median(times[name]) for name in times},
         **{f"{name}_test_acc": statistics.median(accuracy[name]) for name in accuracy},
@@ -75,7 +89,9 @@ def main() -> None:
     print(f"{'':8}{'median epoch':>14}{'images/s':>12}{'test acc':>10}")
     for name in ("torch", "numpy"):
         seconds = summary[f"{name}_epoch_s"]
-        print(f"{name:8}{seconds:>12.3f} s{images / seconds:>12,.0f}{100 * summary[f'{name}_test_acc']:>9.2f}%")
+        print(
+            f"{name:8}{seconds:>12.3f} s{images / seconds:>12,.0f}{100 * summary[f'{name}_test_acc']:>9.2f}%"
+        )
     print(f"NumPy epoch time / torch epoch time = {summary['ratio']:.2f}")
     if args.json:
         with open(args.json, "w") as handle:

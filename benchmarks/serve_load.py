@@ -51,7 +51,9 @@ def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:
     bodies = []
     for image in images:
         buffer = io.BytesIO()
-        Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BILINEAR).save(buffer, "PNG")
+        Image.fromarray(255 - image).resize((280, 280), Image.Resampling.BILINEAR).save(
+            buffer, "PNG"
+        )
         bodies.append(buffer.getvalue())
     return bodies, labels, "image/png"
 
@@ -66,8 +68,22 @@ def wait_until_up(url: str, process: subprocess.Popen | None, seconds: float = 1
 def default_run(workdir: Path) -> Path:
     """Train `firstnet train --model mlp` with its defaults (about 5 s on an idle 2-core machine)."""
     print("No RUN given: training the default MLP first...", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "firstnet", "train", "--model", "mlp", "--runs-dir", str(workdir),
-                    "--name", "mlp"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "firstnet",
+            "train",
+            "--model",
+            "mlp",
+            "--runs-dir",
+            str(workdir),
+            "--name",
+            "mlp",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return workdir / "mlp"
 
 
@@ -86,8 +102,10 @@ def server(run: Path | None):
     with tempfile.TemporaryDirectory() as workdir:
         run = run or default_run(Path(workdir))
         port = free_port()
-        process = subprocess.Popen([sys.executable, "-m", "firstnet", "serve", str(run), "--port", str(port)],
-                                   stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "firstnet", "serve", str(run), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(url, process)
@@ -133,15 +151,21 @@ async def exchange(reader, writer, request: bytes) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def client(host: str, port: int, requests: list[bytes], labels: list[int], tally: Tally, timeout: float):
+async def client(
+    host: str, port: int, requests: list[bytes], labels: list[int], tally: Tally, timeout: float
+):
     """One keep-alive connection sending requests until the tally has issued them all."""
     reader = writer = None
     while (index := tally.take()) is not None:
         try:
             if writer is None:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port), timeout
+                )
             start = time.perf_counter()
-            status, body = await asyncio.wait_for(exchange(reader, writer, requests[index % len(requests)]), timeout)
+            status, body = await asyncio.wait_for(
+                exchange(reader, writer, requests[index % len(requests)]), timeout
+            )
             tally.latencies.append(time.perf_counter() - start)
             tally.answered += 1
             if status != 200:
@@ -157,16 +181,22 @@ async def client(host: str, port: int, requests: list[bytes], labels: list[int],
         writer.close()
 
 
-async def load(url: str, bodies: list[bytes], labels: list[int], content_type: str, args) -> tuple[Tally, float]:
+async def load(
+    url: str, bodies: list[bytes], labels: list[int], content_type: str, args
+) -> tuple[Tally, float]:
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port or 80
     head = f"POST /api/predict HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: {content_type}\r\n"
     requests = [(head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body for body in bodies]
     warmup = Tally(min(args.warmup, args.requests))
-    await asyncio.gather(*(client(host, port, requests, labels, warmup, args.timeout) for _ in range(4)))
+    await asyncio.gather(
+        *(client(host, port, requests, labels, warmup, args.timeout) for _ in range(4))
+    )
     tally = Tally(args.requests)
     start = time.perf_counter()
-    clients = [client(host, port, requests, labels, tally, args.timeout) for _ in range(args.concurrency)]
+    clients = [
+        client(host, port, requests, labels, tally, args.timeout) for _ in range(args.concurrency)
+    ]
     try:
         await asyncio.wait_for(asyncio.gather(*clients), args.deadline)
     except asyncio.TimeoutError:
@@ -178,57 +208,106 @@ def measure(runner, url: str, pid: int | None, bodies, labels, content_type: str
     """Run the load and report it, with the CPU time that the server and this client spent on it."""
     server_before, client_before = cpu_seconds(pid) if pid else None, time.process_time()
     tally, seconds = runner(load(url, bodies, labels, content_type, args))
-    server_after, client_cpu = cpu_seconds(pid) if pid else None, time.process_time() - client_before
+    server_after, client_cpu = (
+        cpu_seconds(pid) if pid else None,
+        time.process_time() - client_before,
+    )
     result = report(tally, seconds, args, url)
     if server_before is not None and server_after is not None:
-        result["server_cpu_ms_per_request"] = round(1000 * (server_after - server_before) / args.requests, 3)
+        result["server_cpu_ms_per_request"] = round(
+            1000 * (server_after - server_before) / args.requests, 3
+        )
     result["client_cpu_ms_per_request"] = round(1000 * client_cpu / args.requests, 3)
     return result
 
 
 def report(tally: Tally, seconds: float, args, url: str) -> dict:
     latencies = np.array(tally.latencies) * 1000
-    percentile = (lambda q: float(np.percentile(latencies, q))) if len(latencies) else (lambda q: float("nan"))
+    percentile = (
+        (lambda q: float(np.percentile(latencies, q)))
+        if len(latencies)
+        else (lambda q: float("nan"))
+    )
     load_average = os.getloadavg()
-    return {"url": url, "payload": args.payload, "requests": args.requests, "concurrency": args.concurrency,
-            "answered": tally.answered, "lost": tally.issued - tally.answered + (args.requests - tally.issued),
-            "errors": sum(tally.errors.values()), "error_kinds": tally.errors, "wrong_class": tally.wrong,
-            "seconds": round(seconds, 3), "throughput_rps": round(tally.answered / seconds, 1),
-            "p50_ms": round(percentile(50), 2), "p90_ms": round(percentile(90), 2),
-            "p99_ms": round(percentile(99), 2), "max_ms": round(float(latencies.max()), 2) if len(latencies) else None,
-            "hardware": {"cpu": cpu_name(), "cores": os.cpu_count(), "load_average_1m": round(load_average[0], 2),
-                         "python": platform.python_version()}}
+    return {
+        "url": url,
+        "payload": args.payload,
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "answered": tally.answered,
+        "lost": tally.issued - tally.answered + (args.requests - tally.issued),
+        "errors": sum(tally.errors.values()),
+        "error_kinds": tally.errors,
+        "wrong_class": tally.wrong,
+        "seconds": round(seconds, 3),
+        "throughput_rps": round(tally.answered / seconds, 1),
+        "p50_ms": round(percentile(50), 2),
+        "p90_ms": round(percentile(90), 2),
+        "p99_ms": round(percentile(99), 2),
+        "max_ms": round(float(latencies.max()), 2) if len(latencies) else None,
+        "hardware": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "load_average_1m": round(load_average[0], 2),
+            "python": platform.python_version(),
+        },
+    }
 
 
 def print_report(result: dict) -> None:
     hardware = result["hardware"]
-    print(f"{result['requests']:,} POST /api/predict ({result['payload']}) at {result['concurrency']} concurrent "
-          f"clients against {result['url']}")
-    print(f"{hardware['cpu']}, {hardware['cores']} cores (client and server on the same machine), Python "
-          f"{hardware['python']}, 1-min load average at the end {hardware['load_average_1m']}")
+    print(
+        f"{result['requests']:,} POST /api/predict ({result['payload']}) at {result['concurrency']} concurrent "
+        f"clients against {result['url']}"
+    )
+    print(
+        f"{hardware['cpu']}, {hardware['cores']} cores (client and server on the same machine), Python "
+        f"{hardware['python']}, 1-min load average at the end {hardware['load_average_1m']}"
+    )
     print(f"throughput {result['throughput_rps']:,.0f} requests/s in {result['seconds']:.2f} s")
-    print(f"latency p50 {result['p50_ms']:.2f} ms  p90 {result['p90_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
-          f"max {result['max_ms']} ms")
+    print(
+        f"latency p50 {result['p50_ms']:.2f} ms  p90 {result['p90_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+        f"max {result['max_ms']} ms"
+    )
     if "server_cpu_ms_per_request" in result:
-        print(f"CPU per request (warm-up included): server {result['server_cpu_ms_per_request']:.3f} ms, "
-              f"client {result['client_cpu_ms_per_request']:.3f} ms")
+        print(
+            f"CPU per request (warm-up included): server {result['server_cpu_ms_per_request']:.3f} ms, "
+            f"client {result['client_cpu_ms_per_request']:.3f} ms"
+        )
     kinds = ", ".join(f"{k}: {v}" for k, v in result["error_kinds"].items())
-    print(f"errors {result['errors']}{f' ({kinds})' if kinds else ''}, lost {result['lost']}, "
-          f"answered {result['answered']:,}, wrong class {result['wrong_class']}")
+    print(
+        f"errors {result['errors']}{f' ({kinds})' if kinds else ''}, lost {result['lost']}, "
+        f"answered {result['answered']:,}, wrong class {result['wrong_class']}"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("run", type=Path, nargs="?", help="run directory to serve (default: train the default MLP)")
-    parser.add_argument("--url", help="load an already running server instead of starting one (loopback only)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "run", type=Path, nargs="?", help="run directory to serve (default: train the default MLP)"
+    )
+    parser.add_argument(
+        "--url", help="load an already running server instead of starting one (loopback only)"
+    )
     parser.add_argument("--requests", type=int, default=10_000, help="requests to send")
-    parser.add_argument("--concurrency", type=int, default=32, help="concurrent keep-alive connections")
-    parser.add_argument("--payload", choices=("mnist", "canvas"), default="mnist", help="see the module docstring")
-    parser.add_argument("--distinct", type=int, default=1000, help="distinct test images cycled through")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="concurrent keep-alive connections"
+    )
+    parser.add_argument(
+        "--payload", choices=("mnist", "canvas"), default="mnist", help="see the module docstring"
+    )
+    parser.add_argument(
+        "--distinct", type=int, default=1000, help="distinct test images cycled through"
+    )
     parser.add_argument("--warmup", type=int, default=200, help="requests sent before measuring")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds before one request counts as lost")
-    parser.add_argument("--deadline", type=float, default=300.0, help="seconds before the whole run stops")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds before one request counts as lost"
+    )
+    parser.add_argument(
+        "--deadline", type=float, default=300.0, help="seconds before the whole run stops"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args()
     if args.url and urlsplit(args.url).hostname not in ("127.0.0.1", "localhost", "::1"):

@@ -54,7 +54,9 @@ def reference_run(data, seed: int, device: torch.device, time_cap: float | None)
     model = ExampleNet().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
-    train = DataLoader(ToTensorNormalize(data.train_images, data.train_labels), batch_size=64, shuffle=True)
+    train = DataLoader(
+        ToTensorNormalize(data.train_images, data.train_labels), batch_size=64, shuffle=True
+    )
     test = DataLoader(ToTensorNormalize(data.test_images, data.test_labels), batch_size=1000)
     history, start = [], time.perf_counter()
     for epoch in range(1, 15):
@@ -72,10 +74,18 @@ def reference_run(data, seed: int, device: torch.device, time_cap: float | None)
         with torch.no_grad():
             for images, labels in test:
                 correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum().item()
-        history.append({"epoch": epoch, "test_acc": correct / len(test.dataset),
-                        "elapsed_s": time.perf_counter() - start})
-        print(f"  reference seed {seed} epoch {epoch}: {100 * history[-1]['test_acc']:.2f}% "
-              f"at {history[-1]['elapsed_s']:.0f} s", flush=True)
+        history.append(
+            {
+                "epoch": epoch,
+                "test_acc": correct / len(test.dataset),
+                "elapsed_s": time.perf_counter() - start,
+            }
+        )
+        print(
+            f"  reference seed {seed} epoch {epoch}: {100 * history[-1]['test_acc']:.2f}% "
+            f"at {history[-1]['elapsed_s']:.0f} s",
+            flush=True,
+        )
     return history
 
 
@@ -90,12 +100,20 @@ def describe(name: str, histories: list[list[dict]]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=5, help="firstnet runs (default: 5)")
     parser.add_argument("--ref-seeds", type=int, default=1, help="reference runs (default: 1)")
-    parser.add_argument("--ref-time-cap", type=float, default=None,
-                        help="stop each reference run after this many seconds (default: run all 14 epochs)")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for both (default: cpu)")
+    parser.add_argument(
+        "--ref-time-cap",
+        type=float,
+        default=None,
+        help="stop each reference run after this many seconds (default: run all 14 epochs)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", choices=("cpu", "cuda"), help="device for both (default: cpu)"
+    )
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -105,23 +123,39 @@ def main() -> None:
     for seed in range(args.seeds):
         trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
         ours.append(trainer.run())
-        print(f"  firstnet seed {seed}: {100 * ours[-1][-1]['test_acc']:.2f}% in {ours[-1][-1]['elapsed_s']:.1f} s",
-              flush=True)
-    reference = [reference_run(data, seed, device, args.ref_time_cap) for seed in range(args.ref_seeds)]
-    finished = [h for h in reference if h]  # a run capped before its first epoch has nothing to report
-    rows = [describe("firstnet cnn", ours)] + ([describe("pytorch/examples", finished)] if finished else [])
+        print(
+            f"  firstnet seed {seed}: {100 * ours[-1][-1]['test_acc']:.2f}% in {ours[-1][-1]['elapsed_s']:.1f} s",
+            flush=True,
+        )
+    reference = [
+        reference_run(data, seed, device, args.ref_time_cap) for seed in range(args.ref_seeds)
+    ]
+    finished = [
+        h for h in reference if h
+    ]  # a run capped before its first epoch has nothing to report
+    rows = [describe("firstnet cnn", ours)] + (
+        [describe("pytorch/examples", finished)] if finished else []
+    )
 
     env = environment(device)
-    print(f"\nMNIST time to accuracy on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), "
-          f"torch {env['torch']}, firstnet precision {trainer.precision}")
+    print(
+        f"\nMNIST time to accuracy on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), "
+        f"torch {env['torch']}, firstnet precision {trainer.precision}"
+    )
     header = ["recipe", "to 98%", "to 99%", "to 99.5%", "final acc (mean ± std)", "total"]
     print(" | ".join(header))
     for row in rows:
         cells = [row["recipe"]]
         for threshold in THRESHOLDS:
             seconds = row[f"time_to_{threshold}"]
-            cells.append(f"{seconds:.1f} s ({row[f'reached_{threshold}']})" if seconds is not None else "never")
-        cells.append(f"{100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f}% (n={row['runs']})")
+            cells.append(
+                f"{seconds:.1f} s ({row[f'reached_{threshold}']})"
+                if seconds is not None
+                else "never"
+            )
+        cells.append(
+            f"{100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f}% (n={row['runs']})"
+        )
         cells.append(f"{row['seconds_median']:.1f} s")
         print(" | ".join(cells))
     for threshold in THRESHOLDS if finished else ():

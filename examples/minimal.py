@@ -12,7 +12,7 @@ DEFAULT_DIR = os.environ.get("FIRSTNET_DATA_DIR", "~/.cache/firstnet")
 FOLDER = Path(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR).expanduser()
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
 FAST = torch.channels_last  # the memory layout oneDNN's convolutions prefer
-BF16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()  # else emulated: slow
+BF16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()  # else slow
 
 
 def load(name, header_bytes):  # an IDX file, raw or gzip: a header, then uint8 values
@@ -51,7 +51,7 @@ for _ in range(epochs):
         optimizer.step()
         schedule.step()
 model.eval()
-with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # test-time augmentation: shifts
+with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # TTA: 1-pixel shifts
     x = images(x_test)
     probabilities = sum(model(torch.roll(x, s, dims=(2, 3))).float().softmax(1) for s in SHIFTS)
 accuracy = (probabilities.argmax(1) == y_test).float().mean().item()

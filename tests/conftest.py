@@ -21,7 +21,13 @@ def small_mnist(mnist: MNIST) -> MNIST:
 
 def small_config(**overrides) -> TrainConfig:
     """A config that trains in well under a second on `small_mnist`."""
-    values = {"model": "mlp", "hidden": 32, "epochs": 3, "batch_size": 100, "device": "cpu"} | overrides
+    values = {
+        "model": "mlp",
+        "hidden": 32,
+        "epochs": 3,
+        "batch_size": 100,
+        "device": "cpu",
+    } | overrides
     return TrainConfig(**values)
 
 

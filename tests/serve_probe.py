@@ -16,13 +16,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen | None = None, seconds: float = 60.0) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen | None = None, seconds: float = 60.0
+) -> None:
     """Poll `url`/healthz until it answers 200. RuntimeError if `process` exits first, TimeoutError after
     `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode} before answering")
+            raise RuntimeError(
+                f"the server exited with status {process.returncode} before answering"
+            )
         if time.monotonic() >= deadline:
             raise TimeoutError(f"no answer from {url}/healthz within {seconds:.0f} s")
         try:

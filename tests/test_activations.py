@@ -13,13 +13,17 @@ from firstnet.activations import ACTIVATIONS, SOFTPLUS_THRESHOLD, erf, get_activ
 from firstnet.errors import ConfigError
 
 # Both signs, zero, the kinks' neighbourhood, saturation, and both sides of softplus's threshold.
-GRID = np.concatenate([np.linspace(-40, 40, 801), [0.0, 1e-9, -1e-9, 1e-3, -1e-3, 19.99, 20.0, 20.01, 60.0, -60.0]])
+GRID = np.concatenate(
+    [np.linspace(-40, 40, 801), [0.0, 1e-9, -1e-9, 1e-3, -1e-3, 19.99, 20.0, 20.01, 60.0, -60.0]]
+)
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_numpy_function_matches_the_torch_module(name):
     activation = get_activation(name)
-    expected = activation.module().double()(torch.from_numpy(GRID)).detach().numpy()  # PReLU holds a weight
+    expected = (
+        activation.module().double()(torch.from_numpy(GRID)).detach().numpy()
+    )  # PReLU holds a weight
     np.testing.assert_allclose(activation.function(GRID), expected, rtol=1e-13, atol=1e-15)
 
 
@@ -45,7 +49,9 @@ def test_functions_keep_the_dtype(name, dtype):
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_gain_matches_torch_calculate_gain(name):
     activation = get_activation(name)
-    assert activation.gain == pytest.approx(nn.init.calculate_gain(activation.kaiming_nonlinearity, 0.01), rel=1e-12)
+    assert activation.gain == pytest.approx(
+        nn.init.calculate_gain(activation.kaiming_nonlinearity, 0.01), rel=1e-12
+    )
 
 
 def test_module_builds_the_registered_torch_class_fresh_each_time():
@@ -69,9 +75,13 @@ def test_sigmoid_and_softplus_do_not_overflow():
         sigmoid = get_activation("sigmoid").function(z)
         softplus = get_activation("softplus").function(z)
     np.testing.assert_allclose(sigmoid, [0, 3.720075976020836e-44, 0.5, 1, 1], rtol=1e-12)
-    np.testing.assert_allclose(softplus, [0, 3.720075976020836e-44, math.log(2), 100, 1000], rtol=1e-12)
+    np.testing.assert_allclose(
+        softplus, [0, 3.720075976020836e-44, math.log(2), 100, 1000], rtol=1e-12
+    )
 
 
 def test_unknown_activation_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown activation 'swish2'; choose from identity, sigmoid"):
+    with pytest.raises(
+        ConfigError, match="unknown activation 'swish2'; choose from identity, sigmoid"
+    ):
         get_activation("swish2")

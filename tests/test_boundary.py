@@ -51,18 +51,28 @@ def test_toy_data_sets_are_balanced_deterministic_and_bounded(name):
     assert not np.array_equal(data.train_images, make_toy(name, 300, 0.05, 2, classes).train_images)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": "swiss-roll"}, "unknown data set"), ({"name": "moons", "classes": 3}, "moons has 2 classes"),
-    ({"classes": 9}, "2..8"), ({"points": 5}, "at least"), ({"noise": -0.1}, "--noise"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "swiss-roll"}, "unknown data set"),
+        ({"name": "moons", "classes": 3}, "moons has 2 classes"),
+        ({"classes": 9}, "2..8"),
+        ({"points": 5}, "at least"),
+        ({"noise": -0.1}, "--noise"),
+    ],
+)
 def test_bad_toy_arguments_are_refused(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         make_toy(**kwargs)
 
 
 def test_region_colours_decode_to_the_argmax():
-    probabilities = torch.rand(30, 30, 3, generator=torch.Generator().manual_seed(0)).softmax(-1).numpy()
-    assert np.array_equal(decode_regions(region_colours(probabilities), 3), probabilities.argmax(-1))
+    probabilities = (
+        torch.rand(30, 30, 3, generator=torch.Generator().manual_seed(0)).softmax(-1).numpy()
+    )
+    assert np.array_equal(
+        decode_regions(region_colours(probabilities), 3), probabilities.argmax(-1)
+    )
     certain = np.eye(3).reshape(1, 3, 3)  # certain pixels: 80% class colour, 20% white
     assert np.allclose(region_colours(certain)[0], 0.2 + 0.8 * CLASS_COLOURS[:3])
     uniform = np.full((1, 1, 3), 1 / 3)  # chance-level pixels stay pale
@@ -72,7 +82,12 @@ def test_region_colours_decode_to_the_argmax():
 def test_parse_model_specs():
     assert parse_model("linear", MLP) == {"model": "linear"}
     assert parse_model("mlp", MLP) == {"model": "mlp", **MLP}
-    assert parse_model("mlp:64:3:tanh", MLP) == {"model": "mlp", "hidden": 64, "depth": 3, "activation": "tanh"}
+    assert parse_model("mlp:64:3:tanh", MLP) == {
+        "model": "mlp",
+        "hidden": 64,
+        "depth": 3,
+        "activation": "tanh",
+    }
     for bad in ("cnn", "mlp:wide", "linear:3", "mlp:1:2:relu:x"):
         with pytest.raises(ConfigError):
             parse_model(bad, MLP)
@@ -101,11 +116,15 @@ def test_drawn_regions_are_the_model_predictions(small_runs):
         figure.show(6)  # the last frame: the trained models
         for run, row in zip(runs, figure.rows, strict=True):
             with torch.no_grad():
-                predicted = run.model(grid.points).argmax(1).reshape(40, 40).numpy()  # row r has y = ys[r]
+                predicted = (
+                    run.model(grid.points).argmax(1).reshape(40, 40).numpy()
+                )  # row r has y = ys[r]
             drawn = decode_regions(np.asarray(row["image"].get_array()), data.num_classes)
             assert np.array_equal(drawn, predicted)
             assert row["image"].get_extent() == list(grid.extent)
-            x, y = grid.points[5 * 40 + 9]  # the grid point of row 5, column 9 lies at (xs[9], ys[5])
+            x, y = grid.points[
+                5 * 40 + 9
+            ]  # the grid point of row 5, column 9 lies at (xs[9], ys[5])
             assert (x, y) == (grid.xs[9], grid.ys[5])
     finally:
         figure.close()
@@ -124,7 +143,9 @@ def test_frames_have_the_figure_size(small_runs):
     frames = render_frames(runs, data, grid, "test")
     width, height = ROW_INCHES
     assert len(frames) == 7
-    assert {f.shape for f in frames} == {(round((height * 2 + 0.4) * FRAME_DPI), round(width * FRAME_DPI), 3)}
+    assert {f.shape for f in frames} == {
+        (round((height * 2 + 0.4) * FRAME_DPI), round(width * FRAME_DPI), 3)
+    }
     assert not np.array_equal(frames[0], frames[-1])
 
 
@@ -141,9 +162,29 @@ def test_default_animation_mlp_solves_spirals_and_linear_does_not():
 
 
 def test_plot_boundary_command_writes_gif_and_png(tmp_path, capsys):
-    code = main(["plot", "boundary", "--dataset", "xor", "--steps", "20", "--frames", "5", "--grid", "30",
-                 "--points", "100", "--compare", "linear,mlp:8:1:tanh", "--out-dir", str(tmp_path), "--no-mp4",
-                 "--dpi", "40"])
+    code = main(
+        [
+            "plot",
+            "boundary",
+            "--dataset",
+            "xor",
+            "--steps",
+            "20",
+            "--frames",
+            "5",
+            "--grid",
+            "30",
+            "--points",
+            "100",
+            "--compare",
+            "linear,mlp:8:1:tanh",
+            "--out-dir",
+            str(tmp_path),
+            "--no-mp4",
+            "--dpi",
+            "40",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "linear: train" in printed and "MLP 1x8 tanh: train" in printed and "5 frames" in printed
@@ -159,13 +200,35 @@ def test_plot_boundary_command_writes_gif_and_png(tmp_path, capsys):
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 def test_plot_boundary_writes_mp4_with_ffmpeg(tmp_path):
-    assert main(["plot", "boundary", "--dataset", "moons", "--steps", "10", "--frames", "4", "--grid", "20",
-                 "--points", "60", "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                "boundary",
+                "--dataset",
+                "moons",
+                "--steps",
+                "10",
+                "--frames",
+                "4",
+                "--grid",
+                "20",
+                "--points",
+                "60",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     data = (tmp_path / "boundary-moons.mp4").read_bytes()
     assert data[4:8] == b"ftyp" and len(data) > 1000
 
 
 def test_plot_boundary_bad_model_is_a_clear_error(tmp_path, capsys):
-    assert main(["plot", "boundary", "--compare", "linear,transformer", "--out-dir", str(tmp_path)]) == 2
+    assert (
+        main(["plot", "boundary", "--compare", "linear,transformer", "--out-dir", str(tmp_path)])
+        == 2
+    )
     assert "use linear, mlp or mlp:HIDDEN:DEPTH:ACTIVATION" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())

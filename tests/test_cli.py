@@ -17,11 +17,24 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import main
 
-SUBCOMMANDS = ["data", "train", "eval", "predict", "demo", "scratch", "bench", "plot", "serve", "experiment"]
+SUBCOMMANDS = [
+    "data",
+    "train",
+    "eval",
+    "predict",
+    "demo",
+    "scratch",
+    "bench",
+    "plot",
+    "serve",
+    "experiment",
+]
 
 
 def firstnet(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "firstnet", *args], capture_output=True, text=True, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "firstnet", *args], capture_output=True, text=True, **kwargs
+    )
 
 
 def help_entries(text: str) -> dict[str, str]:
@@ -58,10 +71,15 @@ def test_help_shows_every_option_with_its_default(command, capsys, monkeypatch):
 
 
 def test_help_entries_parser_reads_continuations():
-    text = "usage: x [-h] [--a A]\n\noptions:\n  -h, --help  show\n  --a A       first line\n" \
-           "              (default: 3)\n  --flag, --no-flag  on (default: True)\n"
-    assert help_entries(text) == {"--help": "-h, --help  show", "--a": "--a A       first line (default: 3)",
-                                  "--no-flag": "--flag, --no-flag  on (default: True)"}
+    text = (
+        "usage: x [-h] [--a A]\n\noptions:\n  -h, --help  show\n  --a A       first line\n"
+        "              (default: 3)\n  --flag, --no-flag  on (default: True)\n"
+    )
+    assert help_entries(text) == {
+        "--help": "-h, --help  show",
+        "--a": "--a A       first line (default: 3)",
+        "--no-flag": "--flag, --no-flag  on (default: True)",
+    }
 
 
 HEAVY = ("torch", "matplotlib", "fastapi", "uvicorn")
@@ -79,13 +97,19 @@ def test_help_loads_no_heavy_module(command):
         "    pass\n"
         f"print('LOADED', sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert "LOADED []" in result.stdout, result.stdout[-300:]
 
 
 def test_importing_the_cli_loads_no_torch():
-    result = subprocess.run([sys.executable, "-X", "importtime", "-c", "import firstnet.cli"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import firstnet.cli"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "firstnet.cli" in imported and "firstnet.cli.cmd_plot" in imported
     assert not {name for name in imported if name.split(".")[0] in HEAVY}
@@ -102,8 +126,24 @@ def test_top_level_help_lists_commands():
 def trained_run(tmp_path_factory, mnist):
     """A small MLP trained through the CLI on the full data (about two seconds)."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    assert main(["train", "--model", "mlp", "--hidden", "64", "--epochs", "2", "--runs-dir", str(runs_dir),
-                 "--name", "small"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "mlp",
+                "--hidden",
+                "64",
+                "--epochs",
+                "2",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "small",
+            ]
+        )
+        == 0
+    )
     return runs_dir / "small"
 
 
@@ -117,7 +157,9 @@ def test_train_writes_a_complete_run_directory(trained_run):
 def test_eval_json(trained_run, capsys):
     assert main(["eval", str(trained_run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["accuracy"] == pytest.approx(runs.read_metrics(trained_run)[-1]["test_acc"], abs=1e-6)
+    assert result["accuracy"] == pytest.approx(
+        runs.read_metrics(trained_run)[-1]["test_acc"], abs=1e-6
+    )
     assert len(result["per_class_accuracy"]) == 10 and min(result["per_class_accuracy"]) > 0.85
     assert np.array(result["confusion_matrix"]).sum() == 10_000
     assert result["errors"] == round((1 - result["accuracy"]) * 10_000)
@@ -129,7 +171,9 @@ def test_predict_user_images(trained_run, mnist, tmp_path, capsys):
     """Test digits saved as dark-on-white PNGs at 4x size go through MNIST-style preprocessing."""
     paths = []
     for index in range(20):
-        image = Image.fromarray(255 - mnist.test_images[index]).resize((112, 112), Image.Resampling.BILINEAR)
+        image = Image.fromarray(255 - mnist.test_images[index]).resize(
+            (112, 112), Image.Resampling.BILINEAR
+        )
         image.save(tmp_path / f"digit{index}.png")
         paths.append(str(tmp_path / f"digit{index}.png"))
     assert main(["predict", str(trained_run), *paths, "--json"]) == 0
@@ -158,17 +202,44 @@ def test_user_errors_have_no_traceback(tmp_path):
 
 
 def test_diverging_run_stops_with_advice(tmp_path):
-    result = firstnet("train", "--lr", "1e6", "--schedule", "constant", "--train-limit", "2000", "--test-limit",
-                      "100", "--runs-dir", str(tmp_path), "--name", "boom")
+    result = firstnet(
+        "train",
+        "--lr",
+        "1e6",
+        "--schedule",
+        "constant",
+        "--train-limit",
+        "2000",
+        "--test-limit",
+        "100",
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "boom",
+    )
     assert result.returncode == 1
     assert "training diverged" in result.stderr and "smaller --lr" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist):
-    process = subprocess.Popen([sys.executable, "-m", "firstnet", "train", "--epochs", "30", "--runs-dir",
-                                str(tmp_path), "--name", "cut"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "firstnet",
+            "train",
+            "--epochs",
+            "30",
+            "--runs-dir",
+            str(tmp_path),
+            "--name",
+            "cut",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     run_dir = tmp_path / "cut"
     deadline = time.time() + 60
     while not (run_dir / runs.CONFIG).exists() and time.time() < deadline:  # training has started
@@ -192,14 +263,38 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist):
 
 
 def test_bench_reports_statistics_over_seeds(mnist, capsys):
-    assert main(["bench", "mlp", "--seeds", "3", "--hidden", "16", "--epochs", "1", "--train-limit", "2000",
-                 "--test-limit", "500", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "mlp",
+                "--seeds",
+                "3",
+                "--hidden",
+                "16",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "2000",
+                "--test-limit",
+                "500",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    assert result["runs"] == 3 and len(result["accuracies"]) == 3 and len(set(result["accuracies"])) > 1
+    assert (
+        result["runs"] == 3
+        and len(result["accuracies"]) == 3
+        and len(set(result["accuracies"])) > 1
+    )
     assert result["test_acc_mean"] == pytest.approx(np.mean(result["accuracies"]))
     assert result["test_acc_std"] == pytest.approx(np.std(result["accuracies"], ddof=1))
     assert result["seconds_median"] == pytest.approx(np.median(result["seconds"]))
-    assert {"cpu", "torch", "cpu_count"} <= result["environment"].keys() and result["model"] == "mlp"
+    assert {"cpu", "torch", "cpu_count"} <= result["environment"].keys() and result[
+        "model"
+    ] == "mlp"
 
 
 def test_bench_rejects_zero_seeds():
@@ -210,8 +305,12 @@ def test_plot_curves_confusion_and_digits(trained_run, tmp_path, capsys):
     assert main(["plot", "curves", str(trained_run), "--out", str(tmp_path / "c.png")]) == 0
     assert main(["plot", "confusion", str(trained_run), "--out-dir", str(tmp_path)]) == 0
     assert main(["plot", "digits", "--out", str(tmp_path / "d.png"), "--per-class", "3"]) == 0
-    for name, minimum_size in (("c.png", (800, 300)), ("confusion.png", (500, 400)), ("errors.png", (600, 300)),
-                               ("d.png", (600, 250))):
+    for name, minimum_size in (
+        ("c.png", (800, 300)),
+        ("confusion.png", (500, 400)),
+        ("errors.png", (600, 300)),
+        ("d.png", (600, 250)),
+    ):
         with Image.open(tmp_path / name) as image:
             assert image.width >= minimum_size[0] and image.height >= minimum_size[1], name
     with Image.open(tmp_path / "d.png") as image:  # 3 rows of 10 digits: wider than tall
@@ -221,4 +320,8 @@ def test_plot_curves_confusion_and_digits(trained_run, tmp_path, capsys):
 def test_plot_curves_without_metrics_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     result = firstnet("plot", "curves", str(tmp_path))
-    assert result.returncode == 1 and "no finished epoch" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 1
+        and "no finished epoch" in result.stderr
+        and "Traceback" not in result.stderr
+    )

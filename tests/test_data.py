@@ -177,7 +177,9 @@ def test_parse_idx_rejects_wrong_magic_number(header):
 
 @pytest.mark.parametrize("length", [0, 3])
 def test_parse_idx_rejects_file_shorter_than_magic(length):
-    with pytest.raises(DataFormatError, match=f"too short for an IDX header \\({length} bytes\\)") as info:
+    with pytest.raises(
+        DataFormatError, match=f"too short for an IDX header \\({length} bytes\\)"
+    ) as info:
         parse_idx(CONTENTS["train_images"][:length], "t10k-images-idx3-ubyte")
     assert str(info.value).startswith("t10k-images-idx3-ubyte: ")
 
@@ -209,10 +211,16 @@ def replaced(key: str, content: bytes) -> dict[str, bytes]:
 
 BAD_SETS = [
     pytest.param(
-        "train_images", replaced("train_images", CONTENTS["train_images"][:-1]), "file truncated", id="truncated"
+        "train_images",
+        replaced("train_images", CONTENTS["train_images"][:-1]),
+        "file truncated",
+        id="truncated",
     ),
     pytest.param(
-        "test_labels", replaced("test_labels", CONTENTS["test_labels"] + b"\x00"), "has trailing bytes", id="trailing"
+        "test_labels",
+        replaced("test_labels", CONTENTS["test_labels"] + b"\x00"),
+        "has trailing bytes",
+        id="trailing",
     ),
     pytest.param(
         "test_images",
@@ -221,7 +229,10 @@ BAD_SETS = [
         id="wrong-magic",
     ),
     pytest.param(
-        "train_labels", replaced("train_labels", CONTENTS["train_labels"][:6]), "header truncated", id="short-header"
+        "train_labels",
+        replaced("train_labels", CONTENTS["train_labels"][:6]),
+        "header truncated",
+        id="short-header",
     ),
     pytest.param(
         "train_images",
@@ -258,7 +269,9 @@ BAD_SETS = [
 
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
 @pytest.mark.parametrize(("bad_key", "contents", "problem"), BAD_SETS)
-def test_bad_file_in_data_dir_is_rejected_naming_file_and_problem(tmp_path, cache, bad_key, contents, problem, gz):
+def test_bad_file_in_data_dir_is_rejected_naming_file_and_problem(
+    tmp_path, cache, bad_key, contents, problem, gz
+):
     folder = write_files(tmp_path / "mnist", contents, gz=gz)
     with pytest.raises(DataFormatError, match=problem) as info:
         load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums={})
@@ -345,7 +358,9 @@ def test_env_data_dir_is_used_when_data_dir_is_none(tmp_path, cache, monkeypatch
     assert_is_synthetic(data)
     # an explicit data_dir beats the environment variable
     other = write_files(tmp_path / "explicit")
-    assert load_mnist(other, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(other)
+    assert load_mnist(other, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
+        other
+    )
 
 
 def test_missing_data_dir_falls_back_to_the_other_sources(tmp_path, cache):
@@ -358,7 +373,9 @@ def test_incomplete_folder_is_skipped(tmp_path, cache):
     folder = write_files(tmp_path / "mnist")
     (folder / NAMES["test_labels"]).unlink()
     write_files(cache)
-    assert load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(cache)
+    assert load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
+        cache
+    )
 
 
 def test_default_cache_is_xdg_cache_home(tmp_path):
@@ -394,7 +411,9 @@ def test_torchvision_root_beats_keras(tmp_path, isolated, cache, monkeypatch):
     root = tmp_path / "torchvision"
     write_files(root / "MNIST" / "raw")
     monkeypatch.setenv("FIRSTNET_TORCHVISION_ROOT", str(root))
-    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(root / "MNIST" / "raw")
+    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
+        root / "MNIST" / "raw"
+    )
     monkeypatch.delenv("FIRSTNET_TORCHVISION_ROOT")
     assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(keras)
 
@@ -441,8 +460,12 @@ def make_mirror(folder: Path, contents: dict[str, bytes] = CONTENTS) -> str:
 def test_mirror_download_lands_decompressed_and_verified_in_cache(tmp_path, cache):
     mirror = make_mirror(tmp_path / "mirror")
     calls = []
-    data = load_mnist(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS,
-                      progress=lambda name, done, total: calls.append((name, done, total)))
+    data = load_mnist(
+        cache=cache,
+        mirrors=(mirror,),
+        checksums=CHECKSUMS,
+        progress=lambda name, done, total: calls.append((name, done, total)),
+    )
     assert data.source == str(cache)
     assert_is_synthetic(data)
     assert files_in(cache) == sorted(NAMES.values())  # only the four files: no .part, no .gz
@@ -517,7 +540,9 @@ def test_download_file_reports_each_failure_and_leaves_nothing(tmp_path):
 
 
 def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache):
-    partial = make_mirror(tmp_path / "partial", {k: v for k, v in CONTENTS.items() if k != "test_images"})
+    partial = make_mirror(
+        tmp_path / "partial", {k: v for k, v in CONTENTS.items() if k != "test_images"}
+    )
     with pytest.raises(DataNotFoundError) as info:
         load_mnist(cache=cache, mirrors=(partial,), checksums=CHECKSUMS)
     assert f"{NAMES['test_images']}.gz" in str(info.value)
@@ -563,11 +588,19 @@ def test_cli_data_offline_exits_2_with_one_clear_message(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FIRSTNET_")}
-    env |= {"FIRSTNET_MIRRORS": "file:///nonexistent", "XDG_CACHE_HOME": str(tmp_path / "xdg"),
-            "HOME": str(tmp_path), "NO_COLOR": "1"}
+    env |= {
+        "FIRSTNET_MIRRORS": "file:///nonexistent",
+        "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+        "HOME": str(tmp_path),
+        "NO_COLOR": "1",
+    }
     result = subprocess.run(
         [sys.executable, "-m", "firstnet", "data", "--data-dir", str(empty)],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -591,13 +624,17 @@ def read_sums(path: Path) -> dict[str, str]:
     return sums
 
 
-@pytest.mark.skipif(not (SHARED_MNIST / "SHA256SUMS-raw").is_file(), reason="no team MNIST mirror on this machine")
+@pytest.mark.skipif(
+    not (SHARED_MNIST / "SHA256SUMS-raw").is_file(), reason="no team MNIST mirror on this machine"
+)
 def test_known_checksums_match_team_mirror():
     sums = read_sums(SHARED_MNIST / "SHA256SUMS-raw")
     assert sums == {name: sha for name, sha in MNIST_FILES.values()}
 
 
-@pytest.mark.skipif(not (SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(), reason="no team MNIST mirror")
+@pytest.mark.skipif(
+    not (SHARED_MNIST / "t10k-labels-idx1-ubyte.gz").is_file(), reason="no team MNIST mirror"
+)
 def test_real_test_labels_download_from_team_mirror(tmp_path):
     name, sha = MNIST_FILES["test_labels"]
     assert download_file(name, sha, (SHARED_MNIST.as_uri(),), tmp_path) == []

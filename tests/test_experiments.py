@@ -26,18 +26,37 @@ from firstnet.experiments.results import RESULTS_JSON, RESULTS_MD
 from firstnet.models import MLP
 
 TINY = {
-    "activations": activation_choice.Budget(hidden=16, epochs=1, train_limit=500, deep_hidden=8, deep_depth=4,
-                                      deep_activations=("sigmoid", "relu"), activations=("identity", "relu", "sigmoid"),
-                                      measure_batch=200),
+    "activations": activation_choice.Budget(
+        hidden=16,
+        epochs=1,
+        train_limit=500,
+        deep_hidden=8,
+        deep_depth=4,
+        deep_activations=("sigmoid", "relu"),
+        activations=("identity", "relu", "sigmoid"),
+        measure_batch=200,
+    ),
     "no-activation": no_activation.Budget(hidden=16, epochs=1, train_limit=500),
     "depth-width": depth_width.Budget(epochs=1, train_limit=500, depths=(0, 1, 2), widths=(8, 16)),
-    "handmade-features": handmade_features.Budget(train_limit=500, iterations=20, l2=1e-2, random_features=50,
-                                         pca_components=5, epochs=1),
-    "universal": universal.Budget(steps=30, widths=(1, 2, 4), memorise_images=200, memorise_test=200,
-                                  memorise_hidden=32, memorise_epochs=2),
+    "handmade-features": handmade_features.Budget(
+        train_limit=500, iterations=20, l2=1e-2, random_features=50, pca_components=5, epochs=1
+    ),
+    "universal": universal.Budget(
+        steps=30,
+        widths=(1, 2, 4),
+        memorise_images=200,
+        memorise_test=200,
+        memorise_hidden=32,
+        memorise_epochs=2,
+    ),
 }
-MODULES = {"activations": activation_choice, "no-activation": no_activation, "depth-width": depth_width,
-           "handmade-features": handmade_features, "universal": universal}
+MODULES = {
+    "activations": activation_choice,
+    "no-activation": no_activation,
+    "depth-width": depth_width,
+    "handmade-features": handmade_features,
+    "universal": universal,
+}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +67,16 @@ def all_quick(tmp_path_factory, small_mnist):
         for name, budget in TINY.items():
             patch.setattr(MODULES[name], "QUICK", budget)
         patch.setattr(cmd_experiment, "load_data", lambda data_dir: small_mnist)
-        assert main(["experiment", "all", "--quick", "--seeds", "1", "--out-dir", str(out_dir)]) == 0
+        assert (
+            main(["experiment", "all", "--quick", "--seeds", "1", "--out-dir", str(out_dir)]) == 0
+        )
     return out_dir
 
 
 def results(out_dir, name) -> dict:
-    return json.loads((out_dir / name / RESULTS_JSON).read_text())  # strict JSON: NaN would fail here
+    return json.loads(
+        (out_dir / name / RESULTS_JSON).read_text()
+    )  # strict JSON: NaN would fail here
 
 
 def test_all_writes_every_experiment_and_an_index(all_quick):
@@ -62,7 +85,9 @@ def test_all_writes_every_experiment_and_an_index(all_quick):
         folder = all_quick / name
         assert (folder / RESULTS_MD).read_text().count("|") > 10, name
         payload = results(all_quick, name)
-        assert payload["figures"] and all((folder / figure).stat().st_size > 5000 for figure in payload["figures"])
+        assert payload["figures"] and all(
+            (folder / figure).stat().st_size > 5000 for figure in payload["figures"]
+        )
         assert len(list((folder / CELLS).glob("*.json"))) == len(payload["cells"])
         assert f"({name}/{payload['figures'][0]})" in index  # figure links re-rooted at the index
 
@@ -71,7 +96,8 @@ def test_activations_rows_and_measurements(all_quick):
     payload = results(all_quick, "activations")
     assert [row["activation"] for row in payload["shallow"]] == ["identity", "relu", "sigmoid"]
     assert {(row["activation"], row["init"]) for row in payload["deep"]} == {
-        (a, i) for a in ("sigmoid", "relu") for i in ("default", "kaiming")}
+        (a, i) for a in ("sigmoid", "relu") for i in ("default", "kaiming")
+    }
     for row in payload["shallow"] + payload["deep"]:
         assert len(row["grad_init"]) == row["depth"] + 1 and all(g > 0 for g in row["grad_init"])
         assert 0 <= row["dead"] <= 1 and 0 <= row["saturated"] <= 1
@@ -96,20 +122,32 @@ def test_second_run_trains_no_cell_and_a_deleted_cell_is_rerun(all_quick, small_
 
 def test_a_stop_keeps_finished_cells_and_stores_no_partial_one(tmp_path, small_mnist):
     checks = iter(range(10_000))
-    ctx = Context(small_mnist, tmp_path, seeds=1, should_stop=lambda: next(checks) > 5)  # 4 batches per cell
+    ctx = Context(
+        small_mnist, tmp_path, seeds=1, should_stop=lambda: next(checks) > 5
+    )  # 4 batches per cell
     with pytest.raises(Stopped, match="run the same command"):
         depth_width.run(ctx, TINY["depth-width"])
     assert ctx.computed == ["depth0-width0-seed0"]
-    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / CELLS).glob("*.json")] == ["depth0-width0-seed0"]
+    assert [p.name.rsplit("-", 1)[0] for p in (tmp_path / CELLS).glob("*.json")] == [
+        "depth0-width0-seed0"
+    ]
 
 
 def test_depth_width_grid_and_parameter_counts(all_quick):
     rows = results(all_quick, "depth-width")["rows"]
-    assert [(row["depth"], row["width"]) for row in rows] == [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
+    assert [(row["depth"], row["width"]) for row in rows] == [
+        (0, 0),
+        (1, 8),
+        (1, 16),
+        (2, 8),
+        (2, 16),
+    ]
 
     def parameters(depth: int, width: int) -> int:  # weights and biases, counted layer by layer
         sizes = [784] + [width] * depth + [10]
-        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
+        return sum(
+            fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False)
+        )
 
     assert parameters(0, 0) == 7850 and parameters(1, 8) == 784 * 8 + 8 + 8 * 10 + 10
     for row in rows:
@@ -155,9 +193,16 @@ def test_dead_and_saturated_fractions_on_constructed_networks(small_mnist):
     relu = unit_statistics(constant_mlp("relu", biases), images)
     assert relu["dead_per_layer"] == [0.3, 0.5] and relu["dead"] == pytest.approx(8 / 20)
     assert relu["saturated"] == pytest.approx(8 / 20)
-    assert unit_statistics(constant_mlp("leaky_relu", biases), images)["dead"] == 0  # slope 0.01 never dies
-    sigmoid = unit_statistics(constant_mlp("sigmoid", [[10.0] * 4 + [0.0] * 6, [-10.0] * 2 + [0.0] * 8]), images)
-    assert sigmoid["saturated_per_layer"] == [0.4, 0.2]  # sigmoid'(10) = 4.5e-5 < 0.01 < sigmoid'(0) = 0.25
+    assert (
+        unit_statistics(constant_mlp("leaky_relu", biases), images)["dead"] == 0
+    )  # slope 0.01 never dies
+    sigmoid = unit_statistics(
+        constant_mlp("sigmoid", [[10.0] * 4 + [0.0] * 6, [-10.0] * 2 + [0.0] * 8]), images
+    )
+    assert sigmoid["saturated_per_layer"] == [
+        0.4,
+        0.2,
+    ]  # sigmoid'(10) = 4.5e-5 < 0.01 < sigmoid'(0) = 0.25
 
 
 def test_gradient_norms_leave_grads_alone_and_show_vanishing(small_mnist):
@@ -169,15 +214,21 @@ def test_gradient_norms_leave_grads_alone_and_show_vanishing(small_mnist):
     relu(images).log_softmax(1).gather(1, labels[:, None]).mean().neg().backward()
     assert norms[0] == pytest.approx(relu.hidden[0].weight.grad.norm().item(), rel=1e-5)
     torch.manual_seed(0)
-    sigmoid = gradient_norms(MLP(hidden=64, depth=10, activation="sigmoid", init="default"), images, labels)
-    assert sigmoid[0] < 1e-3 * norms[0]  # vanishing: orders of magnitude below ReLU's in the first layer
+    sigmoid = gradient_norms(
+        MLP(hidden=64, depth=10, activation="sigmoid", init="default"), images, labels
+    )
+    assert (
+        sigmoid[0] < 1e-3 * norms[0]
+    )  # vanishing: orders of magnitude below ReLU's in the first layer
 
 
 def test_softmax_gradient_is_the_autograd_one():
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(50, 7, generator=generator), torch.randint(0, 10, (50,), generator=generator)
     weight, bias = torch.randn(7, 10, generator=generator), torch.randn(10, generator=generator)
-    loss, grad_w, grad_b = fe.objective(x, torch.nn.functional.one_hot(y, 10).float(), weight, bias, 0.1)
+    loss, grad_w, grad_b = fe.objective(
+        x, torch.nn.functional.one_hot(y, 10).float(), weight, bias, 0.1
+    )
     w, b = weight.clone().requires_grad_(), bias.clone().requires_grad_()
     expected = torch.nn.functional.cross_entropy(x @ w + b, y) + 0.05 * w.square().sum()
     expected.backward()
@@ -197,7 +248,15 @@ def test_feature_shapes_and_determinism(small_mnist):
 def test_handmade_rows(all_quick):
     rows = results(all_quick, "handmade-features")["rows"]
     kinds = {row["kind"]: row for row in rows}
-    assert set(kinds) == {"pixels", "pca-quadratic", "random-relu", "hog", "pixels+hog", "linear", "mlp"}
+    assert set(kinds) == {
+        "pixels",
+        "pca-quadratic",
+        "random-relu",
+        "hog",
+        "pixels+hog",
+        "linear",
+        "mlp",
+    }
     assert kinds["pixels+hog"]["dimension"] == 784 + kinds["hog"]["dimension"]
     assert all(0 <= acc <= 1 for row in rows for acc in row["test_acc"])
 
@@ -234,14 +293,18 @@ def test_universal_memorisation_keeps_test_labels(all_quick, small_mnist):
     for labels in ("random", "true"):  # the summary holds exactly the cells' numbers
         cell = payload["cells"][f"memorise-{labels}-seed0"]
         summary = payload["memorisation"][labels]
-        assert summary["train_acc"] == [cell["train_acc"]] and summary["test_acc"] == [cell["test_acc"]]
+        assert summary["train_acc"] == [cell["train_acc"]] and summary["test_acc"] == [
+            cell["test_acc"]
+        ]
         assert summary["seconds"] == [cell["seconds"]] and cell["seconds"] > 0
 
 
 def test_memorisation_shuffles_the_training_labels_only(tmp_path, small_mnist, monkeypatch):
     seen = []
     trainer_class = universal.Trainer
-    monkeypatch.setattr(universal, "Trainer", lambda cfg, data: seen.append(data) or trainer_class(cfg, data))
+    monkeypatch.setattr(
+        universal, "Trainer", lambda cfg, data: seen.append(data) or trainer_class(cfg, data)
+    )
     budget = TINY["universal"]
     config = {"labels": "random", "train": universal.memorise_config(budget, 0).to_dict()}
     facts = universal.memorise_cell(config, Context(small_mnist, tmp_path, seeds=1))
@@ -252,7 +315,9 @@ def test_memorisation_shuffles_the_training_labels_only(tmp_path, small_mnist, m
     np.testing.assert_array_equal(data.train_images, small_mnist.train_images[:train])
     original = small_mnist.train_labels[:train]
     assert (data.train_labels != original).mean() > 0.7  # a permutation moves most labels ...
-    np.testing.assert_array_equal(np.bincount(data.train_labels, minlength=10), np.bincount(original, minlength=10))
+    np.testing.assert_array_equal(
+        np.bincount(data.train_labels, minlength=10), np.bincount(original, minlength=10)
+    )
     assert not facts["diverged"]  # ... and keeps the class counts
 
 

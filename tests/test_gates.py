@@ -20,7 +20,9 @@ pytestmark = pytest.mark.gate
 def test_linear_model_default_reaches_92_3_percent(mnist):
     history = Trainer(TrainConfig(model="linear"), mnist).run()
     assert history[-1]["test_acc"] >= 0.923, history[-1]
-    assert history[-1]["train_acc"] < 0.97  # and it does not fit the training set: not linearly separable
+    assert (
+        history[-1]["train_acc"] < 0.97
+    )  # and it does not fit the training set: not linearly separable
 
 
 def test_mlp_default_reaches_98_3_percent(mnist):
@@ -37,9 +39,15 @@ def test_minimal_example_reaches_99_5_percent_and_its_line_count_is_quoted(mnist
     """examples/minimal.py is its own gate (exit status); it reads the IDX files the data layer verified."""
     script = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
     assert len(script.read_text().splitlines()) == MINIMAL_LINES
-    for key, array in [("train-images-idx3-ubyte", mnist.train_images), ("train-labels-idx1-ubyte", mnist.train_labels),
-                       ("t10k-images-idx3-ubyte", mnist.test_images), ("t10k-labels-idx1-ubyte", mnist.test_labels)]:
+    for key, array in [
+        ("train-images-idx3-ubyte", mnist.train_images),
+        ("train-labels-idx1-ubyte", mnist.train_labels),
+        ("t10k-images-idx3-ubyte", mnist.test_images),
+        ("t10k-labels-idx1-ubyte", mnist.test_labels),
+    ]:
         (tmp_path / key).write_bytes(encode_idx(np.ascontiguousarray(array)))
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert float(result.stdout.split(":")[1].strip().rstrip("%")) >= 99.5

@@ -6,7 +6,14 @@ import torch
 from PIL import Image
 
 from firstnet.cli import main
-from firstnet.figures.loss_surface import descend, gradient_intuition, loss, loss_grid, make_problem, sharpness
+from firstnet.figures.loss_surface import (
+    descend,
+    gradient_intuition,
+    loss,
+    loss_grid,
+    make_problem,
+    sharpness,
+)
 
 
 def analytic_gradient(problem, weights):
@@ -33,7 +40,9 @@ def test_learning_rates_behave_as_labelled():
     assert paths["too small"]["loss"][-1] > paths["good"]["loss"][-1] + 0.1  # still on the way down
     good_lr, large_lr = paths["good"]["lr"], paths["too large"]["lr"]
     assert large_lr > 2 * good_lr
-    steps = paths["too large"]["path"].diff(dim=0)[-10:]  # near the end, it keeps jumping back and forth
+    steps = paths["too large"]["path"].diff(dim=0)[
+        -10:
+    ]  # near the end, it keeps jumping back and forth
     assert (steps[1:, 0] * steps[:-1, 0] < 0).all()
     assert paths["too large"]["loss"][-1] > paths["good"]["loss"][-1]
 
@@ -48,8 +57,12 @@ def test_sharpness_sets_the_stability_limit():
     """Gradient descent near the minimum converges below lr = 2 / sharpness and is thrown off above it."""
     problem = make_problem()
     minimum = torch.zeros(2, dtype=torch.float64)
-    for _ in range(30):  # Newton's method on the closed-form gradient and Hessian: the exact minimum
-        step = torch.linalg.solve(analytic_hessian(problem, minimum), analytic_gradient(problem, minimum))
+    for _ in range(
+        30
+    ):  # Newton's method on the closed-form gradient and Hessian: the exact minimum
+        step = torch.linalg.solve(
+            analytic_hessian(problem, minimum), analytic_gradient(problem, minimum)
+        )
         minimum = minimum - step
     assert analytic_gradient(problem, minimum).abs().max() < 1e-12
     eigenvalues, eigenvectors = torch.linalg.eigh(analytic_hessian(problem, minimum))
@@ -65,7 +78,9 @@ def test_sharpness_sets_the_stability_limit():
 
 
 def test_plot_landscape_command(tmp_path, capsys):
-    assert main(["plot", "landscape", "--part", "a", "--out-dir", str(tmp_path), "--steps", "20"]) == 0
+    assert (
+        main(["plot", "landscape", "--part", "a", "--out-dir", str(tmp_path), "--steps", "20"]) == 0
+    )
     text = capsys.readouterr().out
     assert "too small" in text and "good" in text and "too large" in text
     with Image.open(tmp_path / "landscape-two-weights.png") as image:

@@ -74,22 +74,49 @@ def test_loss_on_plane_is_the_loss_of_the_moved_model_and_restores_it(small_mnis
 
 
 def test_slices_of_a_trained_mlp(small_mnist):
-    slices, trainer = mnist_loss_slices(small_config(hidden=16, epochs=2), small_mnist, size=5, images=200)
+    slices, trainer = mnist_loss_slices(
+        small_config(hidden=16, epochs=2), small_mnist, size=5, images=200
+    )
     random, principal = slices
     assert [piece.name for piece in slices] == ["random", "pca"]
     assert random.loss.shape == (5, 5) and torch.isfinite(random.loss).all()
     assert torch.equal(random.alphas, torch.linspace(-1, 1, 5))
-    assert principal.captured > 0.5 > random.captured  # the path's own plane holds it; a random one does not
-    assert torch.allclose(principal.path[-1], torch.zeros(2), atol=1e-3)  # the path ends at the centre
+    assert (
+        principal.captured > 0.5 > random.captured
+    )  # the path's own plane holds it; a random one does not
+    assert torch.allclose(
+        principal.path[-1], torch.zeros(2), atol=1e-3
+    )  # the path ends at the centre
     assert len(principal.path) > 2 and trainer.history[-1]["epoch"] == 2
-    assert torch.equal(random.path_loss, principal.path_loss) and len(random.path_loss) == len(random.path)
+    assert torch.equal(random.path_loss, principal.path_loss) and len(random.path_loss) == len(
+        random.path
+    )
     assert random.path_loss[-1] < random.path_loss[0]  # training lowered the loss
-    assert torch.isclose(random.path_loss[-1], random.loss[2, 2], rtol=1e-4)  # the centre of the grid
+    assert torch.isclose(
+        random.path_loss[-1], random.loss[2, 2], rtol=1e-4
+    )  # the centre of the grid
 
 
 def test_plot_landscape_part_b_command(tmp_path, capsys):
-    assert main(["plot", "landscape", "--part", "b", "--hidden", "16", "--epochs", "1", "--grid", "5",
-                 "--out-dir", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "plot",
+                "landscape",
+                "--part",
+                "b",
+                "--hidden",
+                "16",
+                "--epochs",
+                "1",
+                "--grid",
+                "5",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "random directions: loss" in text and "pca directions: loss" in text
     with Image.open(tmp_path / "landscape-mnist.png") as image:

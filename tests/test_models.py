@@ -66,7 +66,9 @@ def test_cnn_shapes_layout_and_size():
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert 50_000 < sum(p.numel() for p in model.parameters()) < 100_000
     wider = build_model("cnn", channels=32)
-    assert sum(p.numel() for p in wider.parameters()) > 3 * sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for p in wider.parameters()) > 3 * sum(
+        p.numel() for p in model.parameters()
+    )
 
 
 def test_cnn_uses_the_activation_registry():

@@ -76,7 +76,9 @@ def test_hard_functions_are_dead_outside_their_linear_part():
     assert problems("hard_tanh")["dead"] == [(-6.0, -1.0), (1.0, 6.0)]
     assert problems("hard_sigmoid")["dead"] == [(-6.0, -3.0), (3.0, 6.0)]
     relu6 = problems("relu6")
-    assert relu6["dead"] == [(-6.0, 0.0), (6.0, 6.0)] and not relu6["unbounded"]  # reaches 6, grows no further
+    assert (
+        relu6["dead"] == [(-6.0, 0.0), (6.0, 6.0)] and not relu6["unbounded"]
+    )  # reaches 6, grows no further
 
 
 def test_selu_is_zero_centred_and_saturates_on_the_left_only():
@@ -91,7 +93,9 @@ def test_smooth_functions_have_a_minimum_not_a_saturated_sliver():
         facts = problems(name)
         [point] = facts["stationary"]
         assert point == pytest.approx(minimum, abs=2e-3), name
-        assert all(high < point - 0.5 or low > point + 0.5 for low, high in facts["saturated"]), name
+        assert all(high < point - 0.5 or low > point + 0.5 for low, high in facts["saturated"]), (
+            name
+        )
     assert problems("gelu")["saturated"][0][0] == -6.0 and problems("silu")["saturated"] == []
 
 

@@ -119,7 +119,9 @@ def test_gray_paper_tone_is_removed():
 
 def test_slightly_noisy_paper_still_gives_a_centred_digit():
     rng = np.random.default_rng(0)
-    image = np.clip(upscale(seven(), 4) + rng.uniform(-0.04, 0.0, (112, 112)).astype(np.float32), 0, 1)
+    image = np.clip(
+        upscale(seven(), 4) + rng.uniform(-0.04, 0.0, (112, 112)).astype(np.float32), 0, 1
+    )
     result = mnist_like(image)
     assert result.shape == (28, 28)
     row, col = centre_of_mass(result)

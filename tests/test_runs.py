@@ -31,7 +31,9 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
     calls = iter(range(10_000))
     stopped = train_in(tmp_path / "cut", small_mnist, cfg, should_stop=lambda: next(calls) >= 33)
     assert not stopped.finished and (stopped.epoch, stopped.batch) == (1, 13)  # mid-epoch 2
-    assert (tmp_path / "cut" / runs.CHECKPOINT).is_file() and not (tmp_path / "cut" / runs.MODEL).exists()
+    assert (tmp_path / "cut" / runs.CHECKPOINT).is_file() and not (
+        tmp_path / "cut" / runs.MODEL
+    ).exists()
 
     resumed = Trainer(runs.read_config(tmp_path / "cut"), small_mnist)
     runs.resume(tmp_path / "cut", resumed)
@@ -39,7 +41,10 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
 
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
-    strip = [[{k: v for k, v in r.items() if k != "elapsed_s"} for r in t.history] for t in (whole, resumed)]
+    strip = [
+        [{k: v for k, v in r.items() if k != "elapsed_s"} for r in t.history]
+        for t in (whole, resumed)
+    ]
     assert strip[0] == strip[1]
     assert len(runs.read_metrics(tmp_path / "cut")) == 3
     assert not (tmp_path / "cut" / runs.CHECKPOINT).exists()  # finished runs keep only the model
@@ -65,7 +70,10 @@ def test_checkpoint_that_does_not_match_its_config(small_mnist, tmp_path):
     config = json.loads((tmp_path / runs.CONFIG).read_text())
     config["config"]["hidden"] = 64
     (tmp_path / runs.CONFIG).write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"does not match its config.json: .*hidden.0.weight: shape \(32, 784\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not match its config.json: .*hidden.0.weight: shape \(32, 784\)",
+    ):
         runs.load_model(tmp_path)
 
 
@@ -113,7 +121,9 @@ def test_atomic_write_through_a_writer_that_fails_halfway(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, half_then_fail)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["figure.png"]
-    assert seen[0].parent == tmp_path and seen[0].suffix == ".png"  # beside the target, same extension
+    assert (
+        seen[0].parent == tmp_path and seen[0].suffix == ".png"
+    )  # beside the target, same extension
 
 
 def test_atomic_write_temporary_names_are_unique(tmp_path):
@@ -125,7 +135,9 @@ def test_atomic_write_temporary_names_are_unique(tmp_path):
 
 def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
     """A CNN run (bf16 where supported, TTA) evaluated after loading gives the accuracy its training recorded."""
-    trainer = train_in(tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True))
+    trainer = train_in(
+        tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True)
+    )
     cfg, model = runs.load_model(tmp_path)
     images = torch.tensor(small_mnist.test_images).unsqueeze(1)
     labels = torch.tensor(small_mnist.test_labels, dtype=torch.int64)
@@ -134,18 +146,31 @@ def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
 
 
 def test_state_serialisation_round_trip():
-    state = {"model": {"w": torch.arange(6.0).reshape(2, 3)}, "optimizer": {"state": {0: {"buf": torch.ones(2)},
-             3: {"step": 7}}, "param_groups": [{"params": [0, 3], "betas": (0.9, 0.99), "foreach": None}]},
-             "order": None, "history": [{"epoch": 1, "test_acc": 0.5}], "sums": torch.zeros(3, dtype=torch.float64)}
+    state = {
+        "model": {"w": torch.arange(6.0).reshape(2, 3)},
+        "optimizer": {
+            "state": {0: {"buf": torch.ones(2)}, 3: {"step": 7}},
+            "param_groups": [{"params": [0, 3], "betas": (0.9, 0.99), "foreach": None}],
+        },
+        "order": None,
+        "history": [{"epoch": 1, "test_acc": 0.5}],
+        "sums": torch.zeros(3, dtype=torch.float64),
+    }
     tensors = {}
-    tree = json.loads(json.dumps(runs.split_tensors(state, "state", tensors)))  # what the metadata keeps
+    tree = json.loads(
+        json.dumps(runs.split_tensors(state, "state", tensors))
+    )  # what the metadata keeps
     assert set(tensors) == {"state.model.w", "state.optimizer.state.0.buf", "state.sums"}
     back = runs.join_tensors(tree, tensors)
     assert set(back["optimizer"]["state"]) == {0, 3}  # integer keys survive JSON
     assert torch.equal(back["optimizer"]["state"][0]["buf"], torch.ones(2))
     assert back["optimizer"]["state"][3] == {"step": 7} and back["order"] is None
-    assert back["optimizer"]["param_groups"] == [{"params": [0, 3], "betas": [0.9, 0.99], "foreach": None}]
-    assert torch.equal(back["model"]["w"], state["model"]["w"]) and back["history"] == state["history"]
+    assert back["optimizer"]["param_groups"] == [
+        {"params": [0, 3], "betas": [0.9, 0.99], "foreach": None}
+    ]
+    assert (
+        torch.equal(back["model"]["w"], state["model"]["w"]) and back["history"] == state["history"]
+    )
     with pytest.raises(ValueError, match="both named"):
         runs.split_tensors({"a.b": torch.ones(1), "a": {"b": torch.ones(1)}}, "s", {})
 
@@ -167,8 +192,11 @@ def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_pa
 
 
 def test_checkpoint_of_an_older_format_is_a_clear_error(tmp_path):
-    runs.save_tensors(tmp_path / runs.CHECKPOINT, {"model.w": torch.ones(1)},
-                      {"format": "firstnet-checkpoint", "state": "{}"})
+    runs.save_tensors(
+        tmp_path / runs.CHECKPOINT,
+        {"model.w": torch.ones(1)},
+        {"format": "firstnet-checkpoint", "state": "{}"},
+    )
     with pytest.raises(CheckpointError, match="not a checkpoint this firstnet can resume"):
         runs.read_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="no checkpoint.safetensors"):

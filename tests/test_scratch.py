@@ -87,23 +87,41 @@ def random_problem(seed, batch, inputs, hidden, classes, activation):
 
 
 @settings(max_examples=60, deadline=None)
-@given(batch=st.integers(1, 16), inputs=st.integers(1, 20), hidden=st.integers(1, 12), classes=st.integers(2, 10),
-       activation=st.sampled_from(ACTIVATION_NAMES), smoothing=st.sampled_from([0.0, 0.1, 0.5]),
-       seed=st.integers(0, 2**32 - 1))
-def test_gradients_match_autograd_for_any_shape(batch, inputs, hidden, classes, activation, smoothing, seed):
+@given(
+    batch=st.integers(1, 16),
+    inputs=st.integers(1, 20),
+    hidden=st.integers(1, 12),
+    classes=st.integers(2, 10),
+    activation=st.sampled_from(ACTIVATION_NAMES),
+    smoothing=st.sampled_from([0.0, 0.1, 0.5]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_gradients_match_autograd_for_any_shape(
+    batch, inputs, hidden, classes, activation, smoothing, seed
+):
     params, X, labels = random_problem(seed, batch, inputs, hidden, classes, activation)
     loss, grads = loss_and_gradients(params, X, labels, activation, smoothing)
     torch_loss, torch_grads = autograd(params, X, labels, activation, smoothing)
     assert abs(loss - torch_loss) < 1e-10
     for name in PARAM_NAMES:
         assert grads[name].shape == params[name].shape
-        np.testing.assert_allclose(grads[name], torch_grads[name], rtol=1e-9, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(
+            grads[name], torch_grads[name], rtol=1e-9, atol=1e-12, err_msg=name
+        )
 
 
 @settings(max_examples=60, deadline=None)
-@given(batch=st.integers(1, 12), classes=st.integers(2, 10), scale=st.sampled_from([1.0, 100.0, 1e4]),
-       shift=st.floats(-1e4, 1e4), smoothing=st.sampled_from([0.0, 0.2]), seed=st.integers(0, 2**32 - 1))
-def test_softmax_cross_entropy_is_stable_and_shift_invariant(batch, classes, scale, shift, smoothing, seed):
+@given(
+    batch=st.integers(1, 12),
+    classes=st.integers(2, 10),
+    scale=st.sampled_from([1.0, 100.0, 1e4]),
+    shift=st.floats(-1e4, 1e4),
+    smoothing=st.sampled_from([0.0, 0.2]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_softmax_cross_entropy_is_stable_and_shift_invariant(
+    batch, classes, scale, shift, smoothing, seed
+):
     rng = np.random.default_rng(seed)
     logits = rng.normal(size=(batch, classes)) * scale  # up to 1e4: a naive exp() would overflow
     labels = rng.integers(0, classes, batch)
@@ -115,19 +133,30 @@ def test_softmax_cross_entropy_is_stable_and_shift_invariant(batch, classes, sca
     assert shifted_loss == pytest.approx(loss, rel=1e-9, abs=1e-9 * max(1.0, abs(shift)))
     np.testing.assert_allclose(shifted_P, P, atol=1e-9 * max(1.0, abs(shift)))
     if smoothing == 0 and scale == 1.0:  # then the definition can be evaluated directly
-        direct = -np.log(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[np.arange(batch), labels].mean()
+        direct = -np.log(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))[
+            np.arange(batch), labels
+        ].mean()
         assert loss == pytest.approx(direct, rel=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(2, 10), hidden=st.integers(1, 8), activation=st.sampled_from(ACTIVATION_NAMES),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    batch=st.integers(2, 10),
+    hidden=st.integers(1, 8),
+    activation=st.sampled_from(ACTIVATION_NAMES),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_batch_gradient_is_the_mean_of_example_gradients(batch, hidden, activation, seed):
     params, X, labels = random_problem(seed, batch, 7, hidden, 4, activation)
     _, grads = loss_and_gradients(params, X, labels, activation)
-    singles = [loss_and_gradients(params, X[i : i + 1], labels[i : i + 1], activation)[1] for i in range(batch)]
+    singles = [
+        loss_and_gradients(params, X[i : i + 1], labels[i : i + 1], activation)[1]
+        for i in range(batch)
+    ]
     for name in PARAM_NAMES:
-        np.testing.assert_allclose(grads[name], np.mean([s[name] for s in singles], axis=0), atol=1e-12)
+        np.testing.assert_allclose(
+            grads[name], np.mean([s[name] for s in singles], axis=0), atol=1e-12
+        )
     # Softmax outputs sum to 1 whatever the logits, so the output-bias gradient sums to 0 over the classes.
     assert abs(grads["b3"].sum()) < 1e-12
 
@@ -141,11 +170,17 @@ def test_forward_matches_the_torch_mlp_with_copied_weights(activation, init):
     images = np.random.default_rng(1).integers(0, 256, (50, 28, 28), dtype=np.uint8)
     with torch.no_grad():
         expected = model(torch.from_numpy(images).float().div(255).unsqueeze(1)).numpy()  # (50, 10)
-    np.testing.assert_allclose(predict_logits(params, images, activation), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        predict_logits(params, images, activation), expected, rtol=1e-5, atol=1e-5
+    )
     double = {name: value.astype(np.float64) for name, value in params.items()}
     with torch.no_grad():
-        expected = to_torch_mlp(double, activation)(torch.from_numpy(images.reshape(50, -1) / 255)).numpy()
-    np.testing.assert_allclose(predict_logits(double, images / 255, activation), expected, rtol=0, atol=1e-12)
+        expected = to_torch_mlp(double, activation)(
+            torch.from_numpy(images.reshape(50, -1) / 255)
+        ).numpy()
+    np.testing.assert_allclose(
+        predict_logits(double, images / 255, activation), expected, rtol=0, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("init", INITS)
@@ -165,12 +200,19 @@ def test_initialisation_has_the_torch_mlp_statistics(activation, init):
     assert biases_are_zero == (init != "default")
 
 
-@pytest.mark.parametrize("momentum,nesterov,weight_decay", [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 5e-4)])
+@pytest.mark.parametrize(
+    "momentum,nesterov,weight_decay", [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 5e-4)]
+)
 def test_sgd_matches_torch_optimizer(momentum, nesterov, weight_decay):
     params, X, labels = random_problem(3, 16, 12, 8, 5, "tanh")
     tensors = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
-    reference = torch.optim.SGD(list(tensors.values()), lr=0.1, momentum=momentum, nesterov=nesterov,
-                                weight_decay=weight_decay)
+    reference = torch.optim.SGD(
+        list(tensors.values()),
+        lr=0.1,
+        momentum=momentum,
+        nesterov=nesterov,
+        weight_decay=weight_decay,
+    )
     optimizer = SGD(params, momentum, nesterov, weight_decay)
     for step, lr in enumerate([0.1, 0.3, 0.05, 0.2]):
         _, grads = loss_and_gradients(params, X, labels, "tanh", 0.1)
@@ -180,7 +222,9 @@ def test_sgd_matches_torch_optimizer(momentum, nesterov, weight_decay):
         reference.step()
         optimizer.step(params, grads, lr)
         for name, tensor in tensors.items():
-            np.testing.assert_allclose(params[name], tensor.detach().numpy(), atol=1e-13, err_msg=f"{name} {step}")
+            np.testing.assert_allclose(
+                params[name], tensor.detach().numpy(), atol=1e-13, err_msg=f"{name} {step}"
+            )
 
 
 def test_float32_training_step_stays_float32():
@@ -190,7 +234,10 @@ def test_float32_training_step_stays_float32():
     _, _, P = softmax_cross_entropy(cache.Z3, np.arange(8) % 10)
     grads = backward(params, cache, P, np.arange(8) % 10, "gelu")
     assert X.dtype == cache.Z3.dtype == np.float32
-    assert all(grads[name].dtype == np.float32 and grads[name].shape == params[name].shape for name in PARAM_NAMES)
+    assert all(
+        grads[name].dtype == np.float32 and grads[name].shape == params[name].shape
+        for name in PARAM_NAMES
+    )
 
 
 def test_relative_error_is_scale_free_and_zero_for_equal_gradients():

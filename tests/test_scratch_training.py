@@ -23,7 +23,9 @@ from tests.conftest import small_config
 
 
 def test_scratch_trainer_learns_and_reports_like_the_torch_trainer(small_mnist):
-    cfg = small_config(epochs=3, lr=0.05)  # 60 steps: the default peak of 0.2 is too noisy for a small test
+    cfg = small_config(
+        epochs=3, lr=0.05
+    )  # 60 steps: the default peak of 0.2 is too noisy for a small test
     progress = []
     history = ScratchTrainer(cfg, small_mnist).run(on_progress=progress.append)
     assert [r["epoch"] for r in history] == [1, 2, 3]
@@ -31,7 +33,9 @@ def test_scratch_trainer_learns_and_reports_like_the_torch_trainer(small_mnist):
     assert history[0]["elapsed_s"] < history[-1]["elapsed_s"]
     torch_history = Trainer(cfg, small_mnist).run()
     keys = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s", "lr"}
-    assert set(history[-1]) == keys and keys <= set(torch_history[-1])  # curves and reports read both alike
+    assert set(history[-1]) == keys and keys <= set(
+        torch_history[-1]
+    )  # curves and reports read both alike
     assert progress[-1].batch == progress[-1].batches == 20 and progress[-1].epochs == 3
 
 
@@ -72,7 +76,9 @@ def test_settings_the_numpy_mlp_lacks_are_refused(small_mnist, field, value):
 
 
 def test_diverging_run_stops_with_advice(small_mnist):
-    trainer = ScratchTrainer(small_config(lr=1e6, schedule="constant", weight_decay=0.0), small_mnist)
+    trainer = ScratchTrainer(
+        small_config(lr=1e6, schedule="constant", weight_decay=0.0), small_mnist
+    )
     with np.errstate(all="ignore"), pytest.raises(DivergedError, match="smaller --lr"):
         trainer.run()
 
@@ -81,8 +87,24 @@ def test_diverging_run_stops_with_advice(small_mnist):
 def scratch_run(tmp_path_factory, mnist):
     """A small NumPy MLP trained through the CLI: 10,000 training images, the full test set."""
     runs_dir = tmp_path_factory.mktemp("runs")
-    assert main(["scratch", "--hidden", "64", "--epochs", "2", "--train-limit", "10000", "--runs-dir",
-                 str(runs_dir), "--name", "numpy"]) == 0
+    assert (
+        main(
+            [
+                "scratch",
+                "--hidden",
+                "64",
+                "--epochs",
+                "2",
+                "--train-limit",
+                "10000",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "numpy",
+            ]
+        )
+        == 0
+    )
     return runs_dir / "numpy"
 
 
@@ -92,12 +114,20 @@ def test_scratch_writes_a_run_directory_the_torch_side_reads(scratch_run):
     payload = json.loads((scratch_run / runs.CONFIG).read_text())
     assert payload["trainer"] == "firstnet.scratch (NumPy)"
     cfg = runs.read_config(scratch_run)
-    assert (cfg.model, cfg.hidden, cfg.depth, cfg.optimizer, cfg.train_limit) == ("mlp", 64, 2, "sgd", 10000)
+    assert (cfg.model, cfg.hidden, cfg.depth, cfg.optimizer, cfg.train_limit) == (
+        "mlp",
+        64,
+        2,
+        "sgd",
+        10000,
+    )
     assert set(load_file(str(scratch_run / runs.MODEL))) == set(TORCH_NAMES.values())
     assert len(runs.read_metrics(scratch_run)) == 2
 
 
-def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(scratch_run, mnist, capsys):
+def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(
+    scratch_run, mnist, capsys
+):
     """Scratch's own evaluation and `firstnet eval` (torch MLP via runs.load_model) count the same errors."""
     params = from_torch_names(load_file(str(scratch_run / runs.MODEL)))
     numpy_predictions = predict_logits(params, mnist.test_images, "relu").argmax(1)
@@ -105,10 +135,14 @@ def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(s
     assert numpy_correct == round(runs.read_metrics(scratch_run)[-1]["test_acc"] * 10_000)
 
     _, model = runs.load_model(scratch_run)
-    torch_logits = torch_predict_logits(model, torch.tensor(mnist.test_images).unsqueeze(1))  # (N, 10)
+    torch_logits = torch_predict_logits(
+        model, torch.tensor(mnist.test_images).unsqueeze(1)
+    )  # (N, 10)
     torch_predictions = torch_logits.argmax(1).numpy()
     assert int((torch_predictions == mnist.test_labels).sum()) == numpy_correct
-    assert (torch_predictions != numpy_predictions).sum() <= 2  # float32 rounding may flip a near-tie
+    assert (
+        torch_predictions != numpy_predictions
+    ).sum() <= 2  # float32 rounding may flip a near-tie
 
     assert main(["eval", str(scratch_run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -118,8 +152,14 @@ def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(s
 def test_gradcheck_prints_every_activation_and_parameter(capsys):
     assert main(["scratch", "--gradcheck"]) == 0
     text = capsys.readouterr().out
-    assert "Finite differences" in text and "torch autograd" in text and "All gradients agree." in text
-    rows = [line.split() for line in text.splitlines() if line.split() and line.split()[0] in ACTIVATIONS]
+    assert (
+        "Finite differences" in text and "torch autograd" in text and "All gradients agree." in text
+    )
+    rows = [
+        line.split()
+        for line in text.splitlines()
+        if line.split() and line.split()[0] in ACTIVATIONS
+    ]
     assert len(rows) == 2 * len(ACTIVATIONS)
     for row in rows:  # 6 relative errors, or the loss and 6 gradient differences, all tiny
         assert len(row) in (7, 8) and all(float(value) < 1e-6 for value in row[1:])
@@ -131,8 +171,11 @@ def test_an_existing_run_directory_is_refused_before_training(scratch_run, capsy
 
 
 def test_scratch_user_errors_have_no_traceback(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "firstnet", "scratch", "--lr", "-1", "--runs-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "firstnet", "scratch", "--lr", "-1", "--runs-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2 and "--lr must be positive" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -22,7 +22,13 @@ from firstnet.models import model_for
 from firstnet.preprocess import mnist_like
 from firstnet.serve import batching
 from firstnet.serve.app import create_app
-from firstnet.serve.registry import load_all, load_served, newest_of_each_kind, predict, predict_batch
+from firstnet.serve.registry import (
+    load_all,
+    load_served,
+    newest_of_each_kind,
+    predict,
+    predict_batch,
+)
 
 JSON, PNG = "application/json", "image/png"
 
@@ -39,8 +45,11 @@ def untrained_run(runs_dir, name: str, model: str):
 @pytest.fixture(scope="module")
 def models(default_mlp_run, tmp_path_factory):
     extra = tmp_path_factory.mktemp("serve-extra")
-    return [load_served(default_mlp_run), load_served(untrained_run(extra, "lin", "linear")),
-            load_served(untrained_run(extra, "conv", "cnn"))]
+    return [
+        load_served(default_mlp_run),
+        load_served(untrained_run(extra, "lin", "linear")),
+        load_served(untrained_run(extra, "conv", "cnn")),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +65,9 @@ def png_bytes(gray_uint8: np.ndarray) -> bytes:
 
 def canvas_png(mnist, index: int) -> bytes:
     """A test digit as a user draws it: dark ink on white, 280x280."""
-    image = Image.fromarray(255 - mnist.test_images[index]).resize((280, 280), Image.Resampling.BILINEAR)
+    image = Image.fromarray(255 - mnist.test_images[index]).resize(
+        (280, 280), Image.Resampling.BILINEAR
+    )
     return png_bytes(np.asarray(image))
 
 
@@ -69,7 +80,11 @@ def good_request(client, mnist) -> None:
 
 def test_healthz(client):
     response = client.get("/healthz")
-    assert response.status_code == 200 and response.json()["status"] == "ok" and response.json()["models"] == 3
+    assert (
+        response.status_code == 200
+        and response.json()["status"] == "ok"
+        and response.json()["models"] == 3
+    )
 
 
 def test_models_lists_every_run_and_defaults_to_the_mlp(client, default_mlp_run):
@@ -77,8 +92,14 @@ def test_models_lists_every_run_and_defaults_to_the_mlp(client, default_mlp_run)
     assert answer["default"] == "mlp"
     kinds = {model["kind"]: model for model in answer["models"]}
     assert set(kinds) == {"mlp", "linear", "cnn"}
-    assert kinds["mlp"]["has_hidden"] and not kinds["linear"]["has_hidden"] and not kinds["cnn"]["has_hidden"]
-    assert kinds["mlp"]["test_acc"] == pytest.approx(runs.read_metrics(default_mlp_run)[-1]["test_acc"])
+    assert (
+        kinds["mlp"]["has_hidden"]
+        and not kinds["linear"]["has_hidden"]
+        and not kinds["cnn"]["has_hidden"]
+    )
+    assert kinds["mlp"]["test_acc"] == pytest.approx(
+        runs.read_metrics(default_mlp_run)[-1]["test_acc"]
+    )
     assert kinds["mlp"]["hidden"] == 256 and kinds["mlp"]["depth"] == 2
 
 
@@ -86,7 +107,11 @@ def test_page_static_files_and_openapi(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert 'id="pad"' in page.text and "/static/app.js" in page.text and "https://" not in page.text
-    for name, kind in (("app.js", "javascript"), ("style.css", "text/css"), ("favicon.svg", "image/svg+xml")):
+    for name, kind in (
+        ("app.js", "javascript"),
+        ("style.css", "text/css"),
+        ("favicon.svg", "image/svg+xml"),
+    ):
         response = client.get(f"/static/{name}")
         assert response.status_code == 200 and kind in response.headers["content-type"], name
     schema = client.get("/openapi.json").json()
@@ -100,19 +125,28 @@ def test_predict_json_28x28_is_taken_as_mnist_like(client, mnist):
     for index in range(20):
         image = mnist.test_images[index] / 255
         answer = client.post("/api/predict", json={"image": image.tolist()}).json()
-        assert answer["class"] == int(np.argmax(answer["probabilities"])) and not answer["preprocessed"]
+        assert (
+            answer["class"] == int(np.argmax(answer["probabilities"]))
+            and not answer["preprocessed"]
+        )
         assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-5)
         assert np.allclose(answer["image"], image, atol=1e-3)  # no preprocessing: the image as sent
-        assert [len(layer) for layer in answer["hidden"]] == [256, 256] and min(map(min, answer["hidden"])) >= 0
+        assert [len(layer) for layer in answer["hidden"]] == [256, 256] and min(
+            map(min, answer["hidden"])
+        ) >= 0
         assert answer["model"] == "mlp" and answer["kind"] == "mlp"
         correct += answer["class"] == int(mnist.test_labels[index])
     assert correct >= 19
 
 
-def test_concurrent_requests_share_one_forward_pass_and_match_runs_probabilities(models, mnist, monkeypatch):
+def test_concurrent_requests_share_one_forward_pass_and_match_runs_probabilities(
+    models, mnist, monkeypatch
+):
     """The batcher answers each request with its own image's prediction, equal to `firstnet.evaluate.probabilities`."""
     mlp, sizes = models[0], []
-    monkeypatch.setattr(batching, "predict_batch", lambda *a: sizes.append(len(a[1])) or predict_batch(*a))
+    monkeypatch.setattr(
+        batching, "predict_batch", lambda *a: sizes.append(len(a[1])) or predict_batch(*a)
+    )
     images = (mnist.test_images[:50] / 255).astype(np.float32)
     expected = probabilities(mlp.cfg, mlp.model, torch.from_numpy(images)[:, None]).numpy()
 
@@ -123,7 +157,10 @@ def test_concurrent_requests_share_one_forward_pass_and_match_runs_probabilities
     answers = asyncio.run(ask_all())
     assert sizes == [50]
     for answer, want, image in zip(answers, expected, images, strict=True):
-        assert np.allclose(answer["probabilities"], want, atol=1e-6) and answer["class"] == want.argmax()
+        assert (
+            np.allclose(answer["probabilities"], want, atol=1e-6)
+            and answer["class"] == want.argmax()
+        )
         assert np.allclose(answer["hidden"][0], predict(mlp, image)["hidden"][0], atol=1e-4)
 
 
@@ -133,7 +170,9 @@ def test_a_failing_batch_fails_each_of_its_requests(models, monkeypatch):
     async def ask_two():
         batcher = batching.Batcher()
         image = np.zeros((28, 28), dtype=np.float32)
-        return await asyncio.gather(*(batcher.predict(models[0], image) for _ in range(2)), return_exceptions=True)
+        return await asyncio.gather(
+            *(batcher.predict(models[0], image) for _ in range(2)), return_exceptions=True
+        )
 
     assert [type(answer) for answer in asyncio.run(ask_two())] == [ZeroDivisionError] * 2
 
@@ -141,7 +180,9 @@ def test_a_failing_batch_fails_each_of_its_requests(models, monkeypatch):
 def test_predict_png_body_and_multipart_use_mnist_preprocessing(client, mnist):
     correct = 0
     for index in range(20):
-        response = client.post("/api/predict", content=canvas_png(mnist, index), headers={"content-type": "image/png"})
+        response = client.post(
+            "/api/predict", content=canvas_png(mnist, index), headers={"content-type": "image/png"}
+        )
         answer = response.json()
         assert response.status_code == 200 and answer["preprocessed"]
         assert np.array(answer["image"]).shape == (28, 28)
@@ -149,11 +190,17 @@ def test_predict_png_body_and_multipart_use_mnist_preprocessing(client, mnist):
     assert correct >= 18
     files = {"image": ("seven.png", canvas_png(mnist, 0), "image/png")}
     answer = client.post("/api/predict", files=files, data={"model": "linear"}).json()
-    assert answer["kind"] == "linear" and answer["hidden"] is None and len(answer["probabilities"]) == 10
+    assert (
+        answer["kind"] == "linear"
+        and answer["hidden"] is None
+        and len(answer["probabilities"]) == 10
+    )
 
 
 def test_canvas_sized_json_goes_through_mnist_like(client, mnist):
-    canvas = np.asarray(Image.fromarray(mnist.test_images[3]).resize((140, 140)), dtype=np.float32) / 255
+    canvas = (
+        np.asarray(Image.fromarray(mnist.test_images[3]).resize((140, 140)), dtype=np.float32) / 255
+    )
     answer = client.post("/api/predict", json={"image": canvas.tolist()}).json()
     assert answer["preprocessed"] and np.allclose(answer["image"], mnist_like(canvas), atol=1e-3)
     small = mnist.test_images[3] / 255  # a 28x28 that asks for preprocessing gets it
@@ -163,9 +210,16 @@ def test_canvas_sized_json_goes_through_mnist_like(client, mnist):
 
 def test_model_chosen_by_kind_name_or_query(client, mnist):
     image = (mnist.test_images[0] / 255).tolist()
-    assert client.post("/api/predict", json={"image": image, "model": "cnn"}).json()["kind"] == "cnn"
-    assert client.post("/api/predict", json={"image": image, "model": "lin"}).json()["kind"] == "linear"
-    response = client.post("/api/predict?model=conv", content=canvas_png(mnist, 0), headers={"content-type": PNG})
+    assert (
+        client.post("/api/predict", json={"image": image, "model": "cnn"}).json()["kind"] == "cnn"
+    )
+    assert (
+        client.post("/api/predict", json={"image": image, "model": "lin"}).json()["kind"]
+        == "linear"
+    )
+    response = client.post(
+        "/api/predict?model=conv", content=canvas_png(mnist, 0), headers={"content-type": PNG}
+    )
     assert response.json()["model"] == "conv" and response.json()["hidden"] is None
 
 
@@ -183,8 +237,18 @@ ZEROS = np.zeros((28, 28)).tolist()
 BAD_INPUTS = {  # name: (content type, body, expected status, words of the error)
     "wrong content type": ("text/plain", b"7", 415, "unsupported content type 'text/plain'"),
     "no content type": (None, b"7", 415, "unsupported content type 'none'"),
-    "form without a file": ("application/x-www-form-urlencoded", b"image=7", 415, "unsupported content type"),
-    "multipart without boundary": ("multipart/form-data", b"7", 400, "Missing boundary in multipart"),
+    "form without a file": (
+        "application/x-www-form-urlencoded",
+        b"image=7",
+        415,
+        "unsupported content type",
+    ),
+    "multipart without boundary": (
+        "multipart/form-data",
+        b"7",
+        400,
+        "Missing boundary in multipart",
+    ),
     "undecodable image": (PNG, b"this is not a png", 400, "cannot decode the image"),
     "truncated png": (PNG, "truncated", 400, "cannot decode the image"),
     "corrupt png": (PNG, "corrupt", 400, "cannot decode the image"),
@@ -200,15 +264,45 @@ BAD_INPUTS = {  # name: (content type, body, expected status, words of the error
     "strings": (JSON, {"image": [["a"] * 28] * 28}, 422, "array of numbers"),
     "NaN": (JSON, b'{"image": [[NaN, 0.5], [0.5, 0.5]]}', 422, "non-finite values"),
     "Infinity": (JSON, b'{"image": [[Infinity, 0.5], [0.5, 0.5]]}', 422, "non-finite values"),
-    "overflow to infinity": (JSON, b'{"image": [[1e999, 0.5], [0.5, 0.5]]}', 422, "non-finite values"),
+    "overflow to infinity": (
+        JSON,
+        b'{"image": [[1e999, 0.5], [0.5, 0.5]]}',
+        422,
+        "non-finite values",
+    ),
     "0-255 values": (JSON, {"image": [[255] * 28] * 28}, 422, "must lie in [0, 1]"),
     "empty 28x28": (JSON, {"image": ZEROS}, 422, "the image is empty"),
-    "empty canvas json": (JSON, {"image": np.zeros((200, 200)).tolist()}, 422, "the image is empty"),
-    "empty canvas png": (PNG, png_bytes(np.full((280, 280), 255, dtype=np.uint8)), 422, "the image is empty"),
-    "unknown model": (JSON, {"image": ZEROS, "model": "resnet"}, 422, "model 'resnet' is not served"),
+    "empty canvas json": (
+        JSON,
+        {"image": np.zeros((200, 200)).tolist()},
+        422,
+        "the image is empty",
+    ),
+    "empty canvas png": (
+        PNG,
+        png_bytes(np.full((280, 280), 255, dtype=np.uint8)),
+        422,
+        "the image is empty",
+    ),
+    "unknown model": (
+        JSON,
+        {"image": ZEROS, "model": "resnet"},
+        422,
+        "model 'resnet' is not served",
+    ),
     "model not a string": (JSON, {"image": ZEROS, "model": 3}, 422, '"model" must be a string'),
-    "preprocess not a bool": (JSON, {"image": ZEROS, "preprocess": "yes"}, 422, '"preprocess" must be a boolean'),
-    "unprocessed canvas": (JSON, {"image": [[0.5] * 30] * 30, "preprocess": False}, 422, "needs a 28x28 image"),
+    "preprocess not a bool": (
+        JSON,
+        {"image": ZEROS, "preprocess": "yes"},
+        422,
+        '"preprocess" must be a boolean',
+    ),
+    "unprocessed canvas": (
+        JSON,
+        {"image": [[0.5] * 30] * 30, "preprocess": False},
+        422,
+        "needs a 28x28 image",
+    ),
     "declared body over 1 MB": (JSON, b"0" * 1_000_001, 413, "over the limit of 1,000,000 bytes"),
     "streamed body over 1 MB": (JSON, "stream", 413, "over the limit of 1,000,000 bytes"),
 }
@@ -217,8 +311,12 @@ BAD_INPUTS = {  # name: (content type, body, expected status, words of the error
 @pytest.mark.parametrize("name", BAD_INPUTS)
 def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_goes_on(client, mnist, name):
     content_type, body, status, words = BAD_INPUTS[name]
-    special = {"truncated": lambda: canvas_png(mnist, 0)[:200], "corrupt": lambda: corrupt_png(mnist),
-               "huge": huge_png, "stream": lambda: iter([b"0" * 600_000, b"0" * 600_000])}
+    special = {
+        "truncated": lambda: canvas_png(mnist, 0)[:200],
+        "corrupt": lambda: corrupt_png(mnist),
+        "huge": huge_png,
+        "stream": lambda: iter([b"0" * 600_000, b"0" * 600_000]),
+    }
     if isinstance(body, str):
         body = special[body]()
     elif isinstance(body, dict):
@@ -226,13 +324,19 @@ def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_goes_on(client, mni
     headers = {"content-type": content_type} if content_type else {}
     response = client.post("/api/predict", content=body, headers=headers)
     assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json" and words in response.json()["error"]
+    assert (
+        response.headers["content-type"] == "application/json" and words in response.json()["error"]
+    )
     good_request(client, mnist)
 
 
 def test_multipart_without_an_image_field(client, mnist):
-    response = client.post("/api/predict", files={"picture": ("a.png", canvas_png(mnist, 0), "image/png")})
-    assert response.status_code == 422 and "no file in the field \"image\"" in response.json()["error"]
+    response = client.post(
+        "/api/predict", files={"picture": ("a.png", canvas_png(mnist, 0), "image/png")}
+    )
+    assert (
+        response.status_code == 422 and 'no file in the field "image"' in response.json()["error"]
+    )
     good_request(client, mnist)
 
 
@@ -241,9 +345,13 @@ def test_damaged_pngs_never_cause_a_server_error(client, mnist):
     generator = np.random.default_rng(0)
     for _ in range(40):
         damaged = bytearray(valid)
-        for position in generator.integers(8, len(valid), size=4):  # keep the signature, break the rest
+        for position in generator.integers(
+            8, len(valid), size=4
+        ):  # keep the signature, break the rest
             damaged[position] = int(generator.integers(0, 256))
-        response = client.post("/api/predict", content=bytes(damaged), headers={"content-type": PNG})
+        response = client.post(
+            "/api/predict", content=bytes(damaged), headers={"content-type": PNG}
+        )
         assert response.status_code in (200, 400, 422), response.text
     good_request(client, mnist)
 
@@ -265,14 +373,18 @@ def test_a_broken_run_is_reported_at_start_up(default_mlp_run, tmp_path, capsys)
     (broken / runs.MODEL).write_bytes(b"not safetensors")
     assert main(["serve", str(broken)]) == 1
     assert "not a readable safetensors file" in capsys.readouterr().err
-    with pytest.raises(ServeError, match="no finished run"):  # the only run is broken: nothing to serve
+    with pytest.raises(
+        ServeError, match="no finished run"
+    ):  # the only run is broken: nothing to serve
         newest_of_each_kind(tmp_path)
 
 
 def test_newest_run_of_each_kind_is_served_and_a_broken_one_skipped(tmp_path):
     import os
 
-    for age, (name, kind) in enumerate([("old-mlp", "mlp"), ("new-mlp", "mlp"), ("lin", "linear"), ("bad", "mlp")]):
+    for age, (name, kind) in enumerate(
+        [("old-mlp", "mlp"), ("new-mlp", "mlp"), ("lin", "linear"), ("bad", "mlp")]
+    ):
         run_dir = untrained_run(tmp_path, name, kind)
         os.utime(run_dir / runs.MODEL, (1_000_000 + age, 1_000_000 + age))
     (tmp_path / "bad" / runs.MODEL).write_bytes(b"broken")
@@ -280,7 +392,9 @@ def test_newest_run_of_each_kind_is_served_and_a_broken_one_skipped(tmp_path):
     (tmp_path / "unfinished" / runs.CONFIG).write_text("{}")
     models, warnings = load_all([], tmp_path)
     assert [(model.kind, model.name) for model in models] == [("linear", "lin"), ("mlp", "new-mlp")]
-    assert len(warnings) == 1 and "bad" in warnings[0] and "not a readable safetensors" in warnings[0]
+    assert (
+        len(warnings) == 1 and "bad" in warnings[0] and "not a readable safetensors" in warnings[0]
+    )
 
 
 def test_a_taken_port_is_a_clear_error():

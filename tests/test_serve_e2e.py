@@ -21,16 +21,24 @@ import pytest
 from tests.serve_probe import free_port, wait_until_healthy
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
 
 try:
     from playwright.sync_api import sync_playwright
 except ImportError:  # pragma: no cover - the dev extras install it
     sync_playwright = None
-needs_browser = pytest.mark.skipif(sync_playwright is None or not shutil.which(CHROMIUM),
-                                   reason="needs Playwright for Python and Debian's chromium at /usr/bin/chromium")
+needs_browser = pytest.mark.skipif(
+    sync_playwright is None or not shutil.which(CHROMIUM),
+    reason="needs Playwright for Python and Debian's chromium at /usr/bin/chromium",
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,11 @@ def server(default_mlp_run, tmp_path_factory):
     """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it afterwards."""
     port, log = free_port(), tmp_path_factory.mktemp("serve") / "server.log"
     with log.open("w") as output:
-        process = subprocess.Popen([sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port",
-                                    str(port)], stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         try:
@@ -58,10 +69,14 @@ def raw_exchange(url: str, request: bytes, read_timeout: float = 10) -> bytes:
     """Send raw bytes to the server; return what it answers before closing or going quiet."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=read_timeout) as sock:
-        with contextlib.suppress(OSError):  # the server may answer and close before taking the whole body
+        with contextlib.suppress(
+            OSError
+        ):  # the server may answer and close before taking the whole body
             sock.sendall(request)
         answer = b""
-        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < content_length(answer):
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < content_length(
+            answer
+        ):
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -78,7 +93,9 @@ def content_length(answer: bytes) -> int:
 
 def good_request(url: str) -> None:
     body = json.dumps({"image": [[0.0] * 10 + [1.0] * 8 + [0.0] * 10 for _ in range(28)]}).encode()
-    request = urllib.request.Request(url + "/api/predict", body, {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + "/api/predict", body, {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200 and 0 <= json.load(response)["class"] <= 9
 
@@ -93,9 +110,13 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
 
 def test_a_streamed_body_is_cut_off_at_the_limit(server):
     chunk = b"0" * 100_000
-    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"  # 1.5 MB, chunked
-    head = (b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n")
+    body = (
+        b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
+    )  # 1.5 MB, chunked
+    head = (
+        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     answer = raw_exchange(server, head + body)
     assert answer.startswith(b"HTTP/1.1 413") and b"over the limit" in answer
     good_request(server)
@@ -105,7 +126,9 @@ def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None
     """Mouse strokes on the pad; points are fractions of its width and height."""
     box = page.locator("#pad").bounding_box()
     for stroke in strokes:
-        points = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke]
+        points = [
+            (box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke
+        ]
         page.mouse.move(*points[0])
         page.mouse.down()
         for point in points[1:]:
@@ -119,7 +142,9 @@ SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.48, 0.82)]]  # the top bar, then the lo
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         yield browser
         browser.close()
 
@@ -128,7 +153,9 @@ def open_page(browser, url: str, width: int, height: int):
     """A fresh page at `url`; returns it and the list that collects its console errors."""
     page = browser.new_page(viewport={"width": width, "height": height})
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url + "/")
     page.wait_for_function("document.querySelectorAll('#model option').length > 0")
@@ -139,14 +166,23 @@ def open_page(browser, url: str, width: int, height: int):
 def test_drawing_a_seven_shows_7_its_probabilities_and_the_hidden_layers(server, browser, tmp_path):
     page, errors = open_page(browser, server, 1100, 720)
     draw(page, SEVEN)
-    page.wait_for_function("document.getElementById('prediction').textContent === '7'", timeout=15_000)
+    page.wait_for_function(
+        "document.getElementById('prediction').textContent === '7'", timeout=15_000
+    )
     bars = page.locator("#bars .bar")
     assert bars.count() == 10
     assert page.locator("#bars .bar.top .digit").inner_text() == "7"
-    heights = [float(bars.nth(d).locator(".fill").evaluate("e => parseFloat(e.style.height) || 0")) for d in range(10)]
-    assert heights[7] == max(heights) and heights[7] > 50 and sum(heights) == pytest.approx(100, abs=1)
+    heights = [
+        float(bars.nth(d).locator(".fill").evaluate("e => parseFloat(e.style.height) || 0"))
+        for d in range(10)
+    ]
+    assert (
+        heights[7] == max(heights) and heights[7] > 50 and sum(heights) == pytest.approx(100, abs=1)
+    )
     assert page.locator("#strips canvas").count() == 2 and page.locator("#hidden").is_visible()
-    seen = page.locator("#seen").evaluate("c => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data)")
+    seen = page.locator("#seen").evaluate(
+        "c => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data)"
+    )
     assert max(seen[0::4]) > 200 and min(seen[0::4]) == 0  # the 28x28 image shows ink on black
     page.wait_for_timeout(300)  # let the bar transition settle for the picture
     path = SCREENSHOT if os.environ.get("FIRSTNET_SCREENSHOT") else tmp_path / "serve.png"
@@ -160,21 +196,32 @@ def test_drawing_a_seven_shows_7_its_probabilities_and_the_hidden_layers(server,
 @needs_browser
 def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     page, errors = open_page(browser, server, 390, 844)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sticks out sideways
+    assert (
+        page.evaluate("document.documentElement.scrollWidth") <= 390
+    )  # nothing sticks out sideways
     box = page.locator("#pad").bounding_box()
     page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=10)
     # live: an answer arrives while the button is still down
-    page.wait_for_function("document.getElementById('prediction').textContent !== '\u2013'", timeout=15_000)
+    page.wait_for_function(
+        "document.getElementById('prediction').textContent !== '\u2013'", timeout=15_000
+    )
     page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.8 * box["height"], steps=10)
     page.mouse.up()
-    page.wait_for_function("document.getElementById('prediction').textContent === '7'", timeout=15_000)
+    page.wait_for_function(
+        "document.getElementById('prediction').textContent === '7'", timeout=15_000
+    )
     page.keyboard.press("Escape")
     assert page.locator("#prediction").inner_text() == "\u2013"
     draw(page, SEVEN)
-    page.wait_for_function("document.getElementById('prediction').textContent === '7'", timeout=15_000)
+    page.wait_for_function(
+        "document.getElementById('prediction').textContent === '7'", timeout=15_000
+    )
     page.click("#undo")
-    assert page.locator("#prediction").inner_text() == "\u2013" and not page.locator("#hidden").is_visible()
+    assert (
+        page.locator("#prediction").inner_text() == "\u2013"
+        and not page.locator("#hidden").is_visible()
+    )
     assert errors == []
     page.close()

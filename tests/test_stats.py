@@ -18,7 +18,9 @@ def test_mean_std_is_the_sample_statistics_of_the_finite_seeds():
     assert mean_std([0.97, NAN, 0.98]) == mean_std([0.97, 0.98])  # a diverged seed is left out ...
     assert diverged_count([0.97, NAN, 0.98]) == 1  # ... and counted
     assert mean_std([0.5]) == (0.5, 0.0)
-    assert all(math.isnan(x) for x in mean_std([NAN, NAN])) and all(math.isnan(x) for x in mean_std([]))
+    assert all(math.isnan(x) for x in mean_std([NAN, NAN])) and all(
+        math.isnan(x) for x in mean_std([])
+    )
 
 
 def test_tables_and_figures_apply_the_same_rule():
@@ -35,12 +37,18 @@ def test_tables_and_figures_apply_the_same_rule():
 
 
 def test_summarize_and_time_to():
-    histories = [[{"test_acc": 0.98, "elapsed_s": 1.0}, {"test_acc": 0.99, "elapsed_s": 2.0}],
-                 [{"test_acc": 0.985, "elapsed_s": 1.5}, {"test_acc": 0.995, "elapsed_s": 3.0}],
-                 [{"test_acc": 0.97, "elapsed_s": 1.1}, {"test_acc": 0.993, "elapsed_s": 2.5}]]
+    histories = [
+        [{"test_acc": 0.98, "elapsed_s": 1.0}, {"test_acc": 0.99, "elapsed_s": 2.0}],
+        [{"test_acc": 0.985, "elapsed_s": 1.5}, {"test_acc": 0.995, "elapsed_s": 3.0}],
+        [{"test_acc": 0.97, "elapsed_s": 1.1}, {"test_acc": 0.993, "elapsed_s": 2.5}],
+    ]
     result = summarize(histories)
     assert result["runs"] == 3 and result["accuracies"] == [0.99, 0.995, 0.993]
     assert result["test_acc_mean"] == pytest.approx(statistics.fmean([0.99, 0.995, 0.993]))
     assert result["test_acc_std"] == pytest.approx(statistics.stdev([0.99, 0.995, 0.993]))
-    assert (result["test_acc_min"], result["test_acc_max"], result["seconds_median"]) == (0.99, 0.995, 2.5)
+    assert (result["test_acc_min"], result["test_acc_max"], result["seconds_median"]) == (
+        0.99,
+        0.995,
+        2.5,
+    )
     assert time_to(histories[0], 0.985) == 2.0 and time_to(histories[2], 0.999) is None

@@ -18,13 +18,17 @@ from tests.conftest import small_config
 def test_fresh_shuffle_every_epoch(small_mnist):
     trainer = Trainer(small_config(epochs=4), small_mnist)
     orders = []
-    trainer.run(on_progress=lambda p: orders.append(trainer.order.clone()) if p.batch == p.batches else None)
+    trainer.run(
+        on_progress=lambda p: orders.append(trainer.order.clone()) if p.batch == p.batches else None
+    )
     assert len(orders) == 4
     for order in orders:  # each epoch visits every training example exactly once
         assert torch.equal(order.sort().values, torch.arange(2000))
     for i in range(4):
         for j in range(i + 1, 4):
-            assert not torch.equal(orders[i], orders[j]), f"epochs {i + 1} and {j + 1} used the same order"
+            assert not torch.equal(orders[i], orders[j]), (
+                f"epochs {i + 1} and {j + 1} used the same order"
+            )
 
 
 def test_same_seed_same_result_other_seed_differs(small_mnist):
@@ -41,7 +45,14 @@ def test_history_records_every_epoch(small_mnist):
     history = Trainer(small_config(), small_mnist).run()
     assert [r["epoch"] for r in history] == [1, 2, 3]
     for record in history:
-        assert {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s"} <= record.keys()
+        assert {
+            "epoch",
+            "train_loss",
+            "train_acc",
+            "test_loss",
+            "test_acc",
+            "elapsed_s",
+        } <= record.keys()
         assert 0 <= record["train_acc"] <= 1 and 0 <= record["test_acc"] <= 1
     assert history[-1]["test_acc"] > 0.6  # 2000 images, 3 epochs: far above chance (0.1)
     assert history[-1]["elapsed_s"] > history[0]["elapsed_s"] > 0
@@ -102,7 +113,11 @@ def test_schedules():
     step = schedule_lrs("step", step_every=2, gamma=0.5)
     assert step[0] == step[199] == 1.0 and step[200] == step[399] == 0.5
     cosine = schedule_lrs("cosine")
-    assert cosine[0] == 1.0 and cosine[-1] < 1e-3 and all(a >= b for a, b in zip(cosine, cosine[1:], strict=False))
+    assert (
+        cosine[0] == 1.0
+        and cosine[-1] < 1e-3
+        and all(a >= b for a, b in zip(cosine, cosine[1:], strict=False))
+    )
     onecycle = schedule_lrs("onecycle", warmup=0.25)
     assert math.isclose(onecycle[0], 1 / 25) and math.isclose(max(onecycle), onecycle[100])
     assert onecycle[-1] < 1e-3
@@ -111,12 +126,25 @@ def test_schedules():
 
 def test_model_defaults_fill_unset_fields_only():
     linear = TrainConfig(model="linear")
-    assert (linear.epochs, linear.lr) == (MODEL_DEFAULTS["linear"]["epochs"], MODEL_DEFAULTS["linear"]["lr"])
+    assert (linear.epochs, linear.lr) == (
+        MODEL_DEFAULTS["linear"]["epochs"],
+        MODEL_DEFAULTS["linear"]["lr"],
+    )
     assert TrainConfig(model="mlp", lr=0.01).lr == 0.01
 
 
-@pytest.mark.parametrize("bad", [{"epochs": 0}, {"lr": -1.0}, {"model": "cnn2"}, {"activation": "nope"},
-                                 {"warmup": 1.0}, {"depth": -1}, {"batch_size": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"epochs": 0},
+        {"lr": -1.0},
+        {"model": "cnn2"},
+        {"activation": "nope"},
+        {"warmup": 1.0},
+        {"depth": -1},
+        {"batch_size": 0},
+    ],
+)
 def test_config_validation(bad):
     with pytest.raises(ConfigError):
         TrainConfig(**bad)
@@ -127,7 +155,9 @@ def test_label_smoothing_loss_matches_torch():
     torch.manual_seed(0)
     logits, labels = torch.randn(64, 10), torch.randint(0, 10, (64,))
     loss, plain = smoothed_cross_entropy(logits, labels, 0.1)
-    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1))
+    assert torch.allclose(
+        loss, torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    )
     assert torch.allclose(plain, torch.nn.functional.cross_entropy(logits, labels))
 
 
@@ -141,7 +171,9 @@ def test_random_translate_moves_each_image_within_bounds():
     rows, cols = positions // 28, positions % 28
     assert (moved.flatten(1).sum(1) == 255).all()  # nothing lost, nothing invented
     assert rows.min() >= 11 and rows.max() <= 15 and cols.min() >= 11 and cols.max() <= 15
-    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10  # each image gets its own shift
+    assert (
+        len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10
+    )  # each image gets its own shift
 
 
 def test_precision_auto_resolves_to_a_concrete_precision():
@@ -160,7 +192,9 @@ def test_on_step_is_called_after_every_step_with_the_step_count(small_mnist):
     cfg = small_config(epochs=2)
     steps, epochs = [], []
     trainer = Trainer(cfg, small_mnist)
-    trainer.run(on_step=steps.append, on_epoch=lambda record: epochs.append((record["epoch"], len(steps))))
+    trainer.run(
+        on_step=steps.append, on_epoch=lambda record: epochs.append((record["epoch"], len(steps)))
+    )
     per_epoch = -(-len(small_mnist.train_labels) // cfg.batch_size)  # ceil
     assert steps == list(range(1, 2 * per_epoch + 1))
     assert epochs == [(1, per_epoch), (2, 2 * per_epoch)]

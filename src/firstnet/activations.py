@@ -42,11 +42,19 @@ RELU6_CAP = 6.0
 # the NumPy derivative uses the same number so that the scratch MLP matches autograd to 1e-10.
 HARD_SIGMOID_SLOPE = float(np.float32(1.0) / np.float32(6.0))
 # torch.nn.init.calculate_gain for the names the registry uses (leaky_relu with slope LEAKY_SLOPE).
-GAINS = {"linear": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3, "relu": math.sqrt(2.0),
-         "leaky_relu": math.sqrt(2.0 / (1 + LEAKY_SLOPE**2)), "selu": 3.0 / 4}
+GAINS = {
+    "linear": 1.0,
+    "sigmoid": 1.0,
+    "tanh": 5.0 / 3,
+    "relu": math.sqrt(2.0),
+    "leaky_relu": math.sqrt(2.0 / (1 + LEAKY_SLOPE**2)),
+    "selu": 3.0 / 4,
+}
 
 Array = np.ndarray
-_erf_object = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf and scipy is no dependency; math.erf is exact
+_erf_object = np.frompyfunc(
+    math.erf, 1, 1
+)  # NumPy has no erf and scipy is no dependency; math.erf is exact
 
 
 def erf(x: Array) -> Array:
@@ -104,7 +112,9 @@ def selu(z: Array) -> Array:
 
 
 def selu_derivative(z: Array, a: Array) -> Array:
-    return np.where(z > 0, SELU_SCALE, (SELU_SCALE * SELU_ALPHA) * np.exp(np.minimum(z, 0))).astype(z.dtype)
+    return np.where(z > 0, SELU_SCALE, (SELU_SCALE * SELU_ALPHA) * np.exp(np.minimum(z, 0))).astype(
+        z.dtype
+    )
 
 
 def inside(z: Array, low: float, high: float, value: float = 1.0) -> Array:
@@ -122,7 +132,9 @@ class Activation:
     name: str
     family: str
     torch_module: str  # class name in torch.nn; `module()` builds it
-    kaiming_nonlinearity: str  # the `nonlinearity` torch.nn.init.calculate_gain knows for this function
+    kaiming_nonlinearity: (
+        str  # the `nonlinearity` torch.nn.init.calculate_gain knows for this function
+    )
     note: str
     function: Callable[[Array], Array]  # NumPy f(z), elementwise
     derivative: Callable[[Array, Array], Array]  # NumPy f'(z), given z and a = f(z)
@@ -143,43 +155,145 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("identity", LINEAR, "Identity", "linear", "no non-linearity: W3 W2 W1 is one linear map",
-                   lambda z: z, lambda z, a: np.ones_like(z)),
-        Activation("sigmoid", SIGMOID_LIKE, "Sigmoid", "sigmoid", "saturates: f' <= 0.25, below 0.01 for |z| > 4.6",
-                   sigmoid, lambda z, a: a * (1 - a)),
-        Activation("tanh", SIGMOID_LIKE, "Tanh", "tanh", "zero-centred but saturates for |z| > 3",
-                   np.tanh, lambda z, a: 1 - a * a),
-        Activation("hard_tanh", SIGMOID_LIKE, "Hardtanh", "tanh", "clip(z, -1, 1): cheap tanh, dead for |z| > 1",
-                   lambda z: np.clip(z, -1, 1), lambda z, a: inside(z, -1, 1)),
-        Activation("hard_sigmoid", SIGMOID_LIKE, "Hardsigmoid", "sigmoid",
-                   "relu6(z + 3) / 6: cheap sigmoid, dead for |z| > 3",
-                   lambda z: np.clip(z + 3, 0, 6) / 6, lambda z, a: inside(z, -3, 3, HARD_SIGMOID_SLOPE)),
-        Activation("relu", RELU_FAMILY, "ReLU", "relu", "max(0, z): cheap, no saturation for z > 0, dead units",
-                   lambda z: np.maximum(z, 0), lambda z, a: step(z > 0, z.dtype)),
-        Activation("leaky_relu", RELU_FAMILY, "LeakyReLU", "leaky_relu", f"slope {LEAKY_SLOPE} for z < 0",
-                   lambda z: np.where(z > 0, z, LEAKY_SLOPE * z), lambda z, a: step(z > 0, z.dtype, LEAKY_SLOPE),
-                   (LEAKY_SLOPE,)),
-        Activation("elu", RELU_FAMILY, "ELU", "relu", "smooth negative part, saturates at -1",
-                   lambda z: np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0))),
-                   lambda z, a: np.where(z > 0, 1, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype),
-                   (ELU_ALPHA,)),
-        Activation("prelu", RELU_FAMILY, "PReLU", "relu",
-                   f"leaky ReLU with a learned slope, starting at {PRELU_INIT}",
-                   lambda z: np.where(z > 0, z, PRELU_INIT * z), lambda z, a: step(z > 0, z.dtype, PRELU_INIT),
-                   (1, PRELU_INIT)),
-        Activation("selu", RELU_FAMILY, "SELU", "selu", "scaled ELU: self-normalising, saturates at -1.76",
-                   selu, selu_derivative),
-        Activation("relu6", RELU_FAMILY, "ReLU6", "relu", "min(max(0, z), 6): bounded ReLU, dead for z > 6 too",
-                   lambda z: np.clip(z, 0, RELU6_CAP), lambda z, a: inside(z, 0, RELU6_CAP)),
-        Activation("gelu", SMOOTH_MODERN, "GELU", "relu", "z * Phi(z): smooth, used in transformers",
-                   gelu, gelu_derivative),
-        Activation("silu", SMOOTH_MODERN, "SiLU", "relu", "z * sigmoid(z) (Swish)",
-                   lambda z: z * sigmoid(z), silu_derivative),
-        Activation("softplus", SMOOTH_MODERN, "Softplus", "relu", "log(1 + e^z): a smooth ReLU",
-                   softplus, lambda z, a: np.where(z > SOFTPLUS_THRESHOLD, 1, sigmoid(z)).astype(z.dtype),
-                   (1.0, SOFTPLUS_THRESHOLD)),
-        Activation("mish", SMOOTH_MODERN, "Mish", "relu", "z * tanh(softplus(z)): smooth, non-monotonic",
-                   mish, mish_derivative),
+        Activation(
+            "identity",
+            LINEAR,
+            "Identity",
+            "linear",
+            "no non-linearity: W3 W2 W1 is one linear map",
+            lambda z: z,
+            lambda z, a: np.ones_like(z),
+        ),
+        Activation(
+            "sigmoid",
+            SIGMOID_LIKE,
+            "Sigmoid",
+            "sigmoid",
+            "saturates: f' <= 0.25, below 0.01 for |z| > 4.6",
+            sigmoid,
+            lambda z, a: a * (1 - a),
+        ),
+        Activation(
+            "tanh",
+            SIGMOID_LIKE,
+            "Tanh",
+            "tanh",
+            "zero-centred but saturates for |z| > 3",
+            np.tanh,
+            lambda z, a: 1 - a * a,
+        ),
+        Activation(
+            "hard_tanh",
+            SIGMOID_LIKE,
+            "Hardtanh",
+            "tanh",
+            "clip(z, -1, 1): cheap tanh, dead for |z| > 1",
+            lambda z: np.clip(z, -1, 1),
+            lambda z, a: inside(z, -1, 1),
+        ),
+        Activation(
+            "hard_sigmoid",
+            SIGMOID_LIKE,
+            "Hardsigmoid",
+            "sigmoid",
+            "relu6(z + 3) / 6: cheap sigmoid, dead for |z| > 3",
+            lambda z: np.clip(z + 3, 0, 6) / 6,
+            lambda z, a: inside(z, -3, 3, HARD_SIGMOID_SLOPE),
+        ),
+        Activation(
+            "relu",
+            RELU_FAMILY,
+            "ReLU",
+            "relu",
+            "max(0, z): cheap, no saturation for z > 0, dead units",
+            lambda z: np.maximum(z, 0),
+            lambda z, a: step(z > 0, z.dtype),
+        ),
+        Activation(
+            "leaky_relu",
+            RELU_FAMILY,
+            "LeakyReLU",
+            "leaky_relu",
+            f"slope {LEAKY_SLOPE} for z < 0",
+            lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
+            lambda z, a: step(z > 0, z.dtype, LEAKY_SLOPE),
+            (LEAKY_SLOPE,),
+        ),
+        Activation(
+            "elu",
+            RELU_FAMILY,
+            "ELU",
+            "relu",
+            "smooth negative part, saturates at -1",
+            lambda z: np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0))),
+            lambda z, a: np.where(z > 0, 1, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype),
+            (ELU_ALPHA,),
+        ),
+        Activation(
+            "prelu",
+            RELU_FAMILY,
+            "PReLU",
+            "relu",
+            f"leaky ReLU with a learned slope, starting at {PRELU_INIT}",
+            lambda z: np.where(z > 0, z, PRELU_INIT * z),
+            lambda z, a: step(z > 0, z.dtype, PRELU_INIT),
+            (1, PRELU_INIT),
+        ),
+        Activation(
+            "selu",
+            RELU_FAMILY,
+            "SELU",
+            "selu",
+            "scaled ELU: self-normalising, saturates at -1.76",
+            selu,
+            selu_derivative,
+        ),
+        Activation(
+            "relu6",
+            RELU_FAMILY,
+            "ReLU6",
+            "relu",
+            "min(max(0, z), 6): bounded ReLU, dead for z > 6 too",
+            lambda z: np.clip(z, 0, RELU6_CAP),
+            lambda z, a: inside(z, 0, RELU6_CAP),
+        ),
+        Activation(
+            "gelu",
+            SMOOTH_MODERN,
+            "GELU",
+            "relu",
+            "z * Phi(z): smooth, used in transformers",
+            gelu,
+            gelu_derivative,
+        ),
+        Activation(
+            "silu",
+            SMOOTH_MODERN,
+            "SiLU",
+            "relu",
+            "z * sigmoid(z) (Swish)",
+            lambda z: z * sigmoid(z),
+            silu_derivative,
+        ),
+        Activation(
+            "softplus",
+            SMOOTH_MODERN,
+            "Softplus",
+            "relu",
+            "log(1 + e^z): a smooth ReLU",
+            softplus,
+            lambda z, a: np.where(z > SOFTPLUS_THRESHOLD, 1, sigmoid(z)).astype(z.dtype),
+            (1.0, SOFTPLUS_THRESHOLD),
+        ),
+        Activation(
+            "mish",
+            SMOOTH_MODERN,
+            "Mish",
+            "relu",
+            "z * tanh(softplus(z)): smooth, non-monotonic",
+            mish,
+            mish_derivative,
+        ),
     ]
 }
 
@@ -188,4 +302,6 @@ def get_activation(name: str) -> Activation:
     try:
         return ACTIVATIONS[name]
     except KeyError:
-        raise ConfigError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}") from None
+        raise ConfigError(
+            f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}"
+        ) from None

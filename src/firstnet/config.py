@@ -23,29 +23,75 @@ DEVICES = ("auto", "cpu", "cuda")
 
 # Per-model recipe: fields left unset (None) take these values. Chosen by measurement (see README).
 MODEL_DEFAULTS = {
-    "linear": {"epochs": 5, "batch_size": 128, "lr": 0.05, "schedule": "cosine", "weight_decay": 0.0,
-               "label_smoothing": 0.0, "precision": "fp32", "augment": 0, "tta": False},
-    "mlp": {"epochs": 5, "batch_size": 128, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4,
-            "label_smoothing": 0.1, "precision": "fp32", "augment": 0, "tta": False},
-    "cnn": {"epochs": 3, "batch_size": 256, "lr": 0.2, "schedule": "onecycle", "weight_decay": 5e-4,
-            "label_smoothing": 0.1, "precision": "auto", "augment": 2, "tta": True},
+    "linear": {
+        "epochs": 5,
+        "batch_size": 128,
+        "lr": 0.05,
+        "schedule": "cosine",
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "precision": "fp32",
+        "augment": 0,
+        "tta": False,
+    },
+    "mlp": {
+        "epochs": 5,
+        "batch_size": 128,
+        "lr": 0.2,
+        "schedule": "onecycle",
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+        "precision": "fp32",
+        "augment": 0,
+        "tta": False,
+    },
+    "cnn": {
+        "epochs": 3,
+        "batch_size": 256,
+        "lr": 0.2,
+        "schedule": "onecycle",
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+        "precision": "auto",
+        "augment": 2,
+        "tta": True,
+    },
 }
 
 # `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size None: the
 # caller sets it to the whole training set). Measured on 2-class spirals (see docs/figures.md).
-TOY_RECIPE = {"batch_size": None, "optimizer": "sgd", "lr": 0.3, "momentum": 0.9, "schedule": "constant",
-              "weight_decay": 0.0, "label_smoothing": 0.0, "precision": "fp32", "augment": 0, "tta": False,
-              "device": "cpu"}
+TOY_RECIPE = {
+    "batch_size": None,
+    "optimizer": "sgd",
+    "lr": 0.3,
+    "momentum": 0.9,
+    "schedule": "constant",
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+    "precision": "fp32",
+    "augment": 0,
+    "tta": False,
+    "device": "cpu",
+}
 # `firstnet experiment no-activation`: one recipe for the linear model and both MLPs, the linear model's (SGD
 # with Nesterov momentum, lr 0.05, cosine, no weight decay, no label smoothing). The MLP's own recipe (lr 0.2,
 # weight decay, label smoothing) diverges with the identity, and its weight decay on three matrices would
 # regularise the identity MLP unlike the linear model.
-NO_ACTIVATION_RECIPE = {key: MODEL_DEFAULTS["linear"][key]
-                        for key in ("batch_size", "lr", "schedule", "weight_decay", "label_smoothing")}
+NO_ACTIVATION_RECIPE = {
+    key: MODEL_DEFAULTS["linear"][key]
+    for key in ("batch_size", "lr", "schedule", "weight_decay", "label_smoothing")
+}
 # `firstnet experiment universal`, memorising shuffled labels: Adam at a small rate (the SGD recipe's label
 # smoothing and weight decay would fight the memorisation), cosine schedule, small batches, 2 hidden layers.
-MEMORISE_RECIPE = {"model": "mlp", "depth": 2, "optimizer": "adam", "schedule": "cosine", "batch_size": 64,
-                   "weight_decay": 0.0, "label_smoothing": 0.0}
+MEMORISE_RECIPE = {
+    "model": "mlp",
+    "depth": 2,
+    "optimizer": "adam",
+    "schedule": "cosine",
+    "batch_size": 64,
+    "weight_decay": 0.0,
+    "label_smoothing": 0.0,
+}
 
 
 def opt(default, help_text: str, choices=None):
@@ -72,14 +118,26 @@ class TrainConfig:
     step_every: int = opt(2, "step schedule: epochs between learning-rate drops")
     gamma: float = opt(0.5, "step schedule: factor of each drop")
     label_smoothing: float | None = opt(None, "cross-entropy label smoothing")
-    precision: str | None = opt(None, "fp32, bf16 autocast (CPUs with AVX-512/AMX, GPUs), fp16 (CUDA), or auto: "
-                                      "bf16 where the CPU or GPU supports it, else fp32", PRECISIONS)
-    augment: int | None = opt(None, "random translation of training images by up to N pixels (0 = off)")
-    tta: bool | None = opt(None, "test-time augmentation: average the prediction over 1-pixel shifts")
-    compile: bool = opt(False, "torch.compile the model (worth it on a GPU; slow to start on a CPU)")
+    precision: str | None = opt(
+        None,
+        "fp32, bf16 autocast (CPUs with AVX-512/AMX, GPUs), fp16 (CUDA), or auto: "
+        "bf16 where the CPU or GPU supports it, else fp32",
+        PRECISIONS,
+    )
+    augment: int | None = opt(
+        None, "random translation of training images by up to N pixels (0 = off)"
+    )
+    tta: bool | None = opt(
+        None, "test-time augmentation: average the prediction over 1-pixel shifts"
+    )
+    compile: bool = opt(
+        False, "torch.compile the model (worth it on a GPU; slow to start on a CPU)"
+    )
     seed: int = opt(0, "random seed: initial weights and batch order")
     device: str = opt("auto", "auto picks cuda when available", DEVICES)
-    train_limit: int | None = opt(None, "use only the first N training images, for smoke runs (default: all)")
+    train_limit: int | None = opt(
+        None, "use only the first N training images, for smoke runs (default: all)"
+    )
     test_limit: int | None = opt(None, "use only the first N test images (default: all)")
 
     def __post_init__(self) -> None:
@@ -87,17 +145,27 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             if choices and value is not None and value not in choices:
-                raise ConfigError(f"--{f.name.replace('_', '-')}: {value!r} is not one of {', '.join(choices)}")
+                raise ConfigError(
+                    f"--{f.name.replace('_', '-')}: {value!r} is not one of {', '.join(choices)}"
+                )
         for name, value in MODEL_DEFAULTS[self.model].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                    "hidden": self.hidden, "channels": self.channels, "step_every": self.step_every}
+        positive = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "hidden": self.hidden,
+            "channels": self.channels,
+            "step_every": self.step_every,
+        }
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
         if self.depth < 0 or not 0 <= self.augment <= 8:
-            raise ConfigError(f"--depth must be >= 0 and --augment in 0..8, got {self.depth} and {self.augment}")
+            raise ConfigError(
+                f"--depth must be >= 0 and --augment in 0..8, got {self.depth} and {self.augment}"
+            )
         if not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--warmup and --label-smoothing must lie in [0, 1)")
 

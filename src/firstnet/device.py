@@ -15,7 +15,7 @@ from firstnet.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """"auto" picks CUDA when a GPU is available; "cuda" without one is a clear error."""
+    """ "auto" picks CUDA when a GPU is available; "cuda" without one is a clear error."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -24,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """"auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
+    """ "auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
     if precision != "auto":

@@ -14,15 +14,18 @@ from firstnet.schedule import EVAL_BATCH
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 
-def as_float(batch: torch.Tensor, layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+def as_float(
+    batch: torch.Tensor, layout: torch.memory_format = torch.contiguous_format
+) -> torch.Tensor:
     """A batch as float32: uint8 pixels scaled to [0, 1], float features unchanged."""
     batch = batch.float().div_(255) if batch.dtype == torch.uint8 else batch.float()
     return batch.contiguous(memory_format=layout) if batch.dim() == 4 else batch
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH,
-                   tta: bool = False) -> torch.Tensor:
+def predict_logits(
+    model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta: bool = False
+) -> torch.Tensor:
     """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1].
 
     With `tta`, the log of the mean probability over `TTA_SHIFTS` (argmax and cross-entropy still apply).
@@ -37,21 +40,26 @@ def predict_logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int
         if not tta:
             outputs.append(model(batch).float())
             continue
-        probabilities = sum(model(torch.roll(batch, shift, dims=(2, 3))).float().softmax(1) for shift in TTA_SHIFTS)
+        probabilities = sum(
+            model(torch.roll(batch, shift, dims=(2, 3))).float().softmax(1) for shift in TTA_SHIFTS
+        )
         outputs.append((probabilities / len(TTA_SHIFTS)).log())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros(0, 10)
 
 
-def evaluate(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             tta: bool = False) -> tuple[float, float]:
+def evaluate(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, tta: bool = False
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (a fraction) on a labelled set."""
     logits = predict_logits(model, images, tta=tta)
     loss = F.cross_entropy(logits, labels).item()
     return loss, (logits.argmax(1) == labels).float().mean().item()
 
 
-def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+def confusion_matrix(
+    labels: torch.Tensor, predictions: torch.Tensor, num_classes: int = 10
+) -> torch.Tensor:
     """Counts (num_classes, num_classes): row = true class, column = predicted class."""
     flat = labels.long() * num_classes + predictions.long()
     return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
@@ -63,7 +71,9 @@ def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     return matrix.diagonal().double() / totals
 
 
-def worst_errors(probabilities: torch.Tensor, labels: torch.Tensor, count: int = 24) -> torch.Tensor:
+def worst_errors(
+    probabilities: torch.Tensor, labels: torch.Tensor, count: int = 24
+) -> torch.Tensor:
     """Indices of misclassified examples, most confident first."""
     confidence, predictions = probabilities.max(1)
     wrong = (predictions != labels).nonzero().squeeze(1)

@@ -18,8 +18,13 @@ from firstnet.errors import ConfigError
 class Linear(nn.Module):
     """Softmax regression: logits = W x + b, W of shape (10, 784)."""
 
-    def __init__(self, inputs: int = INPUT_DIM, classes: int = NUM_CLASSES, mean: float = MNIST_MEAN,
-                 std: float = MNIST_STD) -> None:
+    def __init__(
+        self,
+        inputs: int = INPUT_DIM,
+        classes: int = NUM_CLASSES,
+        mean: float = MNIST_MEAN,
+        std: float = MNIST_STD,
+    ) -> None:
         super().__init__()
         self.mean, self.std = mean, std
         self.out = nn.Linear(inputs, classes)
@@ -32,13 +37,23 @@ class Linear(nn.Module):
 class MLP(nn.Module):
     """784 -> H -> ... -> H -> 10 with `depth` hidden layers (the lecture's network: depth 2, ReLU)."""
 
-    def __init__(self, hidden: int = 256, depth: int = 2, activation: str = "relu", init: str = "kaiming",
-                 inputs: int = INPUT_DIM, classes: int = NUM_CLASSES, mean: float = MNIST_MEAN,
-                 std: float = MNIST_STD) -> None:
+    def __init__(
+        self,
+        hidden: int = 256,
+        depth: int = 2,
+        activation: str = "relu",
+        init: str = "kaiming",
+        inputs: int = INPUT_DIM,
+        classes: int = NUM_CLASSES,
+        mean: float = MNIST_MEAN,
+        std: float = MNIST_STD,
+    ) -> None:
         super().__init__()
         self.mean, self.std = mean, std
         widths = [inputs] + [hidden] * depth
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.hidden = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
+        )
         self.acts = nn.ModuleList(get_activation(activation).module() for _ in range(depth))
         self.out = nn.Linear(widths[-1], classes)
         initialise(self, activation, init)
@@ -90,10 +105,18 @@ class CNN(nn.Module):
     def __init__(self, channels: int = 16, activation: str = "relu") -> None:
         super().__init__()
         c = channels
-        plan = [(1, c, True), (c, 2 * c, False), (2 * c, 2 * c, True), (2 * c, 4 * c, False), (4 * c, 4 * c, True)]
+        plan = [
+            (1, c, True),
+            (c, 2 * c, False),
+            (2 * c, 2 * c, True),
+            (2 * c, 4 * c, False),
+            (4 * c, 4 * c, True),
+        ]
         layers: list[nn.Module] = []
         for inputs, outputs, pool in plan:
-            layers.append(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False))  # bias is redundant before BN
+            layers.append(
+                nn.Conv2d(inputs, outputs, 3, padding=1, bias=False)
+            )  # bias is redundant before BN
             layers += [nn.MaxPool2d(2)] if pool else []
             layers += [nn.BatchNorm2d(outputs), get_activation(activation).module()]
         self.features = nn.Sequential(*layers)
@@ -105,8 +128,15 @@ class CNN(nn.Module):
         return self.out(self.features(x).flatten(1))  # (B, 4c, 3, 3) -> (B, 10)
 
 
-def build_model(name: str, hidden: int = 256, depth: int = 2, activation: str = "relu",
-                init: str = "kaiming", channels: int = 16, **shape) -> nn.Module:
+def build_model(
+    name: str,
+    hidden: int = 256,
+    depth: int = 2,
+    activation: str = "relu",
+    init: str = "kaiming",
+    channels: int = 16,
+    **shape,
+) -> nn.Module:
     """A fresh model by name ("linear", "mlp" or "cnn").
 
     `shape` (inputs, classes, mean, std) sizes the linear model and the MLP for data other than MNIST.
@@ -124,4 +154,6 @@ def build_model(name: str, hidden: int = 256, depth: int = 2, activation: str = 
 
 def model_for(cfg, **shape) -> nn.Module:
     """The fresh model a `TrainConfig` describes (sized by `shape` for data other than MNIST)."""
-    return build_model(cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels, **shape)
+    return build_model(
+        cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels, **shape
+    )

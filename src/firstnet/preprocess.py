@@ -21,7 +21,9 @@ def load_image(path: str | Path) -> np.ndarray:
     """A grayscale image as float32 (H, W) in [0, 1], from any format Pillow reads."""
     try:
         with Image.open(path) as image:
-            if image.mode.startswith("I;16"):  # 16-bit grayscale: scale, since convert("L") would clip
+            if image.mode.startswith(
+                "I;16"
+            ):  # 16-bit grayscale: scale, since convert("L") would clip
                 return np.asarray(image, dtype=np.float32) / 65535.0
             image = image.convert("RGBA") if "A" in image.getbands() or image.mode == "P" else image
             if image.mode == "RGBA":  # transparent pixels become white paper
@@ -52,8 +54,13 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
         raise ImageError("the image is empty: no ink found")
     ink = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = 20.0 / max(ink.shape)
-    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))  # (width, height)
-    small = np.asarray(Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    size = (
+        max(1, round(ink.shape[1] * scale)),
+        max(1, round(ink.shape[0] * scale)),
+    )  # (width, height)
+    small = np.asarray(
+        Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32
+    )
     small = np.clip(small, 0.0, None)
     small /= max(small.max(), 1e-6)
     return centre_by_mass(small)

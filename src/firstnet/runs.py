@@ -24,7 +24,9 @@ from firstnet.train import Trainer
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.jsonl", "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_FORMAT = "firstnet-checkpoint-2"  # the state-dict layout; "firstnet-checkpoint" was the first
+CHECKPOINT_FORMAT = (
+    "firstnet-checkpoint-2"  # the state-dict layout; "firstnet-checkpoint" was the first
+)
 
 
 def default_name(cfg: TrainConfig) -> str:
@@ -34,16 +36,29 @@ def default_name(cfg: TrainConfig) -> str:
 def create_run_dir(runs_dir: Path, name: str) -> Path:
     run_dir = Path(runs_dir) / name
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise CheckpointError(f"{run_dir} already exists; pick another --name, or continue it with --resume {run_dir}")
+        raise CheckpointError(
+            f"{run_dir} already exists; pick another --name, or continue it with --resume {run_dir}"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
-def write_config(run_dir: Path, cfg: TrainConfig, device: torch.device, data_source: str,
-                 extra: dict | None = None) -> None:
+def write_config(
+    run_dir: Path,
+    cfg: TrainConfig,
+    device: torch.device,
+    data_source: str,
+    extra: dict | None = None,
+) -> None:
     """config.json: the config, data source, time and environment, plus `extra` facts about the run."""
-    payload = {"config": cfg.to_dict(), "seed": cfg.seed, "data_source": data_source,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(device), **(extra or {})}
+    payload = {
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "data_source": data_source,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **environment(device),
+        **(extra or {}),
+    }
     atomic_write(run_dir / CONFIG, json.dumps(payload, indent=2) + "\n")
 
 
@@ -63,7 +78,11 @@ def write_metrics(run_dir: Path, history: list[dict]) -> None:
 
 def read_metrics(run_dir: Path) -> list[dict]:
     path = Path(run_dir) / METRICS
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.is_file() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line]
+        if path.is_file()
+        else []
+    )
 
 
 def save_model(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> None:
@@ -91,27 +110,34 @@ def check_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: 
     expected = model.state_dict()
     problems = [f"missing {k}" for k in expected if k not in tensors]
     problems += [f"unexpected {k}" for k in tensors if k not in expected]
-    problems += [f"{k}: shape {tuple(tensors[k].shape)} but the config needs {tuple(v.shape)}"
-                 for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
+    problems += [
+        f"{k}: shape {tuple(tensors[k].shape)} but the config needs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
     if problems:
         raise CheckpointError(f"{path} does not match its config.json: " + "; ".join(problems[:4]))
 
 
-def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[TrainConfig, torch.nn.Module]:
+def load_model(
+    run_dir: Path, device: str | torch.device = "cpu"
+) -> tuple[TrainConfig, torch.nn.Module]:
     """The trained model of a finished run, in eval mode."""
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     path = run_dir / MODEL
     if not path.is_file():
-        hint = f"; continue it with: firstnet train --resume {run_dir}" if (run_dir / CHECKPOINT).is_file() else ""
+        hint = (
+            f"; continue it with: firstnet train --resume {run_dir}"
+            if (run_dir / CHECKPOINT).is_file()
+            else ""
+        )
         raise CheckpointError(f"{run_dir} has no {MODEL}: the run did not finish{hint}")
     model = model_for(cfg)
     tensors = load_tensors(path)[0]
     check_state(model, tensors, path)
     model.load_state_dict(tensors)
     return cfg, model.to(device).eval()
-
-
 
 
 def split_tensors(value, name: str, tensors: dict[str, torch.Tensor]):
@@ -124,8 +150,12 @@ def split_tensors(value, name: str, tensors: dict[str, torch.Tensor]):
         return {"__tensor__": name}
     if isinstance(value, dict):
         if all(isinstance(key, str) for key in value):
-            return {key: split_tensors(item, f"{name}.{key}", tensors) for key, item in value.items()}
-        pairs = [[key, split_tensors(item, f"{name}.{key}", tensors)] for key, item in value.items()]
+            return {
+                key: split_tensors(item, f"{name}.{key}", tensors) for key, item in value.items()
+            }
+        pairs = [
+            [key, split_tensors(item, f"{name}.{key}", tensors)] for key, item in value.items()
+        ]
         return {"__items__": pairs}
     if isinstance(value, list | tuple):
         return [split_tensors(item, f"{name}.{index}", tensors) for index, item in enumerate(value)]
@@ -160,8 +190,10 @@ def read_checkpoint(run_dir: Path) -> dict:
         raise CheckpointError(f"{run_dir} has no {CHECKPOINT} to resume from")
     tensors, metadata = load_tensors(path)
     if metadata.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a checkpoint this firstnet can resume (format "
-                              f"{metadata.get('format')!r}); start the run again")
+        raise CheckpointError(
+            f"{path}: not a checkpoint this firstnet can resume (format "
+            f"{metadata.get('format')!r}); start the run again"
+        )
     try:
         return join_tensors(json.loads(metadata["state"]), tensors)
     except (KeyError, TypeError, ValueError) as err:
@@ -179,7 +211,9 @@ def resume(run_dir: Path, trainer: Trainer) -> None:
         raise CheckpointError(f"{path}: checkpoint does not fit this run ({err})") from err
 
 
-def train_in_dir(trainer: Trainer, run_dir: Path, on_progress=None, should_stop=lambda: False) -> bool:
+def train_in_dir(
+    trainer: Trainer, run_dir: Path, on_progress=None, should_stop=lambda: False
+) -> bool:
     """Train in `run_dir`, checkpointing after every epoch and when stopped; True once finished.
 
     A stopped run keeps its checkpoint, so `resume` continues it to the same result. A finished one

@@ -22,7 +22,11 @@ from firstnet.device import autocast, resolve_device, resolve_precision
 from firstnet.errors import DivergedError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
-from firstnet.schedule import LOG_EVERY, ProgressRecord, learning_rate  # shared with firstnet.scratch
+from firstnet.schedule import (
+    LOG_EVERY,
+    ProgressRecord,
+    learning_rate,
+)  # shared with firstnet.scratch
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,8 +38,10 @@ def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tenso
         images = torch.tensor(images, dtype=torch.float32)
     return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
 
-def smoothed_cross_entropy(logits: torch.Tensor, labels: torch.Tensor,
-                           smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+
+def smoothed_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(training loss, plain cross-entropy): the loss optimised and the one reported, in one pass.
 
     Label smoothing (Szegedy et al., 2016) mixes in the cross-entropy against a uniform target.
@@ -49,14 +55,21 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     params = model.parameters()
     if cfg.optimizer == "sgd":
         nesterov = cfg.nesterov and cfg.momentum > 0
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=nesterov,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=nesterov,
+            weight_decay=cfg.weight_decay,
+        )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def random_translate(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+def random_translate(
+    images: torch.Tensor, max_shift: int, generator: torch.Generator
+) -> torch.Tensor:
     """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift, max_shift]^2.
 
     One gather for the whole batch, on uint8 (4x less memory traffic than float); borders fill with 0.
@@ -83,8 +96,12 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
         data = data.subset(cfg.train_limit, cfg.test_limit)
-        self.train_images, self.train_labels = to_device_tensors(data.train_images, data.train_labels, self.device)
-        self.test_images, self.test_labels = to_device_tensors(data.test_images, data.test_labels, self.device)
+        self.train_images, self.train_labels = to_device_tensors(
+            data.train_images, data.train_labels, self.device
+        )
+        self.test_images, self.test_labels = to_device_tensors(
+            data.test_images, data.test_labels, self.device
+        )
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
@@ -146,7 +163,9 @@ class Trainer:
         """
         while not self.finished:
             if self.order is None:  # a fresh shuffle at the start of every epoch
-                self.order = torch.randperm(len(self.train_labels), generator=self.shuffle_generator)
+                self.order = torch.randperm(
+                    len(self.train_labels), generator=self.shuffle_generator
+                )
                 self.order = self.order.to(self.device)
             if not self._train_epoch(on_progress, should_stop, on_step):
                 break
@@ -182,8 +201,13 @@ class Trainer:
             self.optimizer.step()
             with torch.no_grad():
                 correct = (logits.argmax(1) == labels).sum()
-                self.sums += torch.stack([cross_entropy.detach().double() * len(labels), correct.double(),
-                                          torch.tensor(float(len(labels)), device=self.device, dtype=torch.float64)])
+                self.sums += torch.stack(
+                    [
+                        cross_entropy.detach().double() * len(labels),
+                        correct.double(),
+                        torch.tensor(float(len(labels)), device=self.device, dtype=torch.float64),
+                    ]
+                )
             self.batch += 1
             if on_step:
                 on_step(self.epoch * self.steps_per_epoch + self.batch)
@@ -202,8 +226,17 @@ class Trainer:
         if on_progress:
             seconds = time.perf_counter() - start
             samples = (self.batch - start_batch) * self.cfg.batch_size
-            on_progress(ProgressRecord(self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch,
-                                 loss_sum / count, correct / count, samples / max(seconds, 1e-9)))
+            on_progress(
+                ProgressRecord(
+                    self.epoch + 1,
+                    self.cfg.epochs,
+                    self.batch,
+                    self.steps_per_epoch,
+                    loss_sum / count,
+                    correct / count,
+                    samples / max(seconds, 1e-9),
+                )
+            )
 
     def _end_epoch(self) -> dict:
         start = time.perf_counter()
@@ -211,12 +244,21 @@ class Trainer:
         # Test-time augmentation costs five forward passes, so only the final evaluation uses it.
         tta = bool(self.cfg.tta) and self.epoch + 1 == self.cfg.epochs
         with autocast(self.precision, self.device):
-            test_loss, test_acc = evaluate(self.forward, self.test_images, self.test_labels, tta=tta)
+            test_loss, test_acc = evaluate(
+                self.forward, self.test_images, self.test_labels, tta=tta
+            )
         self.elapsed_s += time.perf_counter() - start
         self.epoch, self.batch, self.order = self.epoch + 1, 0, None
         self.sums.zero_()
-        record = {"epoch": self.epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
-                  "test_loss": test_loss, "test_acc": test_acc, "elapsed_s": round(self.elapsed_s, 3),
-                  "lr": self.optimizer.param_groups[0]["lr"], "tta": tta}
+        record = {
+            "epoch": self.epoch,
+            "train_loss": loss_sum / count,
+            "train_acc": correct / count,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "tta": tta,
+        }
         self.history.append(record)
         return record

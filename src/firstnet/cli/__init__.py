@@ -25,7 +25,16 @@ from firstnet.cli.options import HelpFormatter
 from firstnet.errors import FirstnetError
 
 # The command groups in the order `firstnet --help` lists them.
-COMMAND_GROUPS = (cmd_data, cmd_train, cmd_scratch, cmd_bench, cmd_demo, cmd_plot, cmd_serve, cmd_experiment)
+COMMAND_GROUPS = (
+    cmd_data,
+    cmd_train,
+    cmd_scratch,
+    cmd_bench,
+    cmd_demo,
+    cmd_plot,
+    cmd_serve,
+    cmd_experiment,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

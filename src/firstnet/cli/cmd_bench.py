@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
     bench.add_argument("model", choices=MODELS, help="model to benchmark with its defaults")
     bench.add_argument("--seeds", type=int, default=5, help="number of runs (seeds 0..N-1)")
     bench.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    fields = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed"))
+    fields = tuple(
+        f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")
+    )
     add_config_options(bench, fields)
     add_data_option(bench)
 
@@ -57,5 +59,7 @@ def bench_command(args) -> int:
         f"min {100 * result['test_acc_min']:.2f}%), "
         f"median {result['seconds_median']:.1f} s training + evaluation"
     )
-    out.print(f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), {trainer.precision}")
+    out.print(
+        f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), {trainer.precision}"
+    )
     return 0

@@ -13,7 +13,10 @@ from firstnet.data import MNIST, data_summary
 
 def add_parser(sub) -> None:
     data = add_command(
-        sub, "data", "answer the lecture's questions about MNIST and draw sample digits", show_data_command
+        sub,
+        "data",
+        "answer the lecture's questions about MNIST and draw sample digits",
+        show_data_command,
     )
     add_data_option(data)
     data.add_argument(
@@ -40,7 +43,10 @@ def show_data(data: MNIST, samples_path: Path) -> dict:
         ("train / test images", f"{summary['train_size']:,} / {summary['test_size']:,}"),
         ("train images per class", " ".join(map(str, summary["train_class_counts"]))),
         ("test images per class", " ".join(map(str, summary["test_class_counts"]))),
-        ("pixel mean / std (on [0, 1])", f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}"),
+        (
+            "pixel mean / std (on [0, 1])",
+            f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}",
+        ),
         (
             "linearly separable?",
             "measure it: firstnet train --model linear (train accuracy < 100% = no)",

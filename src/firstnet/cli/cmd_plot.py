@@ -31,9 +31,7 @@ def add_parser(sub) -> None:
     )
     activations.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
     add_landscape_parser(figures)
-    curves = add_command(
-        figures, "curves", "loss and accuracy per epoch of a run", plot_run_curves
-    )
+    curves = add_command(figures, "curves", "loss and accuracy per epoch of a run", plot_run_curves)
     curves.add_argument("run", type=Path, help="run directory")
     curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
     confusion = add_command(
@@ -48,9 +46,7 @@ def add_parser(sub) -> None:
     )
     add_data_option(confusion)
     digits = add_command(figures, "digits", "a grid of MNIST training digits", plot_digits)
-    digits.add_argument(
-        "--out", type=Path, default=FIGURES_DIR / "digits.png", help="PNG path"
-    )
+    digits.add_argument("--out", type=Path, default=FIGURES_DIR / "digits.png", help="PNG path")
     digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
     add_data_option(digits)
     add_boundary_parser(figures)
@@ -71,13 +67,19 @@ def add_landscape_parser(figures) -> None:
         help="a: two-weight problem (seconds); b: MNIST MLP slice (trains one, under a minute)",
     )
     landscape.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
-    landscape.add_argument("--steps", type=int, default=40, help="(a) gradient-descent steps per path")
+    landscape.add_argument(
+        "--steps", type=int, default=40, help="(a) gradient-descent steps per path"
+    )
     landscape.add_argument(
         "--seed", type=int, default=0, help="seed of the data (a), weights and directions (b)"
     )
-    landscape.add_argument("--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP")
+    landscape.add_argument(
+        "--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP"
+    )
     landscape.add_argument("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
-    landscape.add_argument("--grid", type=int, default=21, help="(b) grid points per side of each slice")
+    landscape.add_argument(
+        "--grid", type=int, default=21, help="(b) grid points per side of each slice"
+    )
     add_data_option(landscape)
 
 
@@ -137,9 +139,13 @@ def plot_landscape(args) -> int:
         from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 
         intuition = gradient_intuition(seed=args.seed, steps=args.steps)
-        out.print(str(plot_two_weight_landscape(intuition, args.out_dir / "landscape-two-weights.png")))
+        out.print(
+            str(plot_two_weight_landscape(intuition, args.out_dir / "landscape-two-weights.png"))
+        )
         for name, run in intuition["paths"].items():
-            out.print(f"lr {run['lr']:.3g} ({name}): loss {run['loss'][0]:.3f} -> {run['loss'][-1]:.4f}")
+            out.print(
+                f"lr {run['lr']:.3g} ({name}): loss {run['loss'][0]:.3f} -> {run['loss'][-1]:.4f}"
+            )
     if args.part in ("b", "both"):
         plot_mnist_landscape(args)
     return 0
@@ -152,7 +158,9 @@ def plot_mnist_landscape(args) -> None:
     cfg = TrainConfig(model="mlp", hidden=args.hidden, epochs=args.epochs, seed=args.seed)
     data = load_data(args.data_dir)
     with training_bar("mlp") as show:
-        slices, trainer = mnist_loss_slices(cfg, data, size=args.grid, seed=args.seed, on_progress=show)
+        slices, trainer = mnist_loss_slices(
+            cfg, data, size=args.grid, seed=args.seed, on_progress=show
+        )
     last = trainer.history[-1]
     title = (
         f"MNIST MLP 784-{cfg.hidden}-{cfg.hidden}-10 after {cfg.epochs} epochs "
@@ -203,12 +211,16 @@ def plot_boundary(args) -> int:
 
     data = make_toy(args.dataset, args.points, args.noise, args.seed, args.classes)
     mlp = {"hidden": args.hidden, "depth": args.depth, "activation": args.activation}
-    configs = boundary.boundary_configs(args.compare.split(","), args.steps, args.seed, data, mlp, args.lr)
+    configs = boundary.boundary_configs(
+        args.compare.split(","), args.steps, args.seed, data, mlp, args.lr
+    )
     grid = boundary.make_grid(data, args.grid)
     trained = []
     with task_bar("training", args.steps * len(configs)) as advance:
         for cfg in configs:
-            trained.append(boundary.train_with_snapshots(cfg, data, grid, args.frames, on_step=advance))
+            trained.append(
+                boundary.train_with_snapshots(cfg, data, grid, args.frames, on_step=advance)
+            )
     title = f"Decision regions on {data.source}"
     frames = boundary.render_frames(trained, data, grid, title, args.dpi)
     stem = args.out_dir / f"boundary-{args.dataset}"

@@ -27,7 +27,9 @@ def add_parser(sub) -> None:
         "differences and torch autograd and print the errors",
     )
     add_config_options(scratch, CONFIG_FIELDS, model="mlp")
-    scratch.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    scratch.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where run directories go"
+    )
     scratch.add_argument(
         "--name", default=None, help="run directory name (default: scratch-mlp-YYYYmmdd-HHMMSS)"
     )
@@ -52,7 +54,9 @@ def scratch_run(cfg: TrainConfig, data, run_dir: Path):
     runs.write_config(run_dir, cfg, torch.device("cpu"), data.source, extra=extra)
     with training_bar("scratch") as show:
         trainer.run(show, on_epoch=lambda _record: runs.write_metrics(run_dir, trainer.history))
-    plot_curves(trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}")
+    plot_curves(
+        trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}"
+    )
     # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at that value.
     runs.save_model(run_dir, cfg, to_torch_mlp(trainer.params, cfg.activation).state_dict())
     return trainer
@@ -87,7 +91,9 @@ def show_gradcheck(seed: int) -> int:
         for _, errors, tolerance in checks
     ]
     passed = all(error < tolerance for error, tolerance in worst)
-    out.print("[green]All gradients agree." if passed else "[bold red]Some gradients disagree (in red).")
+    out.print(
+        "[green]All gradients agree." if passed else "[bold red]Some gradients disagree (in red)."
+    )
     return 0 if passed else 1
 
 
@@ -98,7 +104,9 @@ def scratch_command(args) -> int:
         return show_gradcheck(args.seed)
     cfg = TrainConfig(**FIXED_FIELDS, **{name: getattr(args, name) for name in CONFIG_FIELDS})
     run_dir = Path(args.runs_dir) / (args.name or f"scratch-{runs.default_name(cfg)}")
-    if run_dir.is_dir() and any(run_dir.iterdir()):  # before loading data; scratch runs cannot resume
+    if run_dir.is_dir() and any(
+        run_dir.iterdir()
+    ):  # before loading data; scratch runs cannot resume
         raise CheckpointError(f"{run_dir} already exists; pick another --name")
     data = load_data(args.data_dir)
     runs.create_run_dir(run_dir.parent, run_dir.name)

@@ -37,7 +37,9 @@ def add_parser(sub) -> None:
         default="127.0.0.1",
         help="address to listen on (0.0.0.0 exposes it to the network)",
     )
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (0: any free port)"
+    )
     serve.add_argument(
         "--log-level",
         default="warning",
@@ -59,7 +61,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as error:
         sock.close()
-        raise ServeError(f"cannot listen on {host}:{port} ({error.strerror}); pick another --port") from None
+        raise ServeError(
+            f"cannot listen on {host}:{port} ({error.strerror}); pick another --port"
+        ) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -84,12 +88,23 @@ def run_server(args) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     for model in models:
-        accuracy = f"{100 * model.test_acc:.2f}% test accuracy" if model.test_acc is not None else "no metrics"
+        accuracy = (
+            f"{100 * model.test_acc:.2f}% test accuracy"
+            if model.test_acc is not None
+            else "no metrics"
+        )
         out.print(f"serving {model.kind:6} {escape(str(model.run_dir))} ({accuracy})")
-    out.print(f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at /openapi.json. "
-              "Ctrl-C stops.", soft_wrap=True)
-    config = uvicorn.Config(create_app(models), log_level=args.log_level, access_log=args.log_level == "info",
-                            timeout_graceful_shutdown=2)
+    out.print(
+        f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at /openapi.json. "
+        "Ctrl-C stops.",
+        soft_wrap=True,
+    )
+    config = uvicorn.Config(
+        create_app(models),
+        log_level=args.log_level,
+        access_log=args.log_level == "info",
+        timeout_graceful_shutdown=2,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -15,7 +15,9 @@ from firstnet.errors import CheckpointError
 def add_parser(sub) -> None:
     train = add_command(sub, "train", "train a model into a run directory", train_command)
     add_config_options(train)
-    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run directories go")
+    train.add_argument(
+        "--runs-dir", type=Path, default=Path("runs"), help="where run directories go"
+    )
     train.add_argument(
         "--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)"
     )
@@ -97,8 +99,16 @@ def train_command(args) -> int:
     return 0
 
 
-EVAL_KEYS = ("run", "model", "accuracy", "per_class_accuracy", "errors", "test_size",
-             "confusion_matrix", "figures")  # what `firstnet eval --json` prints
+EVAL_KEYS = (
+    "run",
+    "model",
+    "accuracy",
+    "per_class_accuracy",
+    "errors",
+    "test_size",
+    "confusion_matrix",
+    "figures",
+)  # what `firstnet eval --json` prints
 
 
 def eval_command(args) -> int:

@@ -52,7 +52,9 @@ def task_bar(
     with progress_bar(transient=transient) as bar:
         task = bar.add_task(description, total=total)
 
-        def advance(count: int = 1, description: str | None = None, total: int | None = None) -> None:
+        def advance(
+            count: int = 1, description: str | None = None, total: int | None = None
+        ) -> None:
             changes = {"description": description, "total": total}
             bar.update(task, advance=count, **{k: v for k, v in changes.items() if v is not None})
 
@@ -69,7 +71,9 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         if requested:
             raise KeyboardInterrupt
         requested = True
-        err.print("[yellow]Stopping after this batch and saving a checkpoint (Ctrl-C again to abort)...")
+        err.print(
+            "[yellow]Stopping after this batch and saving a checkpoint (Ctrl-C again to abort)..."
+        )
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -101,6 +105,8 @@ def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: floa
     for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     for name, row in errors.items():
-        cells = [f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns]
+        cells = [
+            f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns
+        ]
         table.add_row(name, *cells)
     return table

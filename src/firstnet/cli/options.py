@@ -52,7 +52,9 @@ def add_config_options(
             )
         else:
             choices = f.metadata.get("choices")
-            group.add_argument(flag, type=TYPES[kind], default=f.default, choices=choices, help=text)
+            group.add_argument(
+                flag, type=TYPES[kind], default=f.default, choices=choices, help=text
+            )
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:
@@ -68,4 +70,6 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     """The TrainConfig of the options a command has, plus `fixed` fields."""
     names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
-    return TrainConfig(**{name: getattr(args, name) for name in names if name not in fixed}, **fixed)
+    return TrainConfig(
+        **{name: getattr(args, name) for name in names if name not in fixed}, **fixed
+    )

@@ -47,7 +47,9 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     zero, dtype_code, ndim = int.from_bytes(content[:2], "big"), content[2], content[3]
     magic = int.from_bytes(content[:4], "big")
     if zero != 0 or dtype_code != UBYTE or ndim == 0:
-        raise DataFormatError(f"{name}: bad magic number {magic} (expected {IMAGES_MAGIC} or {LABELS_MAGIC})")
+        raise DataFormatError(
+            f"{name}: bad magic number {magic} (expected {IMAGES_MAGIC} or {LABELS_MAGIC})"
+        )
     header_len = 4 + 4 * ndim
     if len(content) < header_len:
         raise DataFormatError(f"{name}: header truncated ({len(content)} of {header_len} bytes)")
@@ -78,4 +80,6 @@ def check_labels(labels: np.ndarray, name: str, num_classes: int = 10) -> None:
     if labels.ndim != 1:
         raise DataFormatError(f"{name}: expected labels of shape (N,), got {labels.shape}")
     if labels.size and int(labels.max()) >= num_classes:
-        raise DataFormatError(f"{name}: label {int(labels.max())} out of range 0..{num_classes - 1}")
+        raise DataFormatError(
+            f"{name}: label {int(labels.max())} out of range 0..{num_classes - 1}"
+        )

@@ -22,16 +22,38 @@ from firstnet.errors import DataFormatError, DataNotFoundError
 
 # SHA-256 of the *decompressed* IDX files (mirrors differ in their gzip wrappers, not in these bytes).
 MNIST_FILES = {
-    "train_images": ("train-images-idx3-ubyte", "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "train_labels": ("train-labels-idx1-ubyte", "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "test_images": ("t10k-images-idx3-ubyte", "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "test_labels": ("t10k-labels-idx1-ubyte", "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+    "train_images": (
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    "train_labels": (
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    "test_images": (
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    "test_labels": (
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
 }
 # The mirrors torchvision uses.
-DEFAULT_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
-KERAS_KEYS = {"train_images": "x_train", "train_labels": "y_train", "test_images": "x_test", "test_labels": "y_test"}
+DEFAULT_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+KERAS_KEYS = {
+    "train_images": "x_train",
+    "train_labels": "y_train",
+    "test_images": "x_test",
+    "test_labels": "y_test",
+}
 
-ProgressFn = Callable[[str, int, int | None], None]  # (file name, bytes so far, total bytes or None)
+ProgressFn = Callable[
+    [str, int, int | None], None
+]  # (file name, bytes so far, total bytes or None)
 
 
 @dataclass(frozen=True)
@@ -49,8 +71,11 @@ class MNIST:
     def subset(self, train: int | None = None, test: int | None = None) -> MNIST:
         """The first `train` / `test` examples (for smoke runs)."""
         return MNIST(
-            self.train_images[:train], self.train_labels[:train],
-            self.test_images[:test], self.test_labels[:test], self.source,
+            self.train_images[:train],
+            self.train_labels[:train],
+            self.test_images[:test],
+            self.test_labels[:test],
+            self.source,
         )
 
 
@@ -67,12 +92,17 @@ def mirrors_from_env() -> tuple[str, ...]:
 
 def torchvision_roots() -> list[Path]:
     """Folders that commonly hold torchvision's `MNIST/raw` (`FIRSTNET_TORCHVISION_ROOT` first)."""
-    roots = [Path(os.environ["FIRSTNET_TORCHVISION_ROOT"])] if os.environ.get("FIRSTNET_TORCHVISION_ROOT") else []
+    roots = (
+        [Path(os.environ["FIRSTNET_TORCHVISION_ROOT"])]
+        if os.environ.get("FIRSTNET_TORCHVISION_ROOT")
+        else []
+    )
     return roots + [Path("data"), Path.home() / "data"]
 
 
-def build_mnist(contents: dict[str, bytes], names: dict[str, str], source: str,
-                checksums: dict[str, str]) -> MNIST:
+def build_mnist(
+    contents: dict[str, bytes], names: dict[str, str], source: str, checksums: dict[str, str]
+) -> MNIST:
     """Verify checksums and structure of the four decompressed files and assemble an `MNIST`."""
     arrays = {}
     for key, content in contents.items():
@@ -126,11 +156,18 @@ def load_keras(path: Path, checksums: dict[str, str]) -> MNIST | None:
         raise DataFormatError(f"{path}: not a readable Keras MNIST file ({err})") from err
     # Re-encoding as IDX gives the canonical bytes, so the same checksums apply.
     contents = {key: encode_idx(a) for key, a in arrays.items()}
-    return build_mnist(contents, {k: f"{path}[{KERAS_KEYS[k]}]" for k in contents}, str(path), checksums)
+    return build_mnist(
+        contents, {k: f"{path}[{KERAS_KEYS[k]}]" for k in contents}, str(path), checksums
+    )
 
 
-def download_file(name: str, expected_sha: str | None, mirrors: tuple[str, ...], target_dir: Path,
-                  progress: ProgressFn | None = None) -> list[str]:
+def download_file(
+    name: str,
+    expected_sha: str | None,
+    mirrors: tuple[str, ...],
+    target_dir: Path,
+    progress: ProgressFn | None = None,
+) -> list[str]:
     """Fetch `name`.gz from the first mirror that serves verified bytes into `target_dir`/`name`.
 
     Returns the list of failures (empty on success). Nothing but the finished file is left behind.
@@ -146,8 +183,9 @@ def download_file(name: str, expected_sha: str | None, mirrors: tuple[str, ...],
     return failures
 
 
-def verified_download(url: str, name: str, expected_sha: str | None,
-                      progress: ProgressFn | None) -> Callable[[Path], None]:
+def verified_download(
+    url: str, name: str, expected_sha: str | None, progress: ProgressFn | None
+) -> Callable[[Path], None]:
     """A writer for `atomic_write`: streams `url` into the file, decompresses it, checks its SHA-256."""
 
     def write(tmp: Path) -> None:
@@ -167,9 +205,14 @@ def verified_download(url: str, name: str, expected_sha: str | None,
     return write
 
 
-def load_mnist(data_dir: str | Path | None = None, *, cache: Path | None = None,
-               mirrors: tuple[str, ...] | None = None, checksums: dict[str, str] | None = None,
-               progress: ProgressFn | None = None) -> MNIST:
+def load_mnist(
+    data_dir: str | Path | None = None,
+    *,
+    cache: Path | None = None,
+    mirrors: tuple[str, ...] | None = None,
+    checksums: dict[str, str] | None = None,
+    progress: ProgressFn | None = None,
+) -> MNIST:
     """Load MNIST from the first source that has it; see the module docstring for the order.
 
     `data_dir` defaults to `$FIRSTNET_DATA_DIR`; `mirrors` to `$FIRSTNET_MIRRORS` or torchvision's.
@@ -195,7 +238,9 @@ def load_mnist(data_dir: str | Path | None = None, *, cache: Path | None = None,
         looked = ", ".join(str(f) for f in folders + [keras])
         raise DataNotFoundError(
             "MNIST not found and could not be downloaded.\n"
-            f"  Looked in: {looked}\n  Download failed: " + "\n                   ".join(failures[:4]) + "\n"
+            f"  Looked in: {looked}\n  Download failed: "
+            + "\n                   ".join(failures[:4])
+            + "\n"
             "  Fix: connect to the internet and run again; or put the four MNIST files "
             "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
             "t10k-labels-idx1-ubyte[.gz]) in a folder and pass --data-dir FOLDER (or set FIRSTNET_DATA_DIR); "

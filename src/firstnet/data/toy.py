@@ -30,8 +30,14 @@ class ToyData:
     num_classes: int
 
     def subset(self, train: int | None = None, test: int | None = None) -> ToyData:
-        return ToyData(self.train_images[:train], self.train_labels[:train], self.test_images[:test],
-                       self.test_labels[:test], self.source, self.num_classes)
+        return ToyData(
+            self.train_images[:train],
+            self.train_labels[:train],
+            self.test_images[:test],
+            self.test_labels[:test],
+            self.source,
+            self.num_classes,
+        )
 
 
 def _moons(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -77,15 +83,23 @@ def make_points(name: str, count: int, noise: float, classes: int, rng: np.rando
     if name == "spirals":
         points = _spirals(labels, rng, classes)
     elif name == "blobs":
-        points = _blobs(labels, rng, classes) + rng.normal(0, 0.15, (count, 2))  # blobs always spread
+        points = _blobs(labels, rng, classes) + rng.normal(
+            0, 0.15, (count, 2)
+        )  # blobs always spread
     else:
         points = {"moons": _moons, "circles": _circles, "xor": _xor}[name](labels, rng)
     points = points + rng.normal(0, noise, points.shape)
     return points.astype(np.float32), labels.astype(np.int64)
 
 
-def make_toy(name: str = "spirals", points: int = 600, noise: float = 0.05, seed: int = 0,
-             classes: int | None = None, test_fraction: float = 0.5) -> ToyData:
+def make_toy(
+    name: str = "spirals",
+    points: int = 600,
+    noise: float = 0.05,
+    seed: int = 0,
+    classes: int | None = None,
+    test_fraction: float = 0.5,
+) -> ToyData:
     """A toy data set by name; `points` in all, `test_fraction` of them held out for the test curves."""
     if name not in TOY_DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(TOY_DATASETS)}")
@@ -102,5 +116,11 @@ def make_toy(name: str = "spirals", points: int = 600, noise: float = 0.05, seed
     rng = np.random.default_rng(seed)
     features, labels = make_points(name, points, noise, classes, rng)
     cut = points - max(classes, round(points * test_fraction))
-    return ToyData(features[:cut], labels[:cut], features[cut:], labels[cut:],
-                   f"{name} ({classes} classes, noise {noise}, seed {seed})", classes)
+    return ToyData(
+        features[:cut],
+        labels[:cut],
+        features[cut:],
+        labels[cut:],
+        f"{name} ({classes} classes, noise {noise}, seed {seed})",
+        classes,
+    )

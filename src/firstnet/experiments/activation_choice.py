@@ -27,7 +27,12 @@ from firstnet.train import Trainer
 
 TITLE = "Activations: the same MLP with every activation of the registry, then 10 layers deep"
 
-FAMILY_COLORS = {SIGMOID_LIKE: PALETTE[1], RELU_FAMILY: PALETTE[0], SMOOTH_MODERN: PALETTE[2], LINEAR: PALETTE[7]}
+FAMILY_COLORS = {
+    SIGMOID_LIKE: PALETTE[1],
+    RELU_FAMILY: PALETTE[0],
+    SMOOTH_MODERN: PALETTE[2],
+    LINEAR: PALETTE[7],
+}
 
 
 @dataclass(frozen=True)
@@ -38,9 +43,14 @@ class Budget:
     deep_hidden: int = 128  # units per hidden layer of the deep MLP
     deep_depth: int = 10
     deep_activations: tuple[str, ...] = ("sigmoid", "tanh", "relu", "gelu", "silu")
-    inits: tuple[str, ...] = ("default", "kaiming")  # of the deep MLP; the shallow one uses the project's kaiming
+    inits: tuple[str, ...] = (
+        "default",
+        "kaiming",
+    )  # of the deep MLP; the shallow one uses the project's kaiming
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
-    measure_batch: int = 1000  # training images of the fixed batch for gradient norms and unit statistics
+    measure_batch: int = (
+        1000  # training images of the fixed batch for gradient norms and unit statistics
+    )
     lr: float = 0.05  # the MLP recipe's 0.2 diverges with the identity, PReLU and SELU (and deep GELU, SiLU)
 
 
@@ -51,16 +61,32 @@ DEFAULT = Budget(hidden=128, epochs=2, train_limit=None)
 def cells(budget: Budget, seeds: int) -> list[Cell]:
     """Every (activation, seed) at depth 2, then every (deep activation, init, seed) at the deep depth."""
     plan = [(name, 2, budget.hidden, "kaiming") for name in budget.activations]
-    plan += [(name, budget.deep_depth, budget.deep_hidden, init)
-             for init in budget.inits for name in budget.deep_activations]
+    plan += [
+        (name, budget.deep_depth, budget.deep_hidden, init)
+        for init in budget.inits
+        for name in budget.deep_activations
+    ]
     result = []
     for name, depth, hidden, init in plan:
         for seed in range(seeds):
-            cfg = TrainConfig(model="mlp", hidden=hidden, depth=depth, activation=name, init=init, seed=seed,
-                              epochs=budget.epochs, lr=budget.lr, train_limit=budget.train_limit)
-            result.append(Cell(f"{name}-depth{depth}-{init}-seed{seed}",
-                               {"train": cfg.to_dict(), "measure_batch": budget.measure_batch},
-                               f"{name}, depth {depth}, {init} init, seed {seed}"))
+            cfg = TrainConfig(
+                model="mlp",
+                hidden=hidden,
+                depth=depth,
+                activation=name,
+                init=init,
+                seed=seed,
+                epochs=budget.epochs,
+                lr=budget.lr,
+                train_limit=budget.train_limit,
+            )
+            result.append(
+                Cell(
+                    f"{name}-depth{depth}-{init}-seed{seed}",
+                    {"train": cfg.to_dict(), "measure_batch": budget.measure_batch},
+                    f"{name}, depth {depth}, {init} init, seed {seed}",
+                )
+            )
     return result
 
 
@@ -84,15 +110,26 @@ def run(ctx: Context, budget: Budget) -> dict:
     """Train every cell (or load it), write results.md, results.json and the figures; the results."""
     results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_and_measure(cell, ctx))
     shallow = summarize(results, budget.activations, 2, "kaiming", ctx.seeds)
-    deep = [summarize(results, budget.deep_activations, budget.deep_depth, init, ctx.seeds)
-            for init in budget.inits]
+    deep = [
+        summarize(results, budget.deep_activations, budget.deep_depth, init, ctx.seeds)
+        for init in budget.inits
+    ]
     deep = [row for rows in deep for row in rows]
-    figures = [plot_activation_accuracy(shallow, ctx.out_dir / "activations-accuracy.png"),
-               plot_depth_gradients(deep, budget.deep_depth, ctx.out_dir / "activations-deep-gradients.png")]
+    figures = [
+        plot_activation_accuracy(shallow, ctx.out_dir / "activations-accuracy.png"),
+        plot_depth_gradients(
+            deep, budget.deep_depth, ctx.out_dir / "activations-deep-gradients.png"
+        ),
+    ]
     size = f"784-{budget.hidden}-{budget.hidden}-10"
-    sections = [f"## Two hidden layers ({size}), Kaiming initialisation\n", shallow_table(shallow), NOTE,
-                f"## {budget.deep_depth} hidden layers of {budget.deep_hidden} units, default vs Kaiming "
-                "initialisation\n", deep_table(deep, budget.deep_depth)]
+    sections = [
+        f"## Two hidden layers ({size}), Kaiming initialisation\n",
+        shallow_table(shallow),
+        NOTE,
+        f"## {budget.deep_depth} hidden layers of {budget.deep_hidden} units, default vs Kaiming "
+        "initialisation\n",
+        deep_table(deep, budget.deep_depth),
+    ]
     payload = {"shallow": shallow, "deep": deep, "cells": results}
     shown = dataclasses.asdict(budget)
     if budget.activations == tuple(ACTIVATIONS):
@@ -100,21 +137,35 @@ def run(ctx: Context, budget: Budget) -> dict:
     return write_results(ctx, TITLE, shown, sections, payload, figures)
 
 
-NOTE = ("s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient norm of the "
-        "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on every image of "
-        "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the trained network.\n")
+NOTE = (
+    "s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient norm of the "
+    "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on every image of "
+    "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the trained network.\n"
+)
 
 
-def summarize(results: dict, names: tuple[str, ...], depth: int, init: str, seeds: int) -> list[dict]:
+def summarize(
+    results: dict, names: tuple[str, ...], depth: int, init: str, seeds: int
+) -> list[dict]:
     """One row per activation: accuracies over seeds, and the means over seeds of the measurements."""
     rows = []
     for name in names:
         runs = [results[f"{name}-depth{depth}-{init}-seed{seed}"] for seed in range(seeds)]
-        rows.append({"activation": name, "family": ACTIVATIONS[name].family, "depth": depth, "init": init,
-                     "test_acc": [r["test_acc"] for r in runs], "seconds_per_epoch": mean_of(runs, "seconds_per_epoch"),
-                     "grad_init": layer_means(runs, "grad_init"), "grad_epoch1": layer_means(runs, "grad_epoch1"),
-                     "dead": mean_of(runs, "dead"), "saturated": mean_of(runs, "saturated"),
-                     "diverged": sum(bool(r["diverged"]) for r in runs)})
+        rows.append(
+            {
+                "activation": name,
+                "family": ACTIVATIONS[name].family,
+                "depth": depth,
+                "init": init,
+                "test_acc": [r["test_acc"] for r in runs],
+                "seconds_per_epoch": mean_of(runs, "seconds_per_epoch"),
+                "grad_init": layer_means(runs, "grad_init"),
+                "grad_epoch1": layer_means(runs, "grad_epoch1"),
+                "dead": mean_of(runs, "dead"),
+                "saturated": mean_of(runs, "saturated"),
+                "diverged": sum(bool(r["diverged"]) for r in runs),
+            }
+        )
     return rows
 
 
@@ -134,25 +185,61 @@ def first(norms: list[float]) -> float:
 
 
 def shallow_table(rows: list[dict]) -> str:
-    headers = ["activation", "family", "test accuracy", "s / epoch", "‖∇W1‖ at init", "‖∇W1‖ after epoch 1",
-               "dead units", "saturated"]
-    body = [[row["activation"], row["family"], percent(row["test_acc"]), f"{row['seconds_per_epoch']:.2f}",
-             scientific(first(row["grad_init"])), scientific(first(row["grad_epoch1"])),
-             f"{100 * row['dead']:.1f}%", f"{100 * row['saturated']:.1f}%"] for row in rows]
+    headers = [
+        "activation",
+        "family",
+        "test accuracy",
+        "s / epoch",
+        "‖∇W1‖ at init",
+        "‖∇W1‖ after epoch 1",
+        "dead units",
+        "saturated",
+    ]
+    body = [
+        [
+            row["activation"],
+            row["family"],
+            percent(row["test_acc"]),
+            f"{row['seconds_per_epoch']:.2f}",
+            scientific(first(row["grad_init"])),
+            scientific(first(row["grad_epoch1"])),
+            f"{100 * row['dead']:.1f}%",
+            f"{100 * row['saturated']:.1f}%",
+        ]
+        for row in rows
+    ]
     return markdown_table(headers, body, right=range(2, 8))
 
 
 def deep_table(rows: list[dict], depth: int) -> str:
-    headers = ["activation", "init", "test accuracy", "‖∇W1‖ at init", f"‖∇W{depth}‖ at init",
-               "‖∇W1‖ / ‖∇W_out‖ at init", "‖∇W1‖ after epoch 1", "dead units", "saturated"]
+    headers = [
+        "activation",
+        "init",
+        "test accuracy",
+        "‖∇W1‖ at init",
+        f"‖∇W{depth}‖ at init",
+        "‖∇W1‖ / ‖∇W_out‖ at init",
+        "‖∇W1‖ after epoch 1",
+        "dead units",
+        "saturated",
+    ]
     body = []
     for row in rows:
         grads = row["grad_init"]
         ratio = grads[0] / grads[-1] if grads and grads[-1] else float("nan")
-        body.append([row["activation"], row["init"], percent(row["test_acc"]),
-                     scientific(first(grads)), scientific(grads[depth - 1] if grads else float("nan")),
-                     scientific(ratio), scientific(first(row["grad_epoch1"])),
-                     f"{100 * row['dead']:.1f}%", f"{100 * row['saturated']:.1f}%"])
+        body.append(
+            [
+                row["activation"],
+                row["init"],
+                percent(row["test_acc"]),
+                scientific(first(grads)),
+                scientific(grads[depth - 1] if grads else float("nan")),
+                scientific(ratio),
+                scientific(first(row["grad_epoch1"])),
+                f"{100 * row['dead']:.1f}%",
+                f"{100 * row['saturated']:.1f}%",
+            ]
+        )
     return markdown_table(headers, body, right=range(2, 9))
 
 
@@ -163,27 +250,66 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     stats = [percent_mean_std(row["test_acc"]) for row in rows]
     means, stds = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
     colors = [FAMILY_COLORS[row["family"]] for row in rows]
-    fig, (acc_ax, unit_ax) = plt.subplots(1, 2, figsize=(11, 0.38 * len(rows) + 1.6), sharey=True,
-                                          gridspec_kw={"width_ratios": [3, 2]})
+    fig, (acc_ax, unit_ax) = plt.subplots(
+        1,
+        2,
+        figsize=(11, 0.38 * len(rows) + 1.6),
+        sharey=True,
+        gridspec_kw={"width_ratios": [3, 2]},
+    )
     acc_ax.barh(y, means, xerr=stds, color=colors, capsize=2)
     low = np.nanmin(means - stds) if np.isfinite(means).any() else 0
     acc_ax.set_xlim(max(0.0, math.floor(low) - 1), 100)
     for yi, mean, std, row in zip(y, means, stds, rows, strict=True):
         failed = diverged_count(row["test_acc"])  # the table's rule: left out of the mean, counted
-        label = f" {mean:.2f}" + (f" ({failed} of {len(row['test_acc'])} diverged)" if failed else "")
-        acc_ax.text(mean + std if math.isfinite(mean) else acc_ax.get_xlim()[0], yi,
-                    label if math.isfinite(mean) else " diverged", va="center", fontsize=8)
-    acc_ax.set(yticks=y, yticklabels=names, xlabel="test accuracy (%)", title="Accuracy (mean ± std over seeds)")
-    acc_ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
-                  labels=list(FAMILY_COLORS), loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, fontsize=8)
-    unit_ax.barh(y + 0.2, [100 * row["saturated"] for row in rows], height=0.4, color=PALETTE[5],
-                 label="saturated: |f'(z)| < 0.01\n(share of unit × example pairs)")
-    unit_ax.barh(y - 0.2, [100 * row["dead"] for row in rows], height=0.4, color=PALETTE[3],
-                 label="dead: |f'(z)| < 0.01 on every\nexample (share of units)")
+        label = f" {mean:.2f}" + (
+            f" ({failed} of {len(row['test_acc'])} diverged)" if failed else ""
+        )
+        acc_ax.text(
+            mean + std if math.isfinite(mean) else acc_ax.get_xlim()[0],
+            yi,
+            label if math.isfinite(mean) else " diverged",
+            va="center",
+            fontsize=8,
+        )
+    acc_ax.set(
+        yticks=y,
+        yticklabels=names,
+        xlabel="test accuracy (%)",
+        title="Accuracy (mean ± std over seeds)",
+    )
+    acc_ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
+        labels=list(FAMILY_COLORS),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=4,
+        fontsize=8,
+    )
+    unit_ax.barh(
+        y + 0.2,
+        [100 * row["saturated"] for row in rows],
+        height=0.4,
+        color=PALETTE[5],
+        label="saturated: |f'(z)| < 0.01\n(share of unit × example pairs)",
+    )
+    unit_ax.barh(
+        y - 0.2,
+        [100 * row["dead"] for row in rows],
+        height=0.4,
+        color=PALETTE[3],
+        label="dead: |f'(z)| < 0.01 on every\nexample (share of units)",
+    )
     for yi, row in zip(y, rows, strict=True):
         if row["dead"] > 0:
-            unit_ax.text(100 * row["dead"], yi - 0.2, f" {100 * row['dead']:.1f}", va="center", fontsize=7)
-    unit_ax.set(xlabel="% of the trained network's hidden units", xlim=(0, 100), title="Dead and saturated units")
+            unit_ax.text(
+                100 * row["dead"], yi - 0.2, f" {100 * row['dead']:.1f}", va="center", fontsize=7
+            )
+    unit_ax.set(
+        xlabel="% of the trained network's hidden units",
+        xlim=(0, 100),
+        title="Dead and saturated units",
+    )
     unit_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8)
     fig.suptitle("Two hidden layers, every activation of the registry")
     return save(fig, path)
@@ -195,13 +321,24 @@ def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
     inits = list(dict.fromkeys(row["init"] for row in rows))
     names = list(dict.fromkeys(row["activation"] for row in rows))
     colors = dict(zip(names, PALETTE, strict=False))
-    fig, axes = plt.subplots(2, len(inits), figsize=(5.5 * len(inits), 7.5), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(inits), figsize=(5.5 * len(inits), 7.5), sharex=True, sharey=True, squeeze=False
+    )
     for column, init in enumerate(inits):
-        for line, (key, moment) in enumerate((("grad_init", "at initialisation"), ("grad_epoch1", "after epoch 1"))):
+        for line, (key, moment) in enumerate(
+            (("grad_init", "at initialisation"), ("grad_epoch1", "after epoch 1"))
+        ):
             ax = axes[line, column]
             for row in (r for r in rows if r["init"] == init and r[key]):
                 layers = np.arange(1, len(row[key]) + 1)
-                ax.plot(layers, row[key], "o-", color=colors[row["activation"]], label=row["activation"], ms=4)
+                ax.plot(
+                    layers,
+                    row[key],
+                    "o-",
+                    color=colors[row["activation"]],
+                    label=row["activation"],
+                    ms=4,
+                )
             ax.set(yscale="log", title=f"{init} init, {moment}")
             ax.set_xticks(range(1, depth + 2), [str(i) for i in range(1, depth + 1)] + ["out"])
     for ax in axes[-1]:

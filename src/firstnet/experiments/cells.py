@@ -35,7 +35,9 @@ class Stopped(FirstnetError):
 @dataclass(frozen=True)
 class Cell:
     key: str  # readable and unique within the experiment, e.g. "relu-depth2-seed0"
-    config: dict  # everything the result depends on (JSON-serialisable); its hash names the stored file
+    config: (
+        dict  # everything the result depends on (JSON-serialisable); its hash names the stored file
+    )
     label: str = ""  # what the progress line shows
 
 
@@ -47,13 +49,19 @@ class Context:
     out_dir: Path  # this experiment's folder, e.g. runs/experiments/activations
     seeds: int
     on_start: Callable[[int, int, Cell], None] = lambda index, total, cell: None
-    on_done: Callable[[int, int, Cell, dict, bool], None] = lambda index, total, cell, result, cached: None
+    on_done: Callable[[int, int, Cell, dict, bool], None] = (
+        lambda index, total, cell, result, cached: None
+    )
     should_stop: Callable[[], bool] = lambda: False
-    computed: list[str] = field(default_factory=list)  # keys of the cells this call trained (not loaded)
+    computed: list[str] = field(
+        default_factory=list
+    )  # keys of the cells this call trained (not loaded)
 
 
 def stopped(ctx: Context) -> Stopped:
-    return Stopped(f"stopped; the finished cells are kept in {ctx.out_dir}: run the same command to continue")
+    return Stopped(
+        f"stopped; the finished cells are kept in {ctx.out_dir}: run the same command to continue"
+    )
 
 
 def cell_path(out_dir: Path, cell: Cell) -> Path:
@@ -61,7 +69,9 @@ def cell_path(out_dir: Path, cell: Cell) -> Path:
     return Path(out_dir) / CELLS / f"{cell.key}-{digest}.json"
 
 
-def run_cells(ctx: Context, cells: Sequence[Cell], compute: Callable[[Cell], dict]) -> dict[str, dict]:
+def run_cells(
+    ctx: Context, cells: Sequence[Cell], compute: Callable[[Cell], dict]
+) -> dict[str, dict]:
     """The result of every cell, by key: loaded when stored, else computed and stored at once."""
     (ctx.out_dir / CELLS).mkdir(parents=True, exist_ok=True)
     results = {}
@@ -71,7 +81,9 @@ def run_cells(ctx: Context, cells: Sequence[Cell], compute: Callable[[Cell], dic
         if cached:
             result = json.loads(path.read_text())["result"]
         else:
-            if ctx.should_stop():  # cells that train no network (1-D fits, feature fits) stop between cells
+            if (
+                ctx.should_stop()
+            ):  # cells that train no network (1-D fits, feature fits) stop between cells
                 raise stopped(ctx)
             ctx.on_start(index, len(cells), cell)
             start = time.perf_counter()
@@ -84,24 +96,39 @@ def run_cells(ctx: Context, cells: Sequence[Cell], compute: Callable[[Cell], dic
     return results
 
 
-def train_to_result(trainer: Trainer, ctx: Context, on_epoch: Callable[[Trainer, dict], None] | None = None) -> dict:
+def train_to_result(
+    trainer: Trainer, ctx: Context, on_epoch: Callable[[Trainer, dict], None] | None = None
+) -> dict:
     """Run `trainer` (the one training loop) to the end; the final epoch's numbers.
 
     A diverged training is a result (diverged: True, accuracy NaN), not an error: some configurations of an
     experiment are expected to fail. A stop request raises `Stopped` and the cell is not stored.
     """
     try:
-        trainer.run(on_epoch=(lambda record: on_epoch(trainer, record)) if on_epoch else None,
-                    should_stop=ctx.should_stop)
+        trainer.run(
+            on_epoch=(lambda record: on_epoch(trainer, record)) if on_epoch else None,
+            should_stop=ctx.should_stop,
+        )
     except DivergedError as err:
-        return {"diverged": True, "error": str(err), "test_acc": math.nan, "train_acc": math.nan,
-                         "seconds": trainer.elapsed_s, "seconds_per_epoch": math.nan}
+        return {
+            "diverged": True,
+            "error": str(err),
+            "test_acc": math.nan,
+            "train_acc": math.nan,
+            "seconds": trainer.elapsed_s,
+            "seconds_per_epoch": math.nan,
+        }
     if not trainer.finished:
         raise stopped(ctx)
     last = trainer.history[-1]
-    return {"diverged": False, "test_acc": last["test_acc"], "train_acc": last["train_acc"],
-                     "seconds": last["elapsed_s"], "seconds_per_epoch": last["elapsed_s"] / len(trainer.history),
-                     "history": trainer.history}
+    return {
+        "diverged": False,
+        "test_acc": last["test_acc"],
+        "train_acc": last["train_acc"],
+        "seconds": last["elapsed_s"],
+        "seconds_per_epoch": last["elapsed_s"] / len(trainer.history),
+        "history": trainer.history,
+    }
 
 
 def seeded_keys(prefix: str, seeds: int) -> list[str]:

@@ -28,8 +28,12 @@ def pixels(images) -> torch.Tensor:
 
 
 def chunked(extract, images) -> torch.Tensor:
-    return torch.cat([extract(pixels(images[start:start + CHUNK]).reshape(-1, 28, 28))
-                      for start in range(0, len(images), CHUNK)])
+    return torch.cat(
+        [
+            extract(pixels(images[start : start + CHUNK]).reshape(-1, 28, 28))
+            for start in range(0, len(images), CHUNK)
+        ]
+    )
 
 
 def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
@@ -39,8 +43,11 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
     Orientations are unsigned (0..180 degrees: a stroke's two edges count alike), each pixel split linearly
     between its two nearest bins.
     """
+
     def extract(x: torch.Tensor) -> torch.Tensor:  # (n, 28, 28) in [0, 1]
-        gx = F.pad(x, (1, 1, 0, 0))[:, :, 2:] - F.pad(x, (1, 1, 0, 0))[:, :, :-2]  # central differences
+        gx = (
+            F.pad(x, (1, 1, 0, 0))[:, :, 2:] - F.pad(x, (1, 1, 0, 0))[:, :, :-2]
+        )  # central differences
         gy = F.pad(x, (0, 0, 1, 1))[:, 2:, :] - F.pad(x, (0, 0, 1, 1))[:, :-2, :]
         magnitude = torch.hypot(gx, gy)
         position = torch.remainder(torch.atan2(gy, gx), math.pi) / math.pi * bins  # in [0, bins)
@@ -49,10 +56,16 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
         for b in range(bins):  # triangular weight around each bin centre, circular over 180 degrees
             distance = torch.remainder(position - (b + 0.5) + bins / 2, bins) - bins / 2
             vote = magnitude * torch.clamp(1 - distance.abs(), min=0)  # (n, 28, 28)
-            histograms.append(vote.reshape(-1, side, cell, side, cell).sum((2, 4)))  # (n, side, side)
+            histograms.append(
+                vote.reshape(-1, side, cell, side, cell).sum((2, 4))
+            )  # (n, side, side)
         cells = torch.stack(histograms, -1)  # (n, side, side, bins)
-        blocks = torch.cat([cells[:, :-1, :-1], cells[:, 1:, :-1], cells[:, :-1, 1:], cells[:, 1:, 1:]], -1)
-        blocks = blocks / (blocks.norm(dim=-1, keepdim=True) + 0.1)  # the 0.1 keeps empty blocks near 0
+        blocks = torch.cat(
+            [cells[:, :-1, :-1], cells[:, 1:, :-1], cells[:, :-1, 1:], cells[:, 1:, 1:]], -1
+        )
+        blocks = blocks / (
+            blocks.norm(dim=-1, keepdim=True) + 0.1
+        )  # the 0.1 keeps empty blocks near 0
         return blocks.flatten(1)
 
     return chunked(extract, images)
@@ -64,7 +77,9 @@ def random_relu(images, count: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     weight = torch.randn(784, count, generator=generator) / math.sqrt(784)
     bias = torch.randn(count, generator=generator)
-    return chunked(lambda x: torch.relu(((x.flatten(1) - MNIST_MEAN) / MNIST_STD) @ weight + bias), images)
+    return chunked(
+        lambda x: torch.relu(((x.flatten(1) - MNIST_MEAN) / MNIST_STD) @ weight + bias), images
+    )
 
 
 @dataclass
@@ -79,19 +94,24 @@ class PCA:
         mean = x.mean(0)
         variances, vectors = torch.linalg.eigh(torch.cov((x - mean).T))  # ascending
         top = variances.argsort(descending=True)[:k]
-        return cls(mean.float(), vectors[:, top].float(), variances[top].clamp(min=1e-12).sqrt().float())
+        return cls(
+            mean.float(), vectors[:, top].float(), variances[top].clamp(min=1e-12).sqrt().float()
+        )
 
     def quadratic(self, images) -> torch.Tensor:
         """The k whitened PCA coordinates z and every product z_i z_j (i <= j): (N, k + k (k + 1) / 2)."""
         rows, cols = torch.triu_indices(len(self.scale), len(self.scale))
+
         def extract(x: torch.Tensor) -> torch.Tensor:
             z = (x.flatten(1) - self.mean) @ self.components / self.scale  # (n, k)
             return torch.cat([z, z[:, rows] * z[:, cols]], 1)
+
         return chunked(extract, images)
 
 
-def objective(x: torch.Tensor, onehot: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-              l2: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def objective(
+    x: torch.Tensor, onehot: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, l2: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, dloss/dW, dloss/db) of mean cross-entropy + l2 / 2 ||W||^2 for x (N, F), one-hot labels (N, 10).
 
     The gradient is the textbook one, W: x^T (softmax - onehot) / N + l2 W, computed as ((softmax - onehot)^T x)^T,
@@ -117,12 +137,21 @@ class SoftmaxRegression:
         The gradient is the hand-derived one of `objective`.
         """
         mean, std = features.mean(0), features.std(0)
-        std = torch.where(std > 1e-6, std, torch.ones_like(std))  # constant features (empty border pixels)
+        std = torch.where(
+            std > 1e-6, std, torch.ones_like(std)
+        )  # constant features (empty border pixels)
         x, y = (features - mean) / std, torch.tensor(np.asarray(labels)).long()
         onehot = F.one_hot(y, 10).float()
         weight, bias = torch.zeros(x.shape[1], 10), torch.zeros(10)
-        optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=iterations, history_size=20,
-                                      tolerance_grad=1e-7, tolerance_change=1e-10, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS(
+            [weight, bias],
+            lr=1,
+            max_iter=iterations,
+            history_size=20,
+            tolerance_grad=1e-7,
+            tolerance_change=1e-10,
+            line_search_fn="strong_wolfe",
+        )
 
         def closure() -> torch.Tensor:
             loss, weight.grad, bias.grad = objective(x, onehot, weight, bias, l2)

@@ -33,7 +33,9 @@ def target(name: str, x: torch.Tensor) -> torch.Tensor:
     raise KeyError(name)
 
 
-def training_set(name: str, points: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def training_set(
+    name: str, points: int, noise: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, y), each (points, 1): x evenly spaced on [-1, 1]; y the target, plus noise for 'noisy sine'."""
     x = torch.linspace(-1, 1, points).unsqueeze(1)
     y = target(name, x)
@@ -58,8 +60,12 @@ class ReLUNets(nn.Module):
         units = sum(widths)
         sign = torch.randint(0, 2, (units,), generator=generator) * 2.0 - 1
         kink = torch.rand(units, generator=generator) * 2 - 1
-        self.register_buffer("group", torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths)))
-        scale = torch.tensor([1 / math.sqrt(w) for w in widths])[self.group]  # nn.Linear(width, 1)'s bound
+        self.register_buffer(
+            "group", torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
+        )
+        scale = torch.tensor([1 / math.sqrt(w) for w in widths])[
+            self.group
+        ]  # nn.Linear(width, 1)'s bound
         self.weight = nn.Parameter(sign)
         self.bias = nn.Parameter(-sign * kink)
         self.out_weight = nn.Parameter((torch.rand(units, generator=generator) * 2 - 1) * scale)
@@ -69,7 +75,10 @@ class ReLUNets(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, 1) -> outputs (N, networks)."""
         contributions = torch.relu(x * self.weight + self.bias) * self.out_weight  # (N, units)
-        return torch.zeros(len(x), len(self.widths)).index_add_(1, self.group, contributions) + self.out_bias
+        return (
+            torch.zeros(len(x), len(self.widths)).index_add_(1, self.group, contributions)
+            + self.out_bias
+        )
 
     def kinks(self, low: float = -1.0, high: float = 1.0) -> list[int]:
         """Per network, the hidden units whose kink lies inside [low, high] and whose output weight is not 0:
@@ -77,16 +86,24 @@ class ReLUNets(nn.Module):
         w, b = self.weight.detach(), self.bias.detach()
         position = -b / torch.where(w != 0, w, torch.ones_like(w))
         used = (w != 0) & (self.out_weight.detach() != 0) & (position >= low) & (position <= high)
-        return torch.zeros(len(self.widths), dtype=torch.int64).index_add_(0, self.group, used.long()).tolist()
+        return (
+            torch.zeros(len(self.widths), dtype=torch.int64)
+            .index_add_(0, self.group, used.long())
+            .tolist()
+        )
 
 
-def fit(widths: tuple[int, ...], x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int) -> ReLUNets:
+def fit(
+    widths: tuple[int, ...], x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int
+) -> ReLUNets:
     """Full-batch Adam on each network's mean squared error, the learning rate decaying as a cosine to 0."""
     model = ReLUNets(widths, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in range(steps):
-        loss = (model(x) - y).square().mean(0).sum()  # (N, networks) - (N, 1): one MSE per network, summed
+        loss = (
+            (model(x) - y).square().mean(0).sum()
+        )  # (N, networks) - (N, 1): one MSE per network, summed
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -103,5 +120,13 @@ def measure(name: str, model: ReLUNets, x: torch.Tensor, y: torch.Tensor) -> lis
         rmse = (model(grid) - target(name, grid)).square().mean(0).sqrt().tolist()
         train_rmse = (model(x) - y).square().mean(0).sqrt().tolist()
         curves = model(plot_x).T.tolist()  # (networks, PLOT_POINTS)
-    return [{"width": width, "rmse": rmse[i], "train_rmse": train_rmse[i], "kinks": model.kinks()[i],
-             "curve": [round(v, 5) for v in curves[i]]} for i, width in enumerate(model.widths)]
+    return [
+        {
+            "width": width,
+            "rmse": rmse[i],
+            "train_rmse": train_rmse[i],
+            "kinks": model.kinks()[i],
+            "curve": [round(v, 5) for v in curves[i]],
+        }
+        for i, width in enumerate(model.widths)
+    ]

@@ -19,7 +19,14 @@ import torch
 from firstnet.config import TrainConfig
 from firstnet.evaluate import evaluate
 from firstnet.experiments import features as fe
-from firstnet.experiments.cells import Cell, Context, run_cells, seed_values, seeded_keys, train_to_result
+from firstnet.experiments.cells import (
+    Cell,
+    Context,
+    run_cells,
+    seed_values,
+    seeded_keys,
+    train_to_result,
+)
 from firstnet.experiments.results import markdown_table, write_results
 from firstnet.figures.style import PALETTE, plt, save
 from firstnet.stats import mean_std, percent, percent_mean_std
@@ -38,36 +45,56 @@ class Budget:
     epochs: int  # of the two networks trained by the training loop
 
 
-QUICK = Budget(train_limit=10_000, iterations=100, l2=1e-2, random_features=1000, pca_components=40, epochs=2)
-DEFAULT = Budget(train_limit=None, iterations=100, l2=3e-3, random_features=2000, pca_components=40, epochs=5)
+QUICK = Budget(
+    train_limit=10_000, iterations=100, l2=1e-2, random_features=1000, pca_components=40, epochs=2
+)
+DEFAULT = Budget(
+    train_limit=None, iterations=100, l2=3e-3, random_features=2000, pca_components=40, epochs=5
+)
 
 
 def feature_sets(budget: Budget) -> dict[str, tuple[str, bool]]:
     """key -> (description, whether it depends on the seed)."""
     k = budget.pca_components
-    return {"pixels": ("raw pixels", False),
-            "pca-quadratic": (f"PCA to {k}, then all {k * (k + 1) // 2} pairwise products", False),
-            "random-relu": (f"{budget.random_features} random ReLU features ReLU(Rx + b)", True),
-            "hog": ("HOG-like: gradient-orientation histograms", False),
-            "pixels+hog": ("raw pixels and HOG-like", False)}
+    return {
+        "pixels": ("raw pixels", False),
+        "pca-quadratic": (f"PCA to {k}, then all {k * (k + 1) // 2} pairwise products", False),
+        "random-relu": (f"{budget.random_features} random ReLU features ReLU(Rx + b)", True),
+        "hog": ("HOG-like: gradient-orientation histograms", False),
+        "pixels+hog": ("raw pixels and HOG-like", False),
+    }
 
 
-NETWORKS = {"linear": "linear model, trained by the training loop (firstnet train --model linear)",
-            "mlp": "MLP 784-256-256-10, ReLU (firstnet train --model mlp)"}
+NETWORKS = {
+    "linear": "linear model, trained by the training loop (firstnet train --model linear)",
+    "mlp": "MLP 784-256-256-10, ReLU (firstnet train --model mlp)",
+}
 
 
 def cells(budget: Budget, seeds: int) -> list[Cell]:
     fit = {"train_limit": budget.train_limit, "iterations": budget.iterations, "l2": budget.l2}
     result = []
     for kind, (description, seeded) in feature_sets(budget).items():
-        extra = {"random-relu": {"count": budget.random_features}, "pca-quadratic": {"k": budget.pca_components}}
+        extra = {
+            "random-relu": {"count": budget.random_features},
+            "pca-quadratic": {"k": budget.pca_components},
+        }
         for seed in range(seeds if seeded else 1):
-            result.append(Cell(f"{kind}-seed{seed}", {"features": kind, "seed": seed, **fit, **extra.get(kind, {})},
-                               f"{description}, seed {seed}"))
+            result.append(
+                Cell(
+                    f"{kind}-seed{seed}",
+                    {"features": kind, "seed": seed, **fit, **extra.get(kind, {})},
+                    f"{description}, seed {seed}",
+                )
+            )
     for kind, description in NETWORKS.items():
         for seed in range(seeds):
-            cfg = TrainConfig(model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit)
-            result.append(Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{description}, seed {seed}"))
+            cfg = TrainConfig(
+                model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit
+            )
+            result.append(
+                Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{description}, seed {seed}")
+            )
     return result
 
 
@@ -87,18 +114,29 @@ def fit_cell(cell: Cell, ctx: Context) -> dict:
     if "train" in config:  # a network, through the training loop
         trainer = Trainer(TrainConfig.from_dict(config["train"]), ctx.data)
         facts = train_to_result(trainer, ctx)
-        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[1]  # final model
-        return facts | {"dimension": 784, "parameters": sum(p.numel() for p in trainer.model.parameters())}
+        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[
+            1
+        ]  # final model
+        return facts | {
+            "dimension": 784,
+            "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        }
     data = ctx.data.subset(config["train_limit"])
     start = time.perf_counter()
     extract = extractor(config, data.train_images)
     train_features, test_features = extract(data.train_images), extract(data.test_images)
     extract_seconds = time.perf_counter() - start
-    model = fe.SoftmaxRegression.fit(train_features, data.train_labels, config["l2"], config["iterations"])
-    return {"dimension": train_features.shape[1], "parameters": train_features.shape[1] * 10 + 10,
-            "train_acc": model.accuracy(train_features, data.train_labels),
-            "test_acc": model.accuracy(test_features, data.test_labels),
-            "extract_seconds": extract_seconds, "seconds": time.perf_counter() - start}
+    model = fe.SoftmaxRegression.fit(
+        train_features, data.train_labels, config["l2"], config["iterations"]
+    )
+    return {
+        "dimension": train_features.shape[1],
+        "parameters": train_features.shape[1] * 10 + 10,
+        "train_acc": model.accuracy(train_features, data.train_labels),
+        "test_acc": model.accuracy(test_features, data.test_labels),
+        "extract_seconds": extract_seconds,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def run(ctx: Context, budget: Budget) -> dict:
@@ -108,19 +146,37 @@ def run(ctx: Context, budget: Budget) -> dict:
     rows = []
     for kind, (description, seeded) in described.items():
         keys = seeded_keys(kind, ctx.seeds if seeded else 1)
-        rows.append({"kind": kind, "description": description, "dimension": results[keys[0]]["dimension"],
-                     "network": kind in NETWORKS, "test_acc": seed_values(results, keys, "test_acc"),
-                     "train_acc": seed_values(results, keys, "train_acc"),
-                     "seconds": mean_std(seed_values(results, keys, "seconds"))[0]})
+        rows.append(
+            {
+                "kind": kind,
+                "description": description,
+                "dimension": results[keys[0]]["dimension"],
+                "network": kind in NETWORKS,
+                "test_acc": seed_values(results, keys, "test_acc"),
+                "train_acc": seed_values(results, keys, "train_acc"),
+                "seconds": mean_std(seed_values(results, keys, "seconds"))[0],
+            }
+        )
     rows.sort(key=lambda row: mean_std(row["test_acc"])[0])
     figure = plot_handmade(rows, ctx.out_dir / "handmade-features.png")
     table = markdown_table(
         ["features → classifier", "input dimension", "train accuracy", "test accuracy", "seconds"],
-        [[row["description"] + ("" if row["network"] else " → softmax regression"), row["dimension"],
-          percent(row["train_acc"]), percent(row["test_acc"]), f"{row['seconds']:.1f}"]
-         for row in rows], right=(1, 2, 3, 4))
-    note = ("Seconds: feature extraction (train and test) plus the fit; for the two networks, training plus "
-            "per-epoch evaluation. Train accuracy: of the final model on its training images.\n")
+        [
+            [
+                row["description"] + ("" if row["network"] else " → softmax regression"),
+                row["dimension"],
+                percent(row["train_acc"]),
+                percent(row["test_acc"]),
+                f"{row['seconds']:.1f}",
+            ]
+            for row in rows
+        ],
+        right=(1, 2, 3, 4),
+    )
+    note = (
+        "Seconds: feature extraction (train and test) plus the fit; for the two networks, training plus "
+        "per-epoch evaluation. Train accuracy: of the final model on its training images.\n"
+    )
     payload = {"rows": rows, "cells": results}
     return write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])
 
@@ -135,9 +191,17 @@ def plot_handmade(rows: list[dict], path: Path) -> Path:
     ax.barh(y, means, xerr=[s[1] for s in stats], color=colors, capsize=2)
     for yi, (mean, std), row in zip(y, stats, rows, strict=True):
         ax.text(mean + std, yi, f"  {mean:.2f}%  (D = {row['dimension']})", va="center", fontsize=8)
-    labels = [row["description"].split(" (firstnet")[0] if row["network"] else f"{row['description']} → linear"
-              for row in rows]
-    ax.set(yticks=y, yticklabels=labels, xlim=(max(0.0, math.floor(np.nanmin(means)) - 2), 101),
-           xlabel="test accuracy (%)", title="A linear classifier on hand-made features (blue) vs trained networks "
-                                             "(black)")
+    labels = [
+        row["description"].split(" (firstnet")[0]
+        if row["network"]
+        else f"{row['description']} → linear"
+        for row in rows
+    ]
+    ax.set(
+        yticks=y,
+        yticklabels=labels,
+        xlim=(max(0.0, math.floor(np.nanmin(means)) - 2), 101),
+        xlabel="test accuracy (%)",
+        title="A linear classifier on hand-made features (blue) vs trained networks (black)",
+    )
     return save(fig, path)

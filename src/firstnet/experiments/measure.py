@@ -30,8 +30,10 @@ def gradient_norms(model: MLP, images: torch.Tensor, labels: torch.Tensor) -> li
 def pre_activations(model: MLP, images: torch.Tensor) -> list[torch.Tensor]:
     """z = W a + b of every hidden layer (B, H), caught by hooks while `model.features` runs."""
     caught: list[torch.Tensor] = []
-    hooks = [layer.register_forward_hook(lambda _module, _inputs, z: caught.append(z.detach()))
-             for layer in model.hidden]
+    hooks = [
+        layer.register_forward_hook(lambda _module, _inputs, z: caught.append(z.detach()))
+        for layer in model.hidden
+    ]
     try:
         with torch.no_grad():
             model.features(images.to(next(model.parameters()).device))
@@ -62,13 +64,20 @@ def unit_statistics(model: MLP, images: torch.Tensor) -> dict:
     can revive. A leaky ReLU's slope, exactly 0.01, is not below the threshold: its units never die.
     """
     slopes = derivatives(model, images)
-    threshold = [torch.tensor(SATURATION, dtype=s.dtype) for s in slopes]  # compared in the slope's own dtype
+    threshold = [
+        torch.tensor(SATURATION, dtype=s.dtype) for s in slopes
+    ]  # compared in the slope's own dtype
     small = [s < t.to(s.device) for s, t in zip(slopes, threshold, strict=True)]
-    dead = [int(mask.all(0).sum()) / mask.shape[1] for mask in small]  # counts, so fractions are exact
+    dead = [
+        int(mask.all(0).sum()) / mask.shape[1] for mask in small
+    ]  # counts, so fractions are exact
     saturated = [int(mask.sum()) / mask.numel() for mask in small]
     units = sum(mask.shape[1] for mask in small)
     if not units:  # depth 0: no hidden unit to be dead or saturated
         return {"dead": 0.0, "saturated": 0.0, "dead_per_layer": [], "saturated_per_layer": []}
-    return {"dead": sum(d * m.shape[1] for d, m in zip(dead, small, strict=True)) / units,
-            "saturated": sum(s * m.shape[1] for s, m in zip(saturated, small, strict=True)) / units,
-            "dead_per_layer": dead, "saturated_per_layer": saturated}
+    return {
+        "dead": sum(d * m.shape[1] for d, m in zip(dead, small, strict=True)) / units,
+        "saturated": sum(s * m.shape[1] for s, m in zip(saturated, small, strict=True)) / units,
+        "dead_per_layer": dead,
+        "saturated_per_layer": saturated,
+    }

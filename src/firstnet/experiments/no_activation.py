@@ -18,7 +18,14 @@ import torch
 
 from firstnet.config import INPUT_DIM, MNIST_MEAN, MNIST_STD, NO_ACTIVATION_RECIPE, TrainConfig
 from firstnet.errors import ConfigError
-from firstnet.experiments.cells import Cell, Context, run_cells, seed_values, seeded_keys, train_to_result
+from firstnet.experiments.cells import (
+    Cell,
+    Context,
+    run_cells,
+    seed_values,
+    seeded_keys,
+    train_to_result,
+)
 from firstnet.experiments.results import markdown_table, scientific, write_results
 from firstnet.figures.style import plt, save
 from firstnet.models import MLP
@@ -26,8 +33,11 @@ from firstnet.stats import mean_std, percent
 from firstnet.train import Trainer
 
 TITLE = "No activation: the identity MLP is one linear map"
-MODELS = {"linear": "linear model (softmax regression)", "identity": "MLP 784-H-H-10, identity activation",
-          "relu": "MLP 784-H-H-10, ReLU"}
+MODELS = {
+    "linear": "linear model (softmax regression)",
+    "identity": "MLP 784-H-H-10, identity activation",
+    "relu": "MLP 784-H-H-10, ReLU",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,10 @@ def compose(model: MLP) -> tuple[torch.Tensor, torch.Tensor]:
     weight = torch.eye(INPUT_DIM, dtype=torch.float64) / MNIST_STD  # x = (p - mean) / std
     bias = torch.full((INPUT_DIM,), -MNIST_MEAN / MNIST_STD, dtype=torch.float64)
     for layer in [*model.hidden, model.out]:
-        layer_weight, layer_bias = layer.weight.detach().cpu().double(), layer.bias.detach().cpu().double()
+        layer_weight, layer_bias = (
+            layer.weight.detach().cpu().double(),
+            layer.bias.detach().cpu().double(),
+        )
         weight, bias = layer_weight @ weight, layer_weight @ bias + layer_bias  # (out, 784), (out,)
     return weight, bias
 
@@ -67,26 +80,39 @@ def composition_check(model: MLP, images: torch.Tensor) -> dict:
     with torch.no_grad():
         network64 = model64(pixels)
         network32 = model(pixels.float().to(next(model.parameters()).device)).cpu().double()
-    return {"max_abs_diff_float64": (composed - network64).abs().max().item(),
-            "max_abs_diff_float32": (composed - network32).abs().max().item(),
-            "max_abs_logit": composed.abs().max().item(),
-            "same_predictions": (composed.argmax(1) == network32.argmax(1)).double().mean().item()}
+    return {
+        "max_abs_diff_float64": (composed - network64).abs().max().item(),
+        "max_abs_diff_float32": (composed - network32).abs().max().item(),
+        "max_abs_logit": composed.abs().max().item(),
+        "same_predictions": (composed.argmax(1) == network32.argmax(1)).double().mean().item(),
+    }
 
 
 def cells(budget: Budget, seeds: int) -> list[Cell]:
     result = []
     for kind in MODELS:
         for seed in range(seeds):
-            cfg = TrainConfig(model="linear" if kind == "linear" else "mlp", hidden=budget.hidden, depth=2,
-                              activation=kind if kind != "linear" else "relu", seed=seed, epochs=budget.epochs,
-                              train_limit=budget.train_limit, **NO_ACTIVATION_RECIPE)
-            result.append(Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{MODELS[kind]}, seed {seed}"))
+            cfg = TrainConfig(
+                model="linear" if kind == "linear" else "mlp",
+                hidden=budget.hidden,
+                depth=2,
+                activation=kind if kind != "linear" else "relu",
+                seed=seed,
+                epochs=budget.epochs,
+                train_limit=budget.train_limit,
+                **NO_ACTIVATION_RECIPE,
+            )
+            result.append(
+                Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{MODELS[kind]}, seed {seed}")
+            )
     return result
 
 
 def train_cell(cell: Cell, ctx: Context) -> dict:
     trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
-    facts = train_to_result(trainer, ctx) | {"parameters": sum(p.numel() for p in trainer.model.parameters())}
+    facts = train_to_result(trainer, ctx) | {
+        "parameters": sum(p.numel() for p in trainer.model.parameters())
+    }
     model = trainer.model
     if facts["diverged"]:
         return facts
@@ -94,7 +120,9 @@ def train_cell(cell: Cell, ctx: Context) -> dict:
         facts |= composition_check(model, trainer.test_images)
         if cell.key.endswith("seed0"):  # the composed templates, for the figure
             facts["templates"] = compose(model)[0].float().tolist()
-    elif cell.key == "linear-seed0":  # the linear model's own templates, on raw pixels like the composed map
+    elif (
+        cell.key == "linear-seed0"
+    ):  # the linear model's own templates, on raw pixels like the composed map
         facts["templates"] = (model.out.weight.detach().cpu().double() / MNIST_STD).float().tolist()
     return facts
 
@@ -102,46 +130,109 @@ def train_cell(cell: Cell, ctx: Context) -> dict:
 def run(ctx: Context, budget: Budget) -> dict:
     results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
     size = f"784-{budget.hidden}-{budget.hidden}-10"
-    rows = [{"model": kind, "description": MODELS[kind].replace("784-H-H-10", size),
-             "test_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "test_acc"),
-             "train_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "train_acc"),
-             "parameters": results[f"{kind}-seed0"]["parameters"],
-             "seconds_per_epoch": mean_std(seed_values(results, seeded_keys(kind, ctx.seeds),
-                                                                "seconds_per_epoch"))[0]} for kind in MODELS]
-    checks = [{"seed": seed} | {key: value for key, value in results[f"identity-seed{seed}"].items()
-                                if key.startswith(("max_abs", "same_"))} for seed in range(ctx.seeds)]
+    rows = [
+        {
+            "model": kind,
+            "description": MODELS[kind].replace("784-H-H-10", size),
+            "test_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "test_acc"),
+            "train_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "train_acc"),
+            "parameters": results[f"{kind}-seed0"]["parameters"],
+            "seconds_per_epoch": mean_std(
+                seed_values(results, seeded_keys(kind, ctx.seeds), "seconds_per_epoch")
+            )[0],
+        }
+        for kind in MODELS
+    ]
+    checks = [
+        {"seed": seed}
+        | {
+            key: value
+            for key, value in results[f"identity-seed{seed}"].items()
+            if key.startswith(("max_abs", "same_"))
+        }
+        for seed in range(ctx.seeds)
+    ]
     gap = 100 * (mean_std(rows[1]["test_acc"])[0] - mean_std(rows[0]["test_acc"])[0])
-    figure = plot_templates(results["linear-seed0"].get("templates"), results["identity-seed0"].get("templates"),
-                             [percent(row["test_acc"]) for row in rows[:2]],
-                             ctx.out_dir / "no-activation-templates.png")
-    sections = ["## Accuracy\n", accuracy_table(rows),
-                f"Identity MLP minus linear model: {gap:+.2f} points of test accuracy.\n",
-                "## W3 W2 W1 is one 10 x 784 map\n", composition_table(checks)]
-    payload = {"rows": rows, "composition": checks, "identity_minus_linear_points": gap,
-               "cells": {key: {k: v for k, v in result.items() if k != "templates"} for key, result in results.items()}}
+    figure = plot_templates(
+        results["linear-seed0"].get("templates"),
+        results["identity-seed0"].get("templates"),
+        [percent(row["test_acc"]) for row in rows[:2]],
+        ctx.out_dir / "no-activation-templates.png",
+    )
+    sections = [
+        "## Accuracy\n",
+        accuracy_table(rows),
+        f"Identity MLP minus linear model: {gap:+.2f} points of test accuracy.\n",
+        "## W3 W2 W1 is one 10 x 784 map\n",
+        composition_table(checks),
+    ]
+    payload = {
+        "rows": rows,
+        "composition": checks,
+        "identity_minus_linear_points": gap,
+        "cells": {
+            key: {k: v for k, v in result.items() if k != "templates"}
+            for key, result in results.items()
+        },
+    }
     return write_results(ctx, TITLE, dataclasses.asdict(budget), sections, payload, [figure])
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    body = [[row["description"], f"{row['parameters']:,}", percent(row["test_acc"]),
-             percent(row["train_acc"]), f"{row['seconds_per_epoch']:.2f}"] for row in rows]
-    return markdown_table(["model", "parameters", "test accuracy", "train accuracy (running, last epoch)",
-                                  "s / epoch"], body, right=(1, 2, 3, 4))
+    body = [
+        [
+            row["description"],
+            f"{row['parameters']:,}",
+            percent(row["test_acc"]),
+            percent(row["train_acc"]),
+            f"{row['seconds_per_epoch']:.2f}",
+        ]
+        for row in rows
+    ]
+    return markdown_table(
+        [
+            "model",
+            "parameters",
+            "test accuracy",
+            "train accuracy (running, last epoch)",
+            "s / epoch",
+        ],
+        body,
+        right=(1, 2, 3, 4),
+    )
 
 
 def composition_table(checks: list[dict]) -> str:
-    body = [[check["seed"], scientific(check["max_abs_diff_float64"]),
-             scientific(check["max_abs_diff_float32"]), f"{check['max_abs_logit']:.1f}",
-             f"{100 * check['same_predictions']:.2f}%"] for check in checks if "max_abs_diff_float64" in check]
-    headers = ["seed", r"max \|A x + c − MLP(x)\|, float64", "same, MLP in float32", r"largest \|logit\|",
-               "same prediction (test set)"]
+    body = [
+        [
+            check["seed"],
+            scientific(check["max_abs_diff_float64"]),
+            scientific(check["max_abs_diff_float32"]),
+            f"{check['max_abs_logit']:.1f}",
+            f"{100 * check['same_predictions']:.2f}%",
+        ]
+        for check in checks
+        if "max_abs_diff_float64" in check
+    ]
+    headers = [
+        "seed",
+        r"max \|A x + c − MLP(x)\|, float64",
+        "same, MLP in float32",
+        r"largest \|logit\|",
+        "same prediction (test set)",
+    ]
     return markdown_table(headers, body, right=(0, 1, 2, 3, 4))
 
 
-def plot_templates(linear: list | None, composed: list | None, accuracies: list[str], path: Path) -> Path:
+def plot_templates(
+    linear: list | None, composed: list | None, accuracies: list[str], path: Path
+) -> Path:
     """The 10 rows of the linear model's W and of the identity MLP's W3 W2 W1 as 28 x 28 images (red positive,
     blue negative, each digit on its own symmetric scale)."""
-    maps = [(f"linear model W ({accuracies[0]})", linear), (f"identity MLP, W3 W2 W1 ({accuracies[1]})", composed)]
+    maps = [
+        (f"linear model W ({accuracies[0]})", linear),
+        (f"identity MLP, W3 W2 W1 ({accuracies[1]})", composed),
+    ]
     maps = [(title, np.asarray(weights)) for title, weights in maps if weights is not None]
     fig, axes = plt.subplots(len(maps), 10, figsize=(12, 1.5 * len(maps) + 0.6), squeeze=False)
     for row, (title, weights) in enumerate(maps):

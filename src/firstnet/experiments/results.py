@@ -21,7 +21,9 @@ def scientific(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.1e}"
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
+) -> str:
     """A GitHub Markdown table; the columns whose index is in `right` are right-aligned."""
     align = ["---:" if i in right else "---" for i in range(len(headers))]
     lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
@@ -29,20 +31,39 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], rig
     return "\n".join(lines) + "\n"
 
 
-def write_results(ctx: Context, title: str, budget: dict, sections: Sequence[str], payload: dict,
-                  figures: Sequence[Path]) -> dict:
+def write_results(
+    ctx: Context,
+    title: str,
+    budget: dict,
+    sections: Sequence[str],
+    payload: dict,
+    figures: Sequence[Path],
+) -> dict:
     """results.md (title, budget line, Markdown sections, figures) and results.json (`payload` plus the facts)."""
     env = environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']}"
     budget_text = ", ".join(f"{key} {show(value)}" for key, value in budget.items())
     seconds = sum(result.get("cell_seconds", 0) for result in payload.get("cells", {}).values())
-    lines = [f"# {title}\n", f"Budget: {budget_text}; seeds: {ctx.seeds}. Hardware: {hardware}. "
-             f"Compute of all cells: {seconds:.0f} s.\n", *sections]
+    lines = [
+        f"# {title}\n",
+        f"Budget: {budget_text}; seeds: {ctx.seeds}. Hardware: {hardware}. "
+        f"Compute of all cells: {seconds:.0f} s.\n",
+        *sections,
+    ]
     lines += [f"![{path.stem}]({path.name})\n" for path in figures]
-    payload = {"title": title, "budget": budget, "seeds": ctx.seeds, "environment": env,
-               "cell_seconds_total": round(seconds, 3), "figures": [path.name for path in figures]} | payload
+    payload = {
+        "title": title,
+        "budget": budget,
+        "seeds": ctx.seeds,
+        "environment": env,
+        "cell_seconds_total": round(seconds, 3),
+        "figures": [path.name for path in figures],
+    } | payload
     atomic_write(ctx.out_dir / RESULTS_MD, "\n".join(lines))
-    atomic_write(ctx.out_dir / RESULTS_JSON, json.dumps(strict_json(payload), indent=1, allow_nan=False) + "\n")
+    atomic_write(
+        ctx.out_dir / RESULTS_JSON,
+        json.dumps(strict_json(payload), indent=1, allow_nan=False) + "\n",
+    )
     return payload
 
 

@@ -30,7 +30,9 @@ def run_experiment(
     quick: bool,
     seeds: int | None,
     on_start: Callable[[int, int, Cell], None] = lambda index, total, cell: None,
-    on_done: Callable[[int, int, Cell, dict, bool], None] = lambda index, total, cell, result, cached: None,
+    on_done: Callable[
+        [int, int, Cell, dict, bool], None
+    ] = lambda index, total, cell, result, cached: None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Run experiment `name` with the quick or default budget into `out_dir`/`name`; its results.
@@ -43,21 +45,28 @@ def run_experiment(
     start = time.perf_counter()
     ctx = Context(data, Path(out_dir) / name, seeds, on_start, on_done, should_stop)
     results = module.run(ctx, budget)
-    return results | {"run_seconds": time.perf_counter() - start, "trained_cells": len(ctx.computed)}
+    return results | {
+        "run_seconds": time.perf_counter() - start,
+        "trained_cells": len(ctx.computed),
+    }
 
 
 def write_index(out_dir: Path, done: dict[str, dict], quick: bool) -> Path:
     """runs/experiments/README.md: every experiment's results.md, headings one level down, links re-rooted."""
     command = "firstnet experiment all" + (" --quick" if quick else "")
-    parts = [f"# The lecture's questions as experiments\n\nWritten by `{command}`. Each section is the "
-             "`results.md` of its experiment; its cells, `results.json` and figures are in the folder named.\n"]
+    parts = [
+        f"# The lecture's questions as experiments\n\nWritten by `{command}`. Each section is the "
+        "`results.md` of its experiment; its cells, `results.json` and figures are in the folder named.\n"
+    ]
     for name, result in done.items():
         text = (out_dir / name / RESULTS_MD).read_text()
         text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
         text = re.sub(r"\]\((?!https?:)([^)]+)\)", rf"]({name}/\1)", text)
-        parts.append(f"{text}\nCommand: `firstnet experiment {name}{' --quick' if quick else ''}`; this run: "
-                     f"{result['run_seconds']:.0f} s, {result['trained_cells']} of {len(result['cells'])} cells "
-                     f"trained (the others loaded from cells/). Folder: [{name}/]({name}/).\n")
+        parts.append(
+            f"{text}\nCommand: `firstnet experiment {name}{' --quick' if quick else ''}`; this run: "
+            f"{result['run_seconds']:.0f} s, {result['trained_cells']} of {len(result['cells'])} cells "
+            f"trained (the others loaded from cells/). Folder: [{name}/]({name}/).\n"
+        )
     path = Path(out_dir) / INDEX
     atomic_write(path, "\n".join(parts))
     return path

@@ -21,8 +21,11 @@ from firstnet.activations import (
 from firstnet.errors import ConfigError
 from firstnet.figures.style import DPI, PALETTE, plt, save
 
-FAMILIES = {SIGMOID_LIKE: "Sigmoid-like: bounded outputs", RELU_FAMILY: "ReLU family: piecewise linear",
-            SMOOTH_MODERN: "Smooth modern: differentiable everywhere"}
+FAMILIES = {
+    SIGMOID_LIKE: "Sigmoid-like: bounded outputs",
+    RELU_FAMILY: "ReLU family: piecewise linear",
+    SMOOTH_MODERN: "Smooth modern: differentiable everywhere",
+}
 Z_MAX = 6.0
 Z = np.linspace(-Z_MAX, Z_MAX, 2401)  # step 0.005; includes 0, +-1, +-3 and +-6 exactly
 CENTRED_TOLERANCE = 0.05  # |E f(z)|, z ~ N(0, 1), above this: outputs are not zero-centred
@@ -36,7 +39,9 @@ LINE_COLORS = [PALETTE[0], PALETTE[2], PALETTE[4], PALETTE[7]]  # none of them a
 def family_members(family: str) -> list[str]:
     """The registry's activations of `family`, in registry order."""
     if family not in FAMILIES:
-        raise ConfigError(f"unknown activation family {family!r}; choose from {', '.join(FAMILIES)}")
+        raise ConfigError(
+            f"unknown activation family {family!r}; choose from {', '.join(FAMILIES)}"
+        )
     return [name for name, activation in ACTIVATIONS.items() if activation.family == family]
 
 
@@ -51,8 +56,10 @@ def curves(name: str, z: np.ndarray = Z) -> tuple[np.ndarray, np.ndarray, np.nda
 def intervals(z: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
     """The maximal runs of `mask` over the sorted grid `z`, as (first z, last z) pairs."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return [(round(float(z[start]), 6), round(float(z[stop - 1]), 6))
-            for start, stop in zip(edges[::2], edges[1::2], strict=True)]
+    return [
+        (round(float(z[start]), 6), round(float(z[stop - 1]), 6))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True)
+    ]
 
 
 def problems(name: str, z: np.ndarray = Z, seed: int = 0) -> dict:
@@ -73,11 +80,18 @@ def problems(name: str, z: np.ndarray = Z, seed: int = 0) -> dict:
     # Where f' changes sign (the minimum of GELU, SiLU, Mish) it is small only on a sliver: a stationary point,
     # not saturation, so it is reported apart and not shaded.
     crossings = np.flatnonzero(np.sign(derivative[:-1]) * np.sign(derivative[1:]) < 0)
-    stationary = [round(float(z[i] - derivative[i] * (z[i + 1] - z[i]) / (derivative[i + 1] - derivative[i])), 3)
-                  for i in crossings]
+    stationary = [
+        round(
+            float(z[i] - derivative[i] * (z[i + 1] - z[i]) / (derivative[i + 1] - derivative[i])), 3
+        )
+        for i in crossings
+    ]
     small = (size < SATURATION) & (size > 0)
-    saturated = [(low, high) for low, high in intervals(z, small)
-                 if not any(low <= point <= high for point in stationary)]
+    saturated = [
+        (low, high)
+        for low, high in intervals(z, small)
+        if not any(low <= point <= high for point in stationary)
+    ]
     return {
         "saturated": saturated,
         "stationary": stationary,
@@ -104,8 +118,9 @@ def plot_activation_family(family: str, path: Path) -> Path:
     """One row per activation of `family`: f(z) on the left, f'(z) on the right, z in [-6, 6], problems marked."""
     names = family_members(family)
     width, height = figure_size(family)
-    fig, axes = plt.subplots(len(names), 2, figsize=(width / DPI, height / DPI), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(width / DPI, height / DPI), squeeze=False, layout="constrained"
+    )
     for row, name in enumerate(names):
         z, f, derivative = curves(name)
         facts = problems(name)
@@ -123,29 +138,62 @@ def plot_activation_family(family: str, path: Path) -> Path:
         f_ax.set_title(f"{name}: {get_activation(name).note}", loc="left", fontsize=10)
         d_ax.set_title(f"derivative of {name}: max {derivative.max():.3g}", loc="left", fontsize=10)
         for point in facts["stationary"]:
-            f_ax.plot([point], get_activation(name).function(np.array([point])), "o", color=DEAD_COLOR, ms=6)
+            f_ax.plot(
+                [point],
+                get_activation(name).function(np.array([point])),
+                "o",
+                color=DEAD_COLOR,
+                ms=6,
+            )
             d_ax.plot([point], [0.0], "o", color=DEAD_COLOR, ms=6)
-            d_ax.annotate(f"minimum of f at z = {point:.2f}:\nf' = 0, its sign flips", (point, 0.0), fontsize=8,
-                          textcoords="offset points", xytext=(-12, 22), ha="right", arrowprops={"arrowstyle": "->"})
+            d_ax.annotate(
+                f"minimum of f at z = {point:.2f}:\nf' = 0, its sign flips",
+                (point, 0.0),
+                fontsize=8,
+                textcoords="offset points",
+                xytext=(-12, 22),
+                ha="right",
+                arrowprops={"arrowstyle": "->"},
+            )
         warnings = []
         if not facts["zero_centred"]:
-            warnings.append(f"not zero-centred: mean f = {facts['mean_output']:.2f} for z ~ N(0, 1)")
+            warnings.append(
+                f"not zero-centred: mean f = {facts['mean_output']:.2f} for z ~ N(0, 1)"
+            )
         if facts["unbounded"]:
             warnings.append(f"unbounded: f(6) = {facts['f_at_6']:.2f}, still growing")
         if warnings:
-            f_ax.text(0.02, 0.95, "\n".join(warnings), transform=f_ax.transAxes, va="top", fontsize=9,
-                      bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9})
+            f_ax.text(
+                0.02,
+                0.95,
+                "\n".join(warnings),
+                transform=f_ax.transAxes,
+                va="top",
+                fontsize=9,
+                bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "0.6", "alpha": 0.9},
+            )
         if row == len(names) - 1:
             f_ax.set_xlabel("z (pre-activation)")
             d_ax.set_xlabel("z (pre-activation)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=SATURATED_COLOR, alpha=0.35),
-               plt.Rectangle((0, 0), 1, 1, color=DEAD_COLOR, alpha=0.35)]
-    fig.legend(handles, [f"saturated: 0 < |f'| < {SATURATION} (vanishing gradient)", "dead: f' = 0 (no gradient)"],
-               loc="outside upper right", ncols=2)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=SATURATED_COLOR, alpha=0.35),
+        plt.Rectangle((0, 0), 1, 1, color=DEAD_COLOR, alpha=0.35),
+    ]
+    fig.legend(
+        handles,
+        [f"saturated: 0 < |f'| < {SATURATION} (vanishing gradient)", "dead: f' = 0 (no gradient)"],
+        loc="outside upper right",
+        ncols=2,
+    )
     fig.suptitle(FAMILIES[family], fontsize=14, x=0.02, ha="left")
-    return save(fig, path, bbox_inches=fig.bbox_inches)  # the whole figure: exactly figure_size pixels
+    return save(
+        fig, path, bbox_inches=fig.bbox_inches
+    )  # the whole figure: exactly figure_size pixels
 
 
 def plot_all_families(out_dir: Path) -> list[Path]:
     """One PNG per family in `out_dir`: activations-<family>.png."""
-    return [plot_activation_family(family, Path(out_dir) / f"activations-{family}.png") for family in FAMILIES]
+    return [
+        plot_activation_family(family, Path(out_dir) / f"activations-{family}.png")
+        for family in FAMILIES
+    ]

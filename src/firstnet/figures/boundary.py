@@ -71,7 +71,9 @@ def parse_model(spec: str, defaults: dict) -> dict:
     if kind == "linear" and not parts:
         return {"model": "linear"}
     if kind != "mlp" or len(parts) > 3:
-        raise ConfigError(f"model {spec!r}: use linear, mlp or mlp:HIDDEN:DEPTH:ACTIVATION, e.g. mlp:64:3:tanh")
+        raise ConfigError(
+            f"model {spec!r}: use linear, mlp or mlp:HIDDEN:DEPTH:ACTIVATION, e.g. mlp:64:3:tanh"
+        )
     fields = {"model": "mlp", **defaults}
     try:
         for name, value in zip(("hidden", "depth"), parts[:2], strict=False):
@@ -99,12 +101,19 @@ def grid_probabilities(model: torch.nn.Module, grid: Grid) -> np.ndarray:
 def snapshot_steps(steps: int, frames: int) -> list[int]:
     """`frames` evenly spaced step counts from 0 (the untrained network) to `steps`."""
     if frames < 2 or steps < 1:
-        raise ConfigError(f"need at least 2 frames and 1 step, got {frames} frames and {steps} steps")
+        raise ConfigError(
+            f"need at least 2 frames and 1 step, got {frames} frames and {steps} steps"
+        )
     return sorted({round(i * steps / (frames - 1)) for i in range(frames)})
 
 
-def train_with_snapshots(cfg: TrainConfig, data: ToyData, grid: Grid, frames: int,
-                         on_step: Callable[[], object] | None = None) -> BoundaryRun:
+def train_with_snapshots(
+    cfg: TrainConfig,
+    data: ToyData,
+    grid: Grid,
+    frames: int,
+    on_step: Callable[[], object] | None = None,
+) -> BoundaryRun:
     """Train `cfg` on `data` for `cfg.epochs` full-batch steps, snapshotting the grid `frames` times;
     `on_step` is called after every step (a progress bar)."""
     with single_thread():
@@ -139,10 +148,14 @@ def _train(cfg: TrainConfig, data: ToyData, grid: Grid, frames: int, on_step) ->
     return BoundaryRun(describe(cfg), snapshots, history, trainer.model)
 
 
-def boundary_configs(specs: list[str], steps: int, seed: int, data: ToyData, mlp: dict, lr: float) -> list:
+def boundary_configs(
+    specs: list[str], steps: int, seed: int, data: ToyData, mlp: dict, lr: float
+) -> list:
     """One TrainConfig per model spec, all with the toy recipe, the same steps and seed."""
     recipe = {**TOY_RECIPE, "batch_size": len(data.train_labels), "lr": lr}
-    return [TrainConfig(**parse_model(spec, mlp), epochs=steps, seed=seed, **recipe) for spec in specs]
+    return [
+        TrainConfig(**parse_model(spec, mlp), epochs=steps, seed=seed, **recipe) for spec in specs
+    ]
 
 
 # The drawing: one figure built once, its moving artists updated per frame.
@@ -159,8 +172,12 @@ def region_colours(probabilities: np.ndarray) -> np.ndarray:
     read like contour lines of the confidence and keep the GIF small)."""
     classes = probabilities.shape[-1]
     winner = probabilities.argmax(-1)  # (S, S)
-    confidence = (probabilities.max(-1) - 1 / classes) / (1 - 1 / classes)  # 0 at chance, 1 when certain
-    alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[..., None]  # (S, S, 1)
+    confidence = (probabilities.max(-1) - 1 / classes) / (
+        1 - 1 / classes
+    )  # 0 at chance, 1 when certain
+    alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[
+        ..., None
+    ]  # (S, S, 1)
     return 1 - alpha * (1 - CLASS_COLOURS[winner])
 
 
@@ -171,11 +188,19 @@ class BoundaryFigure:
     (regions, points, curves, markers, titles) on top of it ("blitting"), about 10x faster than a full draw.
     """
 
-    def __init__(self, runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI) -> None:
+    def __init__(
+        self, runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI
+    ) -> None:
         self.runs, self.grid = runs, grid
         width, height = ROW_INCHES
-        self.fig, axes = plt.subplots(len(runs), 3, figsize=(width, height * len(runs) + 0.4), squeeze=False,
-                                      gridspec_kw={"width_ratios": [1, 1.15, 1.15]}, dpi=dpi)
+        self.fig, axes = plt.subplots(
+            len(runs),
+            3,
+            figsize=(width, height * len(runs) + 0.4),
+            squeeze=False,
+            gridspec_kw={"width_ratios": [1, 1.15, 1.15]},
+            dpi=dpi,
+        )
         self.fig.suptitle(title, fontsize=13)
         self.rows = [self._build_row(run, data, row) for run, row in zip(runs, axes, strict=True)]
         self.fig.tight_layout()
@@ -184,28 +209,56 @@ class BoundaryFigure:
 
     def _build_row(self, run: BoundaryRun, data: ToyData, axes) -> dict:
         regions_ax, loss_ax, acc_ax = axes
-        image = regions_ax.imshow(region_colours(run.snapshots[0].probabilities), extent=self.grid.extent,
-                                  origin="lower", interpolation="nearest")
-        points = regions_ax.scatter(*data.train_images.T, c=CLASS_COLOURS[data.train_labels], s=9,
-                                    edgecolors="black", linewidths=0.4)
+        image = regions_ax.imshow(
+            region_colours(run.snapshots[0].probabilities),
+            extent=self.grid.extent,
+            origin="lower",
+            interpolation="nearest",
+        )
+        points = regions_ax.scatter(
+            *data.train_images.T,
+            c=CLASS_COLOURS[data.train_labels],
+            s=9,
+            edgecolors="black",
+            linewidths=0.4,
+        )
         regions_ax.set(xticks=[], yticks=[], aspect="equal", title=run.label)
         regions_ax.grid(False)
-        loss_ax.set_title("step 0")  # placeholders of the final size, so the layout leaves them room
+        loss_ax.set_title(
+            "step 0"
+        )  # placeholders of the final size, so the layout leaves them room
         acc_ax.set_title("train 100.0%, test 100.0%")
-        row = {"image": image, "lines": {}, "markers": {}, "step": loss_ax.title, "score": acc_ax.title}
-        for ax, metric, label, corner in ((loss_ax, "loss", "cross-entropy", "upper right"),
-                                          (acc_ax, "acc", "accuracy", "lower right")):
+        row = {
+            "image": image,
+            "lines": {},
+            "markers": {},
+            "step": loss_ax.title,
+            "score": acc_ax.title,
+        }
+        for ax, metric, label, corner in (
+            (loss_ax, "loss", "cross-entropy", "upper right"),
+            (acc_ax, "acc", "accuracy", "lower right"),
+        ):
             for split, colour in (("train", PALETTE[0]), ("test", PALETTE[1])):
                 key = f"{split}_{metric}"
                 (row["lines"][key],) = ax.plot([], [], color=colour, label=split)
                 (row["markers"][key],) = ax.plot([], [], "o", color=colour, markersize=5)
-            ax.set(xlim=(0, max(r["epoch"] for r in run.history)), xlabel="gradient step", ylabel=label)
+            ax.set(
+                xlim=(0, max(r["epoch"] for r in run.history)), xlabel="gradient step", ylabel=label
+            )
             row.setdefault("legends", []).append(ax.legend(loc=corner))
         highest = max(max(r["train_loss"], r["test_loss"]) for r in run.history)
         loss_ax.set_ylim(0, min(highest, 3.0) * 1.05)
         acc_ax.set_ylim(0, 1.02)
-        row["order"] = [image, points, row["step"], row["score"], *row["lines"].values(), *row["markers"].values(),
-                        *row["legends"]]
+        row["order"] = [
+            image,
+            points,
+            row["step"],
+            row["score"],
+            *row["lines"].values(),
+            *row["markers"].values(),
+            *row["legends"],
+        ]
         for artist in row["order"]:
             artist.set_animated(True)
         return row
@@ -222,7 +275,11 @@ class BoundaryFigure:
                 line.set_data(steps, values)
                 row["markers"][key].set_data(steps[-1:], values[-1:])
             row["step"].set_text(f"step {snapshot.step}")
-            score = f"train {so_far[-1]['train_acc']:.1%}, test {so_far[-1]['test_acc']:.1%}" if so_far else "untrained"
+            score = (
+                f"train {so_far[-1]['train_acc']:.1%}, test {so_far[-1]['test_acc']:.1%}"
+                if so_far
+                else "untrained"
+            )
             row["score"].set_text(score)
 
     def pixels(self) -> np.ndarray:
@@ -238,8 +295,9 @@ class BoundaryFigure:
         plt.close(self.fig)
 
 
-def render_frames(runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str,
-                  dpi: int = FRAME_DPI) -> list[np.ndarray]:
+def render_frames(
+    runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI
+) -> list[np.ndarray]:
     """Every frame of the animation, RGB uint8 arrays of one size (ROW_INCHES per model at `dpi`)."""
     figure = BoundaryFigure(runs, data, grid, title, dpi)
     try:
@@ -252,15 +310,24 @@ def render_frames(runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str
         figure.close()
 
 
-def write_gif(frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms: int = 2000) -> Path:
+def write_gif(
+    frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms: int = 2000
+) -> Path:
     """An endlessly looping GIF; the last frame stays up for `hold_ms`. Written atomically."""
     # One palette for every frame (from the last, most varied one): Pillow then stores only the part of each
     # frame that changed, which makes the file several times smaller than one palette per frame.
     palette = Image.fromarray(frames[-1]).quantize(colors=128, method=Image.Quantize.FASTOCTREE)
-    images = [Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE) for frame in frames]
+    images = [
+        Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE)
+        for frame in frames
+    ]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
-    return atomic_write(path, lambda tmp: images[0].save(tmp, save_all=True, append_images=images[1:], loop=0,
-                                                    duration=durations, optimize=False))
+    return atomic_write(
+        path,
+        lambda tmp: images[0].save(
+            tmp, save_all=True, append_images=images[1:], loop=0, duration=durations, optimize=False
+        ),
+    )
 
 
 def write_png(frame: np.ndarray, path: Path) -> Path:
@@ -273,8 +340,29 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path | Non
     if ffmpeg is None:
         return None
     height, width = (s - s % 2 for s in frames[0].shape[:2])  # yuv420p needs even sizes
-    command = [ffmpeg, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-r", str(fps), "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-f", "mp4"]
+    command = [
+        ffmpeg,
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        "-an",
+        "-vcodec",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-f",
+        "mp4",
+    ]
 
     def encode(tmp: Path) -> None:
         data = b"".join(np.ascontiguousarray(f[:height, :width]).tobytes() for f in frames)

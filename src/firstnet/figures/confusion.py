@@ -22,11 +22,22 @@ def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
     worst = np.array(report["worst"], dtype=np.int64)
     out_dir.mkdir(parents=True, exist_ok=True)
     title = f"{cfg.model}: confusion on the test set"
-    confusion = plot_confusion(np.array(report["confusion_matrix"]), out_dir / "confusion.png", title)
-    errors = plot_errors(data.test_images[worst], data.test_labels[worst],
-                         np.array(report["worst_predictions"]), np.array(report["worst_confidence"]),
-                         out_dir / "errors.png")
-    return {"run": str(run_dir), "model": cfg.model, **report, "figures": [str(confusion), str(errors)]}
+    confusion = plot_confusion(
+        np.array(report["confusion_matrix"]), out_dir / "confusion.png", title
+    )
+    errors = plot_errors(
+        data.test_images[worst],
+        data.test_labels[worst],
+        np.array(report["worst_predictions"]),
+        np.array(report["worst_confidence"]),
+        out_dir / "errors.png",
+    )
+    return {
+        "run": str(run_dir),
+        "model": cfg.model,
+        **report,
+        "figures": [str(confusion), str(errors)],
+    }
 
 
 def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -> Path:
@@ -39,14 +50,26 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matri
             color = "white" if np.log1p(count) > 0.6 * np.log1p(matrix.max()) else "black"
             ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=color)
     classes = range(matrix.shape[0])
-    ax.set(xticks=classes, yticks=classes, xlabel="predicted class", ylabel="true class", title=title)
+    ax.set(
+        xticks=classes, yticks=classes, xlabel="predicted class", ylabel="true class", title=title
+    )
     ax.grid(False)
     fig.colorbar(shown, ax=ax, label="log(1 + count)")
     return save(fig, path)
 
 
-def plot_errors(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, confidence: np.ndarray,
-                path: Path, columns: int = 8) -> Path:
+def plot_errors(
+    images: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    confidence: np.ndarray,
+    path: Path,
+    columns: int = 8,
+) -> Path:
     """The most confident mistakes: each digit titled 'true -> predicted (confidence)'."""
-    titles = [f"{t}→{p} ({100 * c:.0f}%)" for t, p, c in zip(labels, predictions, confidence, strict=True)]
-    return image_grid(images, titles, path, columns, "Most confident errors (true → predicted)", PALETTE[3])
+    titles = [
+        f"{t}→{p} ({100 * c:.0f}%)" for t, p, c in zip(labels, predictions, confidence, strict=True)
+    ]
+    return image_grid(
+        images, titles, path, columns, "Most confident errors (true → predicted)", PALETTE[3]
+    )

@@ -13,13 +13,20 @@ def plot_curves(history: list[dict], path: Path, title: str = "Training progress
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for split, color in (("train", PALETTE[0]), ("test", PALETTE[1])):
         loss_ax.plot(epochs, [r[f"{split}_loss"] for r in history], "o-", color=color, label=split)
-        acc_ax.plot(epochs, [100 * r[f"{split}_acc"] for r in history], "o-", color=color, label=split)
+        acc_ax.plot(
+            epochs, [100 * r[f"{split}_acc"] for r in history], "o-", color=color, label=split
+        )
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss", yscale="log")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     if history:
         best = max(history, key=lambda r: r["test_acc"])
-        acc_ax.annotate(f"test {100 * best['test_acc']:.2f}%", (best["epoch"], 100 * best["test_acc"]),
-                        textcoords="offset points", xytext=(-60, -20), arrowprops={"arrowstyle": "->"})
+        acc_ax.annotate(
+            f"test {100 * best['test_acc']:.2f}%",
+            (best["epoch"], 100 * best["test_acc"]),
+            textcoords="offset points",
+            xytext=(-60, -20),
+            arrowprops={"arrowstyle": "->"},
+        )
     for ax in (loss_ax, acc_ax):
         ax.legend()
     fig.suptitle(title)

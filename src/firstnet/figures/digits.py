@@ -18,14 +18,25 @@ def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
     return plot_digit_grid(data.train_images[first], labels[first], path, columns=10)
 
 
-def plot_digit_grid(images: np.ndarray, labels: np.ndarray, path: Path, columns: int = 10,
-                    title: str = "MNIST samples") -> Path:
+def plot_digit_grid(
+    images: np.ndarray,
+    labels: np.ndarray,
+    path: Path,
+    columns: int = 10,
+    title: str = "MNIST samples",
+) -> Path:
     """A grid of digits (N, 28, 28) titled with their labels."""
     return image_grid(images, [str(label) for label in labels], path, columns, title)
 
 
-def image_grid(images: np.ndarray, titles: list[str], path: Path, columns: int, title: str,
-               title_color: str = "black") -> Path:
+def image_grid(
+    images: np.ndarray,
+    titles: list[str],
+    path: Path,
+    columns: int,
+    title: str,
+    title_color: str = "black",
+) -> Path:
     """Digits (N, 28, 28) uint8 in a grid, dark ink on white, each with a small title."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15), squeeze=False)

@@ -37,8 +37,12 @@ class LossSlice:
     betas: torch.Tensor  # (S,) coordinate along d2
     loss: torch.Tensor  # (S, S): row j is beta_j, column i is alpha_i
     path: torch.Tensor  # (T, 2): the trajectory's coordinates in the plane
-    captured: float  # fraction of the trajectory's squared distance from theta* that lies in the plane
-    path_loss: torch.Tensor  # (T,): the loss at the trajectory's real weights (off the plane, in general)
+    captured: (
+        float  # fraction of the trajectory's squared distance from theta* that lies in the plane
+    )
+    path_loss: (
+        torch.Tensor
+    )  # (T,): the loss at the trajectory's real weights (off the plane, in general)
 
 
 def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
@@ -51,12 +55,16 @@ def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generat
             continue
         weights = param.detach().flatten(1).cpu()  # (units, fan-in)
         direction = torch.randn(weights.shape, generator=generator)
-        direction *= weights.norm(dim=1, keepdim=True) / direction.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        direction *= weights.norm(dim=1, keepdim=True) / direction.norm(
+            dim=1, keepdim=True
+        ).clamp_min(1e-12)
         parts.append(direction.flatten())
     return torch.cat(parts)
 
 
-def plane_coordinates(offsets: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> tuple[torch.Tensor, float]:
+def plane_coordinates(
+    offsets: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor
+) -> tuple[torch.Tensor, float]:
     """Least-squares coordinates (T, 2) of `offsets` (T, P) in span(d1, d2), and the fraction of their
     squared norm the plane holds."""
     basis = torch.stack([d1, d2], 1).double()  # (P, 2)
@@ -76,9 +84,16 @@ def principal_directions(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 @torch.no_grad()
-def loss_on_plane(model: torch.nn.Module, centre: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
-                  images: torch.Tensor, labels: torch.Tensor, alphas: torch.Tensor,
-                  betas: torch.Tensor) -> torch.Tensor:
+def loss_on_plane(
+    model: torch.nn.Module,
+    centre: torch.Tensor,
+    d1: torch.Tensor,
+    d2: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    alphas: torch.Tensor,
+    betas: torch.Tensor,
+) -> torch.Tensor:
     """Cross-entropy (len(betas), len(alphas)) at centre + a d1 + b d2; the model's weights are restored."""
     model.eval()
     grid = torch.empty(len(betas), len(alphas))
@@ -93,8 +108,9 @@ def loss_on_plane(model: torch.nn.Module, centre: torch.Tensor, d1: torch.Tensor
 
 
 @torch.no_grad()
-def loss_along(model: torch.nn.Module, trajectory: torch.Tensor, images: torch.Tensor,
-               labels: torch.Tensor) -> torch.Tensor:
+def loss_along(
+    model: torch.nn.Module, trajectory: torch.Tensor, images: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
     """Cross-entropy (T,) at each flat weight vector of `trajectory` (T, P); the model's weights are restored."""
     centre = parameters_to_vector(model.parameters()).detach().clone()
     losses = torch.empty(len(trajectory))
@@ -107,7 +123,9 @@ def loss_along(model: torch.nn.Module, trajectory: torch.Tensor, images: torch.T
     return losses
 
 
-def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tuple[Trainer, torch.Tensor]:
+def train_with_trajectory(
+    cfg: TrainConfig, data: MNIST, on_progress=None
+) -> tuple[Trainer, torch.Tensor]:
     """Train with the one Trainer, keeping up to TRAJECTORY_POINTS + 2 flat parameter snapshots (T, P):
     the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained weights."""
     trainer = Trainer(cfg, data)
@@ -127,15 +145,23 @@ def train_with_trajectory(cfg: TrainConfig, data: MNIST, on_progress=None) -> tu
     return trainer, torch.stack(snapshots)
 
 
-def mnist_loss_slices(cfg: TrainConfig, data: MNIST, size: int = 21, images: int = 2000, seed: int = 0,
-                      on_progress=None) -> tuple[list[LossSlice], Trainer]:
+def mnist_loss_slices(
+    cfg: TrainConfig,
+    data: MNIST,
+    size: int = 21,
+    images: int = 2000,
+    seed: int = 0,
+    on_progress=None,
+) -> tuple[list[LossSlice], Trainer]:
     """Train the MLP `cfg` describes, then slice its loss on `images` training examples along filter-normalised
     random directions (a, b in [-1, 1]) and along the trajectory's principal directions."""
     trainer, trajectory = train_with_trajectory(cfg, data, on_progress)
     model = trainer.model.cpu()
     centre = parameters_to_vector(model.parameters()).detach().clone()
     offsets = trajectory - centre  # (T, P)
-    x, y = to_device_tensors(data.train_images[:images], data.train_labels[:images], torch.device("cpu"))
+    x, y = to_device_tensors(
+        data.train_images[:images], data.train_labels[:images], torch.device("cpu")
+    )
     x = x.float().div_(255)
     generator = torch.Generator().manual_seed(seed)
     d1, d2 = (filter_normalised_direction(model, generator) for _ in range(2))
@@ -157,24 +183,55 @@ def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
     for column, piece in enumerate(slices):
         a, b = np.meshgrid(piece.alphas.numpy(), piece.betas.numpy())
         loss, route = np.minimum(piece.loss.numpy(), LOSS_CEILING), piece.path.numpy()
-        caption = ("filter-normalised random directions" if piece.name == "random"
-                   else "the training path's two principal directions")
+        caption = (
+            "filter-normalised random directions"
+            if piece.name == "random"
+            else "the training path's two principal directions"
+        )
         surface = fig.add_subplot(2, len(slices), column + 1, projection="3d")
         surface.plot_surface(a, b, loss, cmap="viridis", alpha=0.85, linewidth=0)
-        surface.set(xlabel="a (direction 1)", ylabel="b (direction 2)", zlabel="cross-entropy",
-                    title=f"Loss along {caption}")
+        surface.set(
+            xlabel="a (direction 1)",
+            ylabel="b (direction 2)",
+            zlabel="cross-entropy",
+            title=f"Loss along {caption}",
+        )
         contour = fig.add_subplot(2, len(slices), len(slices) + column + 1)
         levels = np.geomspace(loss.min(), loss.max() * 1.0001, 20)  # even steps in log(loss)
         filled = contour.contourf(a, b, loss, levels=levels, cmap="viridis")
         fig.colorbar(filled, ax=contour, label="cross-entropy", format="%.2f", ticks=levels[::3])
-        contour.plot(route[:, 0], route[:, 1], ".-", color=PALETTE[3], markersize=4,
-                     label=f"training path (the plane holds {100 * piece.captured:.2g}%)")
-        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8,
-                     label=f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})")
-        contour.plot(0, 0, "*", color="white", markeredgecolor="black", markersize=14,
-                     label=f"trained weights (loss {piece.path_loss[-1]:.2f})")
-        contour.set(xlabel="a", ylabel="b", aspect="equal",
-                    title=f"Contours, {'random' if piece.name == 'random' else 'principal'} directions")
+        contour.plot(
+            route[:, 0],
+            route[:, 1],
+            ".-",
+            color=PALETTE[3],
+            markersize=4,
+            label=f"training path (the plane holds {100 * piece.captured:.2g}%)",
+        )
+        contour.plot(
+            *route[0],
+            "s",
+            color=PALETTE[1],
+            markersize=8,
+            label=f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})",
+        )
+        contour.plot(
+            0,
+            0,
+            "*",
+            color="white",
+            markeredgecolor="black",
+            markersize=14,
+            label=f"trained weights (loss {piece.path_loss[-1]:.2f})",
+        )
+        contour.set(
+            xlabel="a",
+            ylabel="b",
+            aspect="equal",
+            title=f"Contours, {'random' if piece.name == 'random' else 'principal'} directions",
+        )
         contour.legend(loc="lower left", framealpha=0.9, fontsize=8)
-    fig.suptitle(f"{title}\n(loss drawn clipped at {LOSS_CEILING:g}; a uniform guess scores ln 10 = 2.30)")
+    fig.suptitle(
+        f"{title}\n(loss drawn clipped at {LOSS_CEILING:g}; a uniform guess scores ln 10 = 2.30)"
+    )
     return save(fig, path)

@@ -45,7 +45,9 @@ def loss(problem: TwoWeightProblem, weights: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(-1)
 
 
-def loss_and_gradient(problem: TwoWeightProblem, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_and_gradient(
+    problem: TwoWeightProblem, weights: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss (...) and its gradient (..., 2) by autograd, for any batch of weight vectors (..., 2)."""
     weights = weights.detach().clone().requires_grad_(True)
     values = loss(problem, weights)
@@ -67,7 +69,9 @@ def sharpness(problem: TwoWeightProblem, weights: torch.Tensor) -> float:
     return float(torch.linalg.eigvalsh(hessian).max())
 
 
-def descend(problem: TwoWeightProblem, start: torch.Tensor, lr: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def descend(
+    problem: TwoWeightProblem, start: torch.Tensor, lr: float, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain gradient descent: the path (steps + 1, 2) and the loss (steps + 1,) at each point."""
     path = [start.double()]
     for _ in range(steps):
@@ -84,8 +88,9 @@ def learning_rates(problem: TwoWeightProblem, minimum: torch.Tensor) -> dict[str
     return {"too small": 0.1 / top, "good": 1.0 / top, "too large": 2.2 / top}
 
 
-def gradient_intuition(points: int = 200, seed: int = 0, steps: int = 40, extent: float = 4.0,
-                       size: int = 61) -> dict:
+def gradient_intuition(
+    points: int = 200, seed: int = 0, steps: int = 40, extent: float = 4.0, size: int = 61
+) -> dict:
     """Everything the landscape figure (a) draws: the grid, its gradients, and three descent paths."""
     problem = make_problem(points, seed)
     w1, w2, values, gradient = loss_grid(problem, extent, size)
@@ -96,7 +101,14 @@ def gradient_intuition(points: int = 200, seed: int = 0, steps: int = 40, extent
     for name, lr in learning_rates(problem, minimum).items():
         path, losses = descend(problem, start, lr, steps)
         paths[name] = {"lr": lr, "path": path, "loss": losses}
-    return {"w1": w1, "w2": w2, "loss": values, "gradient": gradient, "paths": paths, "problem": problem}
+    return {
+        "w1": w1,
+        "w2": w2,
+        "loss": values,
+        "gradient": gradient,
+        "paths": paths,
+        "problem": problem,
+    }
 
 
 def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
@@ -111,17 +123,41 @@ def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
     filled = contour.contourf(w1, w2, loss, levels=levels, cmap="viridis")
     fig.colorbar(filled, ax=contour, label="cross-entropy loss", format="%.2f")
     arrows = -intuition["gradient"].numpy()[::ARROW_STRIDE, ::ARROW_STRIDE]  # downhill
-    contour.quiver(w1[::ARROW_STRIDE, ::ARROW_STRIDE], w2[::ARROW_STRIDE, ::ARROW_STRIDE], arrows[..., 0],
-                   arrows[..., 1], color="white", alpha=0.8, angles="xy")
+    contour.quiver(
+        w1[::ARROW_STRIDE, ::ARROW_STRIDE],
+        w2[::ARROW_STRIDE, ::ARROW_STRIDE],
+        arrows[..., 0],
+        arrows[..., 1],
+        color="white",
+        alpha=0.8,
+        angles="xy",
+    )
     for name, run in intuition["paths"].items():
         steps, values = run["path"].numpy(), run["loss"].numpy()
         label = f"lr {run['lr']:.2g} ({name}): loss {values[0]:.2f} → {values[-1]:.3f}"
-        surface.plot(steps[:, 0], steps[:, 1], values, "o-", color=PATH_COLOURS[name], markersize=2.5, zorder=10)
-        contour.plot(steps[:, 0], steps[:, 1], "o-", color=PATH_COLOURS[name], markersize=3, label=label)
+        surface.plot(
+            steps[:, 0],
+            steps[:, 1],
+            values,
+            "o-",
+            color=PATH_COLOURS[name],
+            markersize=2.5,
+            zorder=10,
+        )
+        contour.plot(
+            steps[:, 0], steps[:, 1], "o-", color=PATH_COLOURS[name], markersize=3, label=label
+        )
     surface.set(xlabel="w1", ylabel="w2", zlabel="loss", title="3-D loss surface")
-    contour.set(xlabel="w1", ylabel="w2", xlim=(w1.min(), w1.max()), ylim=(w2.min(), w2.max()),
-                title="Gradient field (arrows point downhill) on the contour plot")
+    contour.set(
+        xlabel="w1",
+        ylabel="w2",
+        xlim=(w1.min(), w1.max()),
+        ylim=(w2.min(), w2.max()),
+        title="Gradient field (arrows point downhill) on the contour plot",
+    )
     contour.legend(loc="lower left", framealpha=0.9)
-    fig.suptitle(f"Logistic regression with two weights on {len(intuition['problem'].labels)} points: "
-                 f"gradient descent, {len(steps) - 1} steps")
+    fig.suptitle(
+        f"Logistic regression with two weights on {len(intuition['problem'].labels)} points: "
+        f"gradient descent, {len(steps) - 1} steps"
+    )
     return save(fig, path)

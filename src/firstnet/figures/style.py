@@ -15,11 +15,19 @@ from firstnet.atomic import atomic_write  # noqa: E402
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 DPI = 120
 
-plt.rcParams.update({
-    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
-    "axes.grid": True, "grid.alpha": 0.3, "axes.titlesize": 12, "axes.labelsize": 11,
-    "legend.fontsize": 9, "figure.dpi": DPI, "savefig.dpi": DPI, "savefig.bbox": "tight",
-})
+plt.rcParams.update(
+    {
+        "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 9,
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "savefig.bbox": "tight",
+    }
+)
 
 
 def save(fig, path: Path, **savefig_kwargs) -> Path:

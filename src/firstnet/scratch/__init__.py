@@ -23,6 +23,21 @@ from firstnet.scratch.mlp import (
     to_torch_names,
 )
 
-__all__ = ["PARAM_NAMES", "TORCH_NAMES", "SGD", "Cache", "Params", "ScratchTrainer", "backward", "evaluate",
-           "forward", "from_torch_names", "init_params", "loss_and_gradients", "normalise", "predict_logits",
-           "softmax_cross_entropy", "to_torch_names"]
+__all__ = [
+    "PARAM_NAMES",
+    "TORCH_NAMES",
+    "SGD",
+    "Cache",
+    "Params",
+    "ScratchTrainer",
+    "backward",
+    "evaluate",
+    "forward",
+    "from_torch_names",
+    "init_params",
+    "loss_and_gradients",
+    "normalise",
+    "predict_logits",
+    "softmax_cross_entropy",
+    "to_torch_names",
+]

@@ -35,9 +35,32 @@ if TYPE_CHECKING:
     from firstnet.data import MNIST
 
 # The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it fixes.
-CONFIG_FIELDS = ("hidden", "activation", "init", "epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay",
-                 "schedule", "warmup", "step_every", "gamma", "label_smoothing", "seed", "train_limit", "test_limit")
-FIXED_FIELDS = {"model": "mlp", "depth": 2, "optimizer": "sgd", "precision": "fp32", "device": "cpu"}
+CONFIG_FIELDS = (
+    "hidden",
+    "activation",
+    "init",
+    "epochs",
+    "batch_size",
+    "lr",
+    "momentum",
+    "nesterov",
+    "weight_decay",
+    "schedule",
+    "warmup",
+    "step_every",
+    "gamma",
+    "label_smoothing",
+    "seed",
+    "train_limit",
+    "test_limit",
+)
+FIXED_FIELDS = {
+    "model": "mlp",
+    "depth": 2,
+    "optimizer": "sgd",
+    "precision": "fp32",
+    "device": "cpu",
+}
 
 
 class SGD:
@@ -45,11 +68,22 @@ class SGD:
     Nesterov momentum, p -= lr v without; mu = 0 is plain gradient descent. Weight decay applies to every
     parameter, biases included, as in torch."""
 
-    def __init__(self, params: Params, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        params: Params,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
         if momentum < 0 or weight_decay < 0:
-            raise ConfigError(f"--momentum and --weight-decay must be >= 0, got {momentum} and {weight_decay}")
-        self.momentum, self.nesterov, self.weight_decay = momentum, nesterov and momentum > 0, weight_decay
+            raise ConfigError(
+                f"--momentum and --weight-decay must be >= 0, got {momentum} and {weight_decay}"
+            )
+        self.momentum, self.nesterov, self.weight_decay = (
+            momentum,
+            nesterov and momentum > 0,
+            weight_decay,
+        )
         self.velocity = {name: np.zeros_like(p) for name, p in params.items()} if momentum else {}
 
     def step(self, params: Params, grads: Params, lr: float) -> None:
@@ -76,10 +110,14 @@ def check_config(cfg: TrainConfig) -> None:
     for f in dataclasses.fields(cfg):
         value, supported = getattr(cfg, f.name), getattr(reference, f.name)
         if f.name not in (*CONFIG_FIELDS, "device") and value != supported:
-            raise ConfigError(f"the NumPy MLP trains with {f.name} {supported!r} only, got {value!r}")
+            raise ConfigError(
+                f"the NumPy MLP trains with {f.name} {supported!r} only, got {value!r}"
+            )
 
 
-def evaluate(params: Params, images: np.ndarray, labels: np.ndarray, activation: str) -> tuple[float, float]:
+def evaluate(
+    params: Params, images: np.ndarray, labels: np.ndarray, activation: str
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy (a fraction) on a labelled set, as `firstnet.evaluate.evaluate`."""
     logits = predict_logits(params, images, activation)  # (N, K)
     _, cross_entropy, _ = softmax_cross_entropy(logits, labels)
@@ -93,13 +131,19 @@ class ScratchTrainer:
         check_config(cfg)
         self.cfg, self.activation = cfg, get_activation(cfg.activation)
         data = data.subset(cfg.train_limit, cfg.test_limit)
-        self.train_images = np.ascontiguousarray(data.train_images.reshape(len(data.train_images), -1))  # (N, 784)
+        self.train_images = np.ascontiguousarray(
+            data.train_images.reshape(len(data.train_images), -1)
+        )  # (N, 784)
         self.train_labels = data.train_labels.astype(np.int64)
         self.test_images, self.test_labels = data.test_images, data.test_labels.astype(np.int64)
         rng = np.random.default_rng(cfg.seed)
-        self.params = init_params((INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), cfg.activation, cfg.init, rng)
+        self.params = init_params(
+            (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), cfg.activation, cfg.init, rng
+        )
         self.optimizer = SGD(self.params, cfg.momentum, cfg.nesterov, cfg.weight_decay)
-        self.shuffle_rng = np.random.default_rng([cfg.seed, 1])  # batch order depends on the seed only
+        self.shuffle_rng = np.random.default_rng(
+            [cfg.seed, 1]
+        )  # batch order depends on the seed only
         self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
         self.epoch, self.elapsed_s, self.history, self.lr = 0, 0.0, [], 0.0
 
@@ -107,9 +151,12 @@ class ScratchTrainer:
     def finished(self) -> bool:
         return self.epoch >= self.cfg.epochs
 
-    def run(self, on_progress: Callable[[ProgressRecord], None] | None = None,
-            on_epoch: Callable[[dict], None] | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> list[dict]:
+    def run(
+        self,
+        on_progress: Callable[[ProgressRecord], None] | None = None,
+        on_epoch: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> list[dict]:
         """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
 
         Returns the history, one record per finished epoch, with the keys of the torch Trainer's.
@@ -137,8 +184,12 @@ class ScratchTrainer:
             cache = forward(self.params, X, self.activation)
             _, cross_entropy, P = softmax_cross_entropy(cache.Z3, labels, cfg.label_smoothing)
             grads = backward(self.params, cache, P, labels, self.activation, cfg.label_smoothing)
-            self.lr = learning_rate(cfg, self.epoch * self.steps_per_epoch + batch,
-                                    cfg.epochs * self.steps_per_epoch, self.steps_per_epoch)
+            self.lr = learning_rate(
+                cfg,
+                self.epoch * self.steps_per_epoch + batch,
+                cfg.epochs * self.steps_per_epoch,
+                self.steps_per_epoch,
+            )
             self.optimizer.step(self.params, grads, self.lr)
             loss_sum += cross_entropy * len(labels)
             correct += int((cache.Z3.argmax(1) == labels).sum())
@@ -148,22 +199,43 @@ class ScratchTrainer:
         self.elapsed_s += time.perf_counter() - start
         return loss_sum, correct, count
 
-    def _check_and_report(self, on_progress, batch: int, loss_sum: float, correct: int, count: int,
-                          start: float) -> None:
+    def _check_and_report(
+        self, on_progress, batch: int, loss_sum: float, correct: int, count: int, start: float
+    ) -> None:
         if not math.isfinite(loss_sum):
-            raise DivergedError(f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, "
-                                f"batch {batch} (lr {self.lr:.3g}); try a smaller --lr")
+            raise DivergedError(
+                f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, "
+                f"batch {batch} (lr {self.lr:.3g}); try a smaller --lr"
+            )
         if on_progress:
             seconds = max(time.perf_counter() - start, 1e-9)
-            on_progress(ProgressRecord(self.epoch + 1, self.cfg.epochs, batch, self.steps_per_epoch, loss_sum / count,
-                                 correct / count, count / seconds))
+            on_progress(
+                ProgressRecord(
+                    self.epoch + 1,
+                    self.cfg.epochs,
+                    batch,
+                    self.steps_per_epoch,
+                    loss_sum / count,
+                    correct / count,
+                    count / seconds,
+                )
+            )
 
     def _end_epoch(self, loss_sum: float, correct: int, count: int) -> dict:
         start = time.perf_counter()
-        test_loss, test_acc = evaluate(self.params, self.test_images, self.test_labels, self.cfg.activation)
+        test_loss, test_acc = evaluate(
+            self.params, self.test_images, self.test_labels, self.cfg.activation
+        )
         self.elapsed_s += time.perf_counter() - start
         self.epoch += 1
-        record = {"epoch": self.epoch, "train_loss": loss_sum / count, "train_acc": correct / count,
-                  "test_loss": test_loss, "test_acc": test_acc, "elapsed_s": round(self.elapsed_s, 3), "lr": self.lr}
+        record = {
+            "epoch": self.epoch,
+            "train_loss": loss_sum / count,
+            "train_acc": correct / count,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "lr": self.lr,
+        }
         self.history.append(record)
         return record

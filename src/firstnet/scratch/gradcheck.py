@@ -12,12 +12,21 @@ import numpy as np
 
 from firstnet.activations import ACTIVATIONS
 from firstnet.config import NUM_CLASSES
-from firstnet.scratch.mlp import PARAM_NAMES, Params, forward, init_params, loss_and_gradients, softmax_cross_entropy
+from firstnet.scratch.mlp import (
+    PARAM_NAMES,
+    Params,
+    forward,
+    init_params,
+    loss_and_gradients,
+    softmax_cross_entropy,
+)
 
 GRADCHECK_SIZES = (20, 12, 12, NUM_CLASSES)  # a small D -> H -> H -> K network: 604 parameters
 GRADCHECK_BATCH = 8
 STEP = 1e-5
-KINK_MARGIN = 1e-3  # no pre-activation this close to 0 (ReLU's kink), well beyond what a step moves Z
+KINK_MARGIN = (
+    1e-3  # no pre-activation this close to 0 (ReLU's kink), well beyond what a step moves Z
+)
 TOLERANCE = 1e-6
 
 
@@ -31,12 +40,20 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.abs(analytic - numeric).max(initial=0)) / scale if scale > 0 else 0.0
 
 
-def loss_of(params: Params, X: np.ndarray, labels: np.ndarray, activation: str, smoothing: float) -> float:
+def loss_of(
+    params: Params, X: np.ndarray, labels: np.ndarray, activation: str, smoothing: float
+) -> float:
     return softmax_cross_entropy(forward(params, X, activation).Z3, labels, smoothing)[0]
 
 
-def numerical_gradients(params: Params, X: np.ndarray, labels: np.ndarray, activation: str,
-                        smoothing: float = 0.0, step: float = STEP) -> Params:
+def numerical_gradients(
+    params: Params,
+    X: np.ndarray,
+    labels: np.ndarray,
+    activation: str,
+    smoothing: float = 0.0,
+    step: float = STEP,
+) -> Params:
     """Central differences for every entry of every parameter (2 forward passes per entry)."""
     grads = {}
     for name in PARAM_NAMES:
@@ -54,8 +71,9 @@ def numerical_gradients(params: Params, X: np.ndarray, labels: np.ndarray, activ
     return grads
 
 
-def gradcheck_problem(activation: str, sizes=GRADCHECK_SIZES, batch: int = GRADCHECK_BATCH,
-                      seed: int = 0) -> tuple[Params, np.ndarray, np.ndarray]:
+def gradcheck_problem(
+    activation: str, sizes=GRADCHECK_SIZES, batch: int = GRADCHECK_BATCH, seed: int = 0
+) -> tuple[Params, np.ndarray, np.ndarray]:
     """Float64 parameters (non-zero biases), inputs (B, D) and labels (B,) with no pre-activation near 0.
 
     Redraws (at most 100 times) while some |Z| < KINK_MARGIN: a difference quotient straddling a ReLU kink
@@ -69,11 +87,18 @@ def gradcheck_problem(activation: str, sizes=GRADCHECK_SIZES, batch: int = GRADC
         cache = forward(params, X, activation)
         if min(np.abs(cache.Z1).min(), np.abs(cache.Z2).min()) > KINK_MARGIN:
             return params, X, labels
-    raise RuntimeError("could not draw a gradient-check problem away from the kinks")  # probability ~0
+    raise RuntimeError(
+        "could not draw a gradient-check problem away from the kinks"
+    )  # probability ~0
 
 
-def check_gradients(activation: str, seed: int = 0, smoothing: float = 0.1, sizes=GRADCHECK_SIZES,
-                    batch: int = GRADCHECK_BATCH) -> dict[str, float]:
+def check_gradients(
+    activation: str,
+    seed: int = 0,
+    smoothing: float = 0.1,
+    sizes=GRADCHECK_SIZES,
+    batch: int = GRADCHECK_BATCH,
+) -> dict[str, float]:
     """Relative error of the backward pass against finite differences, per parameter name."""
     params, X, labels = gradcheck_problem(activation, sizes, batch, seed)
     _, analytic = loss_and_gradients(params, X, labels, activation, smoothing)

@@ -20,8 +20,14 @@ from firstnet.schedule import EVAL_BATCH
 Params = dict[str, np.ndarray]  # "W1", "b1", "W2", "b2", "W3", "b3"
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 # The same tensors in the torch MLP's state dict (firstnet.models.MLP with depth 2).
-TORCH_NAMES = {"W1": "hidden.0.weight", "b1": "hidden.0.bias", "W2": "hidden.1.weight", "b2": "hidden.1.bias",
-               "W3": "out.weight", "b3": "out.bias"}
+TORCH_NAMES = {
+    "W1": "hidden.0.weight",
+    "b1": "hidden.0.bias",
+    "W2": "hidden.1.weight",
+    "b2": "hidden.1.bias",
+    "W3": "out.weight",
+    "b3": "out.bias",
+}
 
 
 @dataclass
@@ -40,8 +46,13 @@ def as_activation(activation: str | Activation) -> Activation:
     return activation if isinstance(activation, Activation) else get_activation(activation)
 
 
-def init_params(sizes: tuple[int, int, int, int] = (INPUT_DIM, 256, 256, NUM_CLASSES), activation: str = "relu",
-                init: str = "kaiming", rng: np.random.Generator | int = 0, dtype=np.float32) -> Params:
+def init_params(
+    sizes: tuple[int, int, int, int] = (INPUT_DIM, 256, 256, NUM_CLASSES),
+    activation: str = "relu",
+    init: str = "kaiming",
+    rng: np.random.Generator | int = 0,
+    dtype=np.float32,
+) -> Params:
     """Fresh weights for D -> H1 -> H2 -> K, with the same schemes as `firstnet.models.initialise`.
 
     kaiming: normal, std = gain / sqrt(fan_in); xavier: normal, std = gain * sqrt(2 / (fan_in + fan_out));
@@ -62,7 +73,11 @@ def init_params(sizes: tuple[int, int, int, int] = (INPUT_DIM, 256, 256, NUM_CLA
             weight = rng.uniform(-bound, bound, (fan_out, fan_in))
             bias = rng.uniform(-bound, bound, fan_out)
         else:
-            std = layer_gain / np.sqrt(fan_in) if init == "kaiming" else layer_gain * np.sqrt(2 / (fan_in + fan_out))
+            std = (
+                layer_gain / np.sqrt(fan_in)
+                if init == "kaiming"
+                else layer_gain * np.sqrt(2 / (fan_in + fan_out))
+            )
             weight, bias = rng.normal(0.0, std, (fan_out, fan_in)), np.zeros(fan_out)
         params[f"W{layer}"] = weight.astype(dtype)  # (fan_out, fan_in)
         params[f"b{layer}"] = bias.astype(dtype)  # (fan_out,)
@@ -93,8 +108,9 @@ def forward(params: Params, X: np.ndarray, activation: str | Activation) -> Cach
     return Cache(X, Z1, A1, Z2, A2, Z3)
 
 
-def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray,
-                          smoothing: float = 0.0) -> tuple[float, float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: np.ndarray, labels: np.ndarray, smoothing: float = 0.0
+) -> tuple[float, float, np.ndarray]:
     """(loss, plain cross-entropy, P) for logits Z3 (B, K) and integer labels (B,).
 
     Log-sum-exp: subtracting each row's maximum first keeps exp() from overflowing (its largest argument is
@@ -109,8 +125,14 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray,
     return loss, cross_entropy, np.exp(log_probs)
 
 
-def backward(params: Params, cache: Cache, P: np.ndarray, labels: np.ndarray, activation: str | Activation,
-             smoothing: float = 0.0) -> Params:
+def backward(
+    params: Params,
+    cache: Cache,
+    P: np.ndarray,
+    labels: np.ndarray,
+    activation: str | Activation,
+    smoothing: float = 0.0,
+) -> Params:
     """dL/dW and dL/db of every layer for the mean loss over the batch (docs/gradients.md, steps 1-6)."""
     df = as_activation(activation).derivative
     batch, classes = P.shape
@@ -127,8 +149,13 @@ def backward(params: Params, cache: Cache, P: np.ndarray, labels: np.ndarray, ac
     return {name: grads[name] for name in PARAM_NAMES}
 
 
-def loss_and_gradients(params: Params, X: np.ndarray, labels: np.ndarray, activation: str | Activation,
-                       smoothing: float = 0.0) -> tuple[float, Params]:
+def loss_and_gradients(
+    params: Params,
+    X: np.ndarray,
+    labels: np.ndarray,
+    activation: str | Activation,
+    smoothing: float = 0.0,
+) -> tuple[float, Params]:
     """The training loss and its gradient with respect to every parameter, for one batch."""
     activation = as_activation(activation)
     cache = forward(params, X, activation)
@@ -136,13 +163,16 @@ def loss_and_gradients(params: Params, X: np.ndarray, labels: np.ndarray, activa
     return loss, backward(params, cache, P, labels, activation, smoothing)
 
 
-def predict_logits(params: Params, images: np.ndarray, activation: str | Activation,
-                   batch_size: int = EVAL_BATCH) -> np.ndarray:
+def predict_logits(
+    params: Params, images: np.ndarray, activation: str | Activation, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
     """Logits (N, K) for images (N, 28, 28) or (N, 784), uint8 or in [0, 1], in batches."""
     activation = as_activation(activation)
     dtype = params["W1"].dtype
-    chunks = [forward(params, normalise(images[start : start + batch_size], dtype), activation).Z3
-              for start in range(0, len(images), batch_size)]
+    chunks = [
+        forward(params, normalise(images[start : start + batch_size], dtype), activation).Z3
+        for start in range(0, len(images), batch_size)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, len(params["b3"])), dtype)
 
 

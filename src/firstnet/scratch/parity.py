@@ -29,17 +29,28 @@ PARITY_TOLERANCE = 1e-10  # absolute, in float64
 def to_torch_mlp(params: Params, activation: str) -> MLP:
     """The torch MLP of `firstnet.models` holding `params` (float64 parameters give a float64 model)."""
     hidden, inputs = params["W1"].shape
-    if inputs != INPUT_DIM or params["W3"].shape[0] != NUM_CLASSES or params["W2"].shape != (hidden, hidden):
-        raise ValueError(f"the torch MLP is {INPUT_DIM}-H-H-{NUM_CLASSES}; these parameters are not")
-    model = MLP(hidden=hidden, depth=2, activation=activation).to(torch.from_numpy(params["W1"]).dtype)
+    if (
+        inputs != INPUT_DIM
+        or params["W3"].shape[0] != NUM_CLASSES
+        or params["W2"].shape != (hidden, hidden)
+    ):
+        raise ValueError(
+            f"the torch MLP is {INPUT_DIM}-H-H-{NUM_CLASSES}; these parameters are not"
+        )
+    model = MLP(hidden=hidden, depth=2, activation=activation).to(
+        torch.from_numpy(params["W1"]).dtype
+    )
     # Parameters the scratch MLP does not have (PReLU's slopes) keep their initial values, the fixed ones NumPy uses.
-    state = model.state_dict() | {key: torch.from_numpy(value.copy()) for key, value in to_torch_names(params).items()}
+    state = model.state_dict() | {
+        key: torch.from_numpy(value.copy()) for key, value in to_torch_names(params).items()
+    }
     model.load_state_dict(state)
     return model
 
 
-def torch_loss_and_gradients(params: Params, images: np.ndarray, labels: np.ndarray, activation: str,
-                             smoothing: float = 0.0) -> tuple[float, Params]:
+def torch_loss_and_gradients(
+    params: Params, images: np.ndarray, labels: np.ndarray, activation: str, smoothing: float = 0.0
+) -> tuple[float, Params]:
     """Loss and gradients from torch autograd for images (B, 784) in [0, 1], under the scratch names."""
     model = to_torch_mlp(params, activation)
     logits = model(torch.from_numpy(images).to(model.out.weight.dtype))  # (B, 10)
@@ -49,17 +60,30 @@ def torch_loss_and_gradients(params: Params, images: np.ndarray, labels: np.ndar
     return loss.item(), {name: state[TORCH_NAMES[name]].grad.numpy() for name in PARAM_NAMES}
 
 
-def check_against_autograd(activation: str, seed: int = 0, smoothing: float = 0.1, hidden: int = PARITY_HIDDEN,
-                           batch: int = PARITY_BATCH) -> dict[str, float]:
+def check_against_autograd(
+    activation: str,
+    seed: int = 0,
+    smoothing: float = 0.1,
+    hidden: int = PARITY_HIDDEN,
+    batch: int = PARITY_BATCH,
+) -> dict[str, float]:
     """Max absolute difference from autograd, float64, for the loss and every gradient."""
     rng = np.random.default_rng(seed)
-    params = init_params((INPUT_DIM, hidden, hidden, NUM_CLASSES), activation, "default", rng, dtype=np.float64)
+    params = init_params(
+        (INPUT_DIM, hidden, hidden, NUM_CLASSES), activation, "default", rng, dtype=np.float64
+    )
     images = rng.uniform(0, 1, (batch, INPUT_DIM))  # (B, 784)
     labels = rng.integers(0, NUM_CLASSES, batch)  # (B,)
-    loss, grads = loss_and_gradients(params, normalise(images, np.float64), labels, activation, smoothing)
-    torch_loss, torch_grads = torch_loss_and_gradients(params, images, labels, activation, smoothing)
+    loss, grads = loss_and_gradients(
+        params, normalise(images, np.float64), labels, activation, smoothing
+    )
+    torch_loss, torch_grads = torch_loss_and_gradients(
+        params, images, labels, activation, smoothing
+    )
     errors = {"loss": abs(loss - torch_loss)}
-    return errors | {name: float(np.abs(grads[name] - torch_grads[name]).max()) for name in PARAM_NAMES}
+    return errors | {
+        name: float(np.abs(grads[name] - torch_grads[name]).max()) for name in PARAM_NAMES
+    }
 
 
 def check_all_activations(seed: int = 0) -> dict[str, dict[str, float]]:

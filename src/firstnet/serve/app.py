@@ -22,16 +22,27 @@ from starlette.exceptions import HTTPException
 from firstnet import __version__
 from firstnet.serve import registry
 from firstnet.serve.batching import Batcher
-from firstnet.serve.inputs import MAX_BODY_BYTES, BadRequest, array_from_json, image_from_bytes, model_input, parse_json
+from firstnet.serve.inputs import (
+    MAX_BODY_BYTES,
+    BadRequest,
+    array_from_json,
+    image_from_bytes,
+    model_input,
+    parse_json,
+)
 from firstnet.serve.registry import ServedModel
 
 STATIC = Path(__file__).parent / "static"
-ACCEPTED = "application/json, image/png or multipart/form-data (a PNG in the field \"image\")"
+ACCEPTED = 'application/json, image/png or multipart/form-data (a PNG in the field "image")'
 log = logging.getLogger("firstnet.serve")
 
 
 def json_response(payload, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status,
+        media_type="application/json",
+    )
 
 
 def error(status: int, message: str) -> Response:
@@ -53,7 +64,9 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and not declared.isdigit():
-            return await error(400, "the Content-Length header is not a number")(scope, receive, send)
+            return await error(400, "the Content-Length header is not a number")(
+                scope, receive, send
+            )
         if declared is not None and int(declared) > self.limit:
             return await error(413, self.too_large(declared.decode()))(scope, receive, send)
         received = 0
@@ -78,44 +91,96 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
     wanted = request.query_params.get("model")
     if media_type == "application/json":
         payload = parse_json(await request.body())
-        return array_from_json(payload["image"]), payload.get("model") or wanted, payload.get("preprocess")
+        return (
+            array_from_json(payload["image"]),
+            payload.get("model") or wanted,
+            payload.get("preprocess"),
+        )
     if media_type == "image/png":
         return image_from_bytes(await request.body()), wanted, None
     if media_type == "multipart/form-data":
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("image")
             if upload is None or isinstance(upload, str):
-                raise BadRequest(422, "the multipart form has no file in the field \"image\"")
+                raise BadRequest(422, 'the multipart form has no file in the field "image"')
             model = form.get("model")
-            return image_from_bytes(await upload.read()), model if isinstance(model, str) else wanted, None
+            return (
+                image_from_bytes(await upload.read()),
+                model if isinstance(model, str) else wanted,
+                None,
+            )
     shown = media_type or "none"
     raise BadRequest(415, f"unsupported content type {shown!r}; send {ACCEPTED}")
 
 
 PREDICT_DOC = {
-    "requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
-            "image": {"type": "array", "items": {"type": "array", "items": {"type": "number"}},
-                      "description": "grayscale rows in [0, 1]: 28x28 MNIST-like, or a canvas of any size"},
-            "model": {"type": "string", "description": "run name or kind (linear, mlp, cnn); default: the MLP"},
-            "preprocess": {"type": "boolean", "description": "default: false for 28x28, true otherwise"}}}},
-        "image/png": {"schema": {"type": "string", "format": "binary"}},
-        "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "image": {"type": "string", "format": "binary"}, "model": {"type": "string"}}}}}},
-    "parameters": [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"},
-                    "description": "run name or kind, for PNG uploads"}],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image"],
+                    "properties": {
+                        "image": {
+                            "type": "array",
+                            "items": {"type": "array", "items": {"type": "number"}},
+                            "description": "grayscale rows in [0, 1]: 28x28 MNIST-like, or a canvas of any size",
+                        },
+                        "model": {
+                            "type": "string",
+                            "description": "run name or kind (linear, mlp, cnn); default: the MLP",
+                        },
+                        "preprocess": {
+                            "type": "boolean",
+                            "description": "default: false for 28x28, true otherwise",
+                        },
+                    },
+                }
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "format": "binary"},
+                        "model": {"type": "string"},
+                    },
+                }
+            },
+        },
+    },
+    "parameters": [
+        {
+            "name": "model",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "run name or kind, for PNG uploads",
+        }
+    ],
     "summary": "classify a digit",
-    "responses": {"200": {"description": "class, probabilities (10), image (28x28 the model saw), hidden (MLP: "
-                                         "one list per hidden layer, else null), model, kind, preprocessed"},
-                  **{str(code): {"description": '{"error": "what was wrong"}'} for code in (400, 413, 415, 422)}},
+    "responses": {
+        "200": {
+            "description": "class, probabilities (10), image (28x28 the model saw), hidden (MLP: "
+            "one list per hidden layer, else null), model, kind, preprocessed"
+        },
+        **{
+            str(code): {"description": '{"error": "what was wrong"}'}
+            for code in (400, 413, 415, 422)
+        },
+    },
 }
 
 
 def add_predict_schema(app: FastAPI) -> None:
     """Describe POST /api/predict in the schema FastAPI generates for the other routes (see `add_routes`)."""
+
     def openapi() -> dict:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             schema["paths"]["/api/predict"] = {"post": PREDICT_DOC}
             app.openapi_schema = schema
         return app.openapi_schema
@@ -138,7 +203,9 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
     @app.get("/api/models", summary="the models served, the default first")
     async def list_models() -> Response:
         default = registry.pick(models, None)
-        return json_response({"default": default.name, "models": [model.describe() for model in models]})
+        return json_response(
+            {"default": default.name, "models": [model.describe() for model in models]}
+        )
 
     # A plain Starlette route: FastAPI's per-request dependency machinery would cost about a fifth of the
     # server's time per prediction, for nothing this handler uses. `add_predict_schema` documents it.
@@ -151,8 +218,15 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
             raise BadRequest(422, f"model {wanted!r} is not served; choose from {names}") from None
         image, preprocessed = model_input(gray, preprocess)
         result = await batcher.predict(served, image)
-        return json_response({"model": served.name, "kind": served.kind, **result, "image": image.round(3),
-                              "preprocessed": preprocessed})
+        return json_response(
+            {
+                "model": served.name,
+                "kind": served.kind,
+                **result,
+                "image": image.round(3),
+                "preprocessed": preprocessed,
+            }
+        )
 
     app.add_route("/api/predict", predict, methods=["POST"])
 
@@ -182,8 +256,11 @@ def create_app(models: list[ServedModel]) -> FastAPI:
     """The application over already loaded models (load them with `registry.load_all`)."""
     if not models:
         raise ValueError("create_app needs at least one model")
-    app = FastAPI(title="firstnet", version=__version__,
-                  description="Draw a digit, watch the network answer: predictions of trained firstnet runs.")
+    app = FastAPI(
+        title="firstnet",
+        version=__version__,
+        description="Draw a digit, watch the network answer: predictions of trained firstnet runs.",
+    )
     add_routes(app, models)
     add_predict_schema(app)
     add_error_handlers(app)

@@ -41,8 +41,12 @@ class Batcher:
             for start in range(0, len(items), MAX_BATCH):
                 chunk = items[start : start + MAX_BATCH]
                 try:
-                    results = predict_batch(served, np.stack([image for image, _ in chunk]))  # (B, 28, 28)
-                except Exception as error:  # a bug: every request of the batch gets the 500, none hangs
+                    results = predict_batch(
+                        served, np.stack([image for image, _ in chunk])
+                    )  # (B, 28, 28)
+                except (
+                    Exception
+                ) as error:  # a bug: every request of the batch gets the 500, none hangs
                     results = [error] * len(chunk)
                 for (_, future), result in zip(chunk, results, strict=True):
                     if future.done():  # the client went away

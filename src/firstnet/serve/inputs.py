@@ -19,7 +19,9 @@ from firstnet.errors import ImageError
 from firstnet.preprocess import INK_THRESHOLD, load_image, mnist_like
 
 MAX_BODY_BYTES = 1_000_000  # 1 MB: a 280x280 canvas as PNG is a few kB, as JSON about 300 kB
-MAX_SIDE = 4096  # pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
+MAX_SIDE = (
+    4096  # pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
+)
 JSON_HELP = 'send {"image": [[...], ...]} with rows of grayscale values in [0, 1]'
 
 
@@ -42,10 +44,10 @@ def parse_json(body: bytes) -> dict:
             raise BadRequest(400, f"the body is not valid JSON ({err}); {JSON_HELP}") from None
         raise BadRequest(422, "image contains non-finite values (NaN or Infinity)") from None
     if not isinstance(payload, dict) or "image" not in payload:
-        raise BadRequest(422, f"expected a JSON object with an \"image\" field; {JSON_HELP}")
+        raise BadRequest(422, f'expected a JSON object with an "image" field; {JSON_HELP}')
     for key, kind in (("model", str), ("preprocess", bool)):
         if payload.get(key) is not None and not isinstance(payload[key], kind):
-            raise BadRequest(422, f"\"{key}\" must be a {'string' if kind is str else 'boolean'}")
+            raise BadRequest(422, f'"{key}" must be a {"string" if kind is str else "boolean"}')
     return payload
 
 
@@ -54,15 +56,26 @@ def array_from_json(image) -> np.ndarray:
     try:
         gray = np.asarray(image, dtype=np.float32)
     except (ValueError, TypeError):
-        raise BadRequest(422, f"image must be a 2-D array of numbers with rows of equal length; {JSON_HELP}") from None
+        raise BadRequest(
+            422, f"image must be a 2-D array of numbers with rows of equal length; {JSON_HELP}"
+        ) from None
     if gray.ndim != 2 or gray.size == 0:
-        raise BadRequest(422, f"image must be a 2-D array (rows of pixels), got shape {list(gray.shape)}; "
-                              "send 28x28 (MNIST-like) or a canvas-sized HxW array")
-    low, high = float(gray.min()), float(gray.max())  # NaN anywhere makes both NaN; an infinity shows in one
+        raise BadRequest(
+            422,
+            f"image must be a 2-D array (rows of pixels), got shape {list(gray.shape)}; "
+            "send 28x28 (MNIST-like) or a canvas-sized HxW array",
+        )
+    low, high = (
+        float(gray.min()),
+        float(gray.max()),
+    )  # NaN anywhere makes both NaN; an infinity shows in one
     if not (np.isfinite(low) and np.isfinite(high)):
         raise BadRequest(422, "image contains non-finite values (NaN or Infinity)")
     if low < 0 or high > 1:
-        raise BadRequest(422, f"pixel values must lie in [0, 1], got {low:g} to {high:g}; divide 0-255 values by 255")
+        raise BadRequest(
+            422,
+            f"pixel values must lie in [0, 1], got {low:g} to {high:g}; divide 0-255 values by 255",
+        )
     return gray
 
 
@@ -71,10 +84,14 @@ def image_from_bytes(data: bytes) -> np.ndarray:
     if not data:
         raise BadRequest(400, "the image upload is empty")
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only: check the size before decoding
+        with Image.open(
+            io.BytesIO(data)
+        ) as image:  # reads the header only: check the size before decoding
             width, height = image.size
     except UnidentifiedImageError:
-        raise BadRequest(400, "cannot decode the image: not a PNG or another format Pillow reads") from None
+        raise BadRequest(
+            400, "cannot decode the image: not a PNG or another format Pillow reads"
+        ) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise BadRequest(400, f"cannot decode the image ({err}); send a PNG") from None
     if max(width, height) > MAX_SIDE:
@@ -82,7 +99,9 @@ def image_from_bytes(data: bytes) -> np.ndarray:
     try:
         return load_image(io.BytesIO(data))
     except ImageError:
-        raise BadRequest(400, "cannot decode the image: it is truncated or corrupt; send a PNG") from None
+        raise BadRequest(
+            400, "cannot decode the image: it is truncated or corrupt; send a PNG"
+        ) from None
 
 
 def model_input(gray: np.ndarray, preprocess: bool | None = None) -> tuple[np.ndarray, bool]:
@@ -91,7 +110,9 @@ def model_input(gray: np.ndarray, preprocess: bool | None = None) -> tuple[np.nd
         preprocess = gray.shape != (28, 28)
     if not preprocess:
         if gray.shape != (28, 28):
-            raise BadRequest(422, f"\"preprocess\": false needs a 28x28 image, got {gray.shape[0]}x{gray.shape[1]}")
+            raise BadRequest(
+                422, f'"preprocess": false needs a 28x28 image, got {gray.shape[0]}x{gray.shape[1]}'
+            )
         if gray.max() < INK_THRESHOLD:
             raise BadRequest(422, "the image is empty: no ink found; draw a digit")
         return np.ascontiguousarray(gray, dtype=np.float32), False

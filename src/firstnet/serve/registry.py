@@ -34,8 +34,14 @@ class ServedModel:
 
     def describe(self) -> dict:
         """What /api/models says about this model."""
-        return {"name": self.name, "kind": self.kind, "run": str(self.run_dir), "test_acc": self.test_acc,
-                "has_hidden": self.has_hidden, **self.info}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "run": str(self.run_dir),
+            "test_acc": self.test_acc,
+            "has_hidden": self.has_hidden,
+            **self.info,
+        }
 
     @property
     def has_hidden(self) -> bool:
@@ -44,7 +50,10 @@ class ServedModel:
     @cached_property
     def single_pass(self) -> bool:
         """Whether the probabilities can come from the hidden activations' pass (fp32, no TTA)."""
-        return not self.cfg.tta and resolve_precision(self.cfg.precision, torch.device("cpu")) == "fp32"
+        return (
+            not self.cfg.tta
+            and resolve_precision(self.cfg.precision, torch.device("cpu")) == "fp32"
+        )
 
 
 def load_served(run_dir: Path) -> ServedModel:
@@ -52,7 +61,11 @@ def load_served(run_dir: Path) -> ServedModel:
     cfg, model = runs.load_model(run_dir, "cpu")
     metrics = runs.read_metrics(run_dir)
     test_acc = metrics[-1].get("test_acc") if metrics else None
-    info = {"hidden": cfg.hidden, "depth": cfg.depth, "activation": cfg.activation} if cfg.model == "mlp" else {}
+    info = (
+        {"hidden": cfg.hidden, "depth": cfg.depth, "activation": cfg.activation}
+        if cfg.model == "mlp"
+        else {}
+    )
     if cfg.model == "cnn":
         info = {"channels": cfg.channels, "activation": cfg.activation}
     return ServedModel(Path(run_dir).name, cfg.model, Path(run_dir), cfg, model, test_acc, info)
@@ -61,7 +74,11 @@ def load_served(run_dir: Path) -> ServedModel:
 def finished_runs(runs_dir: Path) -> list[Path]:
     """Run directories under `runs_dir` that hold final weights, newest first (by the weights' time)."""
     runs_dir = Path(runs_dir)
-    found = [path.parent for path in runs_dir.glob(f"*/{runs.MODEL}") if (path.parent / runs.CONFIG).is_file()]
+    found = [
+        path.parent
+        for path in runs_dir.glob(f"*/{runs.MODEL}")
+        if (path.parent / runs.CONFIG).is_file()
+    ]
     return sorted(found, key=lambda run: (run / runs.MODEL).stat().st_mtime, reverse=True)
 
 
@@ -90,7 +107,9 @@ def load_all(run_dirs: list[Path], runs_dir: Path) -> tuple[list[ServedModel], l
     names = [model.name for model in models]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise CheckpointError(f"two runs are named {duplicates[0]}; serve runs whose directory names differ")
+        raise CheckpointError(
+            f"two runs are named {duplicates[0]}; serve runs whose directory names differ"
+        )
     return models, []
 
 
@@ -123,9 +142,14 @@ def predict_batch(served: ServedModel, images: np.ndarray) -> list[dict]:
             probs = probabilities(served.cfg, served.model, batch)
     probs = probs.float().numpy()  # (B, 10)
     layers = [layer.float().numpy().round(4) for layer in hidden] if hidden is not None else None
-    return [{"class": int(row.argmax()), "probabilities": row,
-             "hidden": [layer[index] for layer in layers] if layers is not None else None}
-            for index, row in enumerate(probs)]
+    return [
+        {
+            "class": int(row.argmax()),
+            "probabilities": row,
+            "hidden": [layer[index] for layer in layers] if layers is not None else None,
+        }
+        for index, row in enumerate(probs)
+    ]
 
 
 def predict(served: ServedModel, image: np.ndarray) -> dict:
