@@ -1,9 +1,10 @@
 """MLP training speed: firstnet's defaults against the loop a newcomer writes, in one run.
 
-firstnet: `firstnet train --model mlp` defaults (784-256-256-10 ReLU, data resident as uint8 tensors,
-shuffled index batches of 128, one-cycle SGD, 5 epochs). Reference: the same architecture trained the way
-most tutorials show it -- a per-sample `torch.utils.data.Dataset` that converts each image on access,
-`DataLoader(batch_size=64, shuffle=True)`, SGD with momentum, the same number of epochs.
+firstnet: `firstnet train --model mlp` defaults (784-256-256-10 ReLU, data resident as uint8
+tensors, shuffled index batches of 128, one-cycle SGD, 5 epochs). Reference: the same architecture
+trained the way most tutorials show it -- a per-sample `torch.utils.data.Dataset` that converts each
+image on access, `DataLoader(batch_size=64, shuffle=True)`, SGD with momentum, the same number of
+epochs.
 
 Prints median training time (including the per-epoch test evaluation) and test accuracy of each over
 several seeds, the hardware, and the speed ratio. Usage:
@@ -25,7 +26,7 @@ from firstnet.config import TrainConfig
 from firstnet.data import load_mnist
 from firstnet.device import environment
 from firstnet.train import Trainer
-from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
+from references import ToTensorNormalize  # noqa: I001 -- a sibling script in benchmarks/
 
 
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
@@ -92,7 +93,8 @@ def main() -> None:
 
     env = environment(torch.device("cpu"))
     summary = {
-        "hardware": f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} ({env['torch_threads']} threads)",
+        "hardware": f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} "
+        f"({env['torch_threads']} threads)",
         "epochs": epochs,
         "precision": args.precision,
         "firstnet_seconds": statistics.median(t for t, _ in ours),
@@ -104,10 +106,12 @@ def main() -> None:
     print(f"\nMLP 784-256-256-10, {epochs} epochs, {summary['hardware']}")
     print(f"{'':12}{'median time':>14}{'test acc':>12}")
     print(
-        f"{'firstnet':12}{summary['firstnet_seconds']:>12.2f} s{100 * summary['firstnet_test_acc']:>11.2f}%"
+        f"{'firstnet':12}{summary['firstnet_seconds']:>12.2f} "
+        f"s{100 * summary['firstnet_test_acc']:>11.2f}%"
     )
     print(
-        f"{'reference':12}{summary['reference_seconds']:>12.2f} s{100 * summary['reference_test_acc']:>11.2f}%"
+        f"{'reference':12}{summary['reference_seconds']:>12.2f} "
+        f"s{100 * summary['reference_test_acc']:>11.2f}%"
     )
     print(f"firstnet is {summary['speedup']:.1f}x faster than the per-sample DataLoader loop")
     if args.json:

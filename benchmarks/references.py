@@ -8,7 +8,8 @@ from torch.utils.data import Dataset
 
 
 class ToTensorNormalize(Dataset):
-    """One image per call, as torchvision's ToTensor() then Normalize((0.1307,), (0.3081,)) produce it."""
+    """One image per call, as torchvision's ToTensor() then Normalize((0.1307,), (0.3081,)) produce
+    it."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
         self.images, self.labels = images, labels

@@ -1,11 +1,12 @@
-"""Epoch throughput of the NumPy MLP (`firstnet scratch`) against the torch MLP (`firstnet train`), in one run.
+"""Epoch throughput of the NumPy MLP (`firstnet scratch`) against the torch MLP (`firstnet train`),
+in one run.
 
-Both train the same recipe -- 784-256-256-10 ReLU, batches of 128, one-cycle SGD with Nesterov momentum,
-label smoothing -- from the same config, on the CPU, each with its own trainer (NumPy: firstnet.scratch;
-torch: firstnet.train.Trainer). An epoch is timed from one end-of-epoch callback to the next, so it holds
-the training pass and the test-set evaluation in both. The two alternate, run after run, so a busy
-machine slows both alike. Prints the median epoch time and throughput of each, their ratio, the test
-accuracy reached, and the hardware. Usage:
+Both train the same recipe -- 784-256-256-10 ReLU, batches of 128, one-cycle SGD with Nesterov
+momentum, label smoothing -- from the same config, on the CPU, each with its own trainer (NumPy:
+firstnet.scratch; torch: firstnet.train.Trainer). An epoch is timed from one end-of-epoch callback
+to the next, so it holds the training pass and the test-set evaluation in both. The two alternate,
+run after run, so a busy machine slows both alike. Prints the median epoch time and throughput of
+each, their ratio, the test accuracy reached, and the hardware. Usage:
     python benchmarks/scratch_speed.py [--epochs 5] [--repeats 2] [--json FILE]
 """
 
@@ -78,9 +79,10 @@ def main() -> None:
     env = environment(torch.device("cpu"))
     images = len(data.train_labels)
     summary = {
-        "hardware": f"{env['cpu']}, {env['cpu_count']} cores; torch {env['torch']} ({env['torch_threads']} "
-        f"threads), NumPy {np.__version__} ({blas_name()})",
-        "shape": f"784-{cfg.hidden}-{cfg.hidden}-10, batch {cfg.batch_size}, {args.epochs} epochs x {args.repeats}",
+        "hardware": f"{env['cpu']}, {env['cpu_count']} cores; torch {env['torch']} "
+        f"({env['torch_threads']} threads), NumPy {np.__version__} ({blas_name()})",
+        "shape": f"784-{cfg.hidden}-{cfg.hidden}-10, batch {cfg.batch_size}, "
+        f"{args.epochs} epochs x {args.repeats}",
         **{f"{name}_epoch_s": statistics.median(times[name]) for name in times},
         **{f"{name}_test_acc": statistics.median(accuracy[name]) for name in accuracy},
     }
@@ -90,7 +92,8 @@ def main() -> None:
     for name in ("torch", "numpy"):
         seconds = summary[f"{name}_epoch_s"]
         print(
-            f"{name:8}{seconds:>12.3f} s{images / seconds:>12,.0f}{100 * summary[f'{name}_test_acc']:>9.2f}%"
+            f"{name:8}{seconds:>12.3f} "
+            f"s{images / seconds:>12,.0f}{100 * summary[f'{name}_test_acc']:>9.2f}%"
         )
     print(f"NumPy epoch time / torch epoch time = {summary['ratio']:.2f}")
     if args.json:

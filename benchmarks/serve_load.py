@@ -1,17 +1,20 @@
-"""Load test of `firstnet serve`: a fixed number of POST /api/predict requests from concurrent clients.
+"""Load test of `firstnet serve`: a fixed number of POST /api/predict requests from concurrent
+clients.
 
 Starts the real server as a subprocess on a free loopback port (or targets --url), sends --requests
-requests over --concurrency keep-alive HTTP/1.1 connections, and stops by itself: every request has a
-timeout and the whole run a deadline. Prints throughput, latency percentiles, errors, lost requests (sent
-but never answered) and the hardware. The client is raw asyncio streams, not an HTTP library, so that on a
-small machine it takes as little CPU from the server as it can; it shares the cores with the server all
-the same, so the figures are for client and server together on one machine.
+requests over --concurrency keep-alive HTTP/1.1 connections, and stops by itself: every request has
+a timeout and the whole run a deadline. Prints throughput, latency percentiles, errors, lost
+requests (sent but never answered) and the hardware. The client is raw asyncio streams, not an HTTP
+library, so that on a small machine it takes as little CPU from the server as it can; it shares the
+cores with the server all the same, so the figures are for client and server together on one
+machine.
 
-Payloads: `mnist` sends test images as JSON 28x28 arrays in [0, 1] (already MNIST-like, so the server skips
-`mnist_like` and this measures HTTP, JSON and the forward pass); `canvas` sends each test image drawn dark
-on white at 280x280 as a PNG body, which the server decodes and preprocesses as it does for the page.
-Usage:
-    python benchmarks/serve_load.py [RUN] [--requests 10000] [--concurrency 32] [--payload mnist|canvas]
+Payloads: `mnist` sends test images as JSON 28x28 arrays in [0, 1] (already MNIST-like, so the
+server skips `mnist_like` and this measures HTTP, JSON and the forward pass); `canvas` sends each
+test image drawn dark on white at 280x280 as a PNG body, which the server decodes and preprocesses
+as it does for the page. Usage:
+    python benchmarks/serve_load.py [RUN] [--requests 10000] [--concurrency 32] [--payload
+    mnist|canvas]
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from tests.serve_probe import free_port, wait_until_healthy  # noqa: E402
 
 
 def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:
-    """`count` request bodies made from the first MNIST test images, their labels, and the content type."""
+    """`count` request bodies made from the first MNIST test images, their labels, and the content
+    type."""
     data = load_mnist()
     images, labels = data.test_images[:count], data.test_labels[:count].tolist()
     if kind == "mnist":
@@ -66,7 +70,8 @@ def wait_until_up(url: str, process: subprocess.Popen | None, seconds: float = 1
 
 
 def default_run(workdir: Path) -> Path:
-    """Train `firstnet train --model mlp` with its defaults (about 5 s on an idle 2-core machine)."""
+    """Train `firstnet train --model mlp` with its defaults (about 5 s on an idle 2-core
+    machine)."""
     print("No RUN given: training the default MLP first...", file=sys.stderr, flush=True)
     subprocess.run(
         [
@@ -88,7 +93,8 @@ def default_run(workdir: Path) -> Path:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a process (Linux /proc), to tell the server's cost from the client's."""
+    """User plus system CPU time of a process (Linux /proc), to tell the server's cost from the
+    client's."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -98,7 +104,8 @@ def cpu_seconds(pid: int) -> float | None:
 
 @contextmanager
 def server(run: Path | None):
-    """A `firstnet serve` subprocess on a free loopback port; yields its URL and pid, and stops it afterwards."""
+    """A `firstnet serve` subprocess on a free loopback port; yields its URL and pid, and stops it
+    afterwards."""
     with tempfile.TemporaryDirectory() as workdir:
         run = run or default_run(Path(workdir))
         port = free_port()
@@ -257,21 +264,25 @@ def report(tally: Tally, seconds: float, args, url: str) -> dict:
 def print_report(result: dict) -> None:
     hardware = result["hardware"]
     print(
-        f"{result['requests']:,} POST /api/predict ({result['payload']}) at {result['concurrency']} concurrent "
+        f"{result['requests']:,} POST /api/predict ({result['payload']}) at "
+        f"{result['concurrency']} concurrent "
         f"clients against {result['url']}"
     )
     print(
-        f"{hardware['cpu']}, {hardware['cores']} cores (client and server on the same machine), Python "
+        f"{hardware['cpu']}, {hardware['cores']} cores (client and server on the same machine), "
+        "Python "
         f"{hardware['python']}, 1-min load average at the end {hardware['load_average_1m']}"
     )
     print(f"throughput {result['throughput_rps']:,.0f} requests/s in {result['seconds']:.2f} s")
     print(
-        f"latency p50 {result['p50_ms']:.2f} ms  p90 {result['p90_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+        f"latency p50 {result['p50_ms']:.2f} ms  p90 {result['p90_ms']:.2f} ms  p99 "
+        f"{result['p99_ms']:.2f} ms  "
         f"max {result['max_ms']} ms"
     )
     if "server_cpu_ms_per_request" in result:
         print(
-            f"CPU per request (warm-up included): server {result['server_cpu_ms_per_request']:.3f} ms, "
+            f"CPU per request (warm-up included): server {result['server_cpu_ms_per_request']:.3f} "
+            "ms, "
             f"client {result['client_cpu_ms_per_request']:.3f} ms"
         )
     kinds = ", ".join(f"{k}: {v}" for k, v in result["error_kinds"].items())

@@ -1,12 +1,15 @@
-"""Time to 98%, 99% and 99.5% MNIST test accuracy: firstnet's CNN recipe against pytorch/examples, one run.
+"""Time to 98%, 99% and 99.5% MNIST test accuracy: firstnet's CNN recipe against pytorch/examples,
+one run.
 
-The reference is a faithful re-implementation of pytorch/examples `mnist/main.py` -- the recipe a user
-would pick instead: its Net (conv 1->32, conv 32->64, max-pool, dropout 0.25, FC 9216->128, dropout 0.5,
-FC 128->10, log-softmax), Adadelta lr 1.0, StepLR gamma 0.7 every epoch, batch 64, a per-sample Dataset
-with the ToTensor + Normalize((0.1307,), (0.3081,)) transform, a shuffling DataLoader, 14 epochs, the test
-set evaluated after every epoch. Both sides count training plus evaluation time.
+The reference is a faithful re-implementation of pytorch/examples `mnist/main.py` -- the recipe a
+user would pick instead: its Net (conv 1->32, conv 32->64, max-pool, dropout 0.25, FC 9216->128,
+dropout 0.5, FC 128->10, log-softmax), Adadelta lr 1.0, StepLR gamma 0.7 every epoch, batch 64, a
+per-sample Dataset with the ToTensor + Normalize((0.1307,), (0.3081,)) transform, a shuffling
+DataLoader, 14 epochs, the test set evaluated after every epoch. Both sides count training plus
+evaluation time.
 
-    python benchmarks/time_to_accuracy.py [--seeds 5] [--ref-seeds 1] [--ref-time-cap 900] [--device cpu]
+    python benchmarks/time_to_accuracy.py [--seeds 5] [--ref-seeds 1] [--ref-time-cap 900] [--device
+    cpu]
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from firstnet.data import load_mnist
 from firstnet.device import environment
 from firstnet.stats import summarize, time_to
 from firstnet.train import Trainer
-from references import ToTensorNormalize  # noqa: I001 -- a sibling script: benchmarks/ is on sys.path
+from references import ToTensorNormalize  # noqa: I001 -- a sibling script in benchmarks/
 
 THRESHOLDS = (0.98, 0.99, 0.995)
 
@@ -49,7 +52,8 @@ class ExampleNet(nn.Module):
 
 
 def reference_run(data, seed: int, device: torch.device, time_cap: float | None) -> list[dict]:
-    """The pytorch/examples recipe; a history like firstnet's (stops early past `time_cap` seconds)."""
+    """The pytorch/examples recipe; a history like firstnet's (stops early past `time_cap`
+    seconds)."""
     torch.manual_seed(seed)
     model = ExampleNet().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
@@ -124,7 +128,8 @@ def main() -> None:
         trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
         ours.append(trainer.run())
         print(
-            f"  firstnet seed {seed}: {100 * ours[-1][-1]['test_acc']:.2f}% in {ours[-1][-1]['elapsed_s']:.1f} s",
+            f"  firstnet seed {seed}: {100 * ours[-1][-1]['test_acc']:.2f}% in "
+            f"{ours[-1][-1]['elapsed_s']:.1f} s",
             flush=True,
         )
     reference = [

@@ -1,5 +1,6 @@
-"""Shared fixtures. The real MNIST comes through the normal data layer (the Makefile and .ci/run point
-FIRSTNET_MIRRORS at the team's offline mirror); tests that need it fail loudly if it cannot be found."""
+"""Shared fixtures. The real MNIST comes through the normal data layer (the Makefile and .ci/run
+point FIRSTNET_MIRRORS at the team's offline mirror); tests that need it fail loudly if it cannot be
+found."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def small_config(**overrides) -> TrainConfig:
 
 @pytest.fixture(scope="session")
 def default_mlp_run(tmp_path_factory, mnist: MNIST):
-    """A run of `firstnet train --model mlp` with every default (about 5 s on 2 idle cores, ~98.6% test)."""
+    """A run of `firstnet train --model mlp` with every default (about 5 s on 2 idle cores, ~98.6%
+    test)."""
     from firstnet.cli import main
 
     runs_dir = tmp_path_factory.mktemp("default-runs")

@@ -19,8 +19,8 @@ def free_port() -> int:
 def wait_until_healthy(
     url: str, process: subprocess.Popen | None = None, seconds: float = 60.0
 ) -> None:
-    """Poll `url`/healthz until it answers 200. RuntimeError if `process` exits first, TimeoutError after
-    `seconds`."""
+    """Poll `url`/healthz until it answers 200. RuntimeError if `process` exits first, TimeoutError
+    after `seconds`."""
     deadline = time.monotonic() + seconds
     while True:
         if process is not None and process.poll() is not None:

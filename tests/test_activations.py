@@ -1,4 +1,5 @@
-"""The activation registry: each NumPy function and derivative against its torch module and autograd."""
+"""The activation registry: each NumPy function and derivative against its torch module and
+autograd."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ MLP = {"hidden": 16, "depth": 2, "activation": "relu"}
 
 
 def decode_regions(image: np.ndarray, classes: int) -> np.ndarray:
-    """The class each pixel of a `region_colours` image shows: the inverse of the drawing, to test it."""
+    """The class each pixel of a `region_colours` image shows: the inverse of the drawing, to test
+    it."""
     ink = 1 - image.reshape(-1, 3)  # (P, 3): the direction from white towards the class colour
     directions = 1 - CLASS_COLOURS[:classes]  # (K, 3)
     norms = np.linalg.norm(ink, axis=1, keepdims=True) * np.linalg.norm(directions, axis=1)

@@ -38,7 +38,8 @@ def firstnet(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def help_entries(text: str) -> dict[str, str]:
-    """The options section of an argparse help text: option flags -> their help, joined into one line."""
+    """The options section of an argparse help text: option flags -> their help, joined into one
+    line."""
     entries, current = {}, None
     for line in text.splitlines():
         if re.match(r"^  -", line):  # "  -h, --help  show ..." or "  --epochs EPOCHS  passes ..."
@@ -87,7 +88,8 @@ HEAVY = ("torch", "matplotlib", "fastapi", "uvicorn")
 
 @pytest.mark.parametrize("command", ["", *SUBCOMMANDS, "plot boundary", "plot landscape"])
 def test_help_loads_no_heavy_module(command):
-    """`firstnet --help` and `firstnet CMD --help` answer without importing torch, matplotlib or fastapi."""
+    """`firstnet --help` and `firstnet CMD --help` answer without importing torch, matplotlib or
+    fastapi."""
     script = (
         "import sys\n"
         "from firstnet.cli import main\n"
@@ -251,7 +253,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist):
     assert "firstnet train --resume" in stderr and "Traceback" not in stderr
     assert (run_dir / runs.CHECKPOINT).is_file() and not (run_dir / runs.MODEL).exists()
 
-    # Resume with fewer epochs left is not possible through the CLI; shorten the run to finish quickly.
+    # Resume with fewer epochs left is not possible through the CLI; shorten the run to finish
+    # quickly.
     config = json.loads((run_dir / runs.CONFIG).read_text())
     config["config"]["epochs"] = 2
     (run_dir / runs.CONFIG).write_text(json.dumps(config))

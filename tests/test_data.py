@@ -1,8 +1,9 @@
-"""The MNIST data layer on small synthetic IDX files: parsing, checksums, source order, mirrors, offline.
+"""The MNIST data layer on small synthetic IDX files: parsing, checksums, source order, mirrors,
+offline.
 
-No real MNIST and no network: every test builds 20 train / 8 test random images in tmp_path and passes
-their checksums to `load_mnist`; every source the loader looks at (cache, ./data, ~/data, ~/.keras,
-mirrors) is pointed into tmp_path.
+No real MNIST and no network: every test builds 20 train / 8 test random images in tmp_path and
+passes their checksums to `load_mnist`; every source the loader looks at (cache, ./data, ~/data,
+~/.keras, mirrors) is pointed into tmp_path.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ CHECKSUMS = {key: sha256(content) for key, content in CONTENTS.items()}
 
 
 def write_files(folder: Path, contents: dict[str, bytes] = CONTENTS, gz: bool = False) -> Path:
-    """The four files under their canonical names in `folder` (gzip-compressed as NAME.gz if `gz`)."""
+    """The four files under their canonical names in `folder` (gzip-compressed as NAME.gz if
+    `gz`)."""
     folder.mkdir(parents=True, exist_ok=True)
     for key, content in contents.items():
         if gz:
@@ -550,7 +552,8 @@ def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache
     for key in ("train_images", "train_labels", "test_labels"):
         assert (cache / NAMES[key]).read_bytes() == CONTENTS[key]
 
-    # A later run fetches only the missing file (this mirror's train images would fail the checksum).
+    # A later run fetches only the missing file (this mirror's train images would fail the
+    # checksum).
     full = make_mirror(tmp_path / "full", replaced("train_images", b"unused"))
     data = load_mnist(cache=cache, mirrors=(full,), checksums=CHECKSUMS)
     assert_is_synthetic(data)

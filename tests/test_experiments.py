@@ -1,6 +1,7 @@
-"""The experiments on tiny budgets: budget-independent invariants (the composed linear map, dead and saturated
-units on constructed networks, vanishing gradients at initialisation, hand-derived gradients), and the machinery
-(results written, finished cells never re-run, a stop keeps what finished, the CLI and its index)."""
+"""The experiments on tiny budgets: budget-independent invariants (the composed linear map, dead and
+saturated units on constructed networks, vanishing gradients at initialisation, hand-derived
+gradients), and the machinery (results written, finished cells never re-run, a stop keeps what
+finished, the CLI and its index)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ MODULES = {
 
 @pytest.fixture(scope="module")
 def all_quick(tmp_path_factory, small_mnist):
-    """`firstnet experiment all --quick --seeds 1` with the tiny budgets on 2,000 training images."""
+    """`firstnet experiment all --quick --seeds 1` with the tiny budgets on 2,000 training
+    images."""
     out_dir = tmp_path_factory.mktemp("experiments")
     with pytest.MonkeyPatch.context() as patch:
         for name, budget in TINY.items():

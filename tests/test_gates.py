@@ -36,7 +36,8 @@ def test_cnn_default_reaches_99_5_percent(mnist):
 
 
 def test_minimal_example_reaches_99_5_percent_and_its_line_count_is_quoted(mnist, tmp_path):
-    """examples/minimal.py is its own gate (exit status); it reads the IDX files the data layer verified."""
+    """examples/minimal.py is its own gate (exit status); it reads the IDX files the data layer
+    verified."""
     script = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
     assert len(script.read_text().splitlines()) == MINIMAL_LINES
     for key, array in [

@@ -1,4 +1,5 @@
-"""Gradient intuition (plot landscape, part a): the numbers behind the figure, and the figure itself."""
+"""Gradient intuition (plot landscape, part a): the numbers behind the figure, and the figure
+itself."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def analytic_hessian(problem, weights):
 
 
 def test_sharpness_sets_the_stability_limit():
-    """Gradient descent near the minimum converges below lr = 2 / sharpness and is thrown off above it."""
+    """Gradient descent near the minimum converges below lr = 2 / sharpness and is thrown off above
+    it."""
     problem = make_problem()
     minimum = torch.zeros(2, dtype=torch.float64)
     for _ in range(

@@ -1,4 +1,5 @@
-"""Plot landscape, part b: a 2-D slice of a trained MNIST MLP's loss, and its training path on the slice."""
+"""Plot landscape, part b: a 2-D slice of a trained MNIST MLP's loss, and its training path on the
+slice."""
 
 from __future__ import annotations
 

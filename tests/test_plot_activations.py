@@ -1,4 +1,5 @@
-"""`firstnet plot activations`: the curves drawn are the registry's, the problems marked are the right ones."""
+"""`firstnet plot activations`: the curves drawn are the registry's, the problems marked are the
+right ones."""
 
 from __future__ import annotations
 

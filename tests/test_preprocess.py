@@ -1,4 +1,5 @@
-"""Turning a user's picture into an MNIST-style 28x28 image: polarity, size, centring, file formats, errors."""
+"""Turning a user's picture into an MNIST-style 28x28 image: polarity, size, centring, file formats,
+errors."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def ink_box(image: np.ndarray) -> tuple[int, int]:
 
 
 def assert_mnist_like(result: np.ndarray) -> None:
-    """The properties every MNIST digit has: 28x28 float32 in [0, 1], bright ink on black, 20x20 box, centred."""
+    """The properties every MNIST digit has: 28x28 float32 in [0, 1], bright ink on black, 20x20
+    box, centred."""
     assert result.shape == (28, 28)
     assert result.dtype == np.float32
     assert result.min() >= 0.0 and result.max() == pytest.approx(1.0)
@@ -136,7 +138,8 @@ def test_input_is_not_modified():
     np.testing.assert_array_equal(image, before)
 
 
-# --- Files -------------------------------------------------------------------------------------------
+# --- Files
+# -------------------------------------------------------------------------------------------
 
 
 def test_grayscale_png(tmp_path):
@@ -162,7 +165,8 @@ def test_rgb_png_with_coloured_ink(tmp_path):
 
 @pytest.mark.parametrize("mode", ["RGBA", "LA"])
 def test_transparent_background_counts_as_white_paper(tmp_path, mode):
-    """Black ink on a fully transparent background whose hidden colour is black (as drawing apps save it)."""
+    """Black ink on a fully transparent background whose hidden colour is black (as drawing apps
+    save it)."""
     ink = upscale(seven()) < 0.5
     rgba = np.zeros((280, 280, 4), dtype=np.uint8)  # transparent black everywhere
     rgba[ink] = (0, 0, 0, 255)  # opaque black strokes
@@ -207,7 +211,8 @@ def test_16_bit_grayscale_png(tmp_path):
     assert_mnist_like(mnist_like(gray))
 
 
-# --- Errors ------------------------------------------------------------------------------------------
+# --- Errors
+# ------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Run directories: files, atomic writes, checkpoints, resume, and clear errors for bad checkpoints."""
+"""Run directories: files, atomic writes, checkpoints, resume, and clear errors for bad
+checkpoints."""
 
 from __future__ import annotations
 
@@ -134,7 +135,8 @@ def test_atomic_write_temporary_names_are_unique(tmp_path):
 
 
 def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
-    """A CNN run (bf16 where supported, TTA) evaluated after loading gives the accuracy its training recorded."""
+    """A CNN run (bf16 where supported, TTA) evaluated after loading gives the accuracy its training
+    recorded."""
     trainer = train_in(
         tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True)
     )

@@ -1,4 +1,5 @@
-"""The NumPy MLP's hand-derived gradients: finite differences, torch autograd, properties, torch MLP parity."""
+"""The NumPy MLP's hand-derived gradients: finite differences, torch autograd, properties, torch MLP
+parity."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ ACTIVATION_NAMES = list(ACTIVATIONS)
 
 
 def test_scratch_never_imports_torch():
-    """Importing and using firstnet.scratch (every activation, training step, gradient check) loads no torch."""
+    """Importing and using firstnet.scratch (every activation, training step, gradient check) loads
+    no torch."""
     code = """
 import sys
 import numpy as np
@@ -43,7 +45,8 @@ from firstnet.scratch import SGD, init_params, loss_and_gradients
 from firstnet.scratch.gradcheck import check_gradients
 for name in ACTIVATIONS:
     params = init_params((6, 5, 5, 3), name, "kaiming", 0)
-    loss, grads = loss_and_gradients(params, np.ones((4, 6), np.float32), np.array([0, 1, 2, 0]), name, 0.1)
+    images, labels = np.ones((4, 6), np.float32), np.array([0, 1, 2, 0])
+    loss, grads = loss_and_gradients(params, images, labels, name, 0.1)
     SGD(params, 0.9, True, 1e-4).step(params, grads, 0.1)
     assert max(check_gradients(name, sizes=(4, 3, 3, 2), batch=2).values()) < 1e-6
 print("torch" in sys.modules)
@@ -157,7 +160,8 @@ def test_batch_gradient_is_the_mean_of_example_gradients(batch, hidden, activati
         np.testing.assert_allclose(
             grads[name], np.mean([s[name] for s in singles], axis=0), atol=1e-12
         )
-    # Softmax outputs sum to 1 whatever the logits, so the output-bias gradient sums to 0 over the classes.
+    # Softmax outputs sum to 1 whatever the logits, so the output-bias gradient sums to 0 over the
+    # classes.
     assert abs(grads["b3"].sum()) < 1e-12
 
 

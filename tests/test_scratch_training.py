@@ -1,4 +1,5 @@
-"""Training the NumPy MLP: learning, reproducibility, run directories the torch side reads, the CLI, the gate."""
+"""Training the NumPy MLP: learning, reproducibility, run directories the torch side reads, the CLI,
+the gate."""
 
 from __future__ import annotations
 
@@ -128,7 +129,8 @@ def test_scratch_writes_a_run_directory_the_torch_side_reads(scratch_run):
 def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(
     scratch_run, mnist, capsys
 ):
-    """Scratch's own evaluation and `firstnet eval` (torch MLP via runs.load_model) count the same errors."""
+    """Scratch's own evaluation and `firstnet eval` (torch MLP via runs.load_model) count the same
+    errors."""
     params = from_torch_names(load_file(str(scratch_run / runs.MODEL)))
     numpy_predictions = predict_logits(params, mnist.test_images, "relu").argmax(1)
     numpy_correct = int((numpy_predictions == mnist.test_labels).sum())

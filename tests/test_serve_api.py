@@ -1,4 +1,5 @@
-"""The serve API in-process: every endpoint, every kind of bad input (each followed by a good request), start-up."""
+"""The serve API in-process: every endpoint, every kind of bad input (each followed by a good
+request), start-up."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ JSON, PNG = "application/json", "image/png"
 
 
 def untrained_run(runs_dir, name: str, model: str):
-    """A finished run directory holding freshly initialised weights (enough to test loading and routing)."""
+    """A finished run directory holding freshly initialised weights (enough to test loading and
+    routing)."""
     run_dir = runs.create_run_dir(runs_dir, name)
     cfg = TrainConfig(model=model, device="cpu")
     runs.write_config(run_dir, cfg, torch.device("cpu"), "test")
@@ -142,7 +144,8 @@ def test_predict_json_28x28_is_taken_as_mnist_like(client, mnist):
 def test_concurrent_requests_share_one_forward_pass_and_match_runs_probabilities(
     models, mnist, monkeypatch
 ):
-    """The batcher answers each request with its own image's prediction, equal to `firstnet.evaluate.probabilities`."""
+    """The batcher answers each request with its own image's prediction, equal to
+    `firstnet.evaluate.probabilities`."""
     mlp, sizes = models[0], []
     monkeypatch.setattr(
         batching, "predict_batch", lambda *a: sizes.append(len(a[1])) or predict_batch(*a)

@@ -1,7 +1,9 @@
-"""`firstnet serve` as a real process on a free loopback port: the page driven in headless Chromium, raw HTTP.
+"""`firstnet serve` as a real process on a free loopback port: the page driven in headless Chromium,
+raw HTTP.
 
 The browser tests need Debian's chromium (/usr/bin/chromium) and Playwright for Python (dev extras);
-`.ci/run` installs chromium. Set FIRSTNET_SCREENSHOT=1 to write the screenshot to docs/img/serve.png.
+`.ci/run` installs chromium. Set FIRSTNET_SCREENSHOT=1 to write the screenshot to
+docs/img/serve.png.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ needs_browser = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def server(default_mlp_run, tmp_path_factory):
-    """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it afterwards."""
+    """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it
+    afterwards."""
     port, log = free_port(), tmp_path_factory.mktemp("serve") / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -101,8 +104,12 @@ def good_request(url: str) -> None:
 
 
 def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
-    """Content-Length of 50 MB and no body at all: the 413 comes at once, the server never waits for the bytes."""
-    head = b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 50000000\r\n\r\n"
+    """Content-Length of 50 MB and no body at all: the 413 comes at once, the server never waits for
+    the bytes."""
+    head = (
+        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: 50000000\r\n\r\n"
+    )
     answer = raw_exchange(server, head)
     assert answer.startswith(b"HTTP/1.1 413") and b"over the limit of 1,000,000 bytes" in answer
     good_request(server)

@@ -151,7 +151,8 @@ def test_config_validation(bad):
 
 
 def test_label_smoothing_loss_matches_torch():
-    """The loop computes smoothed cross-entropy itself so it can report the plain one; both must be right."""
+    """The loop computes smoothed cross-entropy itself so it can report the plain one; both must be
+    right."""
     torch.manual_seed(0)
     logits, labels = torch.randn(64, 10), torch.randint(0, 10, (64,))
     loss, plain = smoothed_cross_entropy(logits, labels, 0.1)

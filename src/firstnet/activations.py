@@ -1,14 +1,15 @@
-"""The one registry of activation functions: name -> torch module, NumPy function and derivative, family, notes.
+"""The one registry of activation functions: name -> torch module, NumPy function and derivative,
+family, notes.
 
-Nothing else in the project lists activations. The torch module is built on demand (`Activation.module()`
-imports torch only when called), so the NumPy half of the registry -- used by `firstnet.scratch` -- works
-without torch installed or imported.
+Nothing else in the project lists activations. The torch module is built on demand
+(`Activation.module()` imports torch only when called), so the NumPy half of the registry -- used by
+`firstnet.scratch` -- works without torch installed or imported.
 
-Each NumPy function keeps its input's dtype (float32 for training, float64 for gradient checks) and matches
-the torch module's definition exactly, including its constants (leaky slope 0.01, ELU alpha 1, softplus
-threshold 20, exact erf-based GELU, PReLU at its initial slope 0.25, which NumPy keeps fixed while torch
-learns it). Derivatives take both the pre-activation `z` and the output `a = f(z)`, so each can use the
-cheaper form (sigmoid' = a (1 - a), tanh' = 1 - a^2).
+Each NumPy function keeps its input's dtype (float32 for training, float64 for gradient checks) and
+matches the torch module's definition exactly, including its constants (leaky slope 0.01, ELU alpha
+1, softplus threshold 20, exact erf-based GELU, PReLU at its initial slope 0.25, which NumPy keeps
+fixed while torch learns it). Derivatives take both the pre-activation `z` and the output `a =
+f(z)`, so each can use the cheaper form (sigmoid' = a (1 - a), tanh' = 1 - a^2).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ PRELU_INIT = 0.25  # nn.PReLU's initial slope; the NumPy side keeps it fixed (to
 SELU_ALPHA = 1.6732632423543772848170429916717  # nn.SELU's constants (Klambauer et al., 2017)
 SELU_SCALE = 1.0507009873554804934193349852946
 RELU6_CAP = 6.0
-# torch's hardsigmoid_backward uses the float32 constant 1.0f / 6.0f even for float64 tensors (1/6 + 5e-9);
-# the NumPy derivative uses the same number so that the scratch MLP matches autograd to 1e-10.
+# torch's hardsigmoid_backward uses the float32 constant 1.0f / 6.0f even for float64 tensors (1/6 +
+# 5e-9); the NumPy derivative uses the same number so that the scratch MLP matches autograd to
+# 1e-10.
 HARD_SIGMOID_SLOPE = float(np.float32(1.0) / np.float32(6.0))
 # torch.nn.init.calculate_gain for the names the registry uses (leaky_relu with slope LEAKY_SLOPE).
 GAINS = {
@@ -58,7 +60,8 @@ _erf_object = np.frompyfunc(
 
 
 def erf(x: Array) -> Array:
-    """The error function, elementwise, in the dtype of `x` (libm precision: below 1e-15 in float64)."""
+    """The error function, elementwise, in the dtype of `x` (libm precision: below 1e-15 in
+    float64)."""
     return np.asarray(_erf_object(x), dtype=x.dtype)
 
 
@@ -69,12 +72,14 @@ def sigmoid(z: Array) -> Array:
 
 
 def softplus(z: Array) -> Array:
-    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|), and z itself above the threshold (as nn.Softplus)."""
+    """log(1 + e^z) = max(z, 0) + log(1 + e^-|z|), and z itself above the threshold (as
+    nn.Softplus)."""
     return np.where(z > SOFTPLUS_THRESHOLD, z, np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
 
 
 def gelu(z: Array) -> Array:
-    """z * Phi(z), Phi the standard normal CDF (nn.GELU's exact form, not the tanh approximation)."""
+    """z * Phi(z), Phi the standard normal CDF (nn.GELU's exact form, not the tanh
+    approximation)."""
     return 0.5 * z * (1 + erf(z * (1 / math.sqrt(2))))
 
 
@@ -91,7 +96,8 @@ def silu_derivative(z: Array, a: Array) -> Array:
 
 
 def stable_softplus(z: Array) -> Array:
-    """log(1 + e^z) with no threshold (Mish's inner softplus): max(z, 0) + log(1 + e^-|z|), never overflows."""
+    """log(1 + e^z) with no threshold (Mish's inner softplus): max(z, 0) + log(1 + e^-|z|), never
+    overflows."""
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
@@ -101,7 +107,8 @@ def mish(z: Array) -> Array:
 
 
 def mish_derivative(z: Array, a: Array) -> Array:
-    """tanh(sp) + z * sigmoid(z) * (1 - tanh(sp)^2), sp = softplus(z) -- as torch's mish_backward."""
+    """tanh(sp) + z * sigmoid(z) * (1 - tanh(sp)^2), sp = softplus(z) -- as torch's
+    mish_backward."""
     t = np.tanh(stable_softplus(z))
     return t + z * sigmoid(z) * (1 - t * t)
 
@@ -118,7 +125,8 @@ def selu_derivative(z: Array, a: Array) -> Array:
 
 
 def inside(z: Array, low: float, high: float, value: float = 1.0) -> Array:
-    """`value` where low < z < high, 0 elsewhere (torch's hardtanh_backward: 0 at the kinks themselves)."""
+    """`value` where low < z < high, 0 elsewhere (torch's hardtanh_backward: 0 at the kinks
+    themselves)."""
     return np.where((z > low) & (z < high), np.array(value, z.dtype), np.array(0, z.dtype))
 
 
@@ -148,7 +156,8 @@ class Activation:
 
     @property
     def gain(self) -> float:
-        """The initialisation gain, as torch.nn.init.calculate_gain(kaiming_nonlinearity, LEAKY_SLOPE)."""
+        """The initialisation gain, as torch.nn.init.calculate_gain(kaiming_nonlinearity,
+        LEAKY_SLOPE)."""
         return GAINS[self.kaiming_nonlinearity]
 
 

@@ -1,7 +1,8 @@
-"""The one way firstnet writes a file: to a unique temporary name beside the target, then renamed over it.
+"""The one way firstnet writes a file: to a unique temporary name beside the target, then renamed
+over it.
 
-A reader sees the old file or the new one, never a mix; a crash or Ctrl-C mid-write leaves no partial file
-(and no temporary one). Torch-free, so figures and the data cache use it too.
+A reader sees the old file or the new one, never a mix; a crash or Ctrl-C mid-write leaves no
+partial file (and no temporary one). Torch-free, so figures and the data cache use it too.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 def atomic_write(path: Path, content: bytes | str | Callable[[Path], object]) -> Path:
     """Write `content` to `path` atomically; returns `path`.
 
-    `content` is bytes, text (UTF-8), or a function that writes the temporary file it is given (a figure's
-    savefig, safetensors, ffmpeg). The temporary name keeps the target's suffix, so writers that choose a
-    format by extension see the right one.
+    `content` is bytes, text (UTF-8), or a function that writes the temporary file it is given (a
+    figure's savefig, safetensors, ffmpeg). The temporary name keeps the target's suffix, so writers
+    that choose a format by extension see the right one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

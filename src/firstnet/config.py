@@ -1,7 +1,7 @@
 """The typed training configuration, every named recipe, and the shapes of MNIST.
 
-Every TrainConfig field is a CLI option of `firstnet train` with its help text. Torch-free, so the NumPy MLP
-of `firstnet.scratch` and the command line's --help use it without loading torch.
+Every TrainConfig field is a CLI option of `firstnet train` with its help text. Torch-free, so the
+NumPy MLP of `firstnet.scratch` and the command line's --help use it without loading torch.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ MODEL_DEFAULTS = {
     },
 }
 
-# `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size None: the
-# caller sets it to the whole training set). Measured on 2-class spirals (see docs/figures.md).
+# `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size
+# None: the caller sets it to the whole training set). Measured on 2-class spirals (see
+# docs/figures.md).
 TOY_RECIPE = {
     "batch_size": None,
     "optimizer": "sgd",
@@ -73,16 +74,17 @@ TOY_RECIPE = {
     "tta": False,
     "device": "cpu",
 }
-# `firstnet experiment no-activation`: one recipe for the linear model and both MLPs, the linear model's (SGD
-# with Nesterov momentum, lr 0.05, cosine, no weight decay, no label smoothing). The MLP's own recipe (lr 0.2,
-# weight decay, label smoothing) diverges with the identity, and its weight decay on three matrices would
-# regularise the identity MLP unlike the linear model.
+# `firstnet experiment no-activation`: one recipe for the linear model and both MLPs, the linear
+# model's (SGD with Nesterov momentum, lr 0.05, cosine, no weight decay, no label smoothing). The
+# MLP's own recipe (lr 0.2, weight decay, label smoothing) diverges with the identity, and its
+# weight decay on three matrices would regularise the identity MLP unlike the linear model.
 NO_ACTIVATION_RECIPE = {
     key: MODEL_DEFAULTS["linear"][key]
     for key in ("batch_size", "lr", "schedule", "weight_decay", "label_smoothing")
 }
-# `firstnet experiment universal`, memorising shuffled labels: Adam at a small rate (the SGD recipe's label
-# smoothing and weight decay would fight the memorisation), cosine schedule, small batches, 2 hidden layers.
+# `firstnet experiment universal`, memorising shuffled labels: Adam at a small rate (the SGD
+# recipe's label smoothing and weight decay would fight the memorisation), cosine schedule, small
+# batches, 2 hidden layers.
 MEMORISE_RECIPE = {
     "model": "mlp",
     "depth": 2,

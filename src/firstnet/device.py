@@ -1,4 +1,5 @@
-"""Which device and precision a run uses, and the machine it runs on (saved with every run and benchmark)."""
+"""Which device and precision a run uses, and the machine it runs on (saved with every run and
+benchmark)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """ "auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16 GPUs)."""
+    """ "auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16
+    GPUs)."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
     if precision != "auto":

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from firstnet.device import autocast, resolve_precision
 from firstnet.schedule import EVAL_BATCH
 
-# Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty, so a
-# circular roll is a shift.
+# Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty,
+# so a circular roll is a shift.
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 
@@ -28,7 +28,8 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1].
 
-    With `tta`, the log of the mean probability over `TTA_SHIFTS` (argmax and cross-entropy still apply).
+    With `tta`, the log of the mean probability over `TTA_SHIFTS` (argmax and cross-entropy still
+    apply).
     """
     was_training = model.training
     model.eval()
@@ -82,16 +83,17 @@ def worst_errors(
 
 
 def probabilities(cfg, model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (N, 10) of a trained model, computed as its training evaluated it: with the
-    precision and test-time augmentation of its TrainConfig `cfg`."""
+    """Class probabilities (N, 10) of a trained model, computed as its training evaluated it: with
+    the precision and test-time augmentation of its TrainConfig `cfg`."""
     device = next(model.parameters()).device
     with autocast(resolve_precision(cfg.precision, device), device):
         return predict_logits(model, images, tta=bool(cfg.tta)).softmax(1)
 
 
 def test_report(cfg, model: torch.nn.Module, images: np.ndarray, labels: np.ndarray) -> dict:
-    """Everything `firstnet eval` reports about a trained model on uint8 test images (N, 28, 28): accuracy,
-    per-class accuracy, confusion matrix, and the most confident errors (indices, predictions, confidence)."""
+    """Everything `firstnet eval` reports about a trained model on uint8 test images (N, 28, 28):
+    accuracy, per-class accuracy, confusion matrix, and the most confident errors (indices,
+    predictions, confidence)."""
     labels = torch.tensor(labels, dtype=torch.int64)
     probs = probabilities(cfg, model, torch.tensor(images).unsqueeze(1))  # (N, 10)
     predictions = probs.argmax(1)

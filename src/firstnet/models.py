@@ -1,8 +1,10 @@
-"""The lecture's models. Each takes images in [0, 1], shape (B, 1, 28, 28) or (B, 784), returns logits (B, 10).
+"""The lecture's models. Each takes images in [0, 1], shape (B, 1, 28, 28) or (B, 784), returns
+logits (B, 10).
 
 Normalisation by the MNIST mean and std happens inside the model, so a checkpoint carries everything
-needed to classify a raw image and callers never repeat the constants. The linear model and the MLP also
-take other inputs (`inputs`, `classes`, `mean`, `std`): the 2-D toy data sets of `firstnet plot boundary`.
+needed to classify a raw image and callers never repeat the constants. The linear model and the MLP
+also take other inputs (`inputs`, `classes`, `mean`, `std`): the 2-D toy data sets of `firstnet plot
+boundary`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Linear(nn.Module):
 
 
 class MLP(nn.Module):
-    """784 -> H -> ... -> H -> 10 with `depth` hidden layers (the lecture's network: depth 2, ReLU)."""
+    """784 -> H -> ... -> H -> 10 with `depth` hidden layers (the lecture's network: depth 2,
+    ReLU)."""
 
     def __init__(
         self,
@@ -94,10 +97,11 @@ def initialise(model: MLP, activation: str, init: str) -> None:
 class CNN(nn.Module):
     """A small all-3x3 convolutional network for time-to-accuracy on a CPU.
 
-    Three stages at 28 -> 14 -> 7 -> 3 pixels with `channels`, 2x and 4x channels; each conv is followed by
-    batch norm and the activation, and the max-pool comes *before* batch norm and the activation where a
-    stage ends: pooling commutes with the monotone ReLU, and on a CPU the element-wise layers cost more
-    than the convolutions, so running them on 4x fewer pixels is the single largest saving.
+    Three stages at 28 -> 14 -> 7 -> 3 pixels with `channels`, 2x and 4x channels; each conv is
+    followed by batch norm and the activation, and the max-pool comes *before* batch norm and the
+    activation where a stage ends: pooling commutes with the monotone ReLU, and on a CPU the
+    element-wise layers cost more than the convolutions, so running them on 4x fewer pixels is the
+    single largest saving.
     """
 
     memory_format = torch.channels_last  # oneDNN and cuDNN run NHWC convolutions faster than NCHW
@@ -139,7 +143,8 @@ def build_model(
 ) -> nn.Module:
     """A fresh model by name ("linear", "mlp" or "cnn").
 
-    `shape` (inputs, classes, mean, std) sizes the linear model and the MLP for data other than MNIST.
+    `shape` (inputs, classes, mean, std) sizes the linear model and the MLP for data other than
+    MNIST.
     """
     if name == "linear":
         return Linear(**shape)

@@ -35,7 +35,8 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 def mnist_like(gray: np.ndarray) -> np.ndarray:
-    """MNIST-style float32 image (28, 28) in [0, 1], ink bright on black, from grayscale (H, W) in [0, 1].
+    """MNIST-style float32 image (28, 28) in [0, 1], ink bright on black, from grayscale (H, W) in
+    [0, 1].
 
     Steps: invert if the background is light, crop to the ink, scale to fit 20x20, centre by mass.
     """

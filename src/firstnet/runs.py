@@ -1,8 +1,9 @@
 """Run directories: config.json, metrics.jsonl, model.safetensors and a resumable checkpoint.
 
-Every file is written atomically (`firstnet.atomic`), so a crash or Ctrl-C never leaves a half-written
-file. Tensors go to safetensors and everything else to JSON: loading a run never executes code (no pickle).
-The checkpoint is `Trainer.state_dict()` serialised as it is: this module knows no Trainer field.
+Every file is written atomically (`firstnet.atomic`), so a crash or Ctrl-C never leaves a
+half-written file. Tensors go to safetensors and everything else to JSON: loading a run never
+executes code (no pickle). The checkpoint is `Trainer.state_dict()` serialised as it is: this module
+knows no Trainer field.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def write_config(
     data_source: str,
     extra: dict | None = None,
 ) -> None:
-    """config.json: the config, data source, time and environment, plus `extra` facts about the run."""
+    """config.json: the config, data source, time and environment, plus `extra` facts about the
+    run."""
     payload = {
         "config": cfg.to_dict(),
         "seed": cfg.seed,
@@ -176,7 +178,8 @@ def join_tensors(value, tensors: dict[str, torch.Tensor]):
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
-    """A state dict (`Trainer.state_dict()`) as checkpoint.safetensors: tensors plus the rest as JSON."""
+    """A state dict (`Trainer.state_dict()`) as checkpoint.safetensors: tensors plus the rest as
+    JSON."""
     tensors: dict[str, torch.Tensor] = {}
     tree = split_tensors(state, "state", tensors)
     metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(tree)}

@@ -1,6 +1,6 @@
-"""The parts of a training loop that need no torch, shared by the torch `Trainer` and the NumPy MLP of
-`firstnet.scratch`: the learning-rate schedules, the progress record a progress bar shows, and how often
-the loops report and in what batches they evaluate."""
+"""The parts of a training loop that need no torch, shared by the torch `Trainer` and the NumPy MLP
+of `firstnet.scratch`: the learning-rate schedules, the progress record a progress bar shows, and
+how often the loops report and in what batches they evaluate."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Statistics over seeds, airbench style: accuracy as mean ± std, wall time as a median.
 
-The one rule for diverged seeds, used by every table and figure: a seed whose training diverged has NaN in
-place of its numbers; it is left out of the mean and the standard deviation and counted apart, so a table
-shows "97.81 ± 0.12% (1 of 3 diverged)" and a figure draws the same mean with the same count. When every
-seed diverged there is no mean (NaN), and the table says "diverged".
+The one rule for diverged seeds, used by every table and figure: a seed whose training diverged has
+NaN in place of its numbers; it is left out of the mean and the standard deviation and counted
+apart, so a table shows "97.81 ± 0.12% (1 of 3 diverged)" and a figure draws the same mean with the
+same count. When every seed diverged there is no mean (NaN), and the table says "diverged".
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def diverged_count(values: Sequence[float]) -> int:
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation of the finite values (0 for one value; NaN, NaN for none)."""
+    """Mean and sample standard deviation of the finite values (0 for one value; NaN, NaN for
+    none)."""
     kept = finite(values)
     if not kept:
         return math.nan, math.nan
@@ -31,14 +32,15 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def percent_mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """`mean_std` in percent, for figures: (NaN, 0) when every seed diverged, so no error bar is drawn."""
+    """`mean_std` in percent, for figures: (NaN, 0) when every seed diverged, so no error bar is
+    drawn."""
     mean, std = mean_std(values)
     return 100 * mean, 0.0 if math.isnan(std) else 100 * std
 
 
 def percent(values: Sequence[float], digits: int = 2) -> str:
-    """Fractions as '97.81 ± 0.12%', one value as '97.81%', with '(k of n diverged)' when some diverged
-    and 'diverged' when all did."""
+    """Fractions as '97.81 ± 0.12%', one value as '97.81%', with '(k of n diverged)' when some
+    diverged and 'diverged' when all did."""
     mean, std = mean_std(values)
     if math.isnan(mean):
         return "diverged"
@@ -50,7 +52,8 @@ def percent(values: Sequence[float], digits: int = 2) -> str:
 
 
 def time_to(history: list[dict], accuracy: float) -> float | None:
-    """Seconds (training + evaluation) until the first epoch whose test accuracy reaches `accuracy`."""
+    """Seconds (training + evaluation) until the first epoch whose test accuracy reaches
+    `accuracy`."""
     return next((r["elapsed_s"] for r in history if r["test_acc"] >= accuracy), None)
 
 

@@ -2,8 +2,8 @@
 
 The whole data set lives on the device as uint8 (4x smaller than float32, so cheaper to hold and to
 index); each step slices a batch by shuffled indices and converts only that batch to float. No
-per-sample Dataset or DataLoader: for MNIST-sized data their Python overhead dominates the arithmetic.
-The loop prints nothing: progress goes to callbacks, results come back as a history.
+per-sample Dataset or DataLoader: for MNIST-sized data their Python overhead dominates the
+arithmetic. The loop prints nothing: progress goes to callbacks, results come back as a history.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from firstnet.schedule import (
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and int64 labels (N,) on `device`: uint8 images (N, 28, 28) become (N, 1, 28, 28) uint8;
-    float features (N, D), such as the 2-D toy data sets, stay float32."""
+    """Inputs and int64 labels (N,) on `device`: uint8 images (N, 28, 28) become (N, 1, 28, 28)
+    uint8; float features (N, D), such as the 2-D toy data sets, stay float32."""
     if images.dtype == np.uint8:
         images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
     else:
@@ -70,9 +70,11 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
 def random_translate(
     images: torch.Tensor, max_shift: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift, max_shift]^2.
+    """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift,
+    max_shift]^2.
 
-    One gather for the whole batch, on uint8 (4x less memory traffic than float); borders fill with 0.
+    One gather for the whole batch, on uint8 (4x less memory traffic than float); borders fill with
+    0.
     """
     count, _, height, width = images.shape
     device = images.device
@@ -85,13 +87,13 @@ def random_translate(
 
 
 class Trainer:
-    """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch order,
-    position in the epoch, running sums and history. `state_dict()` exports all of it as one dict and
-    `load_state_dict()` takes it back; `firstnet.runs` only serialises that dict."""
+    """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch
+    order, position in the epoch, running sums and history. `state_dict()` exports all of it as one
+    dict and `load_state_dict()` takes it back; `firstnet.runs` only serialises that dict."""
 
     def __init__(self, cfg: TrainConfig, data: MNIST, model: torch.nn.Module | None = None) -> None:
-        """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets); `model`,
-        when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
+        """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets);
+        `model`, when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -105,10 +107,12 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
-        # The compiled wrapper shares the parameters; checkpoints always use the plain module's names.
+        # The compiled wrapper shares the parameters; checkpoints always use the plain module's
+        # names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.optimizer = build_optimizer(cfg, self.model)
-        # A generator of its own, on the CPU, so batch order and augmentation depend only on the seed.
+        # A generator of its own, on the CPU, so batch order and augmentation depend only on the
+        # seed.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
         self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
         self.epoch = 0  # completed epochs
@@ -137,8 +141,8 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from `state_dict()` of a trainer with the same config: the same batches, weights and
-        numbers follow as if training had never stopped."""
+        """Continue from `state_dict()` of a trainer with the same config: the same batches, weights
+        and numbers follow as if training had never stopped."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
@@ -158,8 +162,8 @@ class Trainer:
         """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
 
         Callbacks: `on_step(steps done)` after every optimizer step, `on_progress` every LOG_EVERY
-        batches, `on_epoch(record)` after each epoch's evaluation. Returns the history: one record per
-        finished epoch. Raises DivergedError on a non-finite loss.
+        batches, `on_epoch(record)` after each epoch's evaluation. Returns the history: one record
+        per finished epoch. Raises DivergedError on a non-finite loss.
         """
         while not self.finished:
             if self.order is None:  # a fresh shuffle at the start of every epoch
@@ -220,7 +224,8 @@ class Trainer:
         loss_sum, correct, count = self.sums.tolist()
         if not math.isfinite(loss_sum):
             raise DivergedError(
-                f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, batch "
+                f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, "
+                "batch "
                 f"{self.batch} (lr {self.optimizer.param_groups[0]['lr']:.3g}); try a smaller --lr"
             )
         if on_progress:

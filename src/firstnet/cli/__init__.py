@@ -1,8 +1,9 @@
-"""The command-line tool: `main()` parses, calls the command's handler, prints errors, sets exit codes.
+"""The command-line tool: `main()` parses, calls the command's handler, prints errors, sets exit
+codes.
 
 Each command group lives in its own `cmd_*.py` with an `add_parser(sub)` that registers its handler
-(`parser.set_defaults(handler=...)`). Those modules import torch, matplotlib and fastapi inside their
-handlers only, so `firstnet --help` and `firstnet CMD --help` load none of them.
+(`parser.set_defaults(handler=...)`). Those modules import torch, matplotlib and fastapi inside
+their handlers only, so `firstnet --help` and `firstnet CMD --help` load none of them.
 """
 
 from __future__ import annotations

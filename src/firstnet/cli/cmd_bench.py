@@ -1,4 +1,5 @@
-"""`firstnet bench MODEL`: several seeds of one recipe; accuracy mean ± std, median time, the hardware."""
+"""`firstnet bench MODEL`: several seeds of one recipe; accuracy mean ± std, median time, the
+hardware."""
 
 from __future__ import annotations
 

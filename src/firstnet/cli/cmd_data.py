@@ -1,4 +1,5 @@
-"""`firstnet data`: the lecture's questions about MNIST, answered from the arrays, and sample digits."""
+"""`firstnet data`: the lecture's questions about MNIST, answered from the arrays, and sample
+digits."""
 
 from __future__ import annotations
 

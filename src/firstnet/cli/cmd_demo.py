@@ -1,5 +1,5 @@
-"""`firstnet demo`, the main job: the data questions, the linear model, the MLP and the CNN trained, and the
-lecture's claims beside the numbers firstnet measured."""
+"""`firstnet demo`, the main job: the data questions, the linear model, the MLP and the CNN trained,
+and the lecture's claims beside the numbers firstnet measured."""
 
 from __future__ import annotations
 
@@ -62,7 +62,8 @@ def claims_table(summary: dict, results: dict[str, dict]) -> Table:
         separable = "no" if linear["train_acc"] < 1 else "yes"
         table.add_row(
             "Linearly separable?",
-            f"{separable}: the linear model fits {100 * linear['train_acc']:.2f}% of the training set",
+            f"{separable}: the linear model fits {100 * linear['train_acc']:.2f}% of the training "
+            "set",
             "firstnet train --model linear",
         )
         table.add_row(

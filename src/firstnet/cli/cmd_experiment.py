@@ -1,4 +1,5 @@
-"""`firstnet experiment NAME`: one experiment (or all) with a progress line per cell, then its tables."""
+"""`firstnet experiment NAME`: one experiment (or all) with a progress line per cell, then its
+tables."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def describe(result: dict) -> str:
 
 @contextmanager
 def cell_progress(name: str) -> Iterator[tuple]:
-    """A bar over the cells of one experiment, a line per trained cell; yields (on_start, on_done)."""
+    """A bar over the cells of one experiment, a line per trained cell; yields (on_start,
+    on_done)."""
     loaded = []
     with task_bar(name, None, transient=True) as advance:
 

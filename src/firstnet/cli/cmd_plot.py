@@ -1,4 +1,5 @@
-"""`firstnet plot FIGURE`: each figure computed from real numbers, then drawn; one handler per figure.
+"""`firstnet plot FIGURE`: each figure computed from real numbers, then drawn; one handler per
+figure.
 
 The figure modules (matplotlib, torch) are imported by the handler that draws them, never by --help.
 """
@@ -26,7 +27,8 @@ def add_parser(sub) -> None:
     activations = add_command(
         figures,
         "activations",
-        "each activation family beside its derivatives, problems marked (default: into runs/figures)",
+        "each activation family beside its derivatives, problems marked (default: into "
+        "runs/figures)",
         plot_activations,
     )
     activations.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
@@ -134,7 +136,8 @@ def plot_activations(args) -> int:
 
 
 def plot_landscape(args) -> int:
-    """(a) the two-weight problem, (b) a slice through a freshly trained MNIST MLP's loss; --part picks."""
+    """(a) the two-weight problem, (b) a slice through a freshly trained MNIST MLP's loss; --part
+    picks."""
     if args.part in ("a", "both"):
         from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 
@@ -205,7 +208,8 @@ def plot_digits(args) -> int:
 
 
 def plot_boundary(args) -> int:
-    """Train each model of --compare on a toy data set, then draw the animation from the snapshots."""
+    """Train each model of --compare on a toy data set, then draw the animation from the
+    snapshots."""
     from firstnet.data.toy import make_toy
     from firstnet.figures import boundary
 

@@ -37,10 +37,12 @@ def add_parser(sub) -> None:
 
 
 def scratch_run(cfg: TrainConfig, data, run_dir: Path):
-    """Train the NumPy MLP with a progress bar into `run_dir`, a run directory `firstnet eval` reads.
+    """Train the NumPy MLP with a progress bar into `run_dir`, a run directory `firstnet eval`
+    reads.
 
-    Weights are saved under the torch MLP's names, so `runs.load_model` rebuilds it from config.json. A
-    Ctrl-C leaves config.json and the finished epochs' metrics (each file written atomically), no model.
+    Weights are saved under the torch MLP's names, so `runs.load_model` rebuilds it from
+    config.json. A Ctrl-C leaves config.json and the finished epochs' metrics (each file written
+    atomically), no model.
     """
     import torch
 
@@ -57,13 +59,15 @@ def scratch_run(cfg: TrainConfig, data, run_dir: Path):
     plot_curves(
         trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}"
     )
-    # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at that value.
+    # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at that
+    # value.
     runs.save_model(run_dir, cfg, to_torch_mlp(trainer.params, cfg.activation).state_dict())
     return trainer
 
 
 def show_gradcheck(seed: int) -> int:
-    """Print the finite-difference and autograd errors of every activation; 1 if any is too large."""
+    """Print the finite-difference and autograd errors of every activation; 1 if any is too
+    large."""
     from firstnet.scratch import gradcheck, parity
 
     with err.status("Checking gradients against finite differences and torch autograd..."):
@@ -114,7 +118,8 @@ def scratch_command(args) -> int:
     test_size = len(data.subset(cfg.train_limit, cfg.test_limit).test_labels)
     errors = round((1 - last["test_acc"]) * test_size)
     out.print(
-        f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% ({errors} errors; "
+        f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% ({errors} "
+        "errors; "
         f"train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
         f"{last['elapsed_s']:.1f} s"
     )

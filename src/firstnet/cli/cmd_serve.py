@@ -49,7 +49,8 @@ def add_parser(sub) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, bound here so that a taken port is one clear error (port 0: any free port)."""
+    """A listening socket, bound here so that a taken port is one clear error (port 0: any free
+    port)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
@@ -76,12 +77,14 @@ def run_server(args) -> int:
     from firstnet.serve.app import create_app
     from firstnet.serve.registry import load_all, warm_up
 
-    # One thread per forward pass: requests arrive one at a time per core, and threads only add latency.
+    # One thread per forward pass: requests arrive one at a time per core, and threads only add
+    # latency.
     torch.set_num_threads(1)
     with err.status("Loading models..."):
         models, warnings = load_all(args.runs, args.runs_dir)
         warm_up(models)
-    gc.freeze()  # the models' many long-lived objects: keep them out of every garbage collection (latency)
+    # the models' many long-lived objects: keep them out of every garbage collection (latency)
+    gc.freeze()
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     sock = bind(args.host, args.port)
@@ -95,7 +98,8 @@ def run_server(args) -> int:
         )
         out.print(f"serving {model.kind:6} {escape(str(model.run_dir))} ({accuracy})")
     out.print(
-        f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at /openapi.json. "
+        f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at "
+        "/openapi.json. "
         "Ctrl-C stops.",
         soft_wrap=True,
     )

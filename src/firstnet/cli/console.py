@@ -1,4 +1,5 @@
-"""Terminal output: the two consoles, the one progress-bar setup, tables, Ctrl-C handling, loading MNIST."""
+"""Terminal output: the two consoles, the one progress-bar setup, tables, Ctrl-C handling, loading
+MNIST."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ err = Console(stderr=True)
 
 
 def progress_bar(*extra_columns, transient: bool = False) -> Progress:
-    """Every progress bar of firstnet: on stderr, description, bar, count, `extra_columns`, elapsed time."""
+    """Every progress bar of firstnet: on stderr, description, bar, count, `extra_columns`, elapsed
+    time."""
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
     columns += [*extra_columns, TimeElapsedColumn()]
     return Progress(*columns, console=err, transient=transient)
@@ -30,7 +32,8 @@ def progress_bar(*extra_columns, transient: bool = False) -> Progress:
 
 @contextmanager
 def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
-    """A bar per epoch; yields the `on_progress` callback of `Trainer.run` and `ScratchTrainer.run`."""
+    """A bar per epoch; yields the `on_progress` callback of `Trainer.run` and
+    `ScratchTrainer.run`."""
     with progress_bar(TextColumn("{task.fields[stats]}")) as bar:
         tasks: dict[int, int] = {}
 
@@ -38,7 +41,10 @@ def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
             if p.epoch not in tasks:
                 description = f"{label} epoch {p.epoch}/{p.epochs}"
                 tasks[p.epoch] = bar.add_task(description, total=p.batches, stats="")
-            stats = f"loss {p.train_loss:.4f}  acc {100 * p.train_acc:5.2f}%  {p.samples_per_s:,.0f} img/s"
+            stats = (
+                f"loss {p.train_loss:.4f}  acc {100 * p.train_acc:5.2f}%  "
+                f"{p.samples_per_s:,.0f} img/s"
+            )
             bar.update(tasks[p.epoch], completed=p.batch, stats=stats)
 
         yield update
@@ -48,7 +54,8 @@ def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
 def task_bar(
     description: str, total: int | None, transient: bool = False
 ) -> Iterator[Callable[..., None]]:
-    """One bar for `total` units of work; yields `advance(count=1, description=None, total=None)`."""
+    """One bar for `total` units of work; yields `advance(count=1, description=None,
+    total=None)`."""
     with progress_bar(transient=transient) as bar:
         task = bar.add_task(description, total=total)
 

@@ -1,4 +1,5 @@
-"""Options several commands share: the help formatter, one flag per TrainConfig field, --data-dir."""
+"""Options several commands share: the help formatter, one flag per TrainConfig field,
+--data-dir."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ TYPES = {"int": int, "float": float, "str": str}
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows '(default: X)' for every option; model-dependent defaults are spelled out in the help."""
+    """Shows '(default: X)' for every option; model-dependent defaults are spelled out in the
+    help."""
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
@@ -28,7 +30,8 @@ def add_command(sub, name: str, help_text: str, handler) -> argparse.ArgumentPar
 def add_config_options(
     parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None, model: str | None = None
 ) -> None:
-    """One option per TrainConfig field (or per field in `names`): the CLI can never drift from the config.
+    """One option per TrainConfig field (or per field in `names`): the CLI can never drift from the
+    config.
 
     `model` names the only model the command trains, so its per-model defaults alone are shown.
     """

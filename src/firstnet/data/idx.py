@@ -1,8 +1,8 @@
 """Reading and validating IDX files, the format MNIST is distributed in.
 
-An IDX file is a big-endian header -- two zero bytes, a type code, the number of dimensions, then one
-uint32 per dimension -- followed by the array's bytes. MNIST uses type 0x08 (unsigned byte), so the
-magic number is 2051 (0x00000803) for images (N, 28, 28) and 2049 (0x00000801) for labels (N,).
+An IDX file is a big-endian header -- two zero bytes, a type code, the number of dimensions, then
+one uint32 per dimension -- followed by the array's bytes. MNIST uses type 0x08 (unsigned byte), so
+the magic number is 2051 (0x00000803) for images (N, 28, 28) and 2049 (0x00000801) for labels (N,).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ LABELS_MAGIC = 2049  # 0x00000801: ubyte, 1 dimension
 
 
 def read_bytes(path: Path) -> bytes:
-    """Return the decompressed content of `path` (gzip is detected by its magic bytes, not the name)."""
+    """Return the decompressed content of `path` (gzip is detected by its magic bytes, not the
+    name)."""
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -41,7 +42,8 @@ def sha256(content: bytes) -> str:
 
 
 def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Parse IDX bytes into a read-only uint8 array, checking header and length against each other."""
+    """Parse IDX bytes into a read-only uint8 array, checking header and length against each
+    other."""
     if len(content) < 4:
         raise DataFormatError(f"{name}: too short for an IDX header ({len(content)} bytes)")
     zero, dtype_code, ndim = int.from_bytes(content[:2], "big"), content[2], content[3]
@@ -58,7 +60,8 @@ def parse_idx(content: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(content) != expected:
         problem = "truncated" if len(content) < expected else "has trailing bytes"
         raise DataFormatError(
-            f"{name}: file {problem}: header says dimensions {dims} ({expected} bytes), file has {len(content)}"
+            f"{name}: file {problem}: header says dimensions {dims} ({expected} bytes), file has "
+            f"{len(content)}"
         )
     return np.frombuffer(content, dtype=np.uint8, offset=header_len).reshape(dims)
 

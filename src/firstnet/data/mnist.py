@@ -1,8 +1,8 @@
 """Where MNIST comes from: a folder, the user cache, torchvision or Keras downloads, then mirrors.
 
-Every file is checked twice before use: the SHA-256 of its decompressed bytes against the known value,
-then its IDX structure. A download goes to a temporary file in the cache folder and is moved into place
-only once verified, so the cache never holds a partial or wrong file.
+Every file is checked twice before use: the SHA-256 of its decompressed bytes against the known
+value, then its IDX structure. A download goes to a temporary file in the cache folder and is moved
+into place only once verified, so the cache never holds a partial or wrong file.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from firstnet.atomic import atomic_write
 from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
 from firstnet.errors import DataFormatError, DataNotFoundError
 
-# SHA-256 of the *decompressed* IDX files (mirrors differ in their gzip wrappers, not in these bytes).
+# SHA-256 of the *decompressed* IDX files (mirrors differ in their gzip wrappers, not in these
+# bytes).
 MNIST_FILES = {
     "train_images": (
         "train-images-idx3-ubyte",
@@ -109,7 +110,8 @@ def build_mnist(
         digest = sha256(content)
         if key in checksums and digest != checksums[key]:
             raise DataFormatError(
-                f"{names[key]}: SHA-256 mismatch (got {digest[:16]}..., expected {checksums[key][:16]}...); "
+                f"{names[key]}: SHA-256 mismatch (got {digest[:16]}..., expected "
+                f"{checksums[key][:16]}...); "
                 "the file is corrupt or not MNIST -- delete it and run again to re-download"
             )
         arrays[key] = parse_idx(content, names[key])
@@ -186,7 +188,8 @@ def download_file(
 def verified_download(
     url: str, name: str, expected_sha: str | None, progress: ProgressFn | None
 ) -> Callable[[Path], None]:
-    """A writer for `atomic_write`: streams `url` into the file, decompresses it, checks its SHA-256."""
+    """A writer for `atomic_write`: streams `url` into the file, decompresses it, checks its
+    SHA-256."""
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=30) as response:
@@ -216,7 +219,8 @@ def load_mnist(
     """Load MNIST from the first source that has it; see the module docstring for the order.
 
     `data_dir` defaults to `$FIRSTNET_DATA_DIR`; `mirrors` to `$FIRSTNET_MIRRORS` or torchvision's.
-    Raises `DataNotFoundError` (with what to do) if no source has it, `DataFormatError` if a file is bad.
+    Raises `DataNotFoundError` (with what to do) if no source has it, `DataFormatError` if a file is
+    bad.
     """
     checksums = {k: sha for k, (_, sha) in MNIST_FILES.items()} if checksums is None else checksums
     data_dir = data_dir or os.environ.get("FIRSTNET_DATA_DIR")
@@ -242,8 +246,10 @@ def load_mnist(
             + "\n                   ".join(failures[:4])
             + "\n"
             "  Fix: connect to the internet and run again; or put the four MNIST files "
-            "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
-            "t10k-labels-idx1-ubyte[.gz]) in a folder and pass --data-dir FOLDER (or set FIRSTNET_DATA_DIR); "
+            "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
+            "t10k-images-idx3-ubyte[.gz], "
+            "t10k-labels-idx1-ubyte[.gz]) in a folder and pass --data-dir FOLDER (or set "
+            "FIRSTNET_DATA_DIR); "
             "or set FIRSTNET_MIRRORS to reachable base URLs (file:// allowed)."
         )
     return load_dir(cache, checksums)

@@ -1,9 +1,10 @@
-"""Two-dimensional toy data sets for watching a decision boundary form: moons, circles, XOR, spirals, blobs.
+"""Two-dimensional toy data sets for watching a decision boundary form: moons, circles, XOR,
+spirals, blobs.
 
-Each has the shape of `MNIST` as far as the training loop cares (four arrays, `num_classes`, `subset`),
-with float32 points (N, 2) in place of images, so the one `Trainer` trains on them unchanged. Points lie
-roughly in [-1, 1]^2, so the models need no normalisation. Generated with NumPy from a seed: the same
-arguments always give the same points.
+Each has the shape of `MNIST` as far as the training loop cares (four arrays, `num_classes`,
+`subset`), with float32 points (N, 2) in place of images, so the one `Trainer` trains on them
+unchanged. Points lie roughly in [-1, 1]^2, so the models need no normalisation. Generated with
+NumPy from a seed: the same arguments always give the same points.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ def make_toy(
     classes: int | None = None,
     test_fraction: float = 0.5,
 ) -> ToyData:
-    """A toy data set by name; `points` in all, `test_fraction` of them held out for the test curves."""
+    """A toy data set by name; `points` in all, `test_fraction` of them held out for the test
+    curves."""
     if name not in TOY_DATASETS:
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(TOY_DATASETS)}")
     fixed = FIXED_CLASSES.get(name)

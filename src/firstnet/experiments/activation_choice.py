@@ -1,10 +1,10 @@
-"""Why ReLU, and what else? The same MLP trained with every activation of the registry, then a 10-layer MLP
-with a few of them, with PyTorch's default initialisation and with Kaiming's, to make vanishing gradients
-visible.
+"""Why ReLU, and what else? The same MLP trained with every activation of the registry, then a
+10-layer MLP with a few of them, with PyTorch's default initialisation and with Kaiming's, to make
+vanishing gradients visible.
 
-Per cell (activation, depth, init, seed): test accuracy, seconds per epoch, the gradient norm of every weight
-matrix at initialisation and after the first epoch (on a fixed batch), and the dead and saturated units of the
-trained network (see `measure.unit_statistics`).
+Per cell (activation, depth, init, seed): test accuracy, seconds per epoch, the gradient norm of
+every weight matrix at initialisation and after the first epoch (on a fixed batch), and the dead and
+saturated units of the trained network (see `measure.unit_statistics`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class Budget:
     measure_batch: int = (
         1000  # training images of the fixed batch for gradient norms and unit statistics
     )
-    lr: float = 0.05  # the MLP recipe's 0.2 diverges with the identity, PReLU and SELU (and deep GELU, SiLU)
+    # the MLP recipe's 0.2 diverges with the identity, PReLU and SELU (and deep GELU, SiLU)
+    lr: float = 0.05
 
 
 QUICK = Budget(hidden=128, epochs=2, train_limit=5000)
@@ -59,7 +60,8 @@ DEFAULT = Budget(hidden=128, epochs=2, train_limit=None)
 
 
 def cells(budget: Budget, seeds: int) -> list[Cell]:
-    """Every (activation, seed) at depth 2, then every (deep activation, init, seed) at the deep depth."""
+    """Every (activation, seed) at depth 2, then every (deep activation, init, seed) at the deep
+    depth."""
     plan = [(name, 2, budget.hidden, "kaiming") for name in budget.activations]
     plan += [
         (name, budget.deep_depth, budget.deep_hidden, init)
@@ -107,7 +109,8 @@ def train_and_measure(cell: Cell, ctx: Context) -> dict:
 
 
 def run(ctx: Context, budget: Budget) -> dict:
-    """Train every cell (or load it), write results.md, results.json and the figures; the results."""
+    """Train every cell (or load it), write results.md, results.json and the figures; the
+    results."""
     results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_and_measure(cell, ctx))
     shallow = summarize(results, budget.activations, 2, "kaiming", ctx.seeds)
     deep = [
@@ -138,16 +141,20 @@ def run(ctx: Context, budget: Budget) -> dict:
 
 
 NOTE = (
-    "s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient norm of the "
-    "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on every image of "
-    "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the trained network.\n"
+    "s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient "
+    "norm of the "
+    "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on "
+    "every image of "
+    "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the "
+    "trained network.\n"
 )
 
 
 def summarize(
     results: dict, names: tuple[str, ...], depth: int, init: str, seeds: int
 ) -> list[dict]:
-    """One row per activation: accuracies over seeds, and the means over seeds of the measurements."""
+    """One row per activation: accuracies over seeds, and the means over seeds of the
+    measurements."""
     rows = []
     for name in names:
         runs = [results[f"{name}-depth{depth}-{init}-seed{seed}"] for seed in range(seeds)]
@@ -244,7 +251,8 @@ def deep_table(rows: list[dict], depth: int) -> str:
 
 
 def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
-    """Test accuracy per activation (bars coloured by family, ± std over seeds) beside dead and saturated units."""
+    """Test accuracy per activation (bars coloured by family, ± std over seeds) beside dead and
+    saturated units."""
     names = [row["activation"] for row in rows]
     y = np.arange(len(rows))[::-1]
     stats = [percent_mean_std(row["test_acc"]) for row in rows]
@@ -316,8 +324,9 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
 
 
 def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
-    """Gradient norm of each weight matrix, input layer to output layer, at initialisation and after epoch 1;
-    one column per initialisation, one line per activation (log scale: vanishing gradients are straight lines)."""
+    """Gradient norm of each weight matrix, input layer to output layer, at initialisation and after
+    epoch 1; one column per initialisation, one line per activation (log scale: vanishing gradients
+    are straight lines)."""
     inits = list(dict.fromkeys(row["init"] for row in rows))
     names = list(dict.fromkeys(row["activation"] for row in rows))
     colors = dict(zip(names, PALETTE, strict=False))

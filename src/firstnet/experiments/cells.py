@@ -1,11 +1,11 @@
-"""Cells, the unit of work of every experiment: stored as they finish (so a run resumes), and trained with
-the one `Trainer`.
+"""Cells, the unit of work of every experiment: stored as they finish (so a run resumes), and
+trained with the one `Trainer`.
 
 A *cell* is one unit of work -- usually one (configuration, seed) training. Its result is written to
-`cells/<key>-<hash>.json` the moment it finishes, the hash taken over everything the result depends on
-(configuration, budget, seed); a later run with the same cell loads that file instead of training again. So an
-interrupted experiment continues where it stopped, and the --quick and default budgets never overwrite each
-other's cells.
+`cells/<key>-<hash>.json` the moment it finishes, the hash taken over everything the result depends
+on (configuration, budget, seed); a later run with the same cell loads that file instead of training
+again. So an interrupted experiment continues where it stopped, and the --quick and default budgets
+never overwrite each other's cells.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class Cell:
 
 @dataclass
 class Context:
-    """How an experiment runs: the data, where it writes, which seeds, and the callbacks of the caller."""
+    """How an experiment runs: the data, where it writes, which seeds, and the callbacks of the
+    caller."""
 
     data: MNIST
     out_dir: Path  # this experiment's folder, e.g. runs/experiments/activations
@@ -101,8 +102,9 @@ def train_to_result(
 ) -> dict:
     """Run `trainer` (the one training loop) to the end; the final epoch's numbers.
 
-    A diverged training is a result (diverged: True, accuracy NaN), not an error: some configurations of an
-    experiment are expected to fail. A stop request raises `Stopped` and the cell is not stored.
+    A diverged training is a result (diverged: True, accuracy NaN), not an error: some
+    configurations of an experiment are expected to fail. A stop request raises `Stopped` and the
+    cell is not stored.
     """
     try:
         trainer.run(

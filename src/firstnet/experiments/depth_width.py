@@ -1,10 +1,10 @@
-"""Why two hidden layers? MLPs of 0 (the linear model), 1, 2, 3 and 5 hidden layers times a few widths, all
-trained with the same recipe for the same number of epochs: test accuracy against the number of parameters and
-against training time, and where two hidden layers sit on those curves.
+"""Why two hidden layers? MLPs of 0 (the linear model), 1, 2, 3 and 5 hidden layers times a few
+widths, all trained with the same recipe for the same number of epochs: test accuracy against the
+number of parameters and against training time, and where two hidden layers sit on those curves.
 
-Depth 0 is the linear model with its own recipe (`firstnet train --model linear`): the MLP's recipe (lr 0.2,
-one-cycle, label smoothing) suits it badly and would understate it by several points. Every MLP shares the MLP
-recipe.
+Depth 0 is the linear model with its own recipe (`firstnet train --model linear`): the MLP's recipe
+(lr 0.2, one-cycle, label smoothing) suits it badly and would understate it by several points. Every
+MLP shares the MLP recipe.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def reading(rows: list[dict]) -> str:
     for width in sorted({w for d, w in mean if d > 0}):
         by_depth = {d: acc for (d, w), acc in mean.items() if w == width}
         best = max(by_depth, key=lambda d: by_depth[d])
-        text = f"- width {width}: best at {best} hidden layer{'s' if best != 1 else ''} ({100 * by_depth[best]:.2f}%)"
+        layers = "hidden layer" if best == 1 else "hidden layers"
+        text = f"- width {width}: best at {best} {layers} ({100 * by_depth[best]:.2f}%)"
         if 2 in by_depth:
             text += f"; 2 hidden layers {100 * by_depth[2]:.2f}%"
         if 1 in by_depth and 2 in by_depth:
@@ -146,8 +147,8 @@ def reading(rows: list[dict]) -> str:
 
 
 def plot_depth_width(rows: list[dict], path: Path) -> Path:
-    """Test accuracy against parameters and against training time; one line per depth, width grows along it;
-    two hidden layers drawn thicker."""
+    """Test accuracy against parameters and against training time; one line per depth, width grows
+    along it; two hidden layers drawn thicker."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     depths = sorted({row["depth"] for row in rows})
     for depth, color in zip(depths, PALETTE, strict=False):

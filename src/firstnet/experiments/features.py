@@ -1,11 +1,12 @@
 """Features extracted by hand for the linear model, and the linear model fitted on them.
 
-Every extractor maps uint8 images (N, 28, 28) to float32 features (N, F) without looking at labels. The linear
-model on top is a softmax regression (mean cross-entropy + L2) on standardised features, fitted full-batch by
-L-BFGS. The objective is convex, so this finds (up to the tolerance) *the* best linear classifier on those
-features, whatever the learning-rate schedule: the comparison measures the features, not an optimiser budget.
-It is a small convex fit, not a training loop for networks -- the networks of the experiment (the linear model
-on raw pixels as `firstnet train` trains it, and the MLP) go through `firstnet.train.Trainer`.
+Every extractor maps uint8 images (N, 28, 28) to float32 features (N, F) without looking at labels.
+The linear model on top is a softmax regression (mean cross-entropy + L2) on standardised features,
+fitted full-batch by L-BFGS. The objective is convex, so this finds (up to the tolerance) *the* best
+linear classifier on those features, whatever the learning-rate schedule: the comparison measures
+the features, not an optimiser budget. It is a small convex fit, not a training loop for networks --
+the networks of the experiment (the linear model on raw pixels as `firstnet train` trains it, and
+the MLP) go through `firstnet.train.Trainer`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch.nn.functional as F
 
 from firstnet.config import MNIST_MEAN, MNIST_STD
 
-CHUNK = 10_000  # images per chunk when extracting: bounds the memory of the (chunk, 28, 28, ...) intermediates
+# images per chunk when extracting: bounds the memory of the (chunk, 28, 28, ...) intermediates
+CHUNK = 10_000
 
 
 def pixels(images) -> torch.Tensor:
@@ -37,11 +39,12 @@ def chunked(extract, images) -> torch.Tensor:
 
 
 def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
-    """HOG-like features: for every `cell` x `cell` patch, a histogram of gradient orientations weighted by the
-    gradient magnitude; each 2 x 2 block of cells L2-normalised (Dalal & Triggs, 2005). (N, blocks * 4 * bins).
+    """HOG-like features: for every `cell` x `cell` patch, a histogram of gradient orientations
+    weighted by the gradient magnitude; each 2 x 2 block of cells L2-normalised (Dalal & Triggs,
+    2005). (N, blocks * 4 * bins).
 
-    Orientations are unsigned (0..180 degrees: a stroke's two edges count alike), each pixel split linearly
-    between its two nearest bins.
+    Orientations are unsigned (0..180 degrees: a stroke's two edges count alike), each pixel split
+    linearly between its two nearest bins.
     """
 
     def extract(x: torch.Tensor) -> torch.Tensor:  # (n, 28, 28) in [0, 1]
@@ -72,8 +75,8 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
 
 
 def random_relu(images, count: int, seed: int) -> torch.Tensor:
-    """Random features: ReLU(R x + b) with R ~ N(0, 1/784) and b ~ N(0, 1) fixed at random, x the normalised
-    pixels -- a 1-hidden-layer network whose first layer is never trained. (N, count)."""
+    """Random features: ReLU(R x + b) with R ~ N(0, 1/784) and b ~ N(0, 1) fixed at random, x the
+    normalised pixels -- a 1-hidden-layer network whose first layer is never trained. (N, count)."""
     generator = torch.Generator().manual_seed(seed)
     weight = torch.randn(784, count, generator=generator) / math.sqrt(784)
     bias = torch.randn(count, generator=generator)
@@ -99,7 +102,8 @@ class PCA:
         )
 
     def quadratic(self, images) -> torch.Tensor:
-        """The k whitened PCA coordinates z and every product z_i z_j (i <= j): (N, k + k (k + 1) / 2)."""
+        """The k whitened PCA coordinates z and every product z_i z_j (i <= j): (N, k + k (k + 1) /
+        2)."""
         rows, cols = torch.triu_indices(len(self.scale), len(self.scale))
 
         def extract(x: torch.Tensor) -> torch.Tensor:
@@ -112,10 +116,12 @@ class PCA:
 def objective(
     x: torch.Tensor, onehot: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, l2: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, dloss/dW, dloss/db) of mean cross-entropy + l2 / 2 ||W||^2 for x (N, F), one-hot labels (N, 10).
+    """(loss, dloss/dW, dloss/db) of mean cross-entropy + l2 / 2 ||W||^2 for x (N, F), one-hot
+    labels (N, 10).
 
-    The gradient is the textbook one, W: x^T (softmax - onehot) / N + l2 W, computed as ((softmax - onehot)^T x)^T,
-    a (10, N) @ (N, F) product: autograd's x^T @ g on a tall x is several times slower on a CPU.
+    The gradient is the textbook one, W: x^T (softmax - onehot) / N + l2 W, computed as ((softmax -
+    onehot)^T x)^T, a (10, N) @ (N, F) product: autograd's x^T @ g on a tall x is several times
+    slower on a CPU.
     """
     log_probs = (x @ weight + bias).log_softmax(1)  # (N, 10)
     residual = (log_probs.exp() - onehot) / len(x)  # d(mean cross-entropy)/d(logits)
@@ -132,7 +138,8 @@ class SoftmaxRegression:
 
     @classmethod
     def fit(cls, features: torch.Tensor, labels, l2: float, iterations: int) -> SoftmaxRegression:
-        """Minimise mean cross-entropy + l2 / 2 * ||W||^2 on standardised features by full-batch L-BFGS.
+        """Minimise mean cross-entropy + l2 / 2 * ||W||^2 on standardised features by full-batch
+        L-BFGS.
 
         The gradient is the hand-derived one of `objective`.
         """

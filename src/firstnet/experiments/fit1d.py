@@ -1,8 +1,10 @@
-"""One-hidden-layer ReLU networks fitting functions of one variable: f(x) = sum_i a_i ReLU(w_i x + b_i) + c.
+"""One-hidden-layer ReLU networks fitting functions of one variable: f(x) = sum_i a_i ReLU(w_i x +
+b_i) + c.
 
-Such a network is piecewise linear with a kink where each w_i x + b_i crosses zero, so width is the number of
-pieces it can bend into: the universal approximation theorem in a picture. The fit is full-batch Adam on
-mean squared error -- 1-D regression, not the MNIST classifier the training loop serves.
+Such a network is piecewise linear with a kink where each w_i x + b_i crosses zero, so width is the
+number of pieces it can bend into: the universal approximation theorem in a picture. The fit is
+full-batch Adam on mean squared error -- 1-D regression, not the MNIST classifier the training loop
+serves.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ def target(name: str, x: torch.Tensor) -> torch.Tensor:
 def training_set(
     name: str, points: int, noise: float, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, y), each (points, 1): x evenly spaced on [-1, 1]; y the target, plus noise for 'noisy sine'."""
+    """(x, y), each (points, 1): x evenly spaced on [-1, 1]; y the target, plus noise for 'noisy
+    sine'."""
     x = torch.linspace(-1, 1, points).unsqueeze(1)
     y = target(name, x)
     if name == "noisy sine":
@@ -45,13 +48,14 @@ def training_set(
 
 
 class ReLUNets(nn.Module):
-    """Several one-hidden-layer ReLU networks of the given widths, evaluated side by side: output g is
-    sum_{i in group g} a_i ReLU(w_i x + b_i) + c_g. The networks share no parameter, and Adam updates each
-    parameter on its own, so training them together on the sum of their losses trains each exactly as alone --
-    in one tensor operation per step instead of one per network.
+    """Several one-hidden-layer ReLU networks of the given widths, evaluated side by side: output g
+    is sum_{i in group g} a_i ReLU(w_i x + b_i) + c_g. The networks share no parameter, and Adam
+    updates each parameter on its own, so training them together on the sum of their losses trains
+    each exactly as alone -- in one tensor operation per step instead of one per network.
 
-    Kinks -b_i / w_i start spread uniformly over [-1, 1] (w_i = +-1): PyTorch's default initialisation puts many
-    outside the interval, where they bend nothing, and narrow networks then stall far from the target.
+    Kinks -b_i / w_i start spread uniformly over [-1, 1] (w_i = +-1): PyTorch's default
+    initialisation puts many outside the interval, where they bend nothing, and narrow networks then
+    stall far from the target.
     """
 
     def __init__(self, widths: tuple[int, ...], seed: int) -> None:
@@ -81,8 +85,8 @@ class ReLUNets(nn.Module):
         )
 
     def kinks(self, low: float = -1.0, high: float = 1.0) -> list[int]:
-        """Per network, the hidden units whose kink lies inside [low, high] and whose output weight is not 0:
-        the pieces the network actually bends there."""
+        """Per network, the hidden units whose kink lies inside [low, high] and whose output weight
+        is not 0: the pieces the network actually bends there."""
         w, b = self.weight.detach(), self.bias.detach()
         position = -b / torch.where(w != 0, w, torch.ones_like(w))
         used = (w != 0) & (self.out_weight.detach() != 0) & (position >= low) & (position <= high)
@@ -96,7 +100,8 @@ class ReLUNets(nn.Module):
 def fit(
     widths: tuple[int, ...], x: torch.Tensor, y: torch.Tensor, steps: int, lr: float, seed: int
 ) -> ReLUNets:
-    """Full-batch Adam on each network's mean squared error, the learning rate decaying as a cosine to 0."""
+    """Full-batch Adam on each network's mean squared error, the learning rate decaying as a cosine
+    to 0."""
     model = ReLUNets(widths, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
@@ -112,8 +117,8 @@ def fit(
 
 
 def measure(name: str, model: ReLUNets, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
-    """Per network: RMSE against the clean target on a dense grid, RMSE on the training points, the kinks inside
-    [-1, 1], and the fitted curve for the figure."""
+    """Per network: RMSE against the clean target on a dense grid, RMSE on the training points, the
+    kinks inside [-1, 1], and the fitted curve for the figure."""
     grid = torch.linspace(-1, 1, GRID).unsqueeze(1)
     plot_x = torch.linspace(-1, 1, PLOT_POINTS).unsqueeze(1)
     with torch.no_grad():

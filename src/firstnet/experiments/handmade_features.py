@@ -1,8 +1,9 @@
 """Could you think of features to extract by hand that would improve the linear model's accuracy?
 
-Each feature set of `firstnet.experiments.features` feeds the same linear classifier (a softmax regression fitted
-to convergence); the linear model on raw pixels and the 784-256-256-10 MLP, both trained by the one training loop
-as `firstnet train` trains them, are the two ends of the comparison.
+Each feature set of `firstnet.experiments.features` feeds the same linear classifier (a softmax
+regression fitted to convergence); the linear model on raw pixels and the 784-256-256-10 MLP, both
+trained by the one training loop as `firstnet train` trains them, are the two ends of the
+comparison.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ TITLE = "Hand-made features: how far can they push a linear classifier?"
 class Budget:
     train_limit: int | None  # training images for every model
     iterations: int  # L-BFGS iterations of each softmax-regression fit
-    l2: float  # of the fits; chosen on held-out training images (see docs/experiments.md), never on the test set
+    # of the fits; chosen on held-out training images (see docs/experiments.md), never on the test
+    # set
+    l2: float
     random_features: int
     pca_components: int
     epochs: int  # of the two networks trained by the training loop
@@ -174,7 +177,8 @@ def run(ctx: Context, budget: Budget) -> dict:
         right=(1, 2, 3, 4),
     )
     note = (
-        "Seconds: feature extraction (train and test) plus the fit; for the two networks, training plus "
+        "Seconds: feature extraction (train and test) plus the fit; for the two networks, training "
+        "plus "
         "per-epoch evaluation. Train accuracy: of the final model on its training images.\n"
     )
     payload = {"rows": rows, "cells": results}
@@ -182,7 +186,8 @@ def run(ctx: Context, budget: Budget) -> dict:
 
 
 def plot_handmade(rows: list[dict], path: Path) -> Path:
-    """Test accuracy of each feature set's linear classifier, with the two trained networks as references."""
+    """Test accuracy of each feature set's linear classifier, with the two trained networks as
+    references."""
     y = np.arange(len(rows))
     stats = [percent_mean_std(row["test_acc"]) for row in rows]
     means = np.array([s[0] for s in stats])

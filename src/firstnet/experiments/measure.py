@@ -1,6 +1,7 @@
-"""Measurements of an MLP on a fixed batch, outside the training loop: gradient norm per layer, dead and
-saturated units. One forward (and for gradients one backward) pass each; nothing here changes the model or the
-`.grad` of its parameters, so measuring between two epochs leaves the training exactly as it was.
+"""Measurements of an MLP on a fixed batch, outside the training loop: gradient norm per layer, dead
+and saturated units. One forward (and for gradients one backward) pass each; nothing here changes
+the model or the `.grad` of its parameters, so measuring between two epochs leaves the training
+exactly as it was.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def fixed_batch(data: MNIST, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def gradient_norms(model: MLP, images: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """The Frobenius norm of d(cross-entropy)/dW for every weight matrix, input layer first, output layer last."""
+    """The Frobenius norm of d(cross-entropy)/dW for every weight matrix, input layer first, output
+    layer last."""
     device = next(model.parameters()).device
     weights = [layer.weight for layer in model.hidden] + [model.out.weight]
     loss = F.cross_entropy(model(images.to(device)), labels.to(device))
@@ -44,8 +46,9 @@ def pre_activations(model: MLP, images: torch.Tensor) -> list[torch.Tensor]:
 
 
 def derivatives(model: MLP, images: torch.Tensor) -> list[torch.Tensor]:
-    """f'(z) of every hidden unit on every example (B, H) per layer, from the model's own activation modules
-    (so PReLU's learned slope counts): the activation is elementwise, so d(sum f(z))/dz is f'(z) itself."""
+    """f'(z) of every hidden unit on every example (B, H) per layer, from the model's own activation
+    modules (so PReLU's learned slope counts): the activation is elementwise, so d(sum f(z))/dz is
+    f'(z) itself."""
     result = []
     for act, z in zip(model.acts, pre_activations(model, images), strict=True):
         with torch.enable_grad():
@@ -58,10 +61,11 @@ def derivatives(model: MLP, images: torch.Tensor) -> list[torch.Tensor]:
 def unit_statistics(model: MLP, images: torch.Tensor) -> dict:
     """Dead and saturated hidden units on a batch, per layer and overall.
 
-    saturated: the fraction of (example, unit) pairs with |f'(z)| < 0.01 -- the gradient through that unit for
-    that example has all but vanished (a sigmoid beyond |z| > 4.6, a ReLU at z <= 0). dead: the fraction of
-    units with |f'(z)| < 0.01 on *every* example of the batch -- a ReLU that is never active, which no example
-    can revive. A leaky ReLU's slope, exactly 0.01, is not below the threshold: its units never die.
+    saturated: the fraction of (example, unit) pairs with |f'(z)| < 0.01 -- the gradient through
+    that unit for that example has all but vanished (a sigmoid beyond |z| > 4.6, a ReLU at z <= 0).
+    dead: the fraction of units with |f'(z)| < 0.01 on *every* example of the batch -- a ReLU that
+    is never active, which no example can revive. A leaky ReLU's slope, exactly 0.01, is not below
+    the threshold: its units never die.
     """
     slopes = derivatives(model, images)
     threshold = [

@@ -1,9 +1,10 @@
 """Why do we need a ReLU? Without it the MLP is one linear map.
 
-The 784-H-H-10 MLP with the identity as activation computes W3 (W2 (W1 x + b1) + b2) + b3 = A x + c with
-A = W3 W2 W1 (10 x 784): a linear model with 34x more parameters. This experiment trains it, composes its
-trained weights into that single map, compares the map's outputs with the network's on the whole test set, and
-compares its accuracy with the linear model's (and with the same MLP with ReLU).
+The 784-H-H-10 MLP with the identity as activation computes W3 (W2 (W1 x + b1) + b2) + b3 = A x + c
+with A = W3 W2 W1 (10 x 784): a linear model with 34x more parameters. This experiment trains it,
+composes its trained weights into that single map, compares the map's outputs with the network's on
+the whole test set, and compares its accuracy with the linear model's (and with the same MLP with
+ReLU).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ DEFAULT = Budget(hidden=256, epochs=5, train_limit=None)
 
 
 def compose(model: MLP) -> tuple[torch.Tensor, torch.Tensor]:
-    """(A, c) in float64 with model(p) = A p + c for raw pixels p in [0, 1] (784,): the normalisation, every
-    hidden layer and the output layer multiplied into one 10 x 784 map. Only valid with identity activations."""
+    """(A, c) in float64 with model(p) = A p + c for raw pixels p in [0, 1] (784,): the
+    normalisation, every hidden layer and the output layer multiplied into one 10 x 784 map. Only
+    valid with identity activations."""
     if not all(isinstance(act, torch.nn.Identity) for act in model.acts):
         raise ConfigError("compose needs an MLP whose activations are all the identity")
     weight = torch.eye(INPUT_DIM, dtype=torch.float64) / MNIST_STD  # x = (p - mean) / std
@@ -70,8 +72,8 @@ def compose(model: MLP) -> tuple[torch.Tensor, torch.Tensor]:
 def composition_check(model: MLP, images: torch.Tensor) -> dict:
     """How far the composed map's outputs are from the network's, on uint8 images (N, 1, 28, 28).
 
-    In float64 the two differ only by rounding (~1e-13); the float32 network differs from the exact map by
-    float32 rounding (~1e-5 of logits of size ~10).
+    In float64 the two differ only by rounding (~1e-13); the float32 network differs from the exact
+    map by float32 rounding (~1e-5 of logits of size ~10).
     """
     weight, bias = compose(model)
     pixels = images.cpu().flatten(1).double() / 255  # (N, 784)
@@ -227,8 +229,8 @@ def composition_table(checks: list[dict]) -> str:
 def plot_templates(
     linear: list | None, composed: list | None, accuracies: list[str], path: Path
 ) -> Path:
-    """The 10 rows of the linear model's W and of the identity MLP's W3 W2 W1 as 28 x 28 images (red positive,
-    blue negative, each digit on its own symmetric scale)."""
+    """The 10 rows of the linear model's W and of the identity MLP's W3 W2 W1 as 28 x 28 images (red
+    positive, blue negative, each digit on its own symmetric scale)."""
     maps = [
         (f"linear model W ({accuracies[0]})", linear),
         (f"identity MLP, W3 W2 W1 ({accuracies[1]})", composed),

@@ -1,5 +1,5 @@
-"""What an experiment writes: Markdown tables, results.md (title, budget, hardware, sections, figures) and
-results.json (the same numbers, strict JSON)."""
+"""What an experiment writes: Markdown tables, results.md (title, budget, hardware, sections,
+figures) and results.json (the same numbers, strict JSON)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def write_results(
     payload: dict,
     figures: Sequence[Path],
 ) -> dict:
-    """results.md (title, budget line, Markdown sections, figures) and results.json (`payload` plus the facts)."""
+    """results.md (title, budget line, Markdown sections, figures) and results.json (`payload` plus
+    the facts)."""
     env = environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']}"
     budget_text = ", ".join(f"{key} {show(value)}" for key, value in budget.items())
@@ -75,7 +76,8 @@ def show(value) -> str:
 
 
 def strict_json(value):
-    """`value` with every NaN or infinity replaced by None, so results.json is valid JSON for any reader."""
+    """`value` with every NaN or infinity replaced by None, so results.json is valid JSON for any
+    reader."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -52,19 +52,23 @@ def run_experiment(
 
 
 def write_index(out_dir: Path, done: dict[str, dict], quick: bool) -> Path:
-    """runs/experiments/README.md: every experiment's results.md, headings one level down, links re-rooted."""
+    """runs/experiments/README.md: every experiment's results.md, headings one level down, links
+    re-rooted."""
     command = "firstnet experiment all" + (" --quick" if quick else "")
     parts = [
         f"# The lecture's questions as experiments\n\nWritten by `{command}`. Each section is the "
-        "`results.md` of its experiment; its cells, `results.json` and figures are in the folder named.\n"
+        "`results.md` of its experiment; its cells, `results.json` and figures are in the folder "
+        "named.\n"
     ]
     for name, result in done.items():
         text = (out_dir / name / RESULTS_MD).read_text()
         text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
         text = re.sub(r"\]\((?!https?:)([^)]+)\)", rf"]({name}/\1)", text)
         parts.append(
-            f"{text}\nCommand: `firstnet experiment {name}{' --quick' if quick else ''}`; this run: "
-            f"{result['run_seconds']:.0f} s, {result['trained_cells']} of {len(result['cells'])} cells "
+            f"{text}\nCommand: `firstnet experiment {name}{' --quick' if quick else ''}`; this "
+            "run: "
+            f"{result['run_seconds']:.0f} s, {result['trained_cells']} of {len(result['cells'])} "
+            "cells "
             f"trained (the others loaded from cells/). Folder: [{name}/]({name}/).\n"
         )
     path = Path(out_dir) / INDEX

@@ -1,6 +1,7 @@
-"""Can a deep network solve anything? (a) One hidden layer of ReLUs approximates 1-D functions better and better
-as it widens (universal approximation); (b) the MNIST MLP fits randomly shuffled labels -- it memorises a
-training set that holds nothing to learn, and its test accuracy stays at chance: fitting is not generalising.
+"""Can a deep network solve anything? (a) One hidden layer of ReLUs approximates 1-D functions
+better and better as it widens (universal approximation); (b) the MNIST MLP fits randomly shuffled
+labels -- it memorises a training set that holds nothing to learn, and its test accuracy stays at
+chance: fitting is not generalising.
 """
 
 from __future__ import annotations
@@ -201,13 +202,15 @@ def memorise_table(memorise: dict, budget: Budget) -> str:
             right=(1, 2, 3),
         )
         + f"\nMLP 784-{budget.memorise_hidden}-{budget.memorise_hidden}-10 on the first "
-        f"{budget.memorise_images:,} training images, {budget.memorise_epochs} epochs of Adam; test on {test} "
+        f"{budget.memorise_images:,} training images, {budget.memorise_epochs} epochs of Adam; "
+        f"test on {test} "
         "test images (true labels). Chance is 10%.\n"
     )
 
 
 def plot_errors(errors_by_target: dict, widths: tuple[int, ...], path: Path) -> Path:
-    """RMSE against width, log-log, one line per target; the noisy target also on its own training points."""
+    """RMSE against width, log-log, one line per target; the noisy target also on its own training
+    points."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for (name, error), color in zip(errors_by_target.items(), PALETTE, strict=False):
         ax.plot(
@@ -241,7 +244,8 @@ def plot_errors(errors_by_target: dict, widths: tuple[int, ...], path: Path) -> 
 
 
 def plot_fits(first_seed: dict, widths: tuple[int, ...], path: Path) -> Path:
-    """Per target: the function (and its training points when noisy) with the networks' fitted curves."""
+    """Per target: the function (and its training points when noisy) with the networks' fitted
+    curves."""
     shown = [w for w in SHOWN_WIDTHS if w in widths] or list(widths[-1:])
     plot_x = torch.linspace(-1, 1, fit1d.PLOT_POINTS)
     fig, axes = plt.subplots(

@@ -1,7 +1,8 @@
-"""The activation functions by family, each beside its derivative, with the problems the numbers show.
+"""The activation functions by family, each beside its derivative, with the problems the numbers
+show.
 
-Everything drawn comes from `firstnet.activations` (the one registry) through `curves`, and every problem
-marked comes from `problems`, so tests can check exactly what the figure shows.
+Everything drawn comes from `firstnet.activations` (the one registry) through `curves`, and every
+problem marked comes from `problems`, so tests can check exactly what the figure shows.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def family_members(family: str) -> list[str]:
 
 
 def curves(name: str, z: np.ndarray = Z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, f(z), f'(z)) in float64 from the registry's NumPy function and derivative: what the figure draws."""
+    """(z, f(z), f'(z)) in float64 from the registry's NumPy function and derivative: what the
+    figure draws."""
     activation = get_activation(name)
     z = np.asarray(z, dtype=np.float64)
     f = activation.function(z)
@@ -65,11 +67,11 @@ def intervals(z: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
 def problems(name: str, z: np.ndarray = Z, seed: int = 0) -> dict:
     """The problems the numbers show, for `name` on the grid `z`.
 
-    saturated: intervals where 0 < |f'| < 0.01 (vanishing gradient); dead: intervals where f' is exactly 0
-    (no gradient at all); stationary: the z where f' changes sign (a minimum; the small-|f'| sliver around it
-    is not counted as saturated); mean_output: mean of f over a symmetric standard normal sample (z and -z), and
-    zero_centred when its size is below 0.05; unbounded: f(6) > 5 and f(12) > f(6) + 5 (ReLU6 reaches 6 but
-    stops there).
+    saturated: intervals where 0 < |f'| < 0.01 (vanishing gradient); dead: intervals where f' is
+    exactly 0 (no gradient at all); stationary: the z where f' changes sign (a minimum; the
+    small-|f'| sliver around it is not counted as saturated); mean_output: mean of f over a
+    symmetric standard normal sample (z and -z), and zero_centred when its size is below 0.05;
+    unbounded: f(6) > 5 and f(12) > f(6) + 5 (ReLU6 reaches 6 but stops there).
     """
     z, _, derivative = curves(name, z)
     f = get_activation(name).function
@@ -77,8 +79,8 @@ def problems(name: str, z: np.ndarray = Z, seed: int = 0) -> dict:
     mean = float(f(np.concatenate([sample, -sample])).mean())
     at_max, at_twice = (float(v) for v in f(np.array([Z_MAX, 2 * Z_MAX])))
     size = np.abs(derivative)
-    # Where f' changes sign (the minimum of GELU, SiLU, Mish) it is small only on a sliver: a stationary point,
-    # not saturation, so it is reported apart and not shaded.
+    # Where f' changes sign (the minimum of GELU, SiLU, Mish) it is small only on a sliver: a
+    # stationary point, not saturation, so it is reported apart and not shaded.
     crossings = np.flatnonzero(np.sign(derivative[:-1]) * np.sign(derivative[1:]) < 0)
     stationary = [
         round(
@@ -115,7 +117,8 @@ def _shade(ax, facts: dict) -> None:
 
 
 def plot_activation_family(family: str, path: Path) -> Path:
-    """One row per activation of `family`: f(z) on the left, f'(z) on the right, z in [-6, 6], problems marked."""
+    """One row per activation of `family`: f(z) on the left, f'(z) on the right, z in [-6, 6],
+    problems marked."""
     names = family_members(family)
     width, height = figure_size(family)
     fig, axes = plt.subplots(

@@ -1,10 +1,11 @@
 """The decision boundary moving while a network trains ("Your First Deep Network: Action!").
 
-Numbers first: the linear model or an MLP trains on a 2-D toy data set with the one `Trainer` (full-batch
-gradient descent: every epoch is one step on all training points, softmax and cross-entropy as on MNIST),
-keeping snapshots -- the class probabilities on a grid over the plane and the history so far, at evenly
-spaced steps. Then the drawing: per model, the regions with the points beside its curves, one frame per
-snapshot, written as GIF (Pillow), MP4 (ffmpeg, when installed) and the last frame as PNG.
+Numbers first: the linear model or an MLP trains on a 2-D toy data set with the one `Trainer`
+(full-batch gradient descent: every epoch is one step on all training points, softmax and
+cross-entropy as on MNIST), keeping snapshots -- the class probabilities on a grid over the plane
+and the history so far, at evenly spaced steps. Then the drawing: per model, the regions with the
+points beside its curves, one frame per snapshot, written as GIF (Pillow), MP4 (ffmpeg, when
+installed) and the last frame as PNG.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def make_grid(data: ToyData, size: int = 150, margin: float = 0.15) -> Grid:
 
 
 def parse_model(spec: str, defaults: dict) -> dict:
-    """`linear`, `mlp`, or `mlp:HIDDEN:DEPTH:ACTIVATION` (trailing parts optional) as TrainConfig fields."""
+    """`linear`, `mlp`, or `mlp:HIDDEN:DEPTH:ACTIVATION` (trailing parts optional) as TrainConfig
+    fields."""
     kind, *parts = spec.strip().split(":")
     if kind == "linear" and not parts:
         return {"model": "linear"}
@@ -114,15 +116,16 @@ def train_with_snapshots(
     frames: int,
     on_step: Callable[[], object] | None = None,
 ) -> BoundaryRun:
-    """Train `cfg` on `data` for `cfg.epochs` full-batch steps, snapshotting the grid `frames` times;
-    `on_step` is called after every step (a progress bar)."""
+    """Train `cfg` on `data` for `cfg.epochs` full-batch steps, snapshotting the grid `frames`
+    times; `on_step` is called after every step (a progress bar)."""
     with single_thread():
         return _train(cfg, data, grid, frames, on_step)
 
 
 @contextmanager
 def single_thread():
-    """Toy-sized matrices gain nothing from several threads, and lose a lot when the cores are busy."""
+    """Toy-sized matrices gain nothing from several threads, and lose a lot when the cores are
+    busy."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -167,9 +170,9 @@ ROW_INCHES = (12.0, 3.75)  # width, height of one model's row
 
 
 def region_colours(probabilities: np.ndarray) -> np.ndarray:
-    """RGB image (S, S, 3) of decision regions: each pixel the colour of the argmax class, paler where the
-    model is less sure (mixed with white by confidence above chance, in CONFIDENCE_BANDS steps: the bands
-    read like contour lines of the confidence and keep the GIF small)."""
+    """RGB image (S, S, 3) of decision regions: each pixel the colour of the argmax class, paler
+    where the model is less sure (mixed with white by confidence above chance, in CONFIDENCE_BANDS
+    steps: the bands read like contour lines of the confidence and keep the GIF small)."""
     classes = probabilities.shape[-1]
     winner = probabilities.argmax(-1)  # (S, S)
     confidence = (probabilities.max(-1) - 1 / classes) / (
@@ -182,10 +185,12 @@ def region_colours(probabilities: np.ndarray) -> np.ndarray:
 
 
 class BoundaryFigure:
-    """The animation's figure: one row per model (regions | loss | accuracy), updated frame by frame.
+    """The animation's figure: one row per model (regions | loss | accuracy), updated frame by
+    frame.
 
-    Axes, ticks and labels are drawn once and kept as a background; each frame redraws only what moves
-    (regions, points, curves, markers, titles) on top of it ("blitting"), about 10x faster than a full draw.
+    Axes, ticks and labels are drawn once and kept as a background; each frame redraws only what
+    moves (regions, points, curves, markers, titles) on top of it ("blitting"), about 10x faster
+    than a full draw.
     """
 
     def __init__(
@@ -298,7 +303,8 @@ class BoundaryFigure:
 def render_frames(
     runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI
 ) -> list[np.ndarray]:
-    """Every frame of the animation, RGB uint8 arrays of one size (ROW_INCHES per model at `dpi`)."""
+    """Every frame of the animation, RGB uint8 arrays of one size (ROW_INCHES per model at
+    `dpi`)."""
     figure = BoundaryFigure(runs, data, grid, title, dpi)
     try:
         frames = []
@@ -314,8 +320,9 @@ def write_gif(
     frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms: int = 2000
 ) -> Path:
     """An endlessly looping GIF; the last frame stays up for `hold_ms`. Written atomically."""
-    # One palette for every frame (from the last, most varied one): Pillow then stores only the part of each
-    # frame that changed, which makes the file several times smaller than one palette per frame.
+    # One palette for every frame (from the last, most varied one): Pillow then stores only the part
+    # of each frame that changed, which makes the file several times smaller than one palette per
+    # frame.
     palette = Image.fromarray(frames[-1]).quantize(colors=128, method=Image.Quantize.FASTOCTREE)
     images = [
         Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE)

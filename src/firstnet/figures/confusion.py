@@ -1,5 +1,6 @@
 """How a trained run errs on the test set: the confusion matrix and its most confident mistakes
-(`firstnet eval`, `firstnet plot confusion`). Numbers from `firstnet.evaluate.test_report`, then drawings."""
+(`firstnet eval`, `firstnet plot confusion`). Numbers from `firstnet.evaluate.test_report`, then
+drawings."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
 
 
 def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -> Path:
-    """Counts with true class on rows and predicted class on columns; log colour scale shows rare errors."""
+    """Counts with true class on rows and predicted class on columns; log colour scale shows rare
+    errors."""
     matrix = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     shown = ax.imshow(np.log1p(matrix), cmap="Blues")

@@ -1,4 +1,5 @@
-"""Training curves: loss and accuracy per epoch, train and test (`firstnet plot curves`, every run)."""
+"""Training curves: loss and accuracy per epoch, train and test (`firstnet plot curves`, every
+run)."""
 
 from __future__ import annotations
 

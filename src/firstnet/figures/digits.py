@@ -1,5 +1,5 @@
-"""Grids of digits: MNIST samples, one column per class (`firstnet data`, `firstnet plot digits`), and the
-image grid the confusion figure's worst errors use."""
+"""Grids of digits: MNIST samples, one column per class (`firstnet data`, `firstnet plot digits`),
+and the image grid the confusion figure's worst errors use."""
 
 from __future__ import annotations
 

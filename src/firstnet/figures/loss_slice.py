@@ -1,14 +1,17 @@
-"""The loss of a trained MNIST MLP on a 2-D slice of its 270,000-dimensional weight space (Li et al., 2018).
+"""The loss of a trained MNIST MLP on a 2-D slice of its 270,000-dimensional weight space (Li et
+al., 2018).
 
 The slice is the plane through the trained weights theta* spanned by two directions d1, d2:
-loss(theta* + a d1 + b d2) on a grid of (a, b). Li et al.'s *filter normalisation* scales each row of a
-random direction (the weights into one unit) to the norm of the same row of theta*, so that the picture
-does not depend on the arbitrary scale of each layer; bias directions are zero, as in the paper.
+loss(theta* + a d1 + b d2) on a grid of (a, b). Li et al.'s *filter normalisation* scales each row
+of a random direction (the weights into one unit) to the norm of the same row of theta*, so that the
+picture does not depend on the arbitrary scale of each layer; bias directions are zero, as in the
+paper.
 
 The training trajectory theta_t is projected onto the plane by least squares. Random directions are
-nearly orthogonal to any fixed path in so many dimensions, so they catch little of it (the paper says as
-much); the second slice therefore uses the plane of the trajectory's two principal components, which
-holds most of it. Both report the fraction of the path's squared distance from theta* their plane holds.
+nearly orthogonal to any fixed path in so many dimensions, so they catch little of it (the paper
+says as much); the second slice therefore uses the plane of the trajectory's two principal
+components, which holds most of it. Both report the fraction of the path's squared distance from
+theta* their plane holds.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ class LossSlice:
 
 
 def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
-    """A random direction (flat, like `parameters_to_vector`) with each weight row scaled to the norm of the
-    same row of the model's weights; zero for biases."""
+    """A random direction (flat, like `parameters_to_vector`) with each weight row scaled to the
+    norm of the same row of the model's weights; zero for biases."""
     parts = []
     for param in model.parameters():
         if param.dim() < 2:
@@ -65,8 +68,8 @@ def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generat
 def plane_coordinates(
     offsets: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor
 ) -> tuple[torch.Tensor, float]:
-    """Least-squares coordinates (T, 2) of `offsets` (T, P) in span(d1, d2), and the fraction of their
-    squared norm the plane holds."""
+    """Least-squares coordinates (T, 2) of `offsets` (T, P) in span(d1, d2), and the fraction of
+    their squared norm the plane holds."""
     basis = torch.stack([d1, d2], 1).double()  # (P, 2)
     coordinates = torch.linalg.lstsq(basis, offsets.double().T).solution.T  # (T, 2)
     projected = coordinates @ basis.T  # (T, P)
@@ -94,7 +97,8 @@ def loss_on_plane(
     alphas: torch.Tensor,
     betas: torch.Tensor,
 ) -> torch.Tensor:
-    """Cross-entropy (len(betas), len(alphas)) at centre + a d1 + b d2; the model's weights are restored."""
+    """Cross-entropy (len(betas), len(alphas)) at centre + a d1 + b d2; the model's weights are
+    restored."""
     model.eval()
     grid = torch.empty(len(betas), len(alphas))
     try:
@@ -111,7 +115,8 @@ def loss_on_plane(
 def loss_along(
     model: torch.nn.Module, trajectory: torch.Tensor, images: torch.Tensor, labels: torch.Tensor
 ) -> torch.Tensor:
-    """Cross-entropy (T,) at each flat weight vector of `trajectory` (T, P); the model's weights are restored."""
+    """Cross-entropy (T,) at each flat weight vector of `trajectory` (T, P); the model's weights are
+    restored."""
     centre = parameters_to_vector(model.parameters()).detach().clone()
     losses = torch.empty(len(trajectory))
     try:
@@ -126,8 +131,9 @@ def loss_along(
 def train_with_trajectory(
     cfg: TrainConfig, data: MNIST, on_progress=None
 ) -> tuple[Trainer, torch.Tensor]:
-    """Train with the one Trainer, keeping up to TRAJECTORY_POINTS + 2 flat parameter snapshots (T, P):
-    the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained weights."""
+    """Train with the one Trainer, keeping up to TRAJECTORY_POINTS + 2 flat parameter snapshots (T,
+    P): the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained
+    weights."""
     trainer = Trainer(cfg, data)
     total = cfg.epochs * trainer.steps_per_epoch
     every = max(1, total // TRAJECTORY_POINTS)
@@ -153,8 +159,9 @@ def mnist_loss_slices(
     seed: int = 0,
     on_progress=None,
 ) -> tuple[list[LossSlice], Trainer]:
-    """Train the MLP `cfg` describes, then slice its loss on `images` training examples along filter-normalised
-    random directions (a, b in [-1, 1]) and along the trajectory's principal directions."""
+    """Train the MLP `cfg` describes, then slice its loss on `images` training examples along
+    filter-normalised random directions (a, b in [-1, 1]) and along the trajectory's principal
+    directions."""
     trainer, trajectory = train_with_trajectory(cfg, data, on_progress)
     model = trainer.model.cpu()
     centre = parameters_to_vector(model.parameters()).detach().clone()
@@ -177,8 +184,8 @@ def mnist_loss_slices(
 
 
 def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
-    """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected trajectory
-    (start, path, trained weights at the centre)."""
+    """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected
+    trajectory (start, path, trained weights at the centre)."""
     fig = plt.figure(figsize=(12, 10))
     for column, piece in enumerate(slices):
         a, b = np.meshgrid(piece.alphas.numpy(), piece.betas.numpy())

@@ -1,9 +1,10 @@
 """Gradient intuition on a problem small enough to see whole: logistic regression with two weights.
 
-Two classes of 2-D points, a model p(y = 1 | x) = sigmoid(w . x) with weights w = (w1, w2) and no bias,
-cross-entropy loss. Its loss surface over (w1, w2) is what the lecture's "3D loss surface" and "gradient
-field on a contour plot" show; gradient descent is run on it with a few learning rates. Gradients come
-from autograd. The numbers are computed here; `firstnet.figures.loss_surface` only draws them.
+Two classes of 2-D points, a model p(y = 1 | x) = sigmoid(w . x) with weights w = (w1, w2) and no
+bias, cross-entropy loss. Its loss surface over (w1, w2) is what the lecture's "3D loss surface" and
+"gradient field on a contour plot" show; gradient descent is run on it with a few learning rates.
+Gradients come from autograd. The numbers are computed here; `firstnet.figures.loss_surface` only
+draws them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class TwoWeightProblem:
 
 
 def make_problem(points: int = 200, seed: int = 0) -> TwoWeightProblem:
-    """Two overlapping Gaussian classes, stretched along x1, so the loss valley is long and narrow."""
+    """Two overlapping Gaussian classes, stretched along x1, so the loss valley is long and
+    narrow."""
     generator = torch.Generator().manual_seed(seed)
     labels = (torch.rand(points, generator=generator, dtype=torch.float64) < 0.5).double()
     sign = 2 * labels - 1  # (N,) -1 or +1
@@ -48,15 +50,18 @@ def loss(problem: TwoWeightProblem, weights: torch.Tensor) -> torch.Tensor:
 def loss_and_gradient(
     problem: TwoWeightProblem, weights: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss (...) and its gradient (..., 2) by autograd, for any batch of weight vectors (..., 2)."""
+    """Loss (...) and its gradient (..., 2) by autograd, for any batch of weight vectors (...,
+    2)."""
     weights = weights.detach().clone().requires_grad_(True)
     values = loss(problem, weights)
-    values.sum().backward()  # each weight vector only affects its own loss, so this is every gradient
+    # each weight vector only affects its own loss, so this is every gradient
+    values.sum().backward()
     return values.detach(), weights.grad
 
 
 def loss_grid(problem: TwoWeightProblem, extent: float = 4.0, size: int = 61):
-    """(w1 (S, S), w2 (S, S), loss (S, S), gradient (S, S, 2)) on a square grid around the origin."""
+    """(w1 (S, S), w2 (S, S), loss (S, S), gradient (S, S, 2)) on a square grid around the
+    origin."""
     axis = torch.linspace(-extent, extent, size, dtype=torch.float64)
     w1, w2 = torch.meshgrid(axis, axis, indexing="xy")
     values, gradient = loss_and_gradient(problem, torch.stack([w1, w2], dim=-1))
@@ -64,7 +69,8 @@ def loss_grid(problem: TwoWeightProblem, extent: float = 4.0, size: int = 61):
 
 
 def sharpness(problem: TwoWeightProblem, weights: torch.Tensor) -> float:
-    """Largest eigenvalue of the loss Hessian at `weights`: plain gradient descent is stable below 2 / this."""
+    """Largest eigenvalue of the loss Hessian at `weights`: plain gradient descent is stable below 2
+    / this."""
     hessian = torch.autograd.functional.hessian(lambda w: loss(problem, w), weights.double())
     return float(torch.linalg.eigvalsh(hessian).max())
 
@@ -91,7 +97,8 @@ def learning_rates(problem: TwoWeightProblem, minimum: torch.Tensor) -> dict[str
 def gradient_intuition(
     points: int = 200, seed: int = 0, steps: int = 40, extent: float = 4.0, size: int = 61
 ) -> dict:
-    """Everything the landscape figure (a) draws: the grid, its gradients, and three descent paths."""
+    """Everything the landscape figure (a) draws: the grid, its gradients, and three descent
+    paths."""
     problem = make_problem(points, seed)
     w1, w2, values, gradient = loss_grid(problem, extent, size)
     lowest = int(values.argmin())
@@ -112,8 +119,8 @@ def gradient_intuition(
 
 
 def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
-    """Left: the loss surface over (w1, w2) with the descent paths on it. Right: contours, the negative
-    gradient as arrows (the direction gradient descent moves), and the same paths."""
+    """Left: the loss surface over (w1, w2) with the descent paths on it. Right: contours, the
+    negative gradient as arrows (the direction gradient descent moves), and the same paths."""
     w1, w2, loss = (intuition[k].numpy() for k in ("w1", "w2", "loss"))
     fig = plt.figure(figsize=(13, 5.5))
     surface = fig.add_subplot(1, 2, 1, projection="3d")

@@ -33,7 +33,8 @@ plt.rcParams.update(
 def save(fig, path: Path, **savefig_kwargs) -> Path:
     """Write `fig` to `path` atomically and close it.
 
-    `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly figsize * DPI pixels.
+    `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly
+    figsize * DPI pixels.
     """
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))

@@ -1,9 +1,10 @@
-"""Training the NumPy MLP on MNIST: the torch `Trainer`'s recipe (batches, schedule, SGD with momentum,
-weight decay, label smoothing, per-epoch test evaluation and history), in NumPy.
+"""Training the NumPy MLP on MNIST: the torch `Trainer`'s recipe (batches, schedule, SGD with
+momentum, weight decay, label smoothing, per-epoch test evaluation and history), in NumPy.
 
 Speed comes from doing what the torch loop does: the training set stays uint8 and only each batch is
-converted to float32; every matrix product is one BLAS call on float32 arrays (a transpose such as W1.T is a
-flag to BLAS, not a copy; NumPy's BLAS uses all cores); the optimizer updates parameters in place.
+converted to float32; every matrix product is one BLAS call on float32 arrays (a transpose such as
+W1.T is a flag to BLAS, not a copy; NumPy's BLAS uses all cores); the optimizer updates parameters
+in place.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     from firstnet.config import TrainConfig
     from firstnet.data import MNIST
 
-# The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it fixes.
+# The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it
+# fixes.
 CONFIG_FIELDS = (
     "hidden",
     "activation",
@@ -64,9 +66,9 @@ FIXED_FIELDS = {
 
 
 class SGD:
-    """torch.optim.SGD's update rule, in place: g = dL/dp + wd p; v = mu v + g; p -= lr (g + mu v) with
-    Nesterov momentum, p -= lr v without; mu = 0 is plain gradient descent. Weight decay applies to every
-    parameter, biases included, as in torch."""
+    """torch.optim.SGD's update rule, in place: g = dL/dp + wd p; v = mu v + g; p -= lr (g + mu v)
+    with Nesterov momentum, p -= lr v without; mu = 0 is plain gradient descent. Weight decay
+    applies to every parameter, biases included, as in torch."""
 
     def __init__(
         self,
@@ -104,8 +106,9 @@ class SGD:
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """The NumPy MLP implements one model and one optimizer: refuse any other setting of the fields it does not
-    honour (those outside CONFIG_FIELDS), rather than silently train something else. The device is ignored."""
+    """The NumPy MLP implements one model and one optimizer: refuse any other setting of the fields
+    it does not honour (those outside CONFIG_FIELDS), rather than silently train something else. The
+    device is ignored."""
     reference = type(cfg)(**FIXED_FIELDS)
     for f in dataclasses.fields(cfg):
         value, supported = getattr(cfg, f.name), getattr(reference, f.name)
@@ -118,7 +121,8 @@ def check_config(cfg: TrainConfig) -> None:
 def evaluate(
     params: Params, images: np.ndarray, labels: np.ndarray, activation: str
 ) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (a fraction) on a labelled set, as `firstnet.evaluate.evaluate`."""
+    """Mean cross-entropy and accuracy (a fraction) on a labelled set, as
+    `firstnet.evaluate.evaluate`."""
     logits = predict_logits(params, images, activation)  # (N, K)
     _, cross_entropy, _ = softmax_cross_entropy(logits, labels)
     return cross_entropy, float((logits.argmax(1) == labels).mean())

@@ -1,9 +1,10 @@
 """Checking the hand-derived gradients against central finite differences, in float64.
 
-For every parameter entry theta_i, (L(theta + h e_i) - L(theta - h e_i)) / 2h approximates dL/dtheta_i with
-an error of order h^2 (truncation) plus eps_machine / h (rounding). In float64 (eps_machine = 2.2e-16) the
-sum is smallest near h = eps_machine^(1/3) = 6e-6; h = 1e-5 gives relative errors around 1e-9 to 1e-8,
-two orders below the 1e-6 the check allows (h = 1e-6 is rounding-bound and ten times worse).
+For every parameter entry theta_i, (L(theta + h e_i) - L(theta - h e_i)) / 2h approximates
+dL/dtheta_i with an error of order h^2 (truncation) plus eps_machine / h (rounding). In float64
+(eps_machine = 2.2e-16) the sum is smallest near h = eps_machine^(1/3) = 6e-6; h = 1e-5 gives
+relative errors around 1e-9 to 1e-8, two orders below the 1e-6 the check allows (h = 1e-6 is
+rounding-bound and ten times worse).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ TOLERANCE = 1e-6
 def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """max |a - n| / max(|a|, |n|) over the entries of one parameter's gradient (0 when both are 0).
 
-    Relative to the largest entry rather than entry by entry: an entry of 1e-9 next to entries of 1e-1 would
-    otherwise turn the 1e-10 noise of the difference quotient into a meaningless 10% error.
+    Relative to the largest entry rather than entry by entry: an entry of 1e-9 next to entries of
+    1e-1 would otherwise turn the 1e-10 noise of the difference quotient into a meaningless 10%
+    error.
     """
     scale = max(float(np.abs(analytic).max(initial=0)), float(np.abs(numeric).max(initial=0)))
     return float(np.abs(analytic - numeric).max(initial=0)) / scale if scale > 0 else 0.0
@@ -74,10 +76,12 @@ def numerical_gradients(
 def gradcheck_problem(
     activation: str, sizes=GRADCHECK_SIZES, batch: int = GRADCHECK_BATCH, seed: int = 0
 ) -> tuple[Params, np.ndarray, np.ndarray]:
-    """Float64 parameters (non-zero biases), inputs (B, D) and labels (B,) with no pre-activation near 0.
+    """Float64 parameters (non-zero biases), inputs (B, D) and labels (B,) with no pre-activation
+    near 0.
 
-    Redraws (at most 100 times) while some |Z| < KINK_MARGIN: a difference quotient straddling a ReLU kink
-    measures neither one-sided derivative, and the check would blame the backward pass for it.
+    Redraws (at most 100 times) while some |Z| < KINK_MARGIN: a difference quotient straddling a
+    ReLU kink measures neither one-sided derivative, and the check would blame the backward pass for
+    it.
     """
     rng = np.random.default_rng(seed)
     for _ in range(100):
@@ -107,5 +111,6 @@ def check_gradients(
 
 
 def check_all_activations(seed: int = 0) -> dict[str, dict[str, float]]:
-    """`check_gradients` for every activation of the registry: {activation: {parameter: relative error}}."""
+    """`check_gradients` for every activation of the registry: {activation: {parameter: relative
+    error}}."""
     return {name: check_gradients(name, seed) for name in ACTIVATIONS}

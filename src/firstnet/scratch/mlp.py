@@ -1,9 +1,10 @@
-"""The lecture's network in NumPy: 784 -> H -> H -> 10, forward and hand-derived backward side by side.
+"""The lecture's network in NumPy: 784 -> H -> H -> 10, forward and hand-derived backward side by
+side.
 
-Names follow docs/gradients.md: X (B, D) the normalised inputs, Z1 = X W1^T + b1 and A1 = f(Z1) the first
-hidden layer, Z2 and A2 the second, Z3 the logits, P = softmax(Z3). Weights are laid out as in
-torch.nn.Linear -- W of shape (out, in), so z = x @ W.T + b -- which lets a checkpoint move between this
-code and the torch MLP of `firstnet.models` without transposes.
+Names follow docs/gradients.md: X (B, D) the normalised inputs, Z1 = X W1^T + b1 and A1 = f(Z1) the
+first hidden layer, Z2 and A2 the second, Z3 the logits, P = softmax(Z3). Weights are laid out as in
+torch.nn.Linear -- W of shape (out, in), so z = x @ W.T + b -- which lets a checkpoint move between
+this code and the torch MLP of `firstnet.models` without transposes.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def init_params(
 ) -> Params:
     """Fresh weights for D -> H1 -> H2 -> K, with the same schemes as `firstnet.models.initialise`.
 
-    kaiming: normal, std = gain / sqrt(fan_in); xavier: normal, std = gain * sqrt(2 / (fan_in + fan_out));
-    both with zero biases and gain 1 for the output layer (it feeds softmax, not f). default: PyTorch's own
-    nn.Linear scheme, weights and biases uniform in +-1/sqrt(fan_in).
+    kaiming: normal, std = gain / sqrt(fan_in); xavier: normal, std = gain * sqrt(2 / (fan_in +
+    fan_out)); both with zero biases and gain 1 for the output layer (it feeds softmax, not f).
+    default: PyTorch's own nn.Linear scheme, weights and biases uniform in +-1/sqrt(fan_in).
     """
     if init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
@@ -87,7 +88,8 @@ def init_params(
 def normalise(images: np.ndarray, dtype=np.float32) -> np.ndarray:
     """(N, D) model inputs from images (N, 28, 28) or (N, 784): uint8 pixels or floats in [0, 1].
 
-    The same float32 operations as the torch models ((x / 255 - mean) / std), so both see identical inputs.
+    The same float32 operations as the torch models ((x / 255 - mean) / std), so both see identical
+    inputs.
     """
     x = images.reshape(len(images), -1)
     x = x.astype(dtype) / 255 if x.dtype == np.uint8 else x.astype(dtype, copy=False)
@@ -113,9 +115,9 @@ def softmax_cross_entropy(
 ) -> tuple[float, float, np.ndarray]:
     """(loss, plain cross-entropy, P) for logits Z3 (B, K) and integer labels (B,).
 
-    Log-sum-exp: subtracting each row's maximum first keeps exp() from overflowing (its largest argument is
-    0) and leaves the softmax unchanged. With label smoothing the target is T = (1 - s) Y + s / K, the
-    loss optimised; the plain cross-entropy (s = 0) is what training reports.
+    Log-sum-exp: subtracting each row's maximum first keeps exp() from overflowing (its largest
+    argument is 0) and leaves the softmax unchanged. With label smoothing the target is T = (1 - s)
+    Y + s / K, the loss optimised; the plain cross-entropy (s = 0) is what training reports.
     """
     batch = len(labels)
     shifted = logits - logits.max(axis=1, keepdims=True)  # (B, K), every row's maximum is 0
@@ -133,7 +135,8 @@ def backward(
     activation: str | Activation,
     smoothing: float = 0.0,
 ) -> Params:
-    """dL/dW and dL/db of every layer for the mean loss over the batch (docs/gradients.md, steps 1-6)."""
+    """dL/dW and dL/db of every layer for the mean loss over the batch (docs/gradients.md, steps
+    1-6)."""
     df = as_activation(activation).derivative
     batch, classes = P.shape
     dZ3 = P - smoothing / classes  # (B, K) = (P - T) / B with T = (1 - s) Y + s / K ...

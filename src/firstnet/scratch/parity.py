@@ -27,7 +27,8 @@ PARITY_TOLERANCE = 1e-10  # absolute, in float64
 
 
 def to_torch_mlp(params: Params, activation: str) -> MLP:
-    """The torch MLP of `firstnet.models` holding `params` (float64 parameters give a float64 model)."""
+    """The torch MLP of `firstnet.models` holding `params` (float64 parameters give a float64
+    model)."""
     hidden, inputs = params["W1"].shape
     if (
         inputs != INPUT_DIM
@@ -40,7 +41,8 @@ def to_torch_mlp(params: Params, activation: str) -> MLP:
     model = MLP(hidden=hidden, depth=2, activation=activation).to(
         torch.from_numpy(params["W1"]).dtype
     )
-    # Parameters the scratch MLP does not have (PReLU's slopes) keep their initial values, the fixed ones NumPy uses.
+    # Parameters the scratch MLP does not have (PReLU's slopes) keep their initial values, the fixed
+    # ones NumPy uses.
     state = model.state_dict() | {
         key: torch.from_numpy(value.copy()) for key, value in to_torch_names(params).items()
     }
@@ -51,7 +53,8 @@ def to_torch_mlp(params: Params, activation: str) -> MLP:
 def torch_loss_and_gradients(
     params: Params, images: np.ndarray, labels: np.ndarray, activation: str, smoothing: float = 0.0
 ) -> tuple[float, Params]:
-    """Loss and gradients from torch autograd for images (B, 784) in [0, 1], under the scratch names."""
+    """Loss and gradients from torch autograd for images (B, 784) in [0, 1], under the scratch
+    names."""
     model = to_torch_mlp(params, activation)
     logits = model(torch.from_numpy(images).to(model.out.weight.dtype))  # (B, 10)
     loss = F.cross_entropy(logits, torch.from_numpy(labels).long(), label_smoothing=smoothing)

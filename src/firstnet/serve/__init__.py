@@ -1,1 +1,2 @@
-"""`firstnet serve`: a drawing page and a JSON API over trained firstnet runs (FastAPI on uvicorn)."""
+"""`firstnet serve`: a drawing page and a JSON API over trained firstnet runs (FastAPI on
+uvicorn)."""

@@ -1,8 +1,8 @@
 """The FastAPI application: the page, POST /api/predict, GET /api/models, GET /healthz.
 
-The predict route reads the raw body and parses it with orjson rather than declaring a pydantic model:
-validating 784 floats one by one would cost more than the network's forward pass. Its request and
-response are still described in the OpenAPI schema (/openapi.json), which FastAPI serves.
+The predict route reads the raw body and parses it with orjson rather than declaring a pydantic
+model: validating 784 floats one by one would cost more than the network's forward pass. Its request
+and response are still described in the OpenAPI schema (/openapi.json), which FastAPI serves.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def error(status: int, message: str) -> Response:
 
 
 class BodyLimit:
-    """Pure ASGI middleware: a 413 for a body over `limit` bytes, decided without reading more than that.
+    """Pure ASGI middleware: a 413 for a body over `limit` bytes, decided without reading more than
+    that.
 
-    A declared Content-Length over the limit is refused before any of the body is read; a chunked body is
-    counted as it arrives and refused as soon as it passes the limit.
+    A declared Content-Length over the limit is refused before any of the body is read; a chunked
+    body is counted as it arrives and refused as soon as it passes the limit.
     """
 
     def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
@@ -125,7 +126,8 @@ PREDICT_DOC = {
                         "image": {
                             "type": "array",
                             "items": {"type": "array", "items": {"type": "number"}},
-                            "description": "grayscale rows in [0, 1]: 28x28 MNIST-like, or a canvas of any size",
+                            "description": "grayscale rows in [0, 1]: 28x28 MNIST-like, "
+                            "or a canvas of any size",
                         },
                         "model": {
                             "type": "string",
@@ -174,7 +176,8 @@ PREDICT_DOC = {
 
 
 def add_predict_schema(app: FastAPI) -> None:
-    """Describe POST /api/predict in the schema FastAPI generates for the other routes (see `add_routes`)."""
+    """Describe POST /api/predict in the schema FastAPI generates for the other routes (see
+    `add_routes`)."""
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -207,8 +210,9 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
             {"default": default.name, "models": [model.describe() for model in models]}
         )
 
-    # A plain Starlette route: FastAPI's per-request dependency machinery would cost about a fifth of the
-    # server's time per prediction, for nothing this handler uses. `add_predict_schema` documents it.
+    # A plain Starlette route: FastAPI's per-request dependency machinery would cost about a fifth
+    # of the server's time per prediction, for nothing this handler uses. `add_predict_schema`
+    # documents it.
     async def predict(request: Request) -> Response:
         gray, wanted, preprocess = await read_image(request)
         try:

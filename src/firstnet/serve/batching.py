@@ -1,10 +1,10 @@
 """Forward passes of concurrent requests run together, as one batch per model.
 
-Under load many requests wait for the one event loop at once; a forward pass of 32 images costs hardly
-more than one of a single image (the time goes to per-operation overhead, not arithmetic), so running them
-together cuts the server's time per request several-fold. Nothing waits for a batch to fill: a request
-queues its image and the batch runs as soon as the event loop has let every request that was ready reach
-this point, so a lone request pays one loop iteration.
+Under load many requests wait for the one event loop at once; a forward pass of 32 images costs
+hardly more than one of a single image (the time goes to per-operation overhead, not arithmetic), so
+running them together cuts the server's time per request several-fold. Nothing waits for a batch to
+fill: a request queues its image and the batch runs as soon as the event loop has let every request
+that was ready reach this point, so a lone request pays one loop iteration.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ MAX_BATCH = 64  # images per forward pass; beyond this the arithmetic, not the o
 
 
 class Batcher:
-    """Collects (model, image) pairs from concurrent requests and answers each with its prediction."""
+    """Collects (model, image) pairs from concurrent requests and answers each with its
+    prediction."""
 
     def __init__(self) -> None:
         self.pending: dict[str, tuple[ServedModel, list[tuple[np.ndarray, asyncio.Future]]]] = {}

@@ -1,9 +1,9 @@
 """Request bodies to MNIST-like images, and the message that says what was wrong when that fails.
 
-A JSON array of 28x28 is taken as already MNIST-like (ink bright on black, centred, like a test image
-divided by 255) and goes to the model unchanged unless the request asks for "preprocess": true; any other
-size, and every uploaded image, goes through `firstnet.preprocess.mnist_like`, the same steps as
-`firstnet predict`.
+A JSON array of 28x28 is taken as already MNIST-like (ink bright on black, centred, like a test
+image divided by 255) and goes to the model unchanged unless the request asks for "preprocess":
+true; any other size, and every uploaded image, goes through `firstnet.preprocess.mnist_like`, the
+same steps as `firstnet predict`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ class BadRequest(Exception):
 
 
 def parse_json(body: bytes) -> dict:
-    """The JSON object of a request body. NaN and Infinity are not JSON, but say so when a client sends them."""
+    """The JSON object of a request body. NaN and Infinity are not JSON, but say so when a client
+    sends them."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as err:
@@ -80,7 +81,8 @@ def array_from_json(image) -> np.ndarray:
 
 
 def image_from_bytes(data: bytes) -> np.ndarray:
-    """A float32 (H, W) grayscale array in [0, 1] from encoded image bytes (PNG, or anything Pillow reads)."""
+    """A float32 (H, W) grayscale array in [0, 1] from encoded image bytes (PNG, or anything Pillow
+    reads)."""
     if not data:
         raise BadRequest(400, "the image upload is empty")
     try:

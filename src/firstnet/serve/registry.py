@@ -1,4 +1,5 @@
-"""The models a server holds: found in run directories, loaded once at start-up, asked for predictions."""
+"""The models a server holds: found in run directories, loaded once at start-up, asked for
+predictions."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def load_served(run_dir: Path) -> ServedModel:
 
 
 def finished_runs(runs_dir: Path) -> list[Path]:
-    """Run directories under `runs_dir` that hold final weights, newest first (by the weights' time)."""
+    """Run directories under `runs_dir` that hold final weights, newest first (by the weights'
+    time)."""
     runs_dir = Path(runs_dir)
     found = [
         path.parent
@@ -83,7 +85,8 @@ def finished_runs(runs_dir: Path) -> list[Path]:
 
 
 def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
-    """The newest loadable run of each model kind under `runs_dir`, and a warning for each run skipped."""
+    """The newest loadable run of each model kind under `runs_dir`, and a warning for each run
+    skipped."""
     chosen: dict[str, ServedModel] = {}
     warnings: list[str] = []
     for run_dir in finished_runs(runs_dir):
@@ -100,7 +103,8 @@ def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
 
 
 def load_all(run_dirs: list[Path], runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
-    """The runs named on the command line (each must load), or the newest of each kind under `runs_dir`."""
+    """The runs named on the command line (each must load), or the newest of each kind under
+    `runs_dir`."""
     if not run_dirs:
         return newest_of_each_kind(runs_dir)
     models = [load_served(run_dir) for run_dir in run_dirs]
@@ -114,7 +118,8 @@ def load_all(run_dirs: list[Path], runs_dir: Path) -> tuple[list[ServedModel], l
 
 
 def pick(models: list[ServedModel], wanted: str | None) -> ServedModel:
-    """The model a request names by run name or kind; the first MLP (else the first model) if it names none."""
+    """The model a request names by run name or kind; the first MLP (else the first model) if it
+    names none."""
     if wanted is None:
         return next((model for model in models if model.kind == "mlp"), models[0])
     for model in models:
@@ -124,12 +129,13 @@ def pick(models: list[ServedModel], wanted: str | None) -> ServedModel:
 
 
 def predict_batch(served: ServedModel, images: np.ndarray) -> list[dict]:
-    """Class, probabilities and (MLP) hidden activations of each MNIST-like image (B, 28, 28) in [0, 1].
+    """Class, probabilities and (MLP) hidden activations of each MNIST-like image (B, 28, 28) in [0,
+    1].
 
-    An fp32 MLP without test-time augmentation takes one pass: its hidden layers, then its output layer on
-    the last of them, which is `MLP.forward`, so the probabilities are those of
-    `firstnet.evaluate.probabilities` (a test checks it) at a third of the cost. Every other model goes
-    through `firstnet.evaluate.probabilities`.
+    An fp32 MLP without test-time augmentation takes one pass: its hidden layers, then its output
+    layer on the last of them, which is `MLP.forward`, so the probabilities are those of
+    `firstnet.evaluate.probabilities` (a test checks it) at a third of the cost. Every other model
+    goes through `firstnet.evaluate.probabilities`.
     """
     batch = torch.from_numpy(images).reshape(-1, 1, 28, 28)  # (B, 1, 28, 28)
     hidden = None
@@ -158,7 +164,8 @@ def predict(served: ServedModel, image: np.ndarray) -> dict:
 
 
 def warm_up(models: list[ServedModel]) -> None:
-    """One prediction per model and one preprocessing, so that the first visitor does not wait for lazy set-up."""
+    """One prediction per model and one preprocessing, so that the first visitor does not wait for
+    lazy set-up."""
     stroke = np.zeros((64, 64), dtype=np.float32)
     stroke[10:54, 30:34] = 1.0  # a "1"
     image = mnist_like(stroke)
