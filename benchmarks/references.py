@@ -18,7 +18,6 @@ class ToTensorNormalize(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int):
-        image = (
-            torch.from_numpy(self.images[index].copy()).float().div(255).unsqueeze(0)
-        )  # (1, 28, 28)
+        # (1, 28, 28)
+        image = torch.from_numpy(self.images[index].copy()).float().div(255).unsqueeze(0)
         return (image - 0.1307) / 0.3081, int(self.labels[index])

@@ -135,9 +135,8 @@ def main() -> None:
     reference = [
         reference_run(data, seed, device, args.ref_time_cap) for seed in range(args.ref_seeds)
     ]
-    finished = [
-        h for h in reference if h
-    ]  # a run capped before its first epoch has nothing to report
+    # a run capped before its first epoch has nothing to report
+    finished = [h for h in reference if h]
     rows = [describe("firstnet cnn", ours)] + (
         [describe("pytorch/examples", finished)] if finished else []
     )

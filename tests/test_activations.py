@@ -22,9 +22,8 @@ GRID = np.concatenate(
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_numpy_function_matches_the_torch_module(name):
     activation = get_activation(name)
-    expected = (
-        activation.module().double()(torch.from_numpy(GRID)).detach().numpy()
-    )  # PReLU holds a weight
+    # PReLU holds a weight
+    expected = activation.module().double()(torch.from_numpy(GRID)).detach().numpy()
     np.testing.assert_allclose(activation.function(GRID), expected, rtol=1e-13, atol=1e-15)
 
 

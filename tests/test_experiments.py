@@ -76,9 +76,8 @@ def all_quick(tmp_path_factory, small_mnist):
 
 
 def results(out_dir, name) -> dict:
-    return json.loads(
-        (out_dir / name / RESULTS_JSON).read_text()
-    )  # strict JSON: NaN would fail here
+    # strict JSON: NaN would fail here
+    return json.loads((out_dir / name / RESULTS_JSON).read_text())
 
 
 def test_all_writes_every_experiment_and_an_index(all_quick):
@@ -124,9 +123,8 @@ def test_second_run_trains_no_cell_and_a_deleted_cell_is_rerun(all_quick, small_
 
 def test_a_stop_keeps_finished_cells_and_stores_no_partial_one(tmp_path, small_mnist):
     checks = iter(range(10_000))
-    ctx = Context(
-        small_mnist, tmp_path, seeds=1, should_stop=lambda: next(checks) > 5
-    )  # 4 batches per cell
+    # 4 batches per cell
+    ctx = Context(small_mnist, tmp_path, seeds=1, should_stop=lambda: next(checks) > 5)
     with pytest.raises(Stopped, match="run the same command"):
         depth_width.run(ctx, TINY["depth-width"])
     assert ctx.computed == ["depth0-width0-seed0"]
@@ -195,16 +193,16 @@ def test_dead_and_saturated_fractions_on_constructed_networks(small_mnist):
     relu = unit_statistics(constant_mlp("relu", biases), images)
     assert relu["dead_per_layer"] == [0.3, 0.5] and relu["dead"] == pytest.approx(8 / 20)
     assert relu["saturated"] == pytest.approx(8 / 20)
-    assert (
-        unit_statistics(constant_mlp("leaky_relu", biases), images)["dead"] == 0
-    )  # slope 0.01 never dies
+    # slope 0.01 never dies
+    assert unit_statistics(constant_mlp("leaky_relu", biases), images)["dead"] == 0
     sigmoid = unit_statistics(
         constant_mlp("sigmoid", [[10.0] * 4 + [0.0] * 6, [-10.0] * 2 + [0.0] * 8]), images
     )
+    # sigmoid'(10) = 4.5e-5 < 0.01 < sigmoid'(0) = 0.25
     assert sigmoid["saturated_per_layer"] == [
         0.4,
         0.2,
-    ]  # sigmoid'(10) = 4.5e-5 < 0.01 < sigmoid'(0) = 0.25
+    ]
 
 
 def test_gradient_norms_leave_grads_alone_and_show_vanishing(small_mnist):
@@ -219,9 +217,8 @@ def test_gradient_norms_leave_grads_alone_and_show_vanishing(small_mnist):
     sigmoid = gradient_norms(
         MLP(hidden=64, depth=10, activation="sigmoid", init="default"), images, labels
     )
-    assert (
-        sigmoid[0] < 1e-3 * norms[0]
-    )  # vanishing: orders of magnitude below ReLU's in the first layer
+    # vanishing: orders of magnitude below ReLU's in the first layer
+    assert sigmoid[0] < 1e-3 * norms[0]
 
 
 def test_softmax_gradient_is_the_autograd_one():

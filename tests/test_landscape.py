@@ -41,9 +41,8 @@ def test_learning_rates_behave_as_labelled():
     assert paths["too small"]["loss"][-1] > paths["good"]["loss"][-1] + 0.1  # still on the way down
     good_lr, large_lr = paths["good"]["lr"], paths["too large"]["lr"]
     assert large_lr > 2 * good_lr
-    steps = paths["too large"]["path"].diff(dim=0)[
-        -10:
-    ]  # near the end, it keeps jumping back and forth
+    # near the end, it keeps jumping back and forth
+    steps = paths["too large"]["path"].diff(dim=0)[-10:]
     assert (steps[1:, 0] * steps[:-1, 0] < 0).all()
     assert paths["too large"]["loss"][-1] > paths["good"]["loss"][-1]
 

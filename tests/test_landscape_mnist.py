@@ -82,20 +82,17 @@ def test_slices_of_a_trained_mlp(small_mnist):
     assert [piece.name for piece in slices] == ["random", "pca"]
     assert random.loss.shape == (5, 5) and torch.isfinite(random.loss).all()
     assert torch.equal(random.alphas, torch.linspace(-1, 1, 5))
-    assert (
-        principal.captured > 0.5 > random.captured
-    )  # the path's own plane holds it; a random one does not
-    assert torch.allclose(
-        principal.path[-1], torch.zeros(2), atol=1e-3
-    )  # the path ends at the centre
+    # the path's own plane holds it; a random one does not
+    assert principal.captured > 0.5 > random.captured
+    # the path ends at the centre
+    assert torch.allclose(principal.path[-1], torch.zeros(2), atol=1e-3)
     assert len(principal.path) > 2 and trainer.history[-1]["epoch"] == 2
     assert torch.equal(random.path_loss, principal.path_loss) and len(random.path_loss) == len(
         random.path
     )
     assert random.path_loss[-1] < random.path_loss[0]  # training lowered the loss
-    assert torch.isclose(
-        random.path_loss[-1], random.loss[2, 2], rtol=1e-4
-    )  # the centre of the grid
+    # the centre of the grid
+    assert torch.isclose(random.path_loss[-1], random.loss[2, 2], rtol=1e-4)
 
 
 def test_plot_landscape_part_b_command(tmp_path, capsys):

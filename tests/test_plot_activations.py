@@ -77,9 +77,8 @@ def test_hard_functions_are_dead_outside_their_linear_part():
     assert problems("hard_tanh")["dead"] == [(-6.0, -1.0), (1.0, 6.0)]
     assert problems("hard_sigmoid")["dead"] == [(-6.0, -3.0), (3.0, 6.0)]
     relu6 = problems("relu6")
-    assert (
-        relu6["dead"] == [(-6.0, 0.0), (6.0, 6.0)] and not relu6["unbounded"]
-    )  # reaches 6, grows no further
+    # reaches 6, grows no further
+    assert relu6["dead"] == [(-6.0, 0.0), (6.0, 6.0)] and not relu6["unbounded"]
 
 
 def test_selu_is_zero_centred_and_saturates_on_the_left_only():

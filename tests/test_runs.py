@@ -122,9 +122,8 @@ def test_atomic_write_through_a_writer_that_fails_halfway(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, half_then_fail)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["figure.png"]
-    assert (
-        seen[0].parent == tmp_path and seen[0].suffix == ".png"
-    )  # beside the target, same extension
+    # beside the target, same extension
+    assert seen[0].parent == tmp_path and seen[0].suffix == ".png"
 
 
 def test_atomic_write_temporary_names_are_unique(tmp_path):
@@ -159,9 +158,8 @@ def test_state_serialisation_round_trip():
         "sums": torch.zeros(3, dtype=torch.float64),
     }
     tensors = {}
-    tree = json.loads(
-        json.dumps(runs.split_tensors(state, "state", tensors))
-    )  # what the metadata keeps
+    # what the metadata keeps
+    tree = json.loads(json.dumps(runs.split_tensors(state, "state", tensors)))
     assert set(tensors) == {"state.model.w", "state.optimizer.state.0.buf", "state.sums"}
     back = runs.join_tensors(tree, tensors)
     assert set(back["optimizer"]["state"]) == {0, 3}  # integer keys survive JSON

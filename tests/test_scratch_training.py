@@ -24,9 +24,8 @@ from tests.conftest import small_config
 
 
 def test_scratch_trainer_learns_and_reports_like_the_torch_trainer(small_mnist):
-    cfg = small_config(
-        epochs=3, lr=0.05
-    )  # 60 steps: the default peak of 0.2 is too noisy for a small test
+    # 60 steps: the default peak of 0.2 is too noisy for a small test
+    cfg = small_config(epochs=3, lr=0.05)
     progress = []
     history = ScratchTrainer(cfg, small_mnist).run(on_progress=progress.append)
     assert [r["epoch"] for r in history] == [1, 2, 3]
@@ -34,9 +33,8 @@ def test_scratch_trainer_learns_and_reports_like_the_torch_trainer(small_mnist):
     assert history[0]["elapsed_s"] < history[-1]["elapsed_s"]
     torch_history = Trainer(cfg, small_mnist).run()
     keys = {"epoch", "train_loss", "train_acc", "test_loss", "test_acc", "elapsed_s", "lr"}
-    assert set(history[-1]) == keys and keys <= set(
-        torch_history[-1]
-    )  # curves and reports read both alike
+    # curves and reports read both alike
+    assert set(history[-1]) == keys and keys <= set(torch_history[-1])
     assert progress[-1].batch == progress[-1].batches == 20 and progress[-1].epochs == 3
 
 
@@ -137,9 +135,8 @@ def test_checkpoint_in_the_torch_mlp_gives_the_same_test_accuracy_to_the_image(
     assert numpy_correct == round(runs.read_metrics(scratch_run)[-1]["test_acc"] * 10_000)
 
     _, model = runs.load_model(scratch_run)
-    torch_logits = torch_predict_logits(
-        model, torch.tensor(mnist.test_images).unsqueeze(1)
-    )  # (N, 10)
+    # (N, 10)
+    torch_logits = torch_predict_logits(model, torch.tensor(mnist.test_images).unsqueeze(1))
     torch_predictions = torch_logits.argmax(1).numpy()
     assert int((torch_predictions == mnist.test_labels).sum()) == numpy_correct
     assert (

@@ -117,9 +117,8 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
 
 def test_a_streamed_body_is_cut_off_at_the_limit(server):
     chunk = b"0" * 100_000
-    body = (
-        b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
-    )  # 1.5 MB, chunked
+    # 1.5 MB, chunked
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
     head = (
         b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
@@ -203,9 +202,8 @@ def test_drawing_a_seven_shows_7_its_probabilities_and_the_hidden_layers(server,
 @needs_browser
 def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     page, errors = open_page(browser, server, 390, 844)
-    assert (
-        page.evaluate("document.documentElement.scrollWidth") <= 390
-    )  # nothing sticks out sideways
+    # nothing sticks out sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     box = page.locator("#pad").bounding_box()
     page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
     page.mouse.down()

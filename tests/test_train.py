@@ -172,9 +172,8 @@ def test_random_translate_moves_each_image_within_bounds():
     rows, cols = positions // 28, positions % 28
     assert (moved.flatten(1).sum(1) == 255).all()  # nothing lost, nothing invented
     assert rows.min() >= 11 and rows.max() <= 15 and cols.min() >= 11 and cols.max() <= 15
-    assert (
-        len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10
-    )  # each image gets its own shift
+    # each image gets its own shift
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10
 
 
 def test_precision_auto_resolves_to_a_concrete_precision():

@@ -54,9 +54,8 @@ GAINS = {
 }
 
 Array = np.ndarray
-_erf_object = np.frompyfunc(
-    math.erf, 1, 1
-)  # NumPy has no erf and scipy is no dependency; math.erf is exact
+# NumPy has no erf and scipy is no dependency; math.erf is exact
+_erf_object = np.frompyfunc(math.erf, 1, 1)
 
 
 def erf(x: Array) -> Array:
@@ -161,150 +160,82 @@ class Activation:
         return GAINS[self.kaiming_nonlinearity]
 
 
-ACTIVATIONS: dict[str, Activation] = {
-    a.name: a
-    for a in [
-        Activation(
-            "identity",
-            LINEAR,
-            "Identity",
-            "linear",
-            "no non-linearity: W3 W2 W1 is one linear map",
-            lambda z: z,
-            lambda z, a: np.ones_like(z),
-        ),
-        Activation(
-            "sigmoid",
-            SIGMOID_LIKE,
-            "Sigmoid",
-            "sigmoid",
-            "saturates: f' <= 0.25, below 0.01 for |z| > 4.6",
-            sigmoid,
-            lambda z, a: a * (1 - a),
-        ),
-        Activation(
-            "tanh",
-            SIGMOID_LIKE,
-            "Tanh",
-            "tanh",
-            "zero-centred but saturates for |z| > 3",
-            np.tanh,
-            lambda z, a: 1 - a * a,
-        ),
-        Activation(
-            "hard_tanh",
-            SIGMOID_LIKE,
-            "Hardtanh",
-            "tanh",
-            "clip(z, -1, 1): cheap tanh, dead for |z| > 1",
-            lambda z: np.clip(z, -1, 1),
-            lambda z, a: inside(z, -1, 1),
-        ),
-        Activation(
-            "hard_sigmoid",
-            SIGMOID_LIKE,
-            "Hardsigmoid",
-            "sigmoid",
-            "relu6(z + 3) / 6: cheap sigmoid, dead for |z| > 3",
-            lambda z: np.clip(z + 3, 0, 6) / 6,
-            lambda z, a: inside(z, -3, 3, HARD_SIGMOID_SLOPE),
-        ),
-        Activation(
-            "relu",
-            RELU_FAMILY,
-            "ReLU",
-            "relu",
-            "max(0, z): cheap, no saturation for z > 0, dead units",
-            lambda z: np.maximum(z, 0),
-            lambda z, a: step(z > 0, z.dtype),
-        ),
-        Activation(
-            "leaky_relu",
-            RELU_FAMILY,
-            "LeakyReLU",
-            "leaky_relu",
-            f"slope {LEAKY_SLOPE} for z < 0",
-            lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
-            lambda z, a: step(z > 0, z.dtype, LEAKY_SLOPE),
-            (LEAKY_SLOPE,),
-        ),
-        Activation(
-            "elu",
-            RELU_FAMILY,
-            "ELU",
-            "relu",
-            "smooth negative part, saturates at -1",
-            lambda z: np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0))),
-            lambda z, a: np.where(z > 0, 1, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype),
-            (ELU_ALPHA,),
-        ),
-        Activation(
-            "prelu",
-            RELU_FAMILY,
-            "PReLU",
-            "relu",
-            f"leaky ReLU with a learned slope, starting at {PRELU_INIT}",
-            lambda z: np.where(z > 0, z, PRELU_INIT * z),
-            lambda z, a: step(z > 0, z.dtype, PRELU_INIT),
-            (1, PRELU_INIT),
-        ),
-        Activation(
-            "selu",
-            RELU_FAMILY,
-            "SELU",
-            "selu",
-            "scaled ELU: self-normalising, saturates at -1.76",
-            selu,
-            selu_derivative,
-        ),
-        Activation(
-            "relu6",
-            RELU_FAMILY,
-            "ReLU6",
-            "relu",
-            "min(max(0, z), 6): bounded ReLU, dead for z > 6 too",
-            lambda z: np.clip(z, 0, RELU6_CAP),
-            lambda z, a: inside(z, 0, RELU6_CAP),
-        ),
-        Activation(
-            "gelu",
-            SMOOTH_MODERN,
-            "GELU",
-            "relu",
-            "z * Phi(z): smooth, used in transformers",
-            gelu,
-            gelu_derivative,
-        ),
-        Activation(
-            "silu",
-            SMOOTH_MODERN,
-            "SiLU",
-            "relu",
-            "z * sigmoid(z) (Swish)",
-            lambda z: z * sigmoid(z),
-            silu_derivative,
-        ),
-        Activation(
-            "softplus",
-            SMOOTH_MODERN,
-            "Softplus",
-            "relu",
-            "log(1 + e^z): a smooth ReLU",
-            softplus,
-            lambda z, a: np.where(z > SOFTPLUS_THRESHOLD, 1, sigmoid(z)).astype(z.dtype),
-            (1.0, SOFTPLUS_THRESHOLD),
-        ),
-        Activation(
-            "mish",
-            SMOOTH_MODERN,
-            "Mish",
-            "relu",
-            "z * tanh(softplus(z)): smooth, non-monotonic",
-            mish,
-            mish_derivative,
-        ),
-    ]
-}
+def leaky_derivative(z: Array, a: Array) -> Array:
+    return step(z > 0, z.dtype, LEAKY_SLOPE)
+
+
+def hard_sigmoid_derivative(z: Array, a: Array) -> Array:
+    return inside(z, -3, 3, HARD_SIGMOID_SLOPE)
+
+
+def prelu_derivative(z: Array, a: Array) -> Array:
+    """At PReLU's initial slope, which the NumPy side keeps fixed."""
+    return step(z > 0, z.dtype, PRELU_INIT)
+
+
+def elu(z: Array) -> Array:
+    return np.where(z > 0, z, ELU_ALPHA * np.expm1(np.minimum(z, 0)))
+
+
+def elu_derivative(z: Array, a: Array) -> Array:
+    return np.where(z > 0, 1, ELU_ALPHA * np.exp(np.minimum(z, 0))).astype(z.dtype)
+
+
+def softplus_derivative(z: Array, a: Array) -> Array:
+    return np.where(z > SOFTPLUS_THRESHOLD, 1, sigmoid(z)).astype(z.dtype)
+
+
+# Each entry: name, family, torch.nn class, calculate_gain name, note, NumPy f(z), NumPy f'(z, a),
+# and the torch class's arguments.
+# fmt: off
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in [
+    Activation("identity", LINEAR, "Identity", "linear",
+               "no non-linearity: W3 W2 W1 is one linear map",
+               lambda z: z, lambda z, a: np.ones_like(z)),
+    Activation("sigmoid", SIGMOID_LIKE, "Sigmoid", "sigmoid",
+               "saturates: f' <= 0.25, below 0.01 for |z| > 4.6",
+               sigmoid, lambda z, a: a * (1 - a)),
+    Activation("tanh", SIGMOID_LIKE, "Tanh", "tanh",
+               "zero-centred but saturates for |z| > 3",
+               np.tanh, lambda z, a: 1 - a * a),
+    Activation("hard_tanh", SIGMOID_LIKE, "Hardtanh", "tanh",
+               "clip(z, -1, 1): cheap tanh, dead for |z| > 1",
+               lambda z: np.clip(z, -1, 1), lambda z, a: inside(z, -1, 1)),
+    Activation("hard_sigmoid", SIGMOID_LIKE, "Hardsigmoid", "sigmoid",
+               "relu6(z + 3) / 6: cheap sigmoid, dead for |z| > 3",
+               lambda z: np.clip(z + 3, 0, 6) / 6, hard_sigmoid_derivative),
+    Activation("relu", RELU_FAMILY, "ReLU", "relu",
+               "max(0, z): cheap, no saturation for z > 0, dead units",
+               lambda z: np.maximum(z, 0), lambda z, a: step(z > 0, z.dtype)),
+    Activation("leaky_relu", RELU_FAMILY, "LeakyReLU", "leaky_relu",
+               f"slope {LEAKY_SLOPE} for z < 0",
+               lambda z: np.where(z > 0, z, LEAKY_SLOPE * z), leaky_derivative, (LEAKY_SLOPE,)),
+    Activation("elu", RELU_FAMILY, "ELU", "relu",
+               "smooth negative part, saturates at -1",
+               elu, elu_derivative, (ELU_ALPHA,)),
+    Activation("prelu", RELU_FAMILY, "PReLU", "relu",
+               f"leaky ReLU with a learned slope, starting at {PRELU_INIT}",
+               lambda z: np.where(z > 0, z, PRELU_INIT * z), prelu_derivative, (1, PRELU_INIT)),
+    Activation("selu", RELU_FAMILY, "SELU", "selu",
+               "scaled ELU: self-normalising, saturates at -1.76",
+               selu, selu_derivative),
+    Activation("relu6", RELU_FAMILY, "ReLU6", "relu",
+               "min(max(0, z), 6): bounded ReLU, dead for z > 6 too",
+               lambda z: np.clip(z, 0, RELU6_CAP), lambda z, a: inside(z, 0, RELU6_CAP)),
+    Activation("gelu", SMOOTH_MODERN, "GELU", "relu",
+               "z * Phi(z): smooth, used in transformers",
+               gelu, gelu_derivative),
+    Activation("silu", SMOOTH_MODERN, "SiLU", "relu",
+               "z * sigmoid(z) (Swish)",
+               lambda z: z * sigmoid(z), silu_derivative),
+    Activation("softplus", SMOOTH_MODERN, "Softplus", "relu",
+               "log(1 + e^z): a smooth ReLU",
+               softplus, softplus_derivative, (1.0, SOFTPLUS_THRESHOLD)),
+    Activation("mish", SMOOTH_MODERN, "Mish", "relu",
+               "z * tanh(softplus(z)): smooth, non-monotonic",
+               mish, mish_derivative),
+]}
+# fmt: on
 
 
 def get_activation(name: str) -> Activation:

@@ -21,59 +21,36 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 
-# Per-model recipe: fields left unset (None) take these values. Chosen by measurement (see README).
+# Per-model recipes: TrainConfig fields left unset (None) take these values. Chosen by measurement
+# (README, docs/usage.md); one column per model of MODELS.
+# fmt: off
+RECIPES = {            # linear    mlp         cnn
+    "epochs":          (5,        5,          3),           # the CNN passes 99.5% after 3
+    "batch_size":      (128,      128,        256),
+    "lr":              (0.05,     0.2,        0.2),         # the peak of the schedule
+    "schedule":        ("cosine", "onecycle", "onecycle"),
+    "weight_decay":    (0.0,      5e-4,       5e-4),
+    "label_smoothing": (0.0,      0.1,        0.1),
+    "precision":       ("fp32",   "fp32",     "auto"),      # auto: bf16 where it is native
+    "augment":         (0,        0,          2),           # random shifts of up to 2 pixels
+    "tta":             (False,    False,      True),        # test-time augmentation at the end
+}
+# fmt: on
 MODEL_DEFAULTS = {
-    "linear": {
-        "epochs": 5,
-        "batch_size": 128,
-        "lr": 0.05,
-        "schedule": "cosine",
-        "weight_decay": 0.0,
-        "label_smoothing": 0.0,
-        "precision": "fp32",
-        "augment": 0,
-        "tta": False,
-    },
-    "mlp": {
-        "epochs": 5,
-        "batch_size": 128,
-        "lr": 0.2,
-        "schedule": "onecycle",
-        "weight_decay": 5e-4,
-        "label_smoothing": 0.1,
-        "precision": "fp32",
-        "augment": 0,
-        "tta": False,
-    },
-    "cnn": {
-        "epochs": 3,
-        "batch_size": 256,
-        "lr": 0.2,
-        "schedule": "onecycle",
-        "weight_decay": 5e-4,
-        "label_smoothing": 0.1,
-        "precision": "auto",
-        "augment": 2,
-        "tta": True,
-    },
+    model: {field: values[column] for field, values in RECIPES.items()}
+    for column, model in enumerate(MODELS)
 }
 
 # `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size
 # None: the caller sets it to the whole training set). Measured on 2-class spirals (see
 # docs/figures.md).
+# fmt: off
 TOY_RECIPE = {
-    "batch_size": None,
-    "optimizer": "sgd",
-    "lr": 0.3,
-    "momentum": 0.9,
-    "schedule": "constant",
-    "weight_decay": 0.0,
-    "label_smoothing": 0.0,
-    "precision": "fp32",
-    "augment": 0,
-    "tta": False,
+    "batch_size": None, "optimizer": "sgd", "lr": 0.3, "momentum": 0.9, "schedule": "constant",
+    "weight_decay": 0.0, "label_smoothing": 0.0, "precision": "fp32", "augment": 0, "tta": False,
     "device": "cpu",
 }
+# fmt: on
 # `firstnet experiment no-activation`: one recipe for the linear model and both MLPs, the linear
 # model's (SGD with Nesterov momentum, lr 0.05, cosine, no weight decay, no label smoothing). The
 # MLP's own recipe (lr 0.2, weight decay, label smoothing) diverges with the identity, and its

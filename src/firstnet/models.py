@@ -20,13 +20,7 @@ from firstnet.errors import ConfigError
 class Linear(nn.Module):
     """Softmax regression: logits = W x + b, W of shape (10, 784)."""
 
-    def __init__(
-        self,
-        inputs: int = INPUT_DIM,
-        classes: int = NUM_CLASSES,
-        mean: float = MNIST_MEAN,
-        std: float = MNIST_STD,
-    ) -> None:
+    def __init__(self, inputs=INPUT_DIM, classes=NUM_CLASSES, mean=MNIST_MEAN, std=MNIST_STD):
         super().__init__()
         self.mean, self.std = mean, std
         self.out = nn.Linear(inputs, classes)
@@ -118,9 +112,8 @@ class CNN(nn.Module):
         ]
         layers: list[nn.Module] = []
         for inputs, outputs, pool in plan:
-            layers.append(
-                nn.Conv2d(inputs, outputs, 3, padding=1, bias=False)
-            )  # bias is redundant before BN
+            # bias is redundant before BN
+            layers.append(nn.Conv2d(inputs, outputs, 3, padding=1, bias=False))
             layers += [nn.MaxPool2d(2)] if pool else []
             layers += [nn.BatchNorm2d(outputs), get_activation(activation).module()]
         self.features = nn.Sequential(*layers)
@@ -162,3 +155,8 @@ def model_for(cfg, **shape) -> nn.Module:
     return build_model(
         cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels, **shape
     )
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable numbers of a model: every weight and bias."""
+    return sum(p.numel() for p in model.parameters())

@@ -55,10 +55,11 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
         raise ImageError("the image is empty: no ink found")
     ink = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     scale = 20.0 / max(ink.shape)
+    # (width, height)
     size = (
         max(1, round(ink.shape[1] * scale)),
         max(1, round(ink.shape[0] * scale)),
-    )  # (width, height)
+    )
     small = np.asarray(
         Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32
     )

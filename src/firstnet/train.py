@@ -19,14 +19,15 @@ import torch.nn.functional as F
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.device import autocast, resolve_device, resolve_precision
-from firstnet.errors import DivergedError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
 from firstnet.schedule import (
     LOG_EVERY,
     ProgressRecord,
+    check_and_report,
+    epoch_record,
     learning_rate,
-)  # shared with firstnet.scratch
+)
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,27 +222,10 @@ class Trainer:
         return True
 
     def _check_and_report(self, on_progress, start: float, start_batch: int) -> None:
-        loss_sum, correct, count = self.sums.tolist()
-        if not math.isfinite(loss_sum):
-            raise DivergedError(
-                f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, "
-                "batch "
-                f"{self.batch} (lr {self.optimizer.param_groups[0]['lr']:.3g}); try a smaller --lr"
-            )
-        if on_progress:
-            seconds = time.perf_counter() - start
-            samples = (self.batch - start_batch) * self.cfg.batch_size
-            on_progress(
-                ProgressRecord(
-                    self.epoch + 1,
-                    self.cfg.epochs,
-                    self.batch,
-                    self.steps_per_epoch,
-                    loss_sum / count,
-                    correct / count,
-                    samples / max(seconds, 1e-9),
-                )
-            )
+        position = (self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch)
+        samples = (self.batch - start_batch) * self.cfg.batch_size
+        seconds, lr = time.perf_counter() - start, self.optimizer.param_groups[0]["lr"]
+        check_and_report(on_progress, position, self.sums.tolist(), samples, seconds, lr)
 
     def _end_epoch(self) -> dict:
         start = time.perf_counter()
@@ -255,15 +239,8 @@ class Trainer:
         self.elapsed_s += time.perf_counter() - start
         self.epoch, self.batch, self.order = self.epoch + 1, 0, None
         self.sums.zero_()
-        record = {
-            "epoch": self.epoch,
-            "train_loss": loss_sum / count,
-            "train_acc": correct / count,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "tta": tta,
-        }
+        lr = self.optimizer.param_groups[0]["lr"]
+        sums, test = (loss_sum, correct, count), (test_loss, test_acc)
+        record = epoch_record(self.epoch, sums, test, self.elapsed_s, lr, tta=tta)
         self.history.append(record)
         return record

@@ -6,35 +6,29 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from firstnet.cli import options
 from firstnet.cli.console import load_data, out, training_bar
-from firstnet.cli.options import add_command, add_config_options, add_data_option, config_from_args
 from firstnet.config import MODELS, TrainConfig
 from firstnet.errors import ConfigError
 
 
 def add_parser(sub) -> None:
-    bench = add_command(
-        sub,
-        "bench",
-        "train several seeds; test accuracy mean ± std, median wall time, hardware",
-        bench_command,
-    )
+    bench = options.add_command(sub, "bench", bench_command)
     bench.add_argument("model", choices=MODELS, help="model to benchmark with its defaults")
     bench.add_argument("--seeds", type=int, default=5, help="number of runs (seeds 0..N-1)")
-    bench.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    fields = tuple(
-        f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")
-    )
-    add_config_options(bench, fields)
-    add_data_option(bench)
+    options.add(bench, "json")
+    fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")]
+    options.add_config_options(bench, tuple(fields))
+    options.add(bench, "data")
 
 
 def bench_command(args) -> int:
+    """train several seeds; test accuracy mean ± std, median wall time, hardware"""
     from firstnet import stats
     from firstnet.device import environment
     from firstnet.train import Trainer
 
-    cfg = config_from_args(args)
+    cfg = options.config_from_args(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     data = load_data(args.data_dir)

@@ -7,25 +7,20 @@ from pathlib import Path
 
 from rich.table import Table
 
+from firstnet.cli import options
 from firstnet.cli.console import load_data, out
-from firstnet.cli.options import add_command, add_data_option
 from firstnet.data import MNIST, data_summary
 
 
 def add_parser(sub) -> None:
-    data = add_command(
-        sub,
-        "data",
-        "answer the lecture's questions about MNIST and draw sample digits",
-        show_data_command,
-    )
-    add_data_option(data)
-    data.add_argument(
-        "--out", type=Path, default=Path("runs/mnist-samples.png"), help="PNG grid of sample digits"
-    )
+    data = options.add_command(sub, "data", show_data_command)
+    options.add(data, "data")
+    out_png, text = Path("runs/mnist-samples.png"), "PNG grid of sample digits"
+    data.add_argument("--out", type=Path, default=out_png, help=text)
 
 
 def show_data_command(args) -> int:
+    """answer the lecture's questions about MNIST and draw sample digits"""
     show_data(load_data(args.data_dir), args.out)
     return 0
 

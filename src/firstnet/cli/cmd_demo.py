@@ -3,34 +3,26 @@ and the lecture's claims beside the numbers firstnet measured."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 
+from firstnet.cli import options
 from firstnet.cli.cmd_data import show_data
 from firstnet.cli.cmd_train import train_run
 from firstnet.cli.console import load_data, out
-from firstnet.cli.options import add_command, add_data_option
 from firstnet.config import TrainConfig
 
 MINIMAL_LINES = 59  # `wc -l examples/minimal.py`; a test keeps this in step with the file
 
 
 def add_parser(sub) -> None:
-    demo = add_command(
-        sub,
-        "demo",
-        "the main job: data questions, linear model, MLP and CNN, claims vs measurements",
-        demo_command,
-    )
-    demo.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run directories go"
-    )
+    demo = options.add_command(sub, "demo", demo_command)
+    options.add(demo, "runs-dir")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
-    add_data_option(demo)
+    options.add(demo, "data")
 
 
 def demo_command(args) -> int:
+    """the main job: data questions, linear model, MLP and CNN, claims vs measurements"""
     from firstnet import runs
 
     data = load_data(args.data_dir)

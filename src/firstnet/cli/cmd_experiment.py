@@ -7,41 +7,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from firstnet.cli import options
 from firstnet.cli.console import err, load_data, out, stop_on_sigint, task_bar
-from firstnet.cli.options import add_command, add_data_option
 from firstnet.errors import ConfigError
 from firstnet.experiments import NAMES
 
 
 def add_parser(sub) -> None:
-    experiment = add_command(
-        sub,
-        "experiment",
-        "the lecture's questions as experiments: tables, JSON and figures, resumable",
-        run_experiments,
-    )
-    experiment.add_argument(
-        "name",
-        choices=(*NAMES, "all"),
-        metavar="NAME",
-        help=f"one of {', '.join(NAMES)}, or all (also writes an index README.md)",
-    )
-    experiment.add_argument(
-        "--quick", action="store_true", help="a smaller budget through the same code"
-    )
-    experiment.add_argument(
-        "--seeds",
-        type=int,
-        default=None,
-        help="seeds per configuration (default: 2 with --quick, else 3)",
-    )
-    experiment.add_argument(
-        "--out-dir",
-        type=Path,
-        default=Path("runs/experiments"),
-        help="results go to OUT_DIR/NAME; finished cells there are loaded, not re-run",
-    )
-    add_data_option(experiment)
+    experiment = options.add_command(sub, "experiment", run_experiments)
+    add = experiment.add_argument
+    names = f"one of {', '.join(NAMES)}, or all (also writes an index README.md)"
+    add("name", choices=(*NAMES, "all"), metavar="NAME", help=names)
+    add("--quick", action="store_true", help="a smaller budget through the same code")
+    add("--seeds", type=int, help="seeds per configuration (default: 2 with --quick, else 3)")
+    results = "results go to OUT_DIR/NAME; finished cells there are loaded, not re-run"
+    add("--out-dir", type=Path, default=Path("runs/experiments"), help=results)
+    options.add(experiment, "data")
 
 
 def describe(result: dict) -> str:
@@ -85,6 +66,7 @@ def cell_progress(name: str) -> Iterator[tuple]:
 
 
 def run_experiments(args) -> int:
+    """the lecture's questions as experiments: tables, JSON and figures, resumable"""
     from rich.markdown import Markdown
 
     from firstnet.experiments.results import RESULTS_MD

@@ -10,8 +10,8 @@ import argparse
 from pathlib import Path
 
 from firstnet.activations import ACTIVATIONS
+from firstnet.cli import options
 from firstnet.cli.console import load_data, out, task_bar, training_bar
-from firstnet.cli.options import HelpFormatter, add_command, add_data_option
 from firstnet.data.toy import TOY_DATASETS
 from firstnet.errors import CheckpointError, ConfigError
 
@@ -20,96 +20,47 @@ FIGURES_DIR = Path("runs/figures")
 
 def add_parser(sub) -> None:
     """`firstnet plot FIGURE`: one nested subcommand per figure."""
-    plot = sub.add_parser(
-        "plot", formatter_class=HelpFormatter, help="draw the lecture's pictures from real numbers"
-    )
+    help_text = "draw the lecture's pictures from real numbers"
+    plot = sub.add_parser("plot", formatter_class=options.HelpFormatter, help=help_text)
     figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
-    activations = add_command(
-        figures,
-        "activations",
-        "each activation family beside its derivatives, problems marked (default: into "
-        "runs/figures)",
-        plot_activations,
-    )
-    activations.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
+    options.add(options.add_command(figures, "activations", plot_activations), "figures-dir")
     add_landscape_parser(figures)
-    curves = add_command(figures, "curves", "loss and accuracy per epoch of a run", plot_run_curves)
-    curves.add_argument("run", type=Path, help="run directory")
-    curves.add_argument("--out", type=Path, default=None, help="PNG path (default: RUN/curves.png)")
-    confusion = add_command(
-        figures,
-        "confusion",
-        "confusion matrix and most confident errors of a run on the test set",
-        plot_run_confusion,
-    )
-    confusion.add_argument("run", type=Path, help="run directory")
-    confusion.add_argument(
-        "--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)"
-    )
-    add_data_option(confusion)
-    digits = add_command(figures, "digits", "a grid of MNIST training digits", plot_digits)
+    curves = options.add_command(figures, "curves", plot_run_curves)
+    options.add(curves, "run")
+    curves.add_argument("--out", type=Path, help="PNG path (default: RUN/curves.png)")
+    confusion = options.add_command(figures, "confusion", plot_run_confusion)
+    options.add(confusion, "run", "run-out-dir", "data")
+    digits = options.add_command(figures, "digits", plot_digits)
     digits.add_argument("--out", type=Path, default=FIGURES_DIR / "digits.png", help="PNG path")
     digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
-    add_data_option(digits)
+    options.add(digits, "data")
     add_boundary_parser(figures)
 
 
 def add_landscape_parser(figures) -> None:
-    landscape = add_command(
-        figures,
-        "landscape",
-        "(a) loss surface and gradient field of a two-weight problem with descent paths; "
-        "(b) a 2-D slice of a trained MNIST MLP's loss with its training path",
-        plot_landscape,
-    )
-    landscape.add_argument(
-        "--part",
-        choices=("a", "b", "both"),
-        default="both",
-        help="a: two-weight problem (seconds); b: MNIST MLP slice (trains one, under a minute)",
-    )
-    landscape.add_argument("--out-dir", type=Path, default=FIGURES_DIR, help="where the PNGs go")
-    landscape.add_argument(
-        "--steps", type=int, default=40, help="(a) gradient-descent steps per path"
-    )
-    landscape.add_argument(
-        "--seed", type=int, default=0, help="seed of the data (a), weights and directions (b)"
-    )
-    landscape.add_argument(
-        "--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP"
-    )
-    landscape.add_argument("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
-    landscape.add_argument(
-        "--grid", type=int, default=21, help="(b) grid points per side of each slice"
-    )
-    add_data_option(landscape)
+    landscape = options.add_command(figures, "landscape", plot_landscape)
+    add = landscape.add_argument
+    part = "a: two-weight problem (seconds); b: MNIST MLP slice (trains one, under a minute)"
+    add("--part", choices=("a", "b", "both"), default="both", help=part)
+    options.add(landscape, "figures-dir")
+    add("--steps", type=int, default=40, help="(a) gradient-descent steps per path")
+    add("--seed", type=int, default=0, help="seed of the data (a), weights and directions (b)")
+    add("--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP")
+    add("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
+    add("--grid", type=int, default=21, help="(b) grid points per side of each slice")
+    options.add(landscape, "data")
 
 
 def add_boundary_parser(figures) -> None:
-    boundary = add_command(
-        figures,
-        "boundary",
-        "animation: decision regions of models training on 2-D toy data, beside their loss and "
-        "accuracy curves (GIF, PNG of the last frame, MP4)",
-        plot_boundary,
-    )
-    add = boundary.add_argument
+    add = options.add_command(figures, "boundary", plot_boundary).add_argument
     add("--dataset", choices=TOY_DATASETS, default="spirals", help="2-D data set")
-    add(
-        "--classes",
-        type=int,
-        default=None,
-        help="spirals and blobs: number of classes (default: 2; moons, circles and xor have 2)",
-    )
+    classes = "spirals and blobs: number of classes (default: 2; moons, circles and xor have 2)"
+    add("--classes", type=int, help=classes)
     add("--points", type=int, default=800, help="points in all, half of them held out as test")
     add("--noise", type=float, default=0.05, help="standard deviation of the Gaussian noise")
     add("--seed", type=int, default=0, help="seed of the data and the initial weights")
-    add(
-        "--compare",
-        default="linear,mlp",
-        help="models side by side, comma-separated: linear, mlp, or mlp:HIDDEN:DEPTH:ACTIVATION "
-        "(e.g. linear,mlp:64:3:tanh)",
-    )
+    models = "models side by side, comma-separated: linear, mlp, or mlp:HIDDEN:DEPTH:ACTIVATION"
+    add("--compare", default="linear,mlp", help=models + " (e.g. linear,mlp:64:3:tanh)")
     add("--hidden", type=int, default=32, help="MLP: units per hidden layer")
     add("--depth", type=int, default=2, help="MLP: hidden layers")
     add("--activation", choices=tuple(ACTIVATIONS), default="relu", help="MLP: activation")
@@ -118,16 +69,14 @@ def add_boundary_parser(figures) -> None:
     add("--frames", type=int, default=60, help="frames of the animation")
     add("--grid", type=int, default=150, help="grid points per side of the decision regions")
     add("--dpi", type=int, default=80, help="frame resolution: 80 gives 960 pixels across")
-    add(
-        "--mp4",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also write an MP4 when ffmpeg is installed",
-    )
+    mp4 = "also write an MP4 when ffmpeg is installed"
+    add("--mp4", action=argparse.BooleanOptionalAction, default=True, help=mp4)
     add("--out-dir", type=Path, default=FIGURES_DIR, help="where the files go")
 
 
 def plot_activations(args) -> int:
+    """each activation family beside its derivatives, problems marked (default: into
+    runs/figures)"""
     from firstnet.figures.activation_families import plot_all_families
 
     for path in plot_all_families(args.out_dir):
@@ -136,8 +85,8 @@ def plot_activations(args) -> int:
 
 
 def plot_landscape(args) -> int:
-    """(a) the two-weight problem, (b) a slice through a freshly trained MNIST MLP's loss; --part
-    picks."""
+    """(a) loss surface and gradient field of a two-weight problem with descent paths; (b) a 2-D
+    slice of a trained MNIST MLP's loss with its training path"""
     if args.part in ("a", "both"):
         from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 
@@ -179,6 +128,7 @@ def plot_mnist_landscape(args) -> None:
 
 
 def plot_run_curves(args) -> int:
+    """loss and accuracy per epoch of a run"""
     from firstnet import runs
     from firstnet.figures.curves import plot_curves
 
@@ -191,6 +141,7 @@ def plot_run_curves(args) -> int:
 
 
 def plot_run_confusion(args) -> int:
+    """confusion matrix and most confident errors of a run on the test set"""
     from firstnet.figures.confusion import confusion_figures
 
     result = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
@@ -199,6 +150,7 @@ def plot_run_confusion(args) -> int:
 
 
 def plot_digits(args) -> int:
+    """a grid of MNIST training digits"""
     if args.per_class < 1:
         raise ConfigError(f"--per-class must be at least 1, got {args.per_class}")
     from firstnet.figures.digits import sample_digits
@@ -208,8 +160,11 @@ def plot_digits(args) -> int:
 
 
 def plot_boundary(args) -> int:
-    """Train each model of --compare on a toy data set, then draw the animation from the
-    snapshots."""
+    """animation: decision regions of models training on 2-D toy data, beside their loss and
+    accuracy curves (GIF, PNG of the last frame, MP4)
+
+    Trains each model of --compare on a toy data set, then draws the animation from the snapshots.
+    """
     from firstnet.data.toy import make_toy
     from firstnet.figures import boundary
 

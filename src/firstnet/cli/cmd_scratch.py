@@ -5,35 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from firstnet.cli import options
 from firstnet.cli.console import err, error_table, load_data, out, training_bar
-from firstnet.cli.options import add_command, add_config_options, add_data_option
 from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError
 from firstnet.scratch.fit import CONFIG_FIELDS, FIXED_FIELDS
 
 
 def add_parser(sub) -> None:
-    scratch = add_command(
-        sub,
-        "scratch",
-        "train the NumPy MLP with hand-derived gradients (784-H-H-10, SGD) into a run directory, "
-        "or check its gradients with --gradcheck",
-        scratch_command,
-    )
-    scratch.add_argument(
-        "--gradcheck",
-        action="store_true",
-        help="instead of training, check the gradients of every activation against finite "
-        "differences and torch autograd and print the errors",
-    )
-    add_config_options(scratch, CONFIG_FIELDS, model="mlp")
-    scratch.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run directories go"
-    )
-    scratch.add_argument(
-        "--name", default=None, help="run directory name (default: scratch-mlp-YYYYmmdd-HHMMSS)"
-    )
-    add_data_option(scratch)
+    scratch = options.add_command(sub, "scratch", scratch_command)
+    check = "instead of training, check the gradients of every activation against finite"
+    check += " differences and torch autograd and print the errors"
+    scratch.add_argument("--gradcheck", action="store_true", help=check)
+    options.add_config_options(scratch, CONFIG_FIELDS, model="mlp")
+    options.add(scratch, "runs-dir")
+    name = "run directory name (default: scratch-mlp-YYYYmmdd-HHMMSS)"
+    scratch.add_argument("--name", help=name)
+    options.add(scratch, "data")
 
 
 def scratch_run(cfg: TrainConfig, data, run_dir: Path):
@@ -102,6 +90,8 @@ def show_gradcheck(seed: int) -> int:
 
 
 def scratch_command(args) -> int:
+    """train the NumPy MLP with hand-derived gradients (784-H-H-10, SGD) into a run
+    directory, or check its gradients with --gradcheck"""
     from firstnet import runs
 
     if args.gradcheck:

@@ -11,41 +11,22 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from firstnet.cli import options
 from firstnet.cli.console import err, out
-from firstnet.cli.options import add_command
 from firstnet.errors import ServeError
 
 
 def add_parser(sub) -> None:
     """`firstnet serve [RUN ...]`: the drawing page and the JSON API."""
-    serve = add_command(
-        sub, "serve", "a web page to draw digits on and a JSON API, over trained runs", run_server
-    )
-    serve.add_argument(
-        "runs",
-        type=Path,
-        nargs="*",
-        metavar="RUN",
-        help="run directories to serve (default: the newest finished run of each model kind in "
-        "--runs-dir)",
-    )
-    serve.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where to look when no RUN is given"
-    )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (0.0.0.0 exposes it to the network)",
-    )
-    serve.add_argument(
-        "--port", type=int, default=8000, help="port to listen on (0: any free port)"
-    )
-    serve.add_argument(
-        "--log-level",
-        default="warning",
-        choices=("debug", "info", "warning", "error"),
-        help="uvicorn's log level; info also logs every request",
-    )
+    add = options.add_command(sub, "serve", run_server).add_argument
+    runs = "run directories to serve (default: the newest finished run of each model kind in"
+    add("runs", type=Path, nargs="*", metavar="RUN", help=runs + " --runs-dir)")
+    add("--runs-dir", type=Path, default=Path("runs"), help="where to look when no RUN is given")
+    host = "address to listen on (0.0.0.0 exposes it to the network)"
+    add("--host", default="127.0.0.1", help=host)
+    add("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    log = "uvicorn's log level; info also logs every request"
+    add("--log-level", default="warning", choices=("debug", "info", "warning", "error"), help=log)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -71,6 +52,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run_server(args) -> int:
+    """a web page to draw digits on and a JSON API, over trained runs"""
     import torch
     import uvicorn
 

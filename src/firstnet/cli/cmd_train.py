@@ -7,47 +7,25 @@ from pathlib import Path
 
 from rich.table import Table
 
+from firstnet.cli import options
 from firstnet.cli.console import err, load_data, out, stop_on_sigint, training_bar
-from firstnet.cli.options import add_command, add_config_options, add_data_option, config_from_args
 from firstnet.errors import CheckpointError
 
 
 def add_parser(sub) -> None:
-    train = add_command(sub, "train", "train a model into a run directory", train_command)
-    add_config_options(train)
-    train.add_argument(
-        "--runs-dir", type=Path, default=Path("runs"), help="where run directories go"
-    )
-    train.add_argument(
-        "--name", default=None, help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)"
-    )
-    train.add_argument(
-        "--resume",
-        type=Path,
-        default=None,
-        metavar="RUN",
-        help="continue an interrupted run; its config.json wins over the options above "
-        "(default: start a new run)",
-    )
-    add_data_option(train)
-
-    evaluate = add_command(
-        sub,
-        "eval",
-        "test accuracy, per-class accuracy, confusion matrix and worst errors",
-        eval_command,
-    )
-    evaluate.add_argument("run", type=Path, help="run directory")
-    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    evaluate.add_argument(
-        "--out-dir", type=Path, default=None, help="where the PNGs go (default: the run directory)"
-    )
-    add_data_option(evaluate)
-
-    predict = add_command(sub, "predict", "classify your own digit images", predict_command)
-    predict.add_argument("run", type=Path, help="run directory")
+    train = options.add_command(sub, "train", train_command)
+    options.add_config_options(train)
+    options.add(train, "runs-dir")
+    train.add_argument("--name", help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
+    resume = "continue an interrupted run; its config.json wins over the options above (default:"
+    train.add_argument("--resume", type=Path, metavar="RUN", help=resume + " start a new run)")
+    options.add(train, "data")
+    evaluate = options.add_command(sub, "eval", eval_command)
+    options.add(evaluate, "run", "json", "run-out-dir", "data")
+    predict = options.add_command(sub, "predict", predict_command)
+    options.add(predict, "run")
     predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
-    predict.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    options.add(predict, "json")
 
 
 def train_run(cfg, data, run_dir: Path, resume: bool = False):
@@ -72,6 +50,7 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
 
 
 def train_command(args) -> int:
+    """train a model into a run directory"""
     from firstnet import runs
 
     if args.resume:
@@ -82,7 +61,7 @@ def train_command(args) -> int:
                 f"{run_dir} is already finished ({cfg.epochs} epochs); nothing to resume"
             )
     else:
-        cfg = config_from_args(args)
+        cfg = options.config_from_args(args)
     data = load_data(args.data_dir)
     if not args.resume:
         run_dir = runs.create_run_dir(args.runs_dir, args.name or runs.default_name(cfg))
@@ -99,6 +78,7 @@ def train_command(args) -> int:
     return 0
 
 
+# what `firstnet eval --json` prints
 EVAL_KEYS = (
     "run",
     "model",
@@ -108,10 +88,11 @@ EVAL_KEYS = (
     "test_size",
     "confusion_matrix",
     "figures",
-)  # what `firstnet eval --json` prints
+)
 
 
 def eval_command(args) -> int:
+    """test accuracy, per-class accuracy, confusion matrix and worst errors"""
     from firstnet.figures.confusion import confusion_figures
 
     report = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
@@ -133,6 +114,7 @@ def eval_command(args) -> int:
 
 
 def predict_command(args) -> int:
+    """classify your own digit images"""
     import torch
 
     from firstnet import runs

@@ -1,5 +1,6 @@
-"""Options several commands share: the help formatter, one flag per TrainConfig field,
---data-dir."""
+"""How commands are declared: the help formatter, `add_command`, and the options several commands
+share (one flag per TrainConfig field, --data-dir, a run directory, --json, --runs-dir,
+--out-dir)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from pathlib import Path
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
 
 TYPES = {"int": int, "float": float, "str": str}
+DATA_HELP = (
+    "folder with the four MNIST files, raw or .gz (default: $FIRSTNET_DATA_DIR, then "
+    "~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in $FIRSTNET_MIRRORS)"
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -20,54 +25,44 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
-def add_command(sub, name: str, help_text: str, handler) -> argparse.ArgumentParser:
-    """A subcommand whose parsed arguments go to `handler(args) -> exit status`."""
+def add_command(sub, name: str, handler) -> argparse.ArgumentParser:
+    """A subcommand whose parsed arguments go to `handler(args) -> exit status`.
+
+    Its one-line help in `firstnet --help` is the first paragraph of the handler's docstring, so the
+    text a user reads and the function that does it stay side by side.
+    """
+    help_text = " ".join(handler.__doc__.split("\n\n")[0].split())
     parser = sub.add_parser(name, formatter_class=HelpFormatter, help=help_text)
     parser.set_defaults(handler=handler)
     return parser
 
 
-def add_config_options(
-    parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None, model: str | None = None
-) -> None:
-    """One option per TrainConfig field (or per field in `names`): the CLI can never drift from the
-    config.
-
-    `model` names the only model the command trains, so its per-model defaults alone are shown.
-    """
+def add_config_options(parser, names: tuple[str, ...] | None = None, model: str | None = None):
+    """One option per TrainConfig field (or per field in `names`): the CLI cannot drift from the
+    config. `model` names the only model the command trains, so its defaults alone are shown."""
     group = parser.add_argument_group("training configuration")
     for f in dataclasses.fields(TrainConfig):
         if names is not None and f.name not in names:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind, text = str(f.type).replace(" | None", ""), f.metadata["help"]
-        per_model = {
-            name: values[f.name]
-            for name, values in MODEL_DEFAULTS.items()
-            if f.name in values and model in (None, name)
-        }
-        if per_model:
-            shown = ", ".join(f"{name} {value}" for name, value in per_model.items())
-            text += f" (default: {shown})"
-        if kind == "bool":
-            group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=text
+        if f.name in MODEL_DEFAULTS["mlp"]:  # every model's recipe sets the same fields
+            recipes = [
+                (name, values) for name, values in MODEL_DEFAULTS.items() if model in (None, name)
+            ]
+            text += (
+                " (default: "
+                + ", ".join(f"{name} {values[f.name]}" for name, values in recipes)
+                + ")"
             )
+        if kind == "bool":
+            action = argparse.BooleanOptionalAction
+            group.add_argument(flag, action=action, default=f.default, help=text)
         else:
             choices = f.metadata.get("choices")
             group.add_argument(
                 flag, type=TYPES[kind], default=f.default, choices=choices, help=text
             )
-
-
-def add_data_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="folder with the four MNIST files, raw or .gz (default: $FIRSTNET_DATA_DIR, then "
-        "~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in $FIRSTNET_MIRRORS)",
-    )
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
@@ -76,3 +71,27 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     return TrainConfig(
         **{name: getattr(args, name) for name in names if name not in fixed}, **fixed
     )
+
+
+# The options several commands share, by name: (flag, type, default, help). A type of None is a flag
+# that is off by default.
+# fmt: off
+SHARED = {
+    "data":        ("--data-dir", Path, None, DATA_HELP),
+    "run":         ("run", Path, None, "run directory"),
+    "json":        ("--json", None, False, "print machine-readable JSON"),
+    "runs-dir":    ("--runs-dir", Path, Path("runs"), "where run directories go"),
+    "run-out-dir": ("--out-dir", Path, None, "where the PNGs go (default: the run directory)"),
+    "figures-dir": ("--out-dir", Path, Path("runs/figures"), "where the PNGs go"),
+}
+# fmt: on
+
+
+def add(parser, *names: str) -> None:
+    """The shared options `names` (keys of SHARED), in that order."""
+    for name in names:
+        flag, kind, default, help_text = SHARED[name]
+        if kind is None:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=help_text)

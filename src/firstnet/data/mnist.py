@@ -7,6 +7,7 @@ into place only once verified, so the cache never holds a partial or wrong file.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import urllib.request
@@ -52,9 +53,8 @@ KERAS_KEYS = {
     "test_labels": "y_test",
 }
 
-ProgressFn = Callable[
-    [str, int, int | None], None
-]  # (file name, bytes so far, total bytes or None)
+# (file name, bytes so far, total bytes or None)
+ProgressFn = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,16 @@ class MNIST:
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str
-
-    num_classes = 10
+    num_classes: int = 10
 
     def subset(self, train: int | None = None, test: int | None = None) -> MNIST:
-        """The first `train` / `test` examples (for smoke runs)."""
-        return MNIST(
-            self.train_images[:train],
-            self.train_labels[:train],
-            self.test_images[:test],
-            self.test_labels[:test],
-            self.source,
-        )
+        """The first `train` / `test` examples (for smoke runs), of the same class."""
+        train_part = {
+            "train_images": self.train_images[:train],
+            "train_labels": self.train_labels[:train],
+        }
+        test_part = {"test_images": self.test_images[:test], "test_labels": self.test_labels[:test]}
+        return dataclasses.replace(self, **train_part, **test_part)
 
 
 def cache_dir() -> Path:

@@ -1,7 +1,7 @@
 """Two-dimensional toy data sets for watching a decision boundary form: moons, circles, XOR,
 spirals, blobs.
 
-Each has the shape of `MNIST` as far as the training loop cares (four arrays, `num_classes`,
+Each is an `MNIST` as far as the training loop cares (the class holds four arrays, `num_classes`,
 `subset`), with float32 points (N, 2) in place of images, so the one `Trainer` trains on them
 unchanged. Points lie roughly in [-1, 1]^2, so the models need no normalisation. Generated with
 NumPy from a seed: the same arguments always give the same points.
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from firstnet.data.mnist import MNIST
 from firstnet.errors import ConfigError
 
 TOY_DATASETS = ("moons", "circles", "xor", "spirals", "blobs")
@@ -20,25 +21,8 @@ FIXED_CLASSES = {"moons": 2, "circles": 2, "xor": 2}  # the others take --classe
 
 
 @dataclass(frozen=True)
-class ToyData:
+class ToyData(MNIST):
     """Points (N, 2) float32 and labels (N,) int64, split into train and test."""
-
-    train_images: np.ndarray
-    train_labels: np.ndarray
-    test_images: np.ndarray
-    test_labels: np.ndarray
-    source: str
-    num_classes: int
-
-    def subset(self, train: int | None = None, test: int | None = None) -> ToyData:
-        return ToyData(
-            self.train_images[:train],
-            self.train_labels[:train],
-            self.test_images[:test],
-            self.test_labels[:test],
-            self.source,
-            self.num_classes,
-        )
 
 
 def _moons(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -84,9 +68,8 @@ def make_points(name: str, count: int, noise: float, classes: int, rng: np.rando
     if name == "spirals":
         points = _spirals(labels, rng, classes)
     elif name == "blobs":
-        points = _blobs(labels, rng, classes) + rng.normal(
-            0, 0.15, (count, 2)
-        )  # blobs always spread
+        # blobs always spread
+        points = _blobs(labels, rng, classes) + rng.normal(0, 0.15, (count, 2))
     else:
         points = {"moons": _moons, "circles": _circles, "xor": _xor}[name](labels, rng)
     points = points + rng.normal(0, noise, points.shape)
@@ -118,11 +101,5 @@ def make_toy(
     rng = np.random.default_rng(seed)
     features, labels = make_points(name, points, noise, classes, rng)
     cut = points - max(classes, round(points * test_fraction))
-    return ToyData(
-        features[:cut],
-        labels[:cut],
-        features[cut:],
-        labels[cut:],
-        f"{name} ({classes} classes, noise {noise}, seed {seed})",
-        classes,
-    )
+    source = f"{name} ({classes} classes, noise {noise}, seed {seed})"
+    return ToyData(features[:cut], labels[:cut], features[cut:], labels[cut:], source, classes)

@@ -18,7 +18,7 @@ import numpy as np
 
 from firstnet.activations import ACTIVATIONS, LINEAR, RELU_FAMILY, SIGMOID_LIKE, SMOOTH_MODERN
 from firstnet.config import TrainConfig
-from firstnet.experiments.cells import Cell, Context, run_cells, train_to_result
+from firstnet.experiments import cells
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import markdown_table, scientific, write_results
 from firstnet.figures.style import PALETTE, plt, save
@@ -43,10 +43,11 @@ class Budget:
     deep_hidden: int = 128  # units per hidden layer of the deep MLP
     deep_depth: int = 10
     deep_activations: tuple[str, ...] = ("sigmoid", "tanh", "relu", "gelu", "silu")
+    # of the deep MLP; the shallow one uses the project's kaiming
     inits: tuple[str, ...] = (
         "default",
         "kaiming",
-    )  # of the deep MLP; the shallow one uses the project's kaiming
+    )
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
     measure_batch: int = (
         1000  # training images of the fixed batch for gradient norms and unit statistics
@@ -59,7 +60,7 @@ QUICK = Budget(hidden=128, epochs=2, train_limit=5000)
 DEFAULT = Budget(hidden=128, epochs=2, train_limit=None)
 
 
-def cells(budget: Budget, seeds: int) -> list[Cell]:
+def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     """Every (activation, seed) at depth 2, then every (deep activation, init, seed) at the deep
     depth."""
     plan = [(name, 2, budget.hidden, "kaiming") for name in budget.activations]
@@ -69,32 +70,31 @@ def cells(budget: Budget, seeds: int) -> list[Cell]:
         for name in budget.deep_activations
     ]
     result = []
+    shared = {
+        "model": "mlp",
+        "epochs": budget.epochs,
+        "lr": budget.lr,
+        "train_limit": budget.train_limit,
+    }
     for name, depth, hidden, init in plan:
         for seed in range(seeds):
             cfg = TrainConfig(
-                model="mlp",
-                hidden=hidden,
-                depth=depth,
-                activation=name,
-                init=init,
-                seed=seed,
-                epochs=budget.epochs,
-                lr=budget.lr,
-                train_limit=budget.train_limit,
+                hidden=hidden, depth=depth, activation=name, init=init, seed=seed, **shared
             )
-            result.append(
-                Cell(
-                    f"{name}-depth{depth}-{init}-seed{seed}",
-                    {"train": cfg.to_dict(), "measure_batch": budget.measure_batch},
-                    f"{name}, depth {depth}, {init} init, seed {seed}",
-                )
+            key, label = (
+                f"{name}-depth{depth}-{init}-seed{seed}",
+                f"{name}, depth {depth}, {init} init",
             )
+            cell = cells.training_cell(
+                key, cfg, f"{label}, seed {seed}", measure_batch=budget.measure_batch
+            )
+            result.append(cell)
     return result
 
 
-def train_and_measure(cell: Cell, ctx: Context) -> dict:
+def train_and_measure(cell: cells.Cell, ctx: cells.Context) -> dict:
     """Train one cell; gradient norms at init and after epoch 1, unit statistics at the end."""
-    trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
+    trainer = cells.cell_trainer(cell, ctx.data)
     images, labels = fixed_batch(ctx.data, cell.config["measure_batch"])
     measured = {"grad_init": gradient_norms(trainer.model, images, labels)}
 
@@ -102,16 +102,18 @@ def train_and_measure(cell: Cell, ctx: Context) -> dict:
         if record["epoch"] == 1:
             measured["grad_epoch1"] = gradient_norms(trainer.model, images, labels)
 
-    facts = train_to_result(trainer, ctx, after_epoch)
+    facts = cells.train_to_result(trainer, ctx, after_epoch)
     if facts["diverged"]:  # the weights are no longer finite: nothing left to measure
         return facts | measured
     return facts | measured | unit_statistics(trainer.model, images)
 
 
-def run(ctx: Context, budget: Budget) -> dict:
+def run(ctx: cells.Context, budget: Budget) -> dict:
     """Train every cell (or load it), write results.md, results.json and the figures; the
     results."""
-    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_and_measure(cell, ctx))
+    results = cells.run_cells(
+        ctx, plan(budget, ctx.seeds), lambda cell: train_and_measure(cell, ctx)
+    )
     shallow = summarize(results, budget.activations, 2, "kaiming", ctx.seeds)
     deep = [
         summarize(results, budget.deep_activations, budget.deep_depth, init, ctx.seeds)
@@ -294,20 +296,13 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
         ncol=4,
         fontsize=8,
     )
-    unit_ax.barh(
-        y + 0.2,
-        [100 * row["saturated"] for row in rows],
-        height=0.4,
-        color=PALETTE[5],
-        label="saturated: |f'(z)| < 0.01\n(share of unit × example pairs)",
-    )
-    unit_ax.barh(
-        y - 0.2,
-        [100 * row["dead"] for row in rows],
-        height=0.4,
-        color=PALETTE[3],
-        label="dead: |f'(z)| < 0.01 on every\nexample (share of units)",
-    )
+    bars = {  # key: (offset, colour, legend)
+        "saturated": (0.2, PALETTE[5], "saturated: |f'(z)| < 0.01\n(share of unit × example)"),
+        "dead": (-0.2, PALETTE[3], "dead: |f'(z)| < 0.01 on every\nexample (share of units)"),
+    }
+    for key, (offset, colour, label) in bars.items():
+        share = [100 * row[key] for row in rows]
+        unit_ax.barh(y + offset, share, height=0.4, color=colour, label=label)
     for yi, row in zip(y, rows, strict=True):
         if row["dead"] > 0:
             unit_ax.text(

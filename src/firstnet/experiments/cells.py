@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from firstnet.atomic import atomic_write
+from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.errors import DivergedError, FirstnetError
 from firstnet.train import Trainer
@@ -54,9 +55,8 @@ class Context:
         lambda index, total, cell, result, cached: None
     )
     should_stop: Callable[[], bool] = lambda: False
-    computed: list[str] = field(
-        default_factory=list
-    )  # keys of the cells this call trained (not loaded)
+    # keys of the cells this call trained (not loaded)
+    computed: list[str] = field(default_factory=list)
 
 
 def stopped(ctx: Context) -> Stopped:
@@ -133,10 +133,16 @@ def train_to_result(
     }
 
 
-def seeded_keys(prefix: str, seeds: int) -> list[str]:
-    return [f"{prefix}-seed{seed}" for seed in range(seeds)]
+def training_cell(key: str, cfg: TrainConfig, label: str, **extra) -> Cell:
+    """A cell that trains `cfg`: its config holds the TrainConfig as "train", plus `extra`."""
+    return Cell(key, {"train": cfg.to_dict(), **extra}, label)
 
 
-def seed_values(results: dict[str, dict], keys: Sequence[str], name: str) -> list[float]:
-    """The number `name` of each cell in `keys` (one per seed)."""
-    return [results[key][name] for key in keys]
+def cell_trainer(cell: Cell, data: MNIST) -> Trainer:
+    """A fresh Trainer for a cell made by `training_cell`, on `data`."""
+    return Trainer(TrainConfig.from_dict(cell.config["train"]), data)
+
+
+def seed_values(results: dict[str, dict], prefix: str, seeds: int, name: str) -> list[float]:
+    """The number `name` of the cells `prefix`-seed0 .. `prefix`-seed{seeds - 1}."""
+    return [results[f"{prefix}-seed{seed}"][name] for seed in range(seeds)]

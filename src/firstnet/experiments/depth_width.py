@@ -16,20 +16,15 @@ from pathlib import Path
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from firstnet.config import TrainConfig
-from firstnet.experiments.cells import (
-    Cell,
-    Context,
-    run_cells,
-    seed_values,
-    seeded_keys,
-    train_to_result,
-)
-from firstnet.experiments.results import markdown_table, write_results
+from firstnet.experiments import cells
+from firstnet.experiments.results import table_of, write_results
 from firstnet.figures.style import PALETTE, plt, save
+from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
-from firstnet.train import Trainer
 
 TITLE = "Depth and width: accuracy against parameters and training time"
+
+RESULT_KEYS = ("test_acc", "train_acc", "seconds")  # per cell, kept for every seed
 
 
 @dataclass(frozen=True)
@@ -53,74 +48,47 @@ def architectures(budget: Budget) -> list[tuple[int, int]]:
     ]
 
 
-def cells(budget: Budget, seeds: int) -> list[Cell]:
+def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     result = []
     for depth, width in architectures(budget):
+        model = "linear" if depth == 0 else "mlp"
+        shared = {"epochs": budget.epochs, "train_limit": budget.train_limit}
         for seed in range(seeds):
-            cfg = TrainConfig(
-                model="linear" if depth == 0 else "mlp",
-                depth=depth,
-                hidden=max(width, 1),
-                seed=seed,
-                epochs=budget.epochs,
-                train_limit=budget.train_limit,
-            )
-            result.append(
-                Cell(
-                    f"depth{depth}-width{width}-seed{seed}",
-                    {"train": cfg.to_dict()},
-                    f"depth {depth}, width {width}, seed {seed}",
-                )
-            )
+            cfg = TrainConfig(model=model, depth=depth, hidden=max(width, 1), seed=seed, **shared)
+            label = f"depth {depth}, width {width}, seed {seed}"
+            result.append(cells.training_cell(f"depth{depth}-width{width}-seed{seed}", cfg, label))
     return result
 
 
-def train_cell(cell: Cell, ctx: Context) -> dict:
-    trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
-    return train_to_result(trainer, ctx) | {
-        "parameters": sum(p.numel() for p in trainer.model.parameters())
-    }
+def train_cell(cell: cells.Cell, ctx: cells.Context) -> dict:
+    trainer = cells.cell_trainer(cell, ctx.data)
+    return cells.train_to_result(trainer, ctx) | {"parameters": count_parameters(trainer.model)}
 
 
-def run(ctx: Context, budget: Budget) -> dict:
-    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
+def run(ctx: cells.Context, budget: Budget) -> dict:
+    results = cells.run_cells(ctx, plan(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
     rows = []
     for depth, width in architectures(budget):
-        keys = seeded_keys(f"depth{depth}-width{width}", ctx.seeds)
-        rows.append(
-            {
-                "depth": depth,
-                "width": width,
-                "parameters": results[keys[0]]["parameters"],
-                "test_acc": seed_values(results, keys, "test_acc"),
-                "train_acc": seed_values(results, keys, "train_acc"),
-                "seconds": mean_std(seed_values(results, keys, "seconds"))[0],
-            }
-        )
+        prefix = f"depth{depth}-width{width}"
+        numbers = {key: cells.seed_values(results, prefix, ctx.seeds, key) for key in RESULT_KEYS}
+        seconds = mean_std(numbers.pop("seconds"))[0]
+        shape = {
+            "depth": depth,
+            "width": width,
+            "parameters": results[f"{prefix}-seed0"]["parameters"],
+        }
+        rows.append(shape | numbers | {"seconds": seconds})
     figure = plot_depth_width(rows, ctx.out_dir / "depth-width.png")
+    columns = {
+        "hidden layers": lambda row: row["depth"],
+        "width": lambda row: row["width"] or "-",
+        "parameters": lambda row: f"{row['parameters']:,}",
+        "test accuracy": lambda row: percent(row["test_acc"]),
+        "train accuracy (running, last epoch)": lambda row: percent(row["train_acc"]),
+        "training + evaluation (s)": lambda row: f"{row['seconds']:.1f}",
+    }
     sections = [
-        markdown_table(
-            [
-                "hidden layers",
-                "width",
-                "parameters",
-                "test accuracy",
-                "train accuracy (running, last epoch)",
-                "training + evaluation (s)",
-            ],
-            [
-                [
-                    row["depth"],
-                    row["width"] or "-",
-                    f"{row['parameters']:,}",
-                    percent(row["test_acc"]),
-                    percent(row["train_acc"]),
-                    f"{row['seconds']:.1f}",
-                ]
-                for row in rows
-            ],
-            right=range(6),
-        ),
+        table_of(rows, columns, right=range(6)),
         reading(rows),
     ]
     payload = {"rows": rows, "cells": results}

@@ -48,9 +48,8 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
     """
 
     def extract(x: torch.Tensor) -> torch.Tensor:  # (n, 28, 28) in [0, 1]
-        gx = (
-            F.pad(x, (1, 1, 0, 0))[:, :, 2:] - F.pad(x, (1, 1, 0, 0))[:, :, :-2]
-        )  # central differences
+        # central differences
+        gx = F.pad(x, (1, 1, 0, 0))[:, :, 2:] - F.pad(x, (1, 1, 0, 0))[:, :, :-2]
         gy = F.pad(x, (0, 0, 1, 1))[:, 2:, :] - F.pad(x, (0, 0, 1, 1))[:, :-2, :]
         magnitude = torch.hypot(gx, gy)
         position = torch.remainder(torch.atan2(gy, gx), math.pi) / math.pi * bins  # in [0, bins)
@@ -59,16 +58,14 @@ def gradient_histograms(images, cell: int = 4, bins: int = 9) -> torch.Tensor:
         for b in range(bins):  # triangular weight around each bin centre, circular over 180 degrees
             distance = torch.remainder(position - (b + 0.5) + bins / 2, bins) - bins / 2
             vote = magnitude * torch.clamp(1 - distance.abs(), min=0)  # (n, 28, 28)
-            histograms.append(
-                vote.reshape(-1, side, cell, side, cell).sum((2, 4))
-            )  # (n, side, side)
+            # (n, side, side)
+            histograms.append(vote.reshape(-1, side, cell, side, cell).sum((2, 4)))
         cells = torch.stack(histograms, -1)  # (n, side, side, bins)
         blocks = torch.cat(
             [cells[:, :-1, :-1], cells[:, 1:, :-1], cells[:, :-1, 1:], cells[:, 1:, 1:]], -1
         )
-        blocks = blocks / (
-            blocks.norm(dim=-1, keepdim=True) + 0.1
-        )  # the 0.1 keeps empty blocks near 0
+        # the 0.1 keeps empty blocks near 0
+        blocks = blocks / (blocks.norm(dim=-1, keepdim=True) + 0.1)
         return blocks.flatten(1)
 
     return chunked(extract, images)
@@ -144,9 +141,8 @@ class SoftmaxRegression:
         The gradient is the hand-derived one of `objective`.
         """
         mean, std = features.mean(0), features.std(0)
-        std = torch.where(
-            std > 1e-6, std, torch.ones_like(std)
-        )  # constant features (empty border pixels)
+        # constant features (empty border pixels)
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
         x, y = (features - mean) / std, torch.tensor(np.asarray(labels)).long()
         onehot = F.one_hot(y, 10).float()
         weight, bias = torch.zeros(x.shape[1], 10), torch.zeros(10)

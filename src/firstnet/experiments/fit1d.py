@@ -67,9 +67,8 @@ class ReLUNets(nn.Module):
         self.register_buffer(
             "group", torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
         )
-        scale = torch.tensor([1 / math.sqrt(w) for w in widths])[
-            self.group
-        ]  # nn.Linear(width, 1)'s bound
+        # nn.Linear(width, 1)'s bound
+        scale = torch.tensor([1 / math.sqrt(w) for w in widths])[self.group]
         self.weight = nn.Parameter(sign)
         self.bias = nn.Parameter(-sign * kink)
         self.out_weight = nn.Parameter((torch.rand(units, generator=generator) * 2 - 1) * scale)
@@ -106,9 +105,8 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in range(steps):
-        loss = (
-            (model(x) - y).square().mean(0).sum()
-        )  # (N, networks) - (N, 1): one MSE per network, summed
+        # (N, networks) - (N, 1): one MSE per network, summed
+        loss = (model(x) - y).square().mean(0).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -19,19 +19,12 @@ import torch
 
 from firstnet.config import TrainConfig
 from firstnet.evaluate import evaluate
+from firstnet.experiments import cells
 from firstnet.experiments import features as fe
-from firstnet.experiments.cells import (
-    Cell,
-    Context,
-    run_cells,
-    seed_values,
-    seeded_keys,
-    train_to_result,
-)
-from firstnet.experiments.results import markdown_table, write_results
+from firstnet.experiments.results import table_of, write_results
 from firstnet.figures.style import PALETTE, plt, save
+from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
-from firstnet.train import Trainer
 
 TITLE = "Hand-made features: how far can they push a linear classifier?"
 
@@ -74,7 +67,7 @@ NETWORKS = {
 }
 
 
-def cells(budget: Budget, seeds: int) -> list[Cell]:
+def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     fit = {"train_limit": budget.train_limit, "iterations": budget.iterations, "l2": budget.l2}
     result = []
     for kind, (description, seeded) in feature_sets(budget).items():
@@ -83,20 +76,14 @@ def cells(budget: Budget, seeds: int) -> list[Cell]:
             "pca-quadratic": {"k": budget.pca_components},
         }
         for seed in range(seeds if seeded else 1):
-            result.append(
-                Cell(
-                    f"{kind}-seed{seed}",
-                    {"features": kind, "seed": seed, **fit, **extra.get(kind, {})},
-                    f"{description}, seed {seed}",
-                )
-            )
+            config = {"features": kind, "seed": seed, **fit, **extra.get(kind, {})}
+            result.append(cells.Cell(f"{kind}-seed{seed}", config, f"{description}, seed {seed}"))
+    shared = {"epochs": budget.epochs, "train_limit": budget.train_limit}
     for kind, description in NETWORKS.items():
         for seed in range(seeds):
-            cfg = TrainConfig(
-                model=kind, seed=seed, epochs=budget.epochs, train_limit=budget.train_limit
-            )
+            cfg = TrainConfig(model=kind, seed=seed, **shared)
             result.append(
-                Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{description}, seed {seed}")
+                cells.training_cell(f"{kind}-seed{seed}", cfg, f"{description}, seed {seed}")
             )
     return result
 
@@ -112,18 +99,14 @@ def extractor(config: dict, train_images):
     return {"pixels": fe.pixels, "hog": fe.gradient_histograms}[kind]
 
 
-def fit_cell(cell: Cell, ctx: Context) -> dict:
+def fit_cell(cell: cells.Cell, ctx: cells.Context) -> dict:
     config = cell.config
     if "train" in config:  # a network, through the training loop
-        trainer = Trainer(TrainConfig.from_dict(config["train"]), ctx.data)
-        facts = train_to_result(trainer, ctx)
-        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[
-            1
-        ]  # final model
-        return facts | {
-            "dimension": 784,
-            "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        }
+        trainer = cells.cell_trainer(cell, ctx.data)
+        facts = cells.train_to_result(trainer, ctx)
+        # the final model on its training images, not the running mean of the last epoch
+        facts["train_acc"] = evaluate(trainer.model, trainer.train_images, trainer.train_labels)[1]
+        return facts | {"dimension": 784, "parameters": count_parameters(trainer.model)}
     data = ctx.data.subset(config["train_limit"])
     start = time.perf_counter()
     extract = extractor(config, data.train_images)
@@ -142,44 +125,36 @@ def fit_cell(cell: Cell, ctx: Context) -> dict:
     }
 
 
-def run(ctx: Context, budget: Budget) -> dict:
-    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: fit_cell(cell, ctx))
+def run(ctx: cells.Context, budget: Budget) -> dict:
+    results = cells.run_cells(ctx, plan(budget, ctx.seeds), lambda cell: fit_cell(cell, ctx))
     described = {kind: (text, seeded) for kind, (text, seeded) in feature_sets(budget).items()}
     described |= {kind: (text, True) for kind, text in NETWORKS.items()}
     rows = []
     for kind, (description, seeded) in described.items():
-        keys = seeded_keys(kind, ctx.seeds if seeded else 1)
-        rows.append(
-            {
-                "kind": kind,
-                "description": description,
-                "dimension": results[keys[0]]["dimension"],
-                "network": kind in NETWORKS,
-                "test_acc": seed_values(results, keys, "test_acc"),
-                "train_acc": seed_values(results, keys, "train_acc"),
-                "seconds": mean_std(seed_values(results, keys, "seconds"))[0],
-            }
-        )
+        seeds = ctx.seeds if seeded else 1
+        numbers = {
+            key: cells.seed_values(results, kind, seeds, key) for key in ("test_acc", "train_acc")
+        }
+        seconds = mean_std(cells.seed_values(results, kind, seeds, "seconds"))[0]
+        facts = {"kind": kind, "description": description, "network": kind in NETWORKS}
+        dimension = results[f"{kind}-seed0"]["dimension"]
+        rows.append(facts | {"dimension": dimension} | numbers | {"seconds": seconds})
     rows.sort(key=lambda row: mean_std(row["test_acc"])[0])
     figure = plot_handmade(rows, ctx.out_dir / "handmade-features.png")
-    table = markdown_table(
-        ["features → classifier", "input dimension", "train accuracy", "test accuracy", "seconds"],
-        [
-            [
-                row["description"] + ("" if row["network"] else " → softmax regression"),
-                row["dimension"],
-                percent(row["train_acc"]),
-                percent(row["test_acc"]),
-                f"{row['seconds']:.1f}",
-            ]
-            for row in rows
-        ],
-        right=(1, 2, 3, 4),
-    )
+    columns = {
+        "features → classifier": lambda row: (
+            row["description"] + ("" if row["network"] else " → softmax regression")
+        ),
+        "input dimension": lambda row: row["dimension"],
+        "train accuracy": lambda row: percent(row["train_acc"]),
+        "test accuracy": lambda row: percent(row["test_acc"]),
+        "seconds": lambda row: f"{row['seconds']:.1f}",
+    }
+    table = table_of(rows, columns, right=(1, 2, 3, 4))
     note = (
-        "Seconds: feature extraction (train and test) plus the fit; for the two networks, training "
-        "plus "
-        "per-epoch evaluation. Train accuracy: of the final model on its training images.\n"
+        "Seconds: feature extraction (train and test) plus the fit; for the two networks, "
+        "training plus per-epoch evaluation. Train accuracy: of the final model on its training "
+        "images.\n"
     )
     payload = {"rows": rows, "cells": results}
     return write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])

@@ -68,13 +68,11 @@ def unit_statistics(model: MLP, images: torch.Tensor) -> dict:
     the threshold: its units never die.
     """
     slopes = derivatives(model, images)
-    threshold = [
-        torch.tensor(SATURATION, dtype=s.dtype) for s in slopes
-    ]  # compared in the slope's own dtype
+    # compared in the slope's own dtype
+    threshold = [torch.tensor(SATURATION, dtype=s.dtype) for s in slopes]
     small = [s < t.to(s.device) for s, t in zip(slopes, threshold, strict=True)]
-    dead = [
-        int(mask.all(0).sum()) / mask.shape[1] for mask in small
-    ]  # counts, so fractions are exact
+    # counts, so fractions are exact
+    dead = [int(mask.all(0).sum()) / mask.shape[1] for mask in small]
     saturated = [int(mask.sum()) / mask.numel() for mask in small]
     units = sum(mask.shape[1] for mask in small)
     if not units:  # depth 0: no hidden unit to be dead or saturated

@@ -19,19 +19,11 @@ import torch
 
 from firstnet.config import INPUT_DIM, MNIST_MEAN, MNIST_STD, NO_ACTIVATION_RECIPE, TrainConfig
 from firstnet.errors import ConfigError
-from firstnet.experiments.cells import (
-    Cell,
-    Context,
-    run_cells,
-    seed_values,
-    seeded_keys,
-    train_to_result,
-)
-from firstnet.experiments.results import markdown_table, scientific, write_results
+from firstnet.experiments import cells
+from firstnet.experiments.results import markdown_table, scientific, table_of, write_results
 from firstnet.figures.style import plt, save
-from firstnet.models import MLP
+from firstnet.models import MLP, count_parameters
 from firstnet.stats import mean_std, percent
-from firstnet.train import Trainer
 
 TITLE = "No activation: the identity MLP is one linear map"
 MODELS = {
@@ -90,61 +82,48 @@ def composition_check(model: MLP, images: torch.Tensor) -> dict:
     }
 
 
-def cells(budget: Budget, seeds: int) -> list[Cell]:
+def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     result = []
+    shared = {"hidden": budget.hidden, "depth": 2, "epochs": budget.epochs, **NO_ACTIVATION_RECIPE}
+    shared["train_limit"] = budget.train_limit
     for kind in MODELS:
+        model, activation = ("linear", "relu") if kind == "linear" else ("mlp", kind)
         for seed in range(seeds):
-            cfg = TrainConfig(
-                model="linear" if kind == "linear" else "mlp",
-                hidden=budget.hidden,
-                depth=2,
-                activation=kind if kind != "linear" else "relu",
-                seed=seed,
-                epochs=budget.epochs,
-                train_limit=budget.train_limit,
-                **NO_ACTIVATION_RECIPE,
-            )
+            cfg = TrainConfig(model=model, activation=activation, seed=seed, **shared)
             result.append(
-                Cell(f"{kind}-seed{seed}", {"train": cfg.to_dict()}, f"{MODELS[kind]}, seed {seed}")
+                cells.training_cell(f"{kind}-seed{seed}", cfg, f"{MODELS[kind]}, seed {seed}")
             )
     return result
 
 
-def train_cell(cell: Cell, ctx: Context) -> dict:
-    trainer = Trainer(TrainConfig.from_dict(cell.config["train"]), ctx.data)
-    facts = train_to_result(trainer, ctx) | {
-        "parameters": sum(p.numel() for p in trainer.model.parameters())
-    }
+def train_cell(cell: cells.Cell, ctx: cells.Context) -> dict:
+    trainer = cells.cell_trainer(cell, ctx.data)
     model = trainer.model
+    facts = cells.train_to_result(trainer, ctx) | {"parameters": count_parameters(model)}
     if facts["diverged"]:
         return facts
     if isinstance(model, MLP) and isinstance(model.acts[0], torch.nn.Identity):
         facts |= composition_check(model, trainer.test_images)
         if cell.key.endswith("seed0"):  # the composed templates, for the figure
             facts["templates"] = compose(model)[0].float().tolist()
-    elif (
-        cell.key == "linear-seed0"
-    ):  # the linear model's own templates, on raw pixels like the composed map
+    elif cell.key == "linear-seed0":  # its own templates, on raw pixels like the composed map
         facts["templates"] = (model.out.weight.detach().cpu().double() / MNIST_STD).float().tolist()
     return facts
 
 
-def run(ctx: Context, budget: Budget) -> dict:
-    results = run_cells(ctx, cells(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
+def run(ctx: cells.Context, budget: Budget) -> dict:
+    results = cells.run_cells(ctx, plan(budget, ctx.seeds), lambda cell: train_cell(cell, ctx))
     size = f"784-{budget.hidden}-{budget.hidden}-10"
-    rows = [
-        {
-            "model": kind,
-            "description": MODELS[kind].replace("784-H-H-10", size),
-            "test_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "test_acc"),
-            "train_acc": seed_values(results, seeded_keys(kind, ctx.seeds), "train_acc"),
-            "parameters": results[f"{kind}-seed0"]["parameters"],
-            "seconds_per_epoch": mean_std(
-                seed_values(results, seeded_keys(kind, ctx.seeds), "seconds_per_epoch")
-            )[0],
+    rows = []
+    for kind in MODELS:
+        numbers = {
+            key: cells.seed_values(results, kind, ctx.seeds, key)
+            for key in ("test_acc", "train_acc")
         }
-        for kind in MODELS
-    ]
+        seconds = mean_std(cells.seed_values(results, kind, ctx.seeds, "seconds_per_epoch"))[0]
+        described = {"model": kind, "description": MODELS[kind].replace("784-H-H-10", size)}
+        parameters = results[f"{kind}-seed0"]["parameters"]
+        rows.append(described | numbers | {"parameters": parameters, "seconds_per_epoch": seconds})
     checks = [
         {"seed": seed}
         | {
@@ -181,27 +160,14 @@ def run(ctx: Context, budget: Budget) -> dict:
 
 
 def accuracy_table(rows: list[dict]) -> str:
-    body = [
-        [
-            row["description"],
-            f"{row['parameters']:,}",
-            percent(row["test_acc"]),
-            percent(row["train_acc"]),
-            f"{row['seconds_per_epoch']:.2f}",
-        ]
-        for row in rows
-    ]
-    return markdown_table(
-        [
-            "model",
-            "parameters",
-            "test accuracy",
-            "train accuracy (running, last epoch)",
-            "s / epoch",
-        ],
-        body,
-        right=(1, 2, 3, 4),
-    )
+    columns = {
+        "model": lambda row: row["description"],
+        "parameters": lambda row: f"{row['parameters']:,}",
+        "test accuracy": lambda row: percent(row["test_acc"]),
+        "train accuracy (running, last epoch)": lambda row: percent(row["train_acc"]),
+        "s / epoch": lambda row: f"{row['seconds_per_epoch']:.2f}",
+    }
+    return table_of(rows, columns, right=(1, 2, 3, 4))
 
 
 def composition_table(checks: list[dict]) -> str:

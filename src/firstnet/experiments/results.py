@@ -31,6 +31,13 @@ def markdown_table(
     return "\n".join(lines) + "\n"
 
 
+def table_of(rows: Sequence[dict], columns: dict, right: Sequence[int] = ()) -> str:
+    """`markdown_table` of `rows`, with `columns` mapping each header to the function that formats a
+    row's cell in that column."""
+    body = [[show_cell(row) for show_cell in columns.values()] for row in rows]
+    return markdown_table(list(columns), body, right)
+
+
 def write_results(
     ctx: Context,
     title: str,

@@ -16,8 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from firstnet.config import MEMORISE_RECIPE, TrainConfig
 from firstnet.evaluate import evaluate
-from firstnet.experiments import fit1d
-from firstnet.experiments.cells import Cell, Context, run_cells, train_to_result
+from firstnet.experiments import cells, fit1d
 from firstnet.experiments.results import markdown_table, write_results
 from firstnet.figures.style import PALETTE, plt, save
 from firstnet.stats import percent
@@ -26,6 +25,11 @@ from firstnet.train import Trainer
 TITLE = "Universal approximation, and memorising random labels"
 
 SHOWN_WIDTHS = (2, 8, 32, 256)  # fitted curves drawn per target (those present in the budget)
+# The memorisation figure's two curves per run: (history key, line style, legend).
+MEMORISATION_CURVES = (
+    ("train_acc", "o-", "train (running mean of the epoch)"),
+    ("test_acc", "s--", "test"),
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,13 @@ def memorise_config(budget: Budget, seed: int) -> TrainConfig:
     )
 
 
-def cells(budget: Budget, seeds: int) -> list[Cell]:
+def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     fit = {
         key: getattr(budget, key)
         for key in ("steps", "widths", "lr", "points", "noisy_points", "noise")
     }
     result = [
-        Cell(
+        cells.Cell(
             f"fit-{name.replace(' ', '-')}-seed{seed}",
             {"target": name, "seed": seed, **fit},
             f"1-D fit of {name}, widths {budget.widths[0]}..{budget.widths[-1]}, seed {seed}",
@@ -78,7 +82,7 @@ def cells(budget: Budget, seeds: int) -> list[Cell]:
     for labels in ("random", "true"):
         for seed in range(seeds):
             result.append(
-                Cell(
+                cells.Cell(
                     f"memorise-{labels}-seed{seed}",
                     {"labels": labels, "train": memorise_config(budget, seed).to_dict()},
                     f"MLP on {budget.memorise_images} images with {labels} labels, seed {seed}",
@@ -99,7 +103,7 @@ def fit_cell(config: dict) -> dict:
     }
 
 
-def memorise_cell(config: dict, ctx: Context) -> dict:
+def memorise_cell(config: dict, ctx: cells.Context) -> dict:
     """Train on the first images with their labels shuffled (random) or as they are (true)."""
     cfg = TrainConfig.from_dict(config["train"])
     data = ctx.data.subset(cfg.train_limit, cfg.test_limit)
@@ -111,7 +115,7 @@ def memorise_cell(config: dict, ctx: Context) -> dict:
             data, train_labels=data.train_labels[order], source=f"{data.source}, shuffled"
         )
     trainer = Trainer(cfg, data)
-    facts = train_to_result(trainer, ctx)
+    facts = cells.train_to_result(trainer, ctx)
     if not facts[
         "diverged"
     ]:  # the final model on its own training set, not the running mean of the last epoch
@@ -119,11 +123,11 @@ def memorise_cell(config: dict, ctx: Context) -> dict:
     return facts
 
 
-def run(ctx: Context, budget: Budget) -> dict:
-    def compute(cell: Cell) -> dict:
+def run(ctx: cells.Context, budget: Budget) -> dict:
+    def compute(cell: cells.Cell) -> dict:
         return fit_cell(cell.config) if "target" in cell.config else memorise_cell(cell.config, ctx)
 
-    results = run_cells(ctx, cells(budget, ctx.seeds), compute)
+    results = cells.run_cells(ctx, plan(budget, ctx.seeds), compute)
     approximation = {
         name: [results[f"fit-{name.replace(' ', '-')}-seed{seed}"] for seed in range(ctx.seeds)]
         for name in fit1d.TARGETS
@@ -231,13 +235,8 @@ def plot_errors(errors_by_target: dict, widths: tuple[int, ...], path: Path) -> 
             color=PALETTE[3],
             label="noisy sine: error on its noisy points",
         )
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="hidden units (width)",
-        ylabel="RMSE",
-        title="One hidden layer of ReLUs: error against width",
-    )
+    ax.set(xscale="log", yscale="log", xlabel="hidden units (width)", ylabel="RMSE")
+    ax.set_title("One hidden layer of ReLUs: error against width")
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.legend(fontsize=8)
     return save(fig, path)
@@ -276,22 +275,9 @@ def plot_memorisation(histories: dict[str, list[dict]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for (labels, history), color in zip(histories.items(), (PALETTE[3], PALETTE[0]), strict=False):
         epochs = [r["epoch"] for r in history]
-        ax.plot(
-            epochs,
-            [100 * r["train_acc"] for r in history],
-            "o-",
-            color=color,
-            ms=3,
-            label=f"{labels} labels: train (running mean of the epoch)",
-        )
-        ax.plot(
-            epochs,
-            [100 * r["test_acc"] for r in history],
-            "s--",
-            color=color,
-            ms=3,
-            label=f"{labels} labels: test",
-        )
+        for key, style, what in MEMORISATION_CURVES:
+            accuracy = [100 * r[key] for r in history]
+            ax.plot(epochs, accuracy, style, color=color, ms=3, label=f"{labels} labels: {what}")
     ax.axhline(10, color="0.5", lw=1, ls=":", label="chance (10%)")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set(

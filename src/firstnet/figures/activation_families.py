@@ -189,9 +189,8 @@ def plot_activation_family(family: str, path: Path) -> Path:
         ncols=2,
     )
     fig.suptitle(FAMILIES[family], fontsize=14, x=0.02, ha="left")
-    return save(
-        fig, path, bbox_inches=fig.bbox_inches
-    )  # the whole figure: exactly figure_size pixels
+    # the whole figure: exactly figure_size pixels
+    return save(fig, path, bbox_inches=fig.bbox_inches)
 
 
 def plot_all_families(out_dir: Path) -> list[Path]:

@@ -175,12 +175,10 @@ def region_colours(probabilities: np.ndarray) -> np.ndarray:
     steps: the bands read like contour lines of the confidence and keep the GIF small)."""
     classes = probabilities.shape[-1]
     winner = probabilities.argmax(-1)  # (S, S)
-    confidence = (probabilities.max(-1) - 1 / classes) / (
-        1 - 1 / classes
-    )  # 0 at chance, 1 when certain
-    alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[
-        ..., None
-    ]  # (S, S, 1)
+    # 0 at chance, 1 when certain
+    confidence = (probabilities.max(-1) - 1 / classes) / (1 - 1 / classes)
+    # (S, S, 1)
+    alpha = (0.2 + 0.6 * np.ceil(confidence * CONFIDENCE_BANDS) / CONFIDENCE_BANDS)[..., None]
     return 1 - alpha * (1 - CLASS_COLOURS[winner])
 
 
@@ -229,9 +227,8 @@ class BoundaryFigure:
         )
         regions_ax.set(xticks=[], yticks=[], aspect="equal", title=run.label)
         regions_ax.grid(False)
-        loss_ax.set_title(
-            "step 0"
-        )  # placeholders of the final size, so the layout leaves them room
+        # placeholders of the final size, so the layout leaves them room
+        loss_ax.set_title("step 0")
         acc_ax.set_title("train 100.0%, test 100.0%")
         row = {
             "image": image,

@@ -43,9 +43,8 @@ class LossSlice:
     captured: (
         float  # fraction of the trajectory's squared distance from theta* that lies in the plane
     )
-    path_loss: (
-        torch.Tensor
-    )  # (T,): the loss at the trajectory's real weights (off the plane, in general)
+    # (T,): the loss at the trajectory's real weights (off the plane, in general)
+    path_loss: torch.Tensor
 
 
 def filter_normalised_direction(model: torch.nn.Module, generator: torch.Generator) -> torch.Tensor:
@@ -197,40 +196,18 @@ def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
         )
         surface = fig.add_subplot(2, len(slices), column + 1, projection="3d")
         surface.plot_surface(a, b, loss, cmap="viridis", alpha=0.85, linewidth=0)
-        surface.set(
-            xlabel="a (direction 1)",
-            ylabel="b (direction 2)",
-            zlabel="cross-entropy",
-            title=f"Loss along {caption}",
-        )
+        surface.set(xlabel="a (direction 1)", ylabel="b (direction 2)", zlabel="cross-entropy")
+        surface.set_title(f"Loss along {caption}")
         contour = fig.add_subplot(2, len(slices), len(slices) + column + 1)
         levels = np.geomspace(loss.min(), loss.max() * 1.0001, 20)  # even steps in log(loss)
         filled = contour.contourf(a, b, loss, levels=levels, cmap="viridis")
         fig.colorbar(filled, ax=contour, label="cross-entropy", format="%.2f", ticks=levels[::3])
-        contour.plot(
-            route[:, 0],
-            route[:, 1],
-            ".-",
-            color=PALETTE[3],
-            markersize=4,
-            label=f"training path (the plane holds {100 * piece.captured:.2g}%)",
-        )
-        contour.plot(
-            *route[0],
-            "s",
-            color=PALETTE[1],
-            markersize=8,
-            label=f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})",
-        )
-        contour.plot(
-            0,
-            0,
-            "*",
-            color="white",
-            markeredgecolor="black",
-            markersize=14,
-            label=f"trained weights (loss {piece.path_loss[-1]:.2f})",
-        )
+        held = f"training path (the plane holds {100 * piece.captured:.2g}%)"
+        contour.plot(route[:, 0], route[:, 1], ".-", color=PALETTE[3], markersize=4, label=held)
+        start = f"initial weights, projected (their loss: {piece.path_loss[0]:.2f})"
+        contour.plot(*route[0], "s", color=PALETTE[1], markersize=8, label=start)
+        end = {"color": "white", "markeredgecolor": "black", "markersize": 14}
+        contour.plot(0, 0, "*", **end, label=f"trained weights (loss {piece.path_loss[-1]:.2f})")
         contour.set(
             xlabel="a",
             ylabel="b",

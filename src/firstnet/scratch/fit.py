@@ -12,15 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from firstnet.activations import get_activation
 from firstnet.config import INPUT_DIM, NUM_CLASSES
-from firstnet.errors import ConfigError, DivergedError
-from firstnet.schedule import LOG_EVERY, ProgressRecord, learning_rate
+from firstnet.errors import ConfigError
+from firstnet.schedule import LOG_EVERY, check_and_report, epoch_record, learning_rate
 from firstnet.scratch.mlp import (
     Params,
     backward,
@@ -135,9 +134,10 @@ class ScratchTrainer:
         check_config(cfg)
         self.cfg, self.activation = cfg, get_activation(cfg.activation)
         data = data.subset(cfg.train_limit, cfg.test_limit)
+        # (N, 784)
         self.train_images = np.ascontiguousarray(
             data.train_images.reshape(len(data.train_images), -1)
-        )  # (N, 784)
+        )
         self.train_labels = data.train_labels.astype(np.int64)
         self.test_images, self.test_labels = data.test_images, data.test_labels.astype(np.int64)
         rng = np.random.default_rng(cfg.seed)
@@ -145,9 +145,8 @@ class ScratchTrainer:
             (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), cfg.activation, cfg.init, rng
         )
         self.optimizer = SGD(self.params, cfg.momentum, cfg.nesterov, cfg.weight_decay)
-        self.shuffle_rng = np.random.default_rng(
-            [cfg.seed, 1]
-        )  # batch order depends on the seed only
+        # batch order depends on the seed only
+        self.shuffle_rng = np.random.default_rng([cfg.seed, 1])
         self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
         self.epoch, self.elapsed_s, self.history, self.lr = 0, 0.0, [], 0.0
 
@@ -155,15 +154,12 @@ class ScratchTrainer:
     def finished(self) -> bool:
         return self.epoch >= self.cfg.epochs
 
-    def run(
-        self,
-        on_progress: Callable[[ProgressRecord], None] | None = None,
-        on_epoch: Callable[[dict], None] | None = None,
-        should_stop: Callable[[], bool] = lambda: False,
-    ) -> list[dict]:
+    def run(self, on_progress=None, on_epoch=None, should_stop=lambda: False) -> list[dict]:
         """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
 
-        Returns the history, one record per finished epoch, with the keys of the torch Trainer's.
+        The callbacks are those of `Trainer.run`: `on_progress(ProgressRecord)` every LOG_EVERY
+        batches, `on_epoch(record)` after each epoch. Returns the history, one record per finished
+        epoch, with the keys of the torch Trainer's.
         """
         while not self.finished:
             sums = self._train_epoch(on_progress, should_stop)
@@ -199,31 +195,12 @@ class ScratchTrainer:
             correct += int((cache.Z3.argmax(1) == labels).sum())
             count += len(labels)
             if (batch + 1) % LOG_EVERY == 0 or batch + 1 == self.steps_per_epoch:
-                self._check_and_report(on_progress, batch + 1, loss_sum, correct, count, start)
+                position = (self.epoch + 1, cfg.epochs, batch + 1, self.steps_per_epoch)
+                seconds = time.perf_counter() - start
+                sums = (loss_sum, correct, count)
+                check_and_report(on_progress, position, sums, count, seconds, self.lr)
         self.elapsed_s += time.perf_counter() - start
         return loss_sum, correct, count
-
-    def _check_and_report(
-        self, on_progress, batch: int, loss_sum: float, correct: int, count: int, start: float
-    ) -> None:
-        if not math.isfinite(loss_sum):
-            raise DivergedError(
-                f"training diverged: the loss became {loss_sum / count} in epoch {self.epoch + 1}, "
-                f"batch {batch} (lr {self.lr:.3g}); try a smaller --lr"
-            )
-        if on_progress:
-            seconds = max(time.perf_counter() - start, 1e-9)
-            on_progress(
-                ProgressRecord(
-                    self.epoch + 1,
-                    self.cfg.epochs,
-                    batch,
-                    self.steps_per_epoch,
-                    loss_sum / count,
-                    correct / count,
-                    count / seconds,
-                )
-            )
 
     def _end_epoch(self, loss_sum: float, correct: int, count: int) -> dict:
         start = time.perf_counter()
@@ -232,14 +209,7 @@ class ScratchTrainer:
         )
         self.elapsed_s += time.perf_counter() - start
         self.epoch += 1
-        record = {
-            "epoch": self.epoch,
-            "train_loss": loss_sum / count,
-            "train_acc": correct / count,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "lr": self.lr,
-        }
+        sums, test = (loss_sum, correct, count), (test_loss, test_acc)
+        record = epoch_record(self.epoch, sums, test, self.elapsed_s, self.lr)
         self.history.append(record)
         return record

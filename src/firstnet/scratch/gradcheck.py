@@ -28,6 +28,7 @@ STEP = 1e-5
 KINK_MARGIN = (
     1e-3  # no pre-activation this close to 0 (ReLU's kink), well beyond what a step moves Z
 )
+SMOOTHING = 0.1  # label smoothing of the checked loss
 TOLERANCE = 1e-6
 
 
@@ -91,20 +92,14 @@ def gradcheck_problem(
         cache = forward(params, X, activation)
         if min(np.abs(cache.Z1).min(), np.abs(cache.Z2).min()) > KINK_MARGIN:
             return params, X, labels
-    raise RuntimeError(
-        "could not draw a gradient-check problem away from the kinks"
-    )  # probability ~0
+    # probability ~0
+    raise RuntimeError("could not draw a gradient-check problem away from the kinks")
 
 
-def check_gradients(
-    activation: str,
-    seed: int = 0,
-    smoothing: float = 0.1,
-    sizes=GRADCHECK_SIZES,
-    batch: int = GRADCHECK_BATCH,
-) -> dict[str, float]:
-    """Relative error of the backward pass against finite differences, per parameter name."""
-    params, X, labels = gradcheck_problem(activation, sizes, batch, seed)
+def check_gradients(activation: str, seed=0, sizes=GRADCHECK_SIZES, batch=GRADCHECK_BATCH):
+    """Relative error (a dict by parameter name) of the backward pass against finite differences,
+    with label smoothing SMOOTHING so that its term is checked too."""
+    params, X, labels, smoothing = *gradcheck_problem(activation, sizes, batch, seed), SMOOTHING
     _, analytic = loss_and_gradients(params, X, labels, activation, smoothing)
     numeric = numerical_gradients(params, X, labels, activation, smoothing)
     return {name: relative_error(analytic[name], numeric[name]) for name in PARAM_NAMES}

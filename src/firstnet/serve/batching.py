@@ -42,9 +42,8 @@ class Batcher:
             for start in range(0, len(items), MAX_BATCH):
                 chunk = items[start : start + MAX_BATCH]
                 try:
-                    results = predict_batch(
-                        served, np.stack([image for image, _ in chunk])
-                    )  # (B, 28, 28)
+                    # (B, 28, 28)
+                    results = predict_batch(served, np.stack([image for image, _ in chunk]))
                 except (
                     Exception
                 ) as error:  # a bug: every request of the batch gets the 500, none hangs

@@ -66,10 +66,11 @@ def array_from_json(image) -> np.ndarray:
             f"image must be a 2-D array (rows of pixels), got shape {list(gray.shape)}; "
             "send 28x28 (MNIST-like) or a canvas-sized HxW array",
         )
+    # NaN anywhere makes both NaN; an infinity shows in one
     low, high = (
         float(gray.min()),
         float(gray.max()),
-    )  # NaN anywhere makes both NaN; an infinity shows in one
+    )
     if not (np.isfinite(low) and np.isfinite(high)):
         raise BadRequest(422, "image contains non-finite values (NaN or Infinity)")
     if low < 0 or high > 1:
