@@ -1,0 +1,69 @@
+"""The layout docs/architecture.md describes: each module name used once, imports point one way."""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "firstnet"
+# A module (or package) may import only from lower ranks: the layers of docs/architecture.md, bottom
+# first. "firstnet" is the package itself (its version).
+RANKS = {
+    "firstnet": 0, "errors": 0, "atomic": 0, "activations": 1, "config": 2,
+    "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
+    "evaluate": 4, "train": 5, "runs": 6, "scratch": 6,
+    "figures": 7, "serve": 7, "experiments": 8,
+    "cli": 9, "__main__": 10,
+}  # fmt: skip
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def unit(path_or_name: Path | str) -> str:
+    """The top-level unit of a module: `figures` for firstnet/figures/boundary.py, `train` for
+    firstnet.train, `firstnet` for the package itself."""
+    if isinstance(path_or_name, Path):
+        parts = path_or_name.relative_to(PACKAGE).with_suffix("").parts
+        return "firstnet" if parts == ("__init__",) else parts[0]
+    parts = path_or_name.split(".")
+    return parts[1] if len(parts) > 1 else "firstnet"
+
+
+def imported(path: Path) -> set[str]:
+    """The firstnet modules `path` imports, at any depth of its code (lazy imports included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("firstnet"):
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("firstnet")}
+    return names
+
+
+def test_no_module_name_twice():
+    counts = Counter(path.name for path in modules() if path.name != "__init__.py")
+    assert [name for name, count in counts.items() if count > 1] == []
+
+
+def test_every_unit_has_a_rank():
+    assert {unit(path) for path in modules()} == set(RANKS)
+
+
+@pytest.mark.parametrize("path", modules(), ids=lambda path: str(path.relative_to(PACKAGE)))
+def test_imports_point_down_the_layers(path):
+    own = unit(path)
+    upward = [
+        name for name in imported(path) if unit(name) != own and RANKS[unit(name)] >= RANKS[own]
+    ]
+    assert upward == [], f"{own} (rank {RANKS[own]}) imports {upward}"
+
+
+def test_the_layer_check_sees_lazy_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from firstnet.cli import main\n    import firstnet.runs\n")
+    assert imported(module) == {"firstnet.cli", "firstnet.runs"}
