@@ -58,9 +58,8 @@ def test_sharpness_sets_the_stability_limit():
     it."""
     problem = make_problem()
     minimum = torch.zeros(2, dtype=torch.float64)
-    for _ in range(
-        30
-    ):  # Newton's method on the closed-form gradient and Hessian: the exact minimum
+    # Newton's method on the closed-form gradient and Hessian: the exact minimum
+    for _ in range(30):
         step = torch.linalg.solve(
             analytic_hessian(problem, minimum), analytic_gradient(problem, minimum)
         )

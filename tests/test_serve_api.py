@@ -348,9 +348,8 @@ def test_damaged_pngs_never_cause_a_server_error(client, mnist):
     generator = np.random.default_rng(0)
     for _ in range(40):
         damaged = bytearray(valid)
-        for position in generator.integers(
-            8, len(valid), size=4
-        ):  # keep the signature, break the rest
+        # keep the signature, break the rest
+        for position in generator.integers(8, len(valid), size=4):
             damaged[position] = int(generator.integers(0, 256))
         response = client.post(
             "/api/predict", content=bytes(damaged), headers={"content-type": PNG}
@@ -376,9 +375,8 @@ def test_a_broken_run_is_reported_at_start_up(default_mlp_run, tmp_path, capsys)
     (broken / runs.MODEL).write_bytes(b"not safetensors")
     assert main(["serve", str(broken)]) == 1
     assert "not a readable safetensors file" in capsys.readouterr().err
-    with pytest.raises(
-        ServeError, match="no finished run"
-    ):  # the only run is broken: nothing to serve
+    # the only run is broken: nothing to serve
+    with pytest.raises(ServeError, match="no finished run"):
         newest_of_each_kind(tmp_path)
 
 

@@ -72,9 +72,8 @@ def raw_exchange(url: str, request: bytes, read_timeout: float = 10) -> bytes:
     """Send raw bytes to the server; return what it answers before closing or going quiet."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=read_timeout) as sock:
-        with contextlib.suppress(
-            OSError
-        ):  # the server may answer and close before taking the whole body
+        # the server may answer and close before taking the whole body
+        with contextlib.suppress(OSError):
             sock.sendall(request)
         answer = b""
         while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < content_length(

@@ -21,9 +21,8 @@ def load_image(path: str | Path) -> np.ndarray:
     """A grayscale image as float32 (H, W) in [0, 1], from any format Pillow reads."""
     try:
         with Image.open(path) as image:
-            if image.mode.startswith(
-                "I;16"
-            ):  # 16-bit grayscale: scale, since convert("L") would clip
+            # 16-bit grayscale: scale, since convert("L") would clip
+            if image.mode.startswith("I;16"):
                 return np.asarray(image, dtype=np.float32) / 65535.0
             image = image.convert("RGBA") if "A" in image.getbands() or image.mode == "P" else image
             if image.mode == "RGBA":  # transparent pixels become white paper

@@ -98,9 +98,8 @@ def scratch_command(args) -> int:
         return show_gradcheck(args.seed)
     cfg = TrainConfig(**FIXED_FIELDS, **{name: getattr(args, name) for name in CONFIG_FIELDS})
     run_dir = Path(args.runs_dir) / (args.name or f"scratch-{runs.default_name(cfg)}")
-    if run_dir.is_dir() and any(
-        run_dir.iterdir()
-    ):  # before loading data; scratch runs cannot resume
+    # before loading data; scratch runs cannot resume
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         raise CheckpointError(f"{run_dir} already exists; pick another --name")
     data = load_data(args.data_dir)
     runs.create_run_dir(run_dir.parent, run_dir.name)

@@ -82,9 +82,8 @@ def run_cells(
         if cached:
             result = json.loads(path.read_text())["result"]
         else:
-            if (
-                ctx.should_stop()
-            ):  # cells that train no network (1-D fits, feature fits) stop between cells
+            # cells that train no network (1-D fits, feature fits) stop between cells
+            if ctx.should_stop():
                 raise stopped(ctx)
             ctx.on_start(index, len(cells), cell)
             start = time.perf_counter()

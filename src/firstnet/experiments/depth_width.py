@@ -139,9 +139,8 @@ def plot_depth_width(rows: list[dict], path: Path) -> Path:
                 label=label,
                 **style,
             )
-            for row in (
-                mine
-            ):  # every seed, faint: a failed seed shows as an outlier, not as a huge error bar
+            # every seed, faint: a failed seed shows as an outlier, not as a huge error bar
+            for row in mine:
                 ax.plot(
                     [row[key]] * len(row["test_acc"]),
                     [100 * a for a in row["test_acc"]],

@@ -107,9 +107,8 @@ def memorise_cell(config: dict, ctx: cells.Context) -> dict:
     """Train on the first images with their labels shuffled (random) or as they are (true)."""
     cfg = TrainConfig.from_dict(config["train"])
     data = ctx.data.subset(cfg.train_limit, cfg.test_limit)
-    if (
-        config["labels"] == "random"
-    ):  # a permutation keeps the class counts; each image gets another's label
+    # a permutation keeps the class counts; each image gets another's label
+    if config["labels"] == "random":
         order = np.random.default_rng(cfg.seed).permutation(len(data.train_labels))
         data = dataclasses.replace(
             data, train_labels=data.train_labels[order], source=f"{data.source}, shuffled"
