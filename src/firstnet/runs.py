@@ -25,9 +25,8 @@ from firstnet.train import Trainer
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.jsonl", "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
-CHECKPOINT_FORMAT = (
-    "firstnet-checkpoint-2"  # the state-dict layout; "firstnet-checkpoint" was the first
-)
+# the state-dict layout; "firstnet-checkpoint" was the first
+CHECKPOINT_FORMAT = "firstnet-checkpoint-2"
 
 
 def default_name(cfg: TrainConfig) -> str:

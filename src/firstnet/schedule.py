@@ -15,9 +15,8 @@ if TYPE_CHECKING:
 
 
 LOG_EVERY = 10  # batches between progress reports (each one synchronises with the device)
-EVAL_BATCH = (
-    2000  # images per forward pass when evaluating: no gradients are kept, so memory stays small
-)
+# Images per forward pass when evaluating: no gradients are kept, so memory stays small.
+EVAL_BATCH = 2000
 
 
 @dataclass

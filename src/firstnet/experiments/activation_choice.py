@@ -49,9 +49,8 @@ class Budget:
         "kaiming",
     )
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
-    measure_batch: int = (
-        1000  # training images of the fixed batch for gradient norms and unit statistics
-    )
+    # training images of the fixed batch for gradient norms and unit statistics
+    measure_batch: int = 1000
     # the MLP recipe's 0.2 diverges with the identity, PReLU and SELU (and deep GELU, SiLU)
     lr: float = 0.05
 

@@ -44,9 +44,8 @@ class Budget:
     memorise_test: int | None = 2000  # test images (None: all 10,000)
     memorise_hidden: int = 512
     memorise_epochs: int = 20
-    memorise_lr: float = (
-        1e-3  # with config.MEMORISE_RECIPE: Adam, cosine, batch 64, no regularisation
-    )
+    # with config.MEMORISE_RECIPE: Adam, cosine, batch 64, no regularisation
+    memorise_lr: float = 1e-3
 
 
 QUICK = Budget(steps=1000, memorise_images=3000)

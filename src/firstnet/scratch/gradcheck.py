@@ -25,9 +25,8 @@ from firstnet.scratch.mlp import (
 GRADCHECK_SIZES = (20, 12, 12, NUM_CLASSES)  # a small D -> H -> H -> K network: 604 parameters
 GRADCHECK_BATCH = 8
 STEP = 1e-5
-KINK_MARGIN = (
-    1e-3  # no pre-activation this close to 0 (ReLU's kink), well beyond what a step moves Z
-)
+# no pre-activation this close to 0 (ReLU's kink), well beyond what a step moves Z
+KINK_MARGIN = 1e-3
 SMOOTHING = 0.1  # label smoothing of the checked loss
 TOLERANCE = 1e-6
 

@@ -19,9 +19,8 @@ from firstnet.errors import ImageError
 from firstnet.preprocess import INK_THRESHOLD, load_image, mnist_like
 
 MAX_BODY_BYTES = 1_000_000  # 1 MB: a 280x280 canvas as PNG is a few kB, as JSON about 300 kB
-MAX_SIDE = (
-    4096  # pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
-)
+# pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
+MAX_SIDE = 4096
 JSON_HELP = 'send {"image": [[...], ...]} with rows of grayscale values in [0, 1]'
 
 
