@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 
 import numpy as np
+import orjson
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -17,12 +19,12 @@ from firstnet import runs
 from firstnet.cli import main
 from firstnet.cli.cmd_serve import bind
 from firstnet.config import TrainConfig
-from firstnet.errors import ServeError
+from firstnet.errors import ImageError, ServeError
 from firstnet.evaluate import probabilities
 from firstnet.models import model_for
-from firstnet.preprocess import mnist_like
+from firstnet.preprocess import load_image, mnist_like
 from firstnet.serve import batching
-from firstnet.serve.app import create_app
+from firstnet.serve.app import allowed_hosts, create_app
 from firstnet.serve.registry import (
     load_all,
     load_served,
@@ -56,7 +58,7 @@ def models(default_mlp_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(models):
-    return TestClient(create_app(models))
+    return TestClient(create_app(models), base_url="http://localhost")
 
 
 def png_bytes(gray_uint8: np.ndarray) -> bytes:
@@ -256,7 +258,7 @@ BAD_INPUTS = {  # name: (content type, body, expected status, words of the error
     "truncated png": (PNG, "truncated", 400, "cannot decode the image"),
     "corrupt png": (PNG, "corrupt", 400, "cannot decode the image"),
     "empty png body": (PNG, b"", 400, "the image upload is empty"),
-    "png too many pixels": (PNG, "huge", 422, "at most 4096 per side"),
+    "png too many pixels": (PNG, "huge", 422, "at most 2048 per side"),
     "invalid json": (JSON, b'{"image": [[0.1, 0.2]', 400, "not valid JSON"),
     "json without image": (JSON, b'{"picture": []}', 422, 'JSON object with an "image" field'),
     "json array, not object": (JSON, b"[[0.5]]", 422, 'JSON object with an "image" field'),
@@ -405,3 +407,82 @@ def test_a_taken_port_is_a_clear_error():
             bind("127.0.0.1", first.getsockname()[1])
     finally:
         first.close()
+
+
+def encoded(image: Image.Image, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, kind)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def other_formats(mnist) -> dict[str, bytes]:
+    """A test digit in every format but PNG that Pillow can write; EPS is what Ghostscript runs."""
+    digit = Image.fromarray(255 - mnist.test_images[0]).resize((140, 140))
+    return {kind: encoded(digit, kind) for kind in ("EPS", "BMP", "GIF", "TIFF", "WEBP")}
+
+
+@pytest.fixture
+def sentinel_gs(tmp_path, monkeypatch):
+    """A `gs` first on PATH that leaves a file behind if anything runs it."""
+    ran = tmp_path / "gs-ran"
+    script = tmp_path / "bin" / "gs"
+    script.parent.mkdir()
+    script.write_text(f"#!/bin/sh\ntouch {ran}\nexit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    return ran
+
+
+def test_only_png_is_decoded_and_ghostscript_never_runs(client, mnist, other_formats, sentinel_gs):
+    assert other_formats["EPS"].startswith(b"%!PS-Adobe")
+    for kind, body in other_formats.items():
+        as_png = client.post("/api/predict", content=body, headers={"content-type": PNG})
+        files = {"image": (f"digit.{kind.lower()}", body, "image/png")}
+        as_form = client.post("/api/predict", files=files)
+        for response in (as_png, as_form):
+            assert response.status_code == 400, (kind, response.text)
+            assert "not a PNG" in response.json()["error"], kind
+    assert not sentinel_gs.exists()
+    good_request(client, mnist)
+
+
+def test_predict_reads_pictures_but_not_postscript(mnist, other_formats, sentinel_gs, tmp_path):
+    for kind, body in other_formats.items():
+        (tmp_path / f"digit.{kind.lower()}").write_bytes(body)
+    for kind in ("BMP", "GIF", "TIFF", "WEBP"):
+        assert load_image(tmp_path / f"digit.{kind.lower()}").shape == (140, 140), kind
+    with pytest.raises(ImageError, match="not one of PNG, JPEG"):
+        load_image(tmp_path / "digit.eps")
+    assert not sentinel_gs.exists()
+
+
+def test_a_lone_surrogate_is_invalid_json_not_a_non_finite_value(client, mnist):
+    body = b'{"image": [[0.5, 0.5]], "model": "\\ud800"}'
+    with pytest.raises(ValueError):
+        orjson.loads(body)
+    assert json.loads(body)["model"] == "\ud800"  # Python's parser takes it; the server must not
+    response = client.post("/api/predict", content=body, headers={"content-type": JSON})
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]
+    good_request(client, mnist)
+
+
+def test_other_hosts_and_other_origins_are_refused(client, models, mnist):
+    assert client.get("/api/models", headers={"host": "evil.example"}).status_code == 400
+    assert client.get("/healthz", headers={"host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get("/healthz", headers={"host": "[::1]:8000"}).status_code == 200
+    image = {"image": (mnist.test_images[0] / 255).tolist()}
+    foreign = client.post("/api/predict", json=image, headers={"origin": "http://evil.example"})
+    assert foreign.status_code == 403 and "cross-origin" in foreign.json()["error"]
+    own = client.post("/api/predict", json=image, headers={"origin": "http://localhost"})
+    assert own.status_code == 200
+    anywhere = TestClient(create_app(models, hosts=allowed_hosts("0.0.0.0")))
+    assert anywhere.get("/healthz", headers={"host": "my-laptop.lan:8000"}).status_code == 200
+    assert allowed_hosts("127.0.0.1") == {"localhost", "127.0.0.1", "::1"}
+
+
+def test_models_list_names_runs_without_paths_and_no_cdn_docs(client, default_mlp_run):
+    text = client.get("/api/models").text
+    assert default_mlp_run.name in text and str(default_mlp_run.parent) not in text
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
+    assert "/api/predict" in client.get("/openapi.json").json()["paths"]

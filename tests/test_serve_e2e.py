@@ -9,16 +9,21 @@ docs/img/serve.png.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.serve_probe import free_port, wait_until_healthy
 
@@ -43,6 +48,11 @@ needs_browser = pytest.mark.skipif(
 )
 
 
+DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
+PROCESSES: dict[str, int] = {}  # server URL -> its process id
+PNG = "image/png"
+
+
 @pytest.fixture(scope="module")
 def server(default_mlp_run, tmp_path_factory):
     """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it
@@ -50,7 +60,8 @@ def server(default_mlp_run, tmp_path_factory):
     port, log = free_port(), tmp_path_factory.mktemp("serve") / "server.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port", str(port)],
+            [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port", str(port)]
+            + ["--request-timeout", str(DEADLINE)],
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -61,6 +72,7 @@ def server(default_mlp_run, tmp_path_factory):
         except (RuntimeError, TimeoutError) as err:
             pytest.fail(f"{err}: {log.read_text()}")
         assert f"Open {url}/" in log.read_text()
+        PROCESSES[url] = process.pid
         yield url
     finally:
         process.terminate()
@@ -106,7 +118,7 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
     """Content-Length of 50 MB and no body at all: the 413 comes at once, the server never waits for
     the bytes."""
     head = (
-        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
         b"Content-Length: 50000000\r\n\r\n"
     )
     answer = raw_exchange(server, head)
@@ -114,12 +126,44 @@ def test_a_declared_huge_body_is_refused_before_it_is_sent(server):
     good_request(server)
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty", b"GET /hea"],
+    ids=["nothing", "part of the headers", "part of the request line"],
+)
+def test_a_client_that_stalls_is_cut_off_at_the_deadline(server, sent):
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=4 * DEADLINE) as sock:
+        start = time.monotonic()
+        sock.sendall(sent)
+        assert sock.recv(65536) == b""  # closed by the server, nothing answered
+        waited = time.monotonic() - start
+    assert DEADLINE * 0.9 <= waited < DEADLINE + 1.5
+    good_request(server)
+
+
+def test_a_slow_answer_is_not_cut_off(server):
+    """The deadline covers receiving a request, not answering it: a request sent in two halves
+    within the deadline is answered."""
+    body = json.dumps({"image": [[0.0] * 10 + [1.0] * 8 + [0.0] * 10 for _ in range(28)]}).encode()
+    head = (
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body[:100])
+        time.sleep(DEADLINE / 2)
+        sock.sendall(body[100:])
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def test_a_streamed_body_is_cut_off_at_the_limit(server):
     chunk = b"0" * 100_000
     # 1.5 MB, chunked
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
     head = (
-        b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
     answer = raw_exchange(server, head + body)
@@ -229,3 +273,78 @@ def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     )
     assert errors == []
     page.close()
+
+
+@needs_browser
+def test_draw_clear_undo_and_draw_again_without_a_failed_request(server, browser):
+    page, errors = open_page(browser, server, 1100, 720)
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    prediction = "document.getElementById('prediction').textContent"
+    for finish in ("#clear", "#undo", "#clear"):
+        draw(page, SEVEN, steps=4)
+        page.click(finish)  # at once, while the answer to the last strokes may still be on its way
+        page.wait_for_function(f"{prediction} === '\u2013'", timeout=15_000)
+        page.wait_for_timeout(400)
+    draw(page, SEVEN)
+    page.wait_for_function(f"{prediction} === '7'", timeout=15_000)
+    assert failed == [] and errors == []
+    page.close()
+
+
+@pytest.fixture
+def server_pid(server) -> int:
+    return PROCESSES[server]
+
+
+def largest_png() -> bytes:
+    """The largest image the server decodes (2048x2048 RGBA), a digit-like bar on black: PNG makes
+    it about 20 kB, far under the body limit."""
+    pixels = np.zeros((2048, 2048, 4), dtype=np.uint8)
+    pixels[..., 3] = 255
+    pixels[400:1600, 900:1150, :3] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_healthz_answers_during_the_largest_uploads(server, server_pid):
+    body, done, answers = largest_png(), threading.Event(), []
+
+    def upload() -> None:
+        request = urllib.request.Request(server + "/api/predict", body, {"Content-Type": PNG})
+        while not done.is_set():
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers.append(response.status)
+
+    uploaders = [threading.Thread(target=upload) for _ in range(2)]
+    for thread in uploaders:
+        thread.start()
+    latencies = []
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            start = time.monotonic()
+            with urllib.request.urlopen(server + "/healthz", timeout=5) as response:
+                assert response.status == 200
+            latencies.append(time.monotonic() - start)
+            time.sleep(0.02)
+    finally:
+        done.set()
+        for thread in uploaders:
+            thread.join(timeout=30)
+    assert len(answers) >= 4 and set(answers) == {200}  # the uploads were served meanwhile
+    p99 = float(np.quantile(latencies, 0.99))
+    assert p99 < 0.1, f"/healthz p99 {1000 * p99:.0f} ms over {len(latencies)} requests"
+    peak = peak_memory_mb(server_pid)
+    print(f"/healthz p99 {1000 * p99:.1f} ms ({len(latencies)} requests, {len(answers)} uploads); "
+          f"server peak RSS {peak:.0f} MB")  # fmt: skip
+    assert peak < 500, f"server peak RSS {peak:.0f} MB"
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The peak resident memory (VmHWM) of a process so far, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")

@@ -7,20 +7,22 @@ understands input prepared the same way, so `predict` and the web page both use 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from firstnet.errors import ImageError
 
 INK_THRESHOLD = 0.1  # fraction of full intensity above which a pixel counts as ink
+# The formats `firstnet predict` decodes: raster formats Pillow reads itself. Never EPS or PDF,
+# which Pillow hands to Ghostscript, an interpreter (Pillow's own advice for untrusted input).
+PICTURE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """A grayscale image as float32 (H, W) in [0, 1], from any format Pillow reads."""
+def load_image(path, formats: tuple[str, ...] = PICTURE_FORMATS) -> np.ndarray:
+    """A grayscale image as float32 (H, W) in [0, 1] from a file path or a binary file object, read
+    only if it is one of `formats`."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=formats) as image:
             # 16-bit grayscale: scale, since convert("L") would clip
             if image.mode.startswith("I;16"):
                 return np.asarray(image, dtype=np.float32) / 65535.0
@@ -29,7 +31,10 @@ def load_image(path: str | Path) -> np.ndarray:
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
             return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, ValueError) as err:
+    except UnidentifiedImageError:
+        kinds = ", ".join(formats)
+        raise ImageError(f"{path}: cannot read image (not one of {kinds})") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise ImageError(f"{path}: cannot read image ({err})") from err
 
 

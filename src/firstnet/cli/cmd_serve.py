@@ -25,6 +25,14 @@ def add_parser(sub) -> None:
     host = "address to listen on (0.0.0.0 exposes it to the network)"
     add("--host", default="127.0.0.1", help=host)
     add("--port", type=int, default=8000, help="port to listen on (0: any free port)")
+    timeout = "seconds a client has to send a whole request before its connection is closed"
+    add("--request-timeout", type=float, default=10.0, help=timeout)
+    add(
+        "--max-connections",
+        type=int,
+        default=256,
+        help="connections and requests at once (503 beyond)",
+    )
     log = "uvicorn's log level; info also logs every request"
     add("--log-level", default="warning", choices=("debug", "info", "warning", "error"), help=log)
 
@@ -56,7 +64,8 @@ def run_server(args) -> int:
     import torch
     import uvicorn
 
-    from firstnet.serve.app import create_app
+    from firstnet.serve.app import allowed_hosts, create_app
+    from firstnet.serve.protocol import with_deadline
     from firstnet.serve.registry import load_all, warm_up
 
     # One thread per forward pass: requests arrive one at a time per core, and threads only add
@@ -79,14 +88,15 @@ def run_server(args) -> int:
             else "no metrics"
         )
         out.print(f"serving {model.kind:6} {escape(str(model.run_dir))} ({accuracy})")
+    url = escape(f"http://{shown}:{port}/")
     out.print(
-        f"Open {escape(f'http://{shown}:{port}/')} to draw a digit; API docs at /docs, schema at "
-        "/openapi.json. "
-        "Ctrl-C stops.",
-        soft_wrap=True,
+        f"Open {url} to draw a digit; API schema at /openapi.json. Ctrl-C stops.", soft_wrap=True
     )
+    app = create_app(models, hosts=allowed_hosts(args.host))
     config = uvicorn.Config(
-        create_app(models),
+        app,
+        http=with_deadline(args.request_timeout),
+        limit_concurrency=args.max_connections,  # beyond it: 503, not an ever longer queue
         log_level=args.log_level,
         access_log=args.log_level == "info",
         timeout_graceful_shutdown=2,

@@ -7,8 +7,11 @@ and response are still described in the OpenAPI schema (/openapi.json), which Fa
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import orjson
@@ -29,6 +32,7 @@ from firstnet.serve.inputs import (
     image_from_bytes,
     model_input,
     parse_json,
+    png_size,
 )
 from firstnet.serve.registry import ServedModel
 
@@ -86,6 +90,79 @@ class BodyLimit:
         return f"the request body ({size} bytes) is over the limit of {self.limit:,} bytes"
 
 
+# Decoding an upload and making it MNIST-like take up to a few hundred milliseconds of CPU for a
+# large image: both run in this small pool, so the event loop (and /healthz) keeps answering while
+# they do; one thread bounds the memory (a 2048x2048 upload needs about 100 MB while it is decoded).
+DECODERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
+
+
+INLINE_PIXELS = 512 * 512  # smaller images take a few milliseconds: cheaper than a thread hop
+
+
+async def off_loop(function, *args):
+    """`function(*args)` in the DECODERS pool, awaited."""
+    return await asyncio.get_running_loop().run_in_executor(DECODERS, function, *args)
+
+
+async def decode(data: bytes) -> np.ndarray:
+    """`image_from_bytes`, in the pool unless the PNG header announces a small image."""
+    size = png_size(data)
+    if size is not None and size[0] * size[1] <= INLINE_PIXELS:
+        return image_from_bytes(data)
+    return await off_loop(image_from_bytes, data)
+
+
+async def prepare(gray: np.ndarray, preprocess: bool | None) -> tuple[np.ndarray, bool]:
+    """`model_input`, in the pool for a large image."""
+    if gray.size <= INLINE_PIXELS:
+        return model_input(gray, preprocess)
+    return await off_loop(model_input, gray, preprocess)
+
+
+class SameSite:
+    """Pure ASGI middleware against other sites in the user's browser.
+
+    DNS rebinding: a request whose Host header is not one of `hosts` gets a 400 (None: any host,
+    for --host 0.0.0.0, where the names the server is reached by are not known). Cross-site POSTs: a
+    POST whose Origin is not the server's own gets a 403, so a page on another site cannot make the
+    browser post to the local server (a multipart form needs no CORS preflight).
+    """
+
+    def __init__(self, app, hosts: set[str] | None = None) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.hosts is not None and host_name(host) not in self.hosts:
+            return await error(400, f"unexpected Host header {host!r}")(scope, receive, send)
+        origin = headers.get(b"origin")
+        foreign = origin is not None and urlsplit(origin.decode("latin-1")).netloc != host
+        if scope["method"] == "POST" and foreign:
+            message = "cross-origin requests are refused: use the page this server serves"
+            return await error(403, message)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """The name part of a Host header ("127.0.0.1:8000" -> "127.0.0.1", "[::1]:80" -> "::1")."""
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower()
+    return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
+
+
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def allowed_hosts(bound: str) -> set[str] | None:
+    """The Host names a server bound to `bound` answers: loopback names, or any for a wildcard."""
+    if bound in ("0.0.0.0", "::", ""):
+        return None
+    return LOCAL_NAMES | {bound.strip("[]").lower()}
+
+
 async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | None]:
     """The grayscale image of a predict request, the model it names and its "preprocess" wish."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -98,7 +175,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
             payload.get("preprocess"),
         )
     if media_type == "image/png":
-        return image_from_bytes(await request.body()), wanted, None
+        return await decode(await request.body()), wanted, None
     if media_type == "multipart/form-data":
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("image")
@@ -106,7 +183,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
                 raise BadRequest(422, 'the multipart form has no file in the field "image"')
             model = form.get("model")
             return (
-                image_from_bytes(await upload.read()),
+                await decode(await upload.read()),
                 model if isinstance(model, str) else wanted,
                 None,
             )
@@ -220,7 +297,7 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
         except KeyError:
             names = ", ".join(sorted({m.kind for m in models} | {m.name for m in models}))
             raise BadRequest(422, f"model {wanted!r} is not served; choose from {names}") from None
-        image, preprocessed = model_input(gray, preprocess)
+        image, preprocessed = await prepare(gray, preprocess)
         result = await batcher.predict(served, image)
         return json_response(
             {
@@ -256,18 +333,24 @@ def add_error_handlers(app: FastAPI) -> None:
         return error(500, f"internal error ({type(exc).__name__}); please report it")
 
 
-def create_app(models: list[ServedModel]) -> FastAPI:
-    """The application over already loaded models (load them with `registry.load_all`)."""
+def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) -> FastAPI:
+    """The application over already loaded models (load them with `registry.load_all`), answering
+    requests addressed to `hosts` (None: any; see `allowed_hosts`)."""
     if not models:
         raise ValueError("create_app needs at least one model")
     app = FastAPI(
         title="firstnet",
         version=__version__,
         description="Draw a digit, watch the network answer: predictions of trained firstnet runs.",
+        # Swagger UI and ReDoc load scripts from a CDN: no third-party code on a local page and
+        # nothing that breaks offline. The schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
     )
     add_routes(app, models)
     add_predict_schema(app)
     add_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit)
+    app.add_middleware(SameSite, hosts=hosts)
     return app

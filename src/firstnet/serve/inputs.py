@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import numpy as np
 import orjson
@@ -19,8 +20,9 @@ from firstnet.errors import ImageError
 from firstnet.preprocess import INK_THRESHOLD, load_image, mnist_like
 
 MAX_BODY_BYTES = 1_000_000  # 1 MB: a 280x280 canvas as PNG is a few kB, as JSON about 300 kB
-# pixels per side of an uploaded image; PNG compresses blank areas almost to nothing
-MAX_SIDE = 4096
+# PNG compresses blank areas almost to nothing, so a 1 MB body can hold a huge image: its size is
+# checked before decoding (the pad sends 280x280; 2048x2048 RGBA decodes in about 16 MB).
+MAX_SIDE = 2048
 JSON_HELP = 'send {"image": [[...], ...]} with rows of grayscale values in [0, 1]'
 
 
@@ -38,17 +40,32 @@ def parse_json(body: bytes) -> dict:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as err:
-        try:  # Python's json reads NaN, Infinity and 1e999: only then is it worth the slower parser
-            json.loads(body)
-        except (ValueError, RecursionError):
-            raise BadRequest(400, f"the body is not valid JSON ({err}); {JSON_HELP}") from None
-        raise BadRequest(422, "image contains non-finite values (NaN or Infinity)") from None
+        if non_finite_json(body):
+            raise BadRequest(422, "image contains non-finite values (NaN or Infinity)") from None
+        raise BadRequest(400, f"the body is not valid JSON ({err}); {JSON_HELP}") from None
     if not isinstance(payload, dict) or "image" not in payload:
         raise BadRequest(422, f'expected a JSON object with an "image" field; {JSON_HELP}')
     for key, kind in (("model", str), ("preprocess", bool)):
         if payload.get(key) is not None and not isinstance(payload[key], kind):
             raise BadRequest(422, f'"{key}" must be a {"string" if kind is str else "boolean"}')
     return payload
+
+
+def non_finite_json(body: bytes) -> bool:
+    """Whether a body orjson refused is JSON but for NaN, Infinity or a number too large for a
+    float (Python's parser reads those; it is tried only after orjson has failed)."""
+    found = []
+
+    def number(text: str) -> float:
+        value = float(text)
+        found.append(not math.isfinite(value))
+        return value
+
+    try:
+        json.loads(body, parse_constant=lambda _name: found.append(True), parse_float=number)
+    except (ValueError, RecursionError):
+        return False
+    return any(found)
 
 
 def array_from_json(image) -> np.ndarray:
@@ -80,26 +97,29 @@ def array_from_json(image) -> np.ndarray:
     return gray
 
 
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None if `data` does not start like a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def image_from_bytes(data: bytes) -> np.ndarray:
-    """A float32 (H, W) grayscale array in [0, 1] from encoded image bytes (PNG, or anything Pillow
-    reads)."""
+    """A float32 (H, W) grayscale array in [0, 1] from the bytes of a PNG, and nothing else: the
+    header is read first, so an oversized image is refused before it is decoded."""
     if not data:
         raise BadRequest(400, "the image upload is empty")
     try:
-        with Image.open(
-            io.BytesIO(data)
-        ) as image:  # reads the header only: check the size before decoding
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             width, height = image.size
     except UnidentifiedImageError:
-        raise BadRequest(
-            400, "cannot decode the image: not a PNG or another format Pillow reads"
-        ) from None
+        raise BadRequest(400, "cannot decode the image: it is not a PNG; send a PNG") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise BadRequest(400, f"cannot decode the image ({err}); send a PNG") from None
     if max(width, height) > MAX_SIDE:
         raise BadRequest(422, f"the image is {width}x{height} pixels; at most {MAX_SIDE} per side")
     try:
-        return load_image(io.BytesIO(data))
+        return load_image(io.BytesIO(data), formats=("PNG",))
     except ImageError:
         raise BadRequest(
             400, "cannot decode the image: it is truncated or corrupt; send a PNG"

@@ -38,7 +38,6 @@ class ServedModel:
         return {
             "name": self.name,
             "kind": self.kind,
-            "run": str(self.run_dir),
             "test_acc": self.test_acc,
             "has_hidden": self.has_hidden,
             **self.info,

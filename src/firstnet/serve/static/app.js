@@ -108,6 +108,8 @@ function predict() {
   const started = performance.now();
   pad.toBlob(async (blob) => {
     try {
+      // Cleared or undone while the PNG was being made: nothing (or an old drawing) to ask about.
+      if (asked !== generation || !strokes.length) return;
       const response = await fetch(`/api/predict?model=${encodeURIComponent(model)}`, {
         method: "POST", headers: {"Content-Type": "image/png"}, body: blob,
       });
