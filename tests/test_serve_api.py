@@ -375,8 +375,11 @@ def test_serve_without_runs_says_how_to_train_one(tmp_path, capsys):
 def test_a_broken_run_is_reported_at_start_up(default_mlp_run, tmp_path, capsys):
     broken = untrained_run(tmp_path, "broken", "mlp")
     (broken / runs.MODEL).write_bytes(b"not safetensors")
-    assert main(["serve", str(broken)]) == 1
-    assert "not a readable safetensors file" in capsys.readouterr().err
+    assert main(["serve", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "none of the runs given can be served" in err and "not a readable safetensors file" in err
+    )
     # the only run is broken: nothing to serve
     with pytest.raises(ServeError, match="no finished run"):
         newest_of_each_kind(tmp_path)
@@ -486,3 +489,57 @@ def test_models_list_names_runs_without_paths_and_no_cdn_docs(client, default_ml
     assert default_mlp_run.name in text and str(default_mlp_run.parent) not in text
     assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def hostile_runs(runs_dir) -> dict[str, str]:
+    """Run directories that must not stop a server, by name, with the words of the reason each is
+    skipped (empty: the run is served)."""
+    cases = {}
+
+    def config_edit(name: str, key: str, value, words: str) -> None:
+        run_dir = untrained_run(runs_dir, name, "mlp")
+        config = json.loads((run_dir / runs.CONFIG).read_text())
+        config["config"][key] = value
+        (run_dir / runs.CONFIG).write_text(json.dumps(config))
+        cases[name] = words
+
+    config_edit("huge-hidden", "hidden", 10**12, "--hidden is at most")
+    config_edit("float-hidden", "hidden", 32.0, "--hidden: expected an int")
+    config_edit("string-epochs", "epochs", "5", "--epochs: expected an int")
+    config_edit("fp16-on-cuda", "precision", "fp16", "")  # served in fp32 on the CPU
+    for name, text, words in [("truncated-metrics", '{"epoch": 1, "test_a', "not an epoch record"),
+                              ("list-metrics", "[1, 2]\n", "not an epoch record")]:  # fmt: skip
+        run_dir = untrained_run(runs_dir, name, "mlp")
+        (run_dir / runs.METRICS).write_text(text)
+        cases[name] = words
+    for name, change, words in [
+        ("nan-bias", lambda t: t["out.bias"].fill_(float("nan")), "non-finite"),
+        ("float64", lambda t: {k: v.double() for k, v in t.items()}, "dtype float64, not float32"),
+        ("int8", lambda t: {k: v.to(torch.int8) for k, v in t.items()}, "dtype int8"),
+    ]:
+        run_dir = untrained_run(runs_dir, name, "mlp")
+        tensors = runs.load_tensors(run_dir / runs.MODEL)[0]
+        changed = change(tensors)
+        runs.save_tensors(
+            run_dir / runs.MODEL, changed if isinstance(changed, dict) else tensors, {}
+        )
+        cases[name] = words
+    return cases
+
+
+def test_hostile_runs_are_skipped_by_name_and_the_good_ones_served(tmp_path, mnist):
+    cases = hostile_runs(tmp_path)
+    good = [
+        untrained_run(tmp_path, "good-mlp", "mlp"),
+        untrained_run(tmp_path, "good-lin", "linear"),
+    ]
+    models, warnings = load_all([tmp_path / name for name in cases] + good, tmp_path)
+    served = {model.name for model in models}
+    assert served == {"good-mlp", "good-lin", "fp16-on-cuda"}
+    for name, words in cases.items():
+        if words:
+            (warning,) = [w for w in warnings if f"/{name}:" in w]
+            assert words in warning, warning
+    client = TestClient(create_app(models), base_url="http://localhost")
+    image = {"image": (mnist.test_images[0] / 255).tolist(), "model": "fp16-on-cuda"}
+    assert client.post("/api/predict", json=image).status_code == 200

@@ -348,3 +348,29 @@ def peak_memory_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise AssertionError("no VmHWM in /proc")
+
+
+def test_serve_starts_over_hostile_runs_and_names_each_skipped_one(tmp_path):
+    from tests.test_serve_api import hostile_runs, untrained_run
+
+    cases = hostile_runs(tmp_path)
+    good = untrained_run(tmp_path, "good-mlp", "mlp")
+    port, log = free_port(), tmp_path / "server.log"
+    run_dirs = [str(tmp_path / name) for name in cases] + [str(good)]
+    with log.open("w") as output:
+        command = [sys.executable, "-m", "firstnet", "serve", *run_dirs, "--port", str(port)]
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, seconds=60)
+        with urllib.request.urlopen(url + "/api/models", timeout=10) as response:
+            served = {model["name"] for model in json.load(response)["models"]}
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    text = " ".join(log.read_text().split())
+    assert served == {"good-mlp", "fp16-on-cuda"}
+    for name, words in cases.items():
+        if words:
+            assert f"skipped {tmp_path / name}:" in text and words in text, name
+    assert "Traceback" not in text

@@ -6,6 +6,7 @@ NumPy MLP of `firstnet.scratch` and the command line's --help use it without loa
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 from firstnet.activations import ACTIVATIONS
@@ -120,6 +121,7 @@ class TrainConfig:
     test_limit: int | None = opt(None, "use only the first N test images (default: all)")
 
     def __post_init__(self) -> None:
+        check_types(self)
         for f in fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
@@ -147,6 +149,11 @@ class TrainConfig:
             )
         if not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
             raise ConfigError("--warmup and --label-smoothing must lie in [0, 1)")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        check_size(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -158,3 +165,55 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
         return cls(**values)
+
+
+# Upper bounds, checked before a model is built: a config.json may come from anywhere.
+LIMITS = {
+    "hidden": 16_384,
+    "depth": 64,
+    "channels": 256,
+    "epochs": 100_000,
+    "batch_size": 1_000_000,
+}
+MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights
+TYPE_CHECKS = {
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ),
+    "bool": lambda value: isinstance(value, bool),
+    "str": lambda value: isinstance(value, str),
+}
+
+
+def check_types(cfg: TrainConfig) -> None:
+    """Every field holds a value of its declared type (None only where the field allows it)."""
+    for f in fields(cfg):
+        value, kind = getattr(cfg, f.name), str(f.type)
+        if value is None and kind.endswith("| None"):
+            continue
+        base = kind.removesuffix(" | None")
+        if not TYPE_CHECKS[base](value):
+            flag = "--" + f.name.replace("_", "-")
+            raise ConfigError(
+                f"{flag}: expected {'an' if base == 'int' else 'a'} {base}, got {value!r}"
+            )
+
+
+def check_size(cfg: TrainConfig) -> None:
+    """The size fields lie under LIMITS, and the MLP under MAX_PARAMETERS."""
+    for name, limit in LIMITS.items():
+        if getattr(cfg, name) > limit:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} is at most {limit:,}, got {getattr(cfg, name):,}")
+    hidden = cfg.hidden
+    layers = INPUT_DIM * hidden + hidden + (cfg.depth - 1) * (hidden * hidden + hidden)
+    if (
+        cfg.model == "mlp"
+        and cfg.depth > 0
+        and layers + NUM_CLASSES * (hidden + 1) > MAX_PARAMETERS
+    ):
+        raise ConfigError(
+            f"an MLP of {cfg.depth} hidden layers of {hidden} units has over {MAX_PARAMETERS:,} "
+            "parameters; use a smaller --hidden or --depth"
+        )

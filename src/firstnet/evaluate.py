@@ -86,7 +86,10 @@ def probabilities(cfg, model: torch.nn.Module, images: torch.Tensor) -> torch.Te
     """Class probabilities (N, 10) of a trained model, computed as its training evaluated it: with
     the precision and test-time augmentation of its TrainConfig `cfg`."""
     device = next(model.parameters()).device
-    with autocast(resolve_precision(cfg.precision, device), device):
+    precision = cfg.precision
+    if precision == "fp16" and device.type != "cuda":  # trained on a GPU: fp32 is the CPU's closest
+        precision = "fp32"
+    with autocast(resolve_precision(precision, device), device):
         return predict_logits(model, images, tta=bool(cfg.tta)).softmax(1)
 
 

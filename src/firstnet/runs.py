@@ -78,12 +78,22 @@ def write_metrics(run_dir: Path, history: list[dict]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The epoch records of metrics.jsonl ([] when there is none); a CheckpointError if a line is
+    not a JSON object."""
     path = Path(run_dir) / METRICS
-    return (
-        [json.loads(line) for line in path.read_text().splitlines() if line]
-        if path.is_file()
-        else []
-    )
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        try:
+            record = json.loads(line) if line.strip() else {}
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict):
+            raise CheckpointError(f"{path}, line {number}: not an epoch record (a JSON object)")
+        if record:
+            records.append(record)
+    return records
 
 
 def save_model(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> None:
@@ -107,7 +117,8 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def check_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """One clear error if the names or shapes of `tensors` differ from `model`'s state dict."""
+    """One clear error if the names, shapes or dtypes of `tensors` differ from `model`'s state
+    dict, or if any value is not finite (a NaN weight would answer every input with class 0)."""
     expected = model.state_dict()
     problems = [f"missing {k}" for k in expected if k not in tensors]
     problems += [f"unexpected {k}" for k in tensors if k not in expected]
@@ -115,6 +126,17 @@ def check_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: 
         f"{k}: shape {tuple(tensors[k].shape)} but the config needs {tuple(v.shape)}"
         for k, v in expected.items()
         if k in tensors and tensors[k].shape != v.shape
+    ]
+    problems += [
+        f"{k}: dtype {str(tensors[k].dtype).removeprefix('torch.')}, not "
+        f"{str(v.dtype).removeprefix('torch.')}"
+        for k, v in expected.items()
+        if k in tensors and tensors[k].dtype != v.dtype
+    ]
+    problems += [
+        f"{k}: holds non-finite values"
+        for k, v in tensors.items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
     ]
     if problems:
         raise CheckpointError(f"{path} does not match its config.json: " + "; ".join(problems[:4]))

@@ -66,14 +66,13 @@ def run_server(args) -> int:
 
     from firstnet.serve.app import allowed_hosts, create_app
     from firstnet.serve.protocol import with_deadline
-    from firstnet.serve.registry import load_all, warm_up
+    from firstnet.serve.registry import load_all
 
     # One thread per forward pass: requests arrive one at a time per core, and threads only add
     # latency.
     torch.set_num_threads(1)
     with err.status("Loading models..."):
         models, warnings = load_all(args.runs, args.runs_dir)
-        warm_up(models)
     # the models' many long-lived objects: keep them out of every garbage collection (latency)
     gc.freeze()
     for warning in warnings:

@@ -50,25 +50,40 @@ class ServedModel:
     @cached_property
     def single_pass(self) -> bool:
         """Whether the probabilities can come from the hidden activations' pass (fp32, no TTA)."""
-        return (
-            not self.cfg.tta
-            and resolve_precision(self.cfg.precision, torch.device("cpu")) == "fp32"
-        )
+        precision = "fp32" if self.cfg.precision == "fp16" else self.cfg.precision  # see evaluate
+        return not self.cfg.tta and resolve_precision(precision, torch.device("cpu")) == "fp32"
 
 
 def load_served(run_dir: Path) -> ServedModel:
-    """Load one finished run for serving; a CheckpointError says what is wrong with it."""
+    """Load one finished run for serving and answer one prediction with it, so that neither a bad
+    run nor the first visitor finds out later; a CheckpointError says what is wrong with it."""
     cfg, model = runs.load_model(run_dir, "cpu")
     metrics = runs.read_metrics(run_dir)
     test_acc = metrics[-1].get("test_acc") if metrics else None
-    info = (
-        {"hidden": cfg.hidden, "depth": cfg.depth, "activation": cfg.activation}
-        if cfg.model == "mlp"
-        else {}
-    )
-    if cfg.model == "cnn":
-        info = {"channels": cfg.channels, "activation": cfg.activation}
-    return ServedModel(Path(run_dir).name, cfg.model, Path(run_dir), cfg, model, test_acc, info)
+    if not (isinstance(test_acc, int | float) and 0 <= test_acc <= 1):
+        test_acc = None
+    info = {"hidden": cfg.hidden, "depth": cfg.depth, "activation": cfg.activation}
+    if cfg.model != "mlp":
+        info = (
+            {"channels": cfg.channels, "activation": cfg.activation} if cfg.model == "cnn" else {}
+        )
+    served = ServedModel(Path(run_dir).name, cfg.model, Path(run_dir), cfg, model, test_acc, info)
+    try:
+        predict(served, warm_up_image())
+    except (RuntimeError, ValueError, FirstnetError) as err:
+        raise CheckpointError(f"{run_dir}: its model cannot answer a prediction ({err})") from err
+    return served
+
+
+def try_loading(run_dirs: list[Path]) -> tuple[list[ServedModel], list[str]]:
+    """The runs that load, and a warning naming each one that does not and why."""
+    models, warnings = [], []
+    for run_dir in run_dirs:
+        try:
+            models.append(load_served(run_dir))
+        except FirstnetError as err:
+            warnings.append(f"skipped {run_dir}: {err}")
+    return models, warnings
 
 
 def finished_runs(runs_dir: Path) -> list[Path]:
@@ -85,35 +100,40 @@ def finished_runs(runs_dir: Path) -> list[Path]:
 
 def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
     """The newest loadable run of each model kind under `runs_dir`, and a warning for each run
-    skipped."""
+    skipped (an older run of the same kind takes the place of one that does not load)."""
     chosen: dict[str, ServedModel] = {}
     warnings: list[str] = []
     for run_dir in finished_runs(runs_dir):
         try:
             kind = runs.read_config(run_dir).model
-            if kind in chosen:
-                continue
-            chosen[kind] = load_served(run_dir)
         except FirstnetError as err:
             warnings.append(f"skipped {run_dir}: {err}")
+            continue
+        if kind not in chosen:
+            loaded, skipped = try_loading([run_dir])
+            if loaded:
+                chosen[kind] = loaded[0]
+            warnings += skipped
     if not chosen:
         raise ServeError(f"no finished run found in {runs_dir}; {TRAIN_HINT}")
     return [chosen[kind] for kind in MODELS if kind in chosen], warnings
 
 
 def load_all(run_dirs: list[Path], runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
-    """The runs named on the command line (each must load), or the newest of each kind under
-    `runs_dir`."""
+    """The runs named on the command line, or the newest of each kind under `runs_dir`; runs that do
+    not load are skipped with a warning, and only when none is left is it an error."""
     if not run_dirs:
         return newest_of_each_kind(runs_dir)
-    models = [load_served(run_dir) for run_dir in run_dirs]
+    models, warnings = try_loading(run_dirs)
+    if not models:
+        raise ServeError("none of the runs given can be served:\n  " + "\n  ".join(warnings))
     names = [model.name for model in models]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise CheckpointError(
             f"two runs are named {duplicates[0]}; serve runs whose directory names differ"
         )
-    return models, []
+    return models, warnings
 
 
 def pick(models: list[ServedModel], wanted: str | None) -> ServedModel:
@@ -162,11 +182,9 @@ def predict(served: ServedModel, image: np.ndarray) -> dict:
     return predict_batch(served, image[None])[0]
 
 
-def warm_up(models: list[ServedModel]) -> None:
-    """One prediction per model and one preprocessing, so that the first visitor does not wait for
-    lazy set-up."""
+def warm_up_image() -> np.ndarray:
+    """A "1" as the page would send it, made MNIST-like: the prediction each run answers when it
+    is loaded."""
     stroke = np.zeros((64, 64), dtype=np.float32)
-    stroke[10:54, 30:34] = 1.0  # a "1"
-    image = mnist_like(stroke)
-    for served in models:
-        predict(served, image)
+    stroke[10:54, 30:34] = 1.0
+    return mnist_like(stroke)
