@@ -10,7 +10,7 @@ import torch
 
 from firstnet import runs
 from firstnet.atomic import atomic_write
-from firstnet.errors import CheckpointError
+from firstnet.errors import CheckpointError, StorageError
 from firstnet.evaluate import probabilities
 from firstnet.train import Trainer
 from tests.conftest import small_config
@@ -119,7 +119,7 @@ def test_atomic_write_through_a_writer_that_fails_halfway(tmp_path):
         tmp.write_bytes(b"half")
         raise OSError("disk full")
 
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="cannot write .*figure.png: disk full"):
         atomic_write(target, half_then_fail)
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["figure.png"]
     # beside the target, same extension

@@ -1,31 +1,40 @@
-"""The one way firstnet writes a file: to a unique temporary name beside the target, then renamed
-over it.
+"""The one way firstnet writes a file: to a unique temporary name beside the target, flushed to the
+disk, then renamed over it, and the rename itself flushed.
 
-A reader sees the old file or the new one, never a mix; a crash or Ctrl-C mid-write leaves no
-partial file (and no temporary one). Torch-free, so figures and the data cache use it too.
+A reader sees the old file or the new one, never a mix; a crash, a power loss or a Ctrl-C mid-write
+leaves no partial file (and no temporary one, except after a SIGKILL: `remove_stale` clears those).
+A full disk or a file-size limit is a StorageError, not a traceback. Torch-free, so figures and the
+data cache use it too.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from firstnet.errors import StorageError
+
+TEMPORARY = ".tmp"  # temporary files are named .<stem>.<random>.tmp<suffix>
+
 
 def atomic_write(path: Path, content: bytes | str | Callable[[Path], object]) -> Path:
-    """Write `content` to `path` atomically; returns `path`.
+    """Write `content` to `path` atomically and durably; returns `path`.
 
     `content` is bytes, text (UTF-8), or a function that writes the temporary file it is given (a
     figure's savefig, safetensors, ffmpeg). The temporary name keeps the target's suffix, so writers
     that choose a format by extension see the right one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    tmp = Path(tmp_name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=TEMPORARY + path.suffix,
+                                    dir=path.parent)  # fmt: skip
+    except OSError as err:
+        raise StorageError(f"cannot write {path}: {err.strerror or err}") from err
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             if isinstance(content, str):
@@ -37,7 +46,49 @@ def atomic_write(path: Path, content: bytes | str | Callable[[Path], object]) ->
         if callable(content):
             content(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; run folders and figures are ordinary user files
+        sync_file(tmp)
         os.replace(tmp, path)
+        sync_folder(path.parent)
+    except OSError as err:
+        raise StorageError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def sync_file(path: Path) -> None:
+    """Flush a file's bytes to the disk (before a rename makes it the real one)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (a rename or a deletion in it) to the disk, where the system
+    allows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # folders cannot be opened on some systems (Windows)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale(folder: Path, older_than_s: float = 0.0) -> list[Path]:
+    """Delete the temporary files `atomic_write` leaves when a process is killed mid-write (those
+    older than `older_than_s` seconds, when other processes may be writing there now)."""
+    removed, now = [], time.time()
+    for candidate in Path(folder).glob(f".*{TEMPORARY}*"):
+        try:
+            if candidate.is_file() and now - candidate.stat().st_mtime >= older_than_s:
+                candidate.unlink()
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed

@@ -39,3 +39,8 @@ class ServeError(FirstnetError):
     """`firstnet serve` cannot start: no model to serve, or the address is taken."""
 
     exit_code = 2
+
+
+class StorageError(FirstnetError):
+    """A file cannot be written: the disk is full, a quota or file-size limit is reached, or the
+    folder is not writable. Nothing half-written is left behind."""

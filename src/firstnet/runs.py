@@ -8,23 +8,28 @@ knows no Trainer field.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from firstnet.atomic import atomic_write
+from firstnet.atomic import atomic_write, remove_stale, sync_folder
 from firstnet.config import TrainConfig
 from firstnet.device import environment
-from firstnet.errors import CheckpointError
+from firstnet.errors import CheckpointError, StorageError
 from firstnet.models import model_for
 from firstnet.train import Trainer
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.jsonl", "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
+LOCK = ".lock"  # held (flock) by the process that trains in the folder
 # the state-dict layout; "firstnet-checkpoint" was the first
 CHECKPOINT_FORMAT = "firstnet-checkpoint-2"
 
@@ -33,14 +38,48 @@ def default_name(cfg: TrainConfig) -> str:
     return f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def create_run_dir(runs_dir: Path, name: str) -> Path:
-    run_dir = Path(runs_dir) / name
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise CheckpointError(
-            f"{run_dir} already exists; pick another --name, or continue it with --resume {run_dir}"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+def create_run_dir(runs_dir: Path, name: str, numbered: bool = False) -> Path:
+    """Create a new run directory; of two processes asking for the same name, one gets it.
+
+    With `numbered` (default names, which have one-second resolution) a taken name becomes
+    NAME-2, NAME-3, ...; otherwise it is an error, unless the folder exists and is empty.
+    """
+    for attempt in range(1, 1000 if numbered else 2):
+        run_dir = Path(runs_dir) / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            run_dir.mkdir(parents=True)
+            return run_dir
+        except FileExistsError:
+            if not numbered and run_dir.is_dir() and not any(run_dir.iterdir()):
+                return run_dir  # an empty folder made beforehand; `claim` settles who uses it
+        except OSError as err:
+            raise StorageError(f"cannot create {run_dir}: {err.strerror or err}") from err
+    raise CheckpointError(
+        f"{run_dir} already exists; pick another --name, or continue it with --resume {run_dir}"
+    )
+
+
+@contextmanager
+def claim(run_dir: Path, fresh: bool) -> Iterator[None]:
+    """Hold the run directory's lock for the block: a second firstnet process that trains into it
+    or resumes it is refused. The lock goes with the process, so a killed run can be resumed.
+
+    `fresh`: the folder must hold nothing but the lock (a new run); temporary files that a killed
+    process left are removed either way.
+    """
+    run_dir = Path(run_dir)
+    lock = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(f"{run_dir} is in use by another firstnet process") from None
+        remove_stale(run_dir)  # no other process writes here: any temporary file is a dead one's
+        if fresh and any(path.name != LOCK for path in run_dir.iterdir()):
+            raise CheckpointError(f"{run_dir} already exists; pick another --name")
+        yield
+    finally:
+        os.close(lock)
 
 
 def write_config(
@@ -104,7 +143,14 @@ def save_model(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     tensors = {name: value.detach().cpu().contiguous() for name, value in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as err:  # safetensors reports a full disk as its own error
+            raise OSError(str(err)) from err
+
+    atomic_write(path, write)
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -231,7 +277,7 @@ def resume(run_dir: Path, trainer: Trainer) -> None:
     check_state(trainer.model, state.get("model", {}), path)
     try:
         trainer.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
         raise CheckpointError(f"{path}: checkpoint does not fit this run ({err})") from err
 
 
@@ -252,6 +298,7 @@ def train_in_dir(
     if not trainer.finished:
         save_checkpoint(run_dir, trainer.state_dict())
         return False
-    save_model(run_dir, trainer.cfg, trainer.model.state_dict())
-    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    save_model(run_dir, trainer.cfg, trainer.model.state_dict())  # on the disk before ...
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)  # ... the checkpoint goes
+    sync_folder(run_dir)
     return True

@@ -87,6 +87,20 @@ def random_translate(
     return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)  # (B, 1, H, W)
 
 
+def check_position(state: dict, epochs: int, steps_per_epoch: int, examples: int) -> None:
+    """ValueError unless a state dict's place in training fits a run of this config."""
+    epoch, batch, order, history = state["epoch"], state["batch"], state["order"], state["history"]
+    counts = [value for value in (epoch, batch) if type(value) is int]
+    if len(counts) != 2 or not (0 <= epoch <= epochs and 0 <= batch < steps_per_epoch):
+        raise ValueError(f"epoch {epoch!r}, batch {batch!r} is no place in {epochs} epochs")
+    if order is not None and (not isinstance(order, torch.Tensor) or order.shape != (examples,)):
+        raise ValueError("the batch order is not a permutation of the training set")
+    if not isinstance(history, list) or len(history) != epoch:
+        raise ValueError(f"the history does not hold the {epoch} finished epochs")
+    if not isinstance(state["sums"], torch.Tensor) or state["sums"].shape != (3,):
+        raise ValueError("the running sums are not three numbers")
+
+
 class Trainer:
     """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch
     order, position in the epoch, running sums and history. `state_dict()` exports all of it as one
@@ -144,6 +158,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()` of a trainer with the same config: the same batches, weights
         and numbers follow as if training had never stopped."""
+        check_position(state, self.cfg.epochs, self.steps_per_epoch, len(self.train_labels))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle_generator.set_state(state["rng"]["shuffle"])

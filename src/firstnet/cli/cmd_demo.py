@@ -29,7 +29,7 @@ def demo_command(args) -> int:
     summary, results = show_data(data, args.runs_dir / "mnist-samples.png"), {}
     for model in ("linear", "mlp", "cnn"):
         cfg = TrainConfig(model=model, seed=args.seed)
-        run_dir = runs.create_run_dir(args.runs_dir, runs.default_name(cfg))
+        run_dir = runs.create_run_dir(args.runs_dir, runs.default_name(cfg), numbered=True)
         trainer = train_run(cfg, data, run_dir)
         if trainer is None:
             return 130

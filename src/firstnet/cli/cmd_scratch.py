@@ -102,14 +102,14 @@ def scratch_command(args) -> int:
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise CheckpointError(f"{run_dir} already exists; pick another --name")
     data = load_data(args.data_dir)
-    runs.create_run_dir(run_dir.parent, run_dir.name)
-    last = scratch_run(cfg, data, run_dir).history[-1]
+    run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
+    with runs.claim(run_dir, fresh=True):
+        last = scratch_run(cfg, data, run_dir).history[-1]
     test_size = len(data.subset(cfg.train_limit, cfg.test_limit).test_labels)
     errors = round((1 - last["test_acc"]) * test_size)
     out.print(
-        f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% ({errors} "
-        "errors; "
-        f"train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
+        f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% "
+        f"({errors} errors; train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
         f"{last['elapsed_s']:.1f} s"
     )
     out.print(f"Run directory: {run_dir} (firstnet eval {run_dir} evaluates it with the torch MLP)")

@@ -35,12 +35,13 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
     from firstnet.train import Trainer
 
     trainer = Trainer(cfg, data)
-    if resume:
-        runs.resume(run_dir, trainer)
-    else:
-        runs.write_config(run_dir, cfg, trainer.device, data.source)
-    with training_bar(cfg.model) as show, stop_on_sigint() as stop:
-        finished = runs.train_in_dir(trainer, run_dir, show, stop)
+    with runs.claim(run_dir, fresh=not resume):
+        if resume:
+            runs.resume(run_dir, trainer)
+        else:
+            runs.write_config(run_dir, cfg, trainer.device, data.source)
+        with training_bar(cfg.model) as show, stop_on_sigint() as stop:
+            finished = runs.train_in_dir(trainer, run_dir, show, stop)
     if trainer.history:
         plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {run_dir.name}")
     if not finished:
@@ -64,7 +65,8 @@ def train_command(args) -> int:
         cfg = options.config_from_args(args)
     data = load_data(args.data_dir)
     if not args.resume:
-        run_dir = runs.create_run_dir(args.runs_dir, args.name or runs.default_name(cfg))
+        name = args.name or runs.default_name(cfg)
+        run_dir = runs.create_run_dir(args.runs_dir, name, numbered=args.name is None)
     trainer = train_run(cfg, data, run_dir, resume=bool(args.resume))
     if trainer is None:
         return 130

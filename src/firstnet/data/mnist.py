@@ -8,16 +8,19 @@ into place only once verified, so the cache never holds a partial or wrong file.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.client
 import os
+import time
 import urllib.request
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from firstnet.atomic import atomic_write
+from firstnet.atomic import atomic_write, remove_stale
 from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
 from firstnet.errors import DataFormatError, DataNotFoundError
 
@@ -41,11 +44,17 @@ MNIST_FILES = {
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
     ),
 }
-# The mirrors torchvision uses.
+# Mirrors over https (torchvision's, then TensorFlow's); every file is checked against MNIST_FILES.
 DEFAULT_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
+# Bounds on a download, whatever a mirror sends: the largest MNIST file is 9.9 MB compressed and
+# 47 MB decompressed; a "gzip bomb" stops at MAX_INFLATED instead of filling memory or the disk.
+MAX_DOWNLOAD = 20_000_000  # bytes as sent
+MAX_INFLATED = 50_000_000  # bytes decompressed
+DOWNLOAD_SECONDS = 600.0  # for all four files together
+CHUNK = 1 << 20
 KERAS_KEYS = {
     "train_images": "x_train",
     "train_labels": "y_train",
@@ -161,49 +170,117 @@ def load_keras(path: Path, checksums: dict[str, str]) -> MNIST | None:
     )
 
 
+class DownloadFailed(Exception):  # noqa: N818 - a failure of one mirror, not of the program
+    """One mirror did not deliver a file (unreachable, too large, too slow, wrong bytes); the next
+    mirror is tried. A failure to write the cache is a StorageError instead, and stops at once."""
+
+
 def download_file(
     name: str,
     expected_sha: str | None,
     mirrors: tuple[str, ...],
     target_dir: Path,
     progress: ProgressFn | None = None,
+    deadline: float | None = None,
 ) -> list[str]:
-    """Fetch `name`.gz from the first mirror that serves verified bytes into `target_dir`/`name`.
+    """Fetch `name`.gz from the first mirror that serves verified bytes into `target_dir`/`name`,
+    by `deadline` (a time.monotonic() value; default DOWNLOAD_SECONDS from now).
 
     Returns the list of failures (empty on success). Nothing but the finished file is left behind.
     """
+    deadline = deadline or time.monotonic() + DOWNLOAD_SECONDS
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + f"/{name}.gz"
+        writer = verified_download(url, name, expected_sha, progress, deadline)
         try:
-            atomic_write(target_dir / name, verified_download(url, name, expected_sha, progress))
+            atomic_write(target_dir / name, writer)
             return []
-        except (OSError, ValueError, http.client.HTTPException, DataFormatError) as err:
-            failures.append(f"{url}: {getattr(err, 'reason', None) or err}")
+        except DownloadFailed as err:
+            failures.append(f"{url}: {err}")
     return failures
 
 
 def verified_download(
-    url: str, name: str, expected_sha: str | None, progress: ProgressFn | None
+    url: str, name: str, expected_sha: str | None, progress: ProgressFn | None, deadline: float
 ) -> Callable[[Path], None]:
-    """A writer for `atomic_write`: streams `url` into the file, decompresses it, checks its
-    SHA-256."""
+    """A writer for `atomic_write`: streams `url` (gzip or raw) into the file, decompressing and
+    hashing as it goes, within MAX_DOWNLOAD, MAX_INFLATED and `deadline`; DownloadFailed if not."""
+
+    def fetch(response, size: int) -> bytes:
+        if time.monotonic() > deadline:
+            raise DownloadFailed(f"the downloads took over {DOWNLOAD_SECONDS:.0f} s")
+        try:
+            return response.read(size)
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            raise DownloadFailed(str(getattr(err, "reason", None) or err)) from err
 
     def write(tmp: Path) -> None:
-        with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-            total = response.headers.get("Content-Length")
-            done = 0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
+        try:
+            response = urllib.request.urlopen(url, timeout=30)
+        except (OSError, ValueError, http.client.HTTPException) as err:
+            raise DownloadFailed(str(getattr(err, "reason", None) or err)) from err
+        digest, sent, inflated = hashlib.sha256(), 0, 0
+        total = response.headers.get("Content-Length")
+        with response, tmp.open("wb") as out:
+            first = fetch(response, CHUNK)
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS) if first[:2] == GZIP else None
+            chunk = first
+            while chunk:
+                sent += len(chunk)
+                if sent > MAX_DOWNLOAD:
+                    raise DownloadFailed(f"over {MAX_DOWNLOAD:,} bytes: not an MNIST file")
+                for data in inflate(decompressor, chunk):
+                    inflated += len(data)
+                    if inflated > MAX_INFLATED:
+                        limit = f"{MAX_INFLATED:,} bytes"
+                        raise DownloadFailed(f"decompresses to over {limit}: not an MNIST file")
+                    digest.update(data)
+                    out.write(data)
                 if progress:
-                    progress(name, done, int(total) if total else None)
-        content = read_bytes(tmp)
-        if expected_sha and sha256(content) != expected_sha:
-            raise DataFormatError("SHA-256 mismatch")
-        tmp.write_bytes(content)
+                    progress(name, sent, int(total) if total and total.isdigit() else None)
+                chunk = fetch(response, CHUNK)
+        if decompressor is not None and not decompressor.eof:
+            raise DownloadFailed("the gzip data ends early (a truncated download)")
+        if expected_sha and digest.hexdigest() != expected_sha:
+            raise DownloadFailed("SHA-256 mismatch")
 
     return write
+
+
+GZIP = b"\x1f\x8b"
+
+
+def inflate(decompressor, chunk: bytes) -> Iterator[bytes]:
+    """`chunk` decompressed, in pieces of at most CHUNK bytes (a compressed megabyte can hold a
+    gigabyte); raw files pass through as they are."""
+    if decompressor is None:
+        yield chunk
+        return
+    pending = chunk
+    while pending:
+        try:
+            data = decompressor.decompress(pending, CHUNK)
+        except zlib.error as err:
+            raise DownloadFailed(f"corrupt gzip data ({err})") from err
+        pending = decompressor.unconsumed_tail
+        yield data
+
+
+def set_aside(folder: Path, checksums: dict[str, str]) -> list[Path]:
+    """Rename the files of `folder` that are unreadable or fail their checksum to NAME.corrupt, so
+    that they are fetched again; returns the new names."""
+    moved = []
+    for key, path in (find_in_dir(folder) or {}).items():
+        try:
+            good = key not in checksums or sha256(read_bytes(path)) == checksums[key]
+        except DataFormatError:
+            good = False
+        if not good:
+            aside = path.with_name(path.name + ".corrupt")
+            path.replace(aside)
+            moved.append(aside)
+    return moved
 
 
 def load_mnist(
@@ -222,20 +299,29 @@ def load_mnist(
     """
     checksums = {k: sha for k, (_, sha) in MNIST_FILES.items()} if checksums is None else checksums
     data_dir = data_dir or os.environ.get("FIRSTNET_DATA_DIR")
-    cache = cache or cache_dir()
+    cache = Path(cache) if cache else cache_dir()
     folders = [Path(data_dir), Path(data_dir) / "MNIST" / "raw"] if data_dir else []
     folders += [cache] + [root / "MNIST" / "raw" for root in torchvision_roots()]
     for folder in folders:
-        if (found := load_dir(folder, checksums)) is not None:
+        try:
+            found = load_dir(folder, checksums)
+        except DataFormatError:
+            # a cache file damaged since it was verified: set it aside and fetch it again, once
+            if folder != cache or not set_aside(cache, checksums):
+                raise
+            found = None
+        if found is not None:
             return found
     keras = Path.home() / ".keras" / "datasets" / "mnist.npz"
     if (found := load_keras(keras, checksums)) is not None:
         return found
     mirrors = mirrors or mirrors_from_env()
-    failures = []
+    failures, deadline = [], time.monotonic() + DOWNLOAD_SECONDS
+    if cache.is_dir():  # temporary files of a download that was killed, not of one running now
+        remove_stale(cache, older_than_s=3600)
     for key, (name, _) in MNIST_FILES.items():
         if not (cache / name).is_file():
-            failures += download_file(name, checksums.get(key), mirrors, cache, progress)
+            failures += download_file(name, checksums.get(key), mirrors, cache, progress, deadline)
     if failures:
         looked = ", ".join(str(f) for f in folders + [keras])
         raise DataNotFoundError(

@@ -1,0 +1,198 @@
+"""Files and processes that must not break a run: gzip bombs, a full disk, damaged caches and
+checkpoints, two processes on one run directory, temporary files of killed writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from firstnet import atomic, runs
+from firstnet.cli import main
+from firstnet.data.mnist import MNIST_FILES, load_mnist
+from firstnet.errors import CheckpointError, DataNotFoundError
+from tests.conftest import small_config
+
+SHARED_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+needs_mirror = pytest.mark.skipif(
+    not (SHARED_MIRROR / "train-images-idx3-ubyte.gz").is_file(),
+    reason="needs ../shared/data/mnist",
+)
+
+
+def run_python(code: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=300, **kwargs)  # fmt: skip
+
+
+def firstnet(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "firstnet", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)  # fmt: skip
+
+
+def test_a_gzip_bomb_from_a_mirror_is_a_clear_error_in_little_memory(tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    packer, zeros = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS), bytes(1 << 20)
+    with (mirror / "train-images-idx3-ubyte.gz").open("wb") as bomb:
+        for _ in range(400):  # 400 MB of zeros in about 400 kB
+            bomb.write(packer.compress(zeros))
+        bomb.write(packer.flush())
+    assert (mirror / "train-images-idx3-ubyte.gz").stat().st_size < 1_000_000
+    result = run_python(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # 3 GB of address space
+        from firstnet.data.mnist import load_mnist
+        from firstnet.errors import DataNotFoundError
+        try:
+            load_mnist(cache={str(tmp_path / "cache")!r}, mirrors=("file://{mirror}",))
+        except DataNotFoundError as err:
+            print("ERROR", err)
+        # VmHWM: this program's peak (ru_maxrss would count the pytest process it forked from)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print("PEAK_MB", int(line.split()[1]) / 1024)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "decompresses to over 50,000,000 bytes" in result.stdout
+    peak = float(result.stdout.split("PEAK_MB")[1])
+    assert peak < 200, f"peak RSS {peak:.0f} MB"
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written in the cache
+
+
+@needs_mirror
+def test_a_cache_file_damaged_later_is_set_aside_and_fetched_again(tmp_path):
+    cache, mirrors = tmp_path / "cache", (f"file://{SHARED_MIRROR}",)
+    first = load_mnist(cache=cache, mirrors=mirrors)
+    labels = cache / MNIST_FILES["test_labels"][0]
+    damaged = bytearray(labels.read_bytes())
+    damaged[100] ^= 0xFF
+    labels.write_bytes(bytes(damaged))
+    again = load_mnist(cache=cache, mirrors=mirrors)
+    assert (again.test_labels == first.test_labels).all()
+    assert (cache / (labels.name + ".corrupt")).read_bytes() == bytes(damaged)
+
+
+@needs_mirror
+def test_a_full_disk_while_caching_is_a_storage_error_not_a_missing_data_set(tmp_path):
+    result = run_python(f"""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not kills
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+        from firstnet.data.mnist import load_mnist
+        from firstnet.errors import StorageError
+        try:
+            load_mnist(cache={str(tmp_path / "cache")!r}, mirrors=("file://{SHARED_MIRROR}",))
+        except StorageError as err:
+            print("STORAGE", err)
+    """)
+    assert "STORAGE cannot write" in result.stdout and "File too large" in result.stdout
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.stat().st_size >= 1_000_000]
+
+
+def test_a_full_disk_while_training_ends_in_one_line_and_no_half_written_file(tmp_path):
+    code = f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))  # config fits, weights do not
+        from firstnet.cli import main
+        sys.exit(main(["train", "--model", "mlp", "--hidden", "64", "--epochs", "1",
+                       "--train-limit", "1000", "--test-limit", "500",
+                       "--runs-dir", {str(tmp_path)!r}, "--name", "full"]))
+    """
+    result = run_python(code)
+    assert result.returncode == 1, result.stderr
+    assert "firstnet: error: cannot write" in result.stderr and "File too large" in result.stderr
+    assert "Traceback" not in result.stderr
+    left = sorted(path.name for path in (tmp_path / "full").iterdir())
+    assert runs.MODEL not in left and runs.CHECKPOINT not in left
+    assert not [name for name in left if ".tmp" in name]
+
+
+def test_two_trainings_started_together_get_two_directories(tmp_path, mnist):
+    arguments = ["train", "--model", "linear", "--epochs", "1", "--train-limit", "500",
+                 "--test-limit", "200", "--runs-dir", str(tmp_path)]  # fmt: skip
+    processes = [firstnet(*arguments) for _ in range(2)]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    directories = sorted(path for path in tmp_path.iterdir())
+    assert len(directories) == 2
+    assert all((path / runs.MODEL).is_file() for path in directories)
+
+
+def test_a_run_in_use_cannot_be_resumed_by_a_second_process(tmp_path, mnist):
+    busy = firstnet("train", "--model", "mlp", "--epochs", "100", "--runs-dir", str(tmp_path),
+                    "--name", "busy")  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while not (tmp_path / "busy" / runs.CONFIG).is_file() and time.time() < deadline:
+            time.sleep(0.2)
+        assert main(["train", "--resume", str(tmp_path / "busy")]) == 1
+    finally:
+        busy.kill()
+        busy.communicate(timeout=60)
+    # the lock went with the killed process: the run is claimable again
+    with runs.claim(tmp_path / "busy", fresh=False):
+        pass
+
+
+def test_the_claim_refuses_a_second_holder_and_removes_stale_temporary_files(tmp_path):
+    stale = tmp_path / ".model.x1y2.tmp.safetensors"
+    stale.write_bytes(b"half")
+    with runs.claim(tmp_path, fresh=True):
+        assert not stale.exists()
+        code = f"""
+            from firstnet import runs
+            from firstnet.errors import CheckpointError
+            try:
+                with runs.claim({str(tmp_path)!r}, fresh=False):
+                    print("CLAIMED")
+            except CheckpointError as err:
+                print("REFUSED", err)
+        """
+        assert "REFUSED" in run_python(code).stdout and "in use" in run_python(code).stdout
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="already exists"), runs.claim(tmp_path, fresh=True):
+        pass
+
+
+def test_writes_reach_the_disk_before_they_are_renamed(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+                        or real_fsync(fd))  # fmt: skip
+    atomic.atomic_write(tmp_path / "metrics.jsonl", "x\n")
+    assert len(synced) == 2 and ".tmp" in synced[0] and synced[1] == str(tmp_path)
+
+
+def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, capsys):
+    cfg = small_config(epochs=2)
+    trainer = runs.Trainer(cfg, small_mnist)
+    runs.write_config(tmp_path, cfg, torch.device("cpu"), "test")
+    trainer.run(should_stop=iter([False] * 5 + [True] * 100).__next__)
+    runs.save_checkpoint(tmp_path, trainer.state_dict())
+    tensors, metadata = runs.load_tensors(tmp_path / runs.CHECKPOINT)
+    for damage in ({"epoch": "one"}, {"optimizer": None}, {"order": {"__tensor__": "gone"}}):
+        state = json.loads(metadata["state"]) | damage
+        runs.save_tensors(
+            tmp_path / runs.CHECKPOINT, tensors, metadata | {"state": json.dumps(state)}
+        )
+        assert main(["train", "--resume", str(tmp_path), "--data-dir", "/nonexistent"]) in (1, 2)
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "firstnet: error:" in err, err
+        with pytest.raises(CheckpointError, match="checkpoint"):
+            runs.resume(tmp_path, runs.Trainer(cfg, small_mnist))
+
+
+def test_data_not_found_still_says_so(tmp_path):
+    with pytest.raises(DataNotFoundError, match="could not be downloaded"):
+        load_mnist(cache=tmp_path, mirrors=(f"file://{tmp_path / 'nothing'}",))
