@@ -8,7 +8,6 @@ knows no Trainer field.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
@@ -26,6 +25,11 @@ from firstnet.device import environment
 from firstnet.errors import CheckpointError, StorageError
 from firstnet.models import model_for
 from firstnet.train import Trainer
+
+try:
+    import fcntl  # POSIX: run directories are locked; on Windows they are not (docs/security.md)
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.jsonl", "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
@@ -71,7 +75,8 @@ def claim(run_dir: Path, fresh: bool) -> Iterator[None]:
     lock = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise CheckpointError(f"{run_dir} is in use by another firstnet process") from None
         remove_stale(run_dir)  # no other process writes here: any temporary file is a dead one's
