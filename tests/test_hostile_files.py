@@ -17,7 +17,7 @@ import torch
 
 from firstnet import atomic, runs
 from firstnet.cli import main
-from firstnet.data.mnist import MNIST_FILES, load_mnist
+from firstnet.data.mnist import DEFAULT_MIRRORS, MNIST_FILES, download_file, load_mnist
 from firstnet.errors import CheckpointError, DataNotFoundError
 from tests.conftest import small_config
 
@@ -196,3 +196,12 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
 def test_data_not_found_still_says_so(tmp_path):
     with pytest.raises(DataNotFoundError, match="could not be downloaded"):
         load_mnist(cache=tmp_path, mirrors=(f"file://{tmp_path / 'nothing'}",))
+
+
+def test_default_mirrors_are_https_and_a_download_has_a_deadline(tmp_path):
+    assert DEFAULT_MIRRORS and all(mirror.startswith("https://") for mirror in DEFAULT_MIRRORS)
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "f.gz").write_bytes(b"x" * 100)
+    late = time.monotonic() - 1
+    failures = download_file("f", None, (f"file://{tmp_path / 'mirror'}",), tmp_path, deadline=late)
+    assert len(failures) == 1 and "took over" in failures[0] and not (tmp_path / "f").exists()

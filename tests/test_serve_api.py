@@ -543,3 +543,19 @@ def test_hostile_runs_are_skipped_by_name_and_the_good_ones_served(tmp_path, mni
     client = TestClient(create_app(models), base_url="http://localhost")
     image = {"image": (mnist.test_images[0] / 255).tolist(), "model": "fp16-on-cuda"}
     assert client.post("/api/predict", json=image).status_code == 200
+
+
+def test_a_runs_folder_of_hostile_runs_newer_than_the_good_ones(tmp_path):
+    """The automatic mode tries the newest run of a kind first: each hostile run in its way is named
+    with its reason and skipped, and the newest run that loads is served."""
+    cases = hostile_runs(tmp_path)
+    untrained_run(tmp_path, "good-mlp", "mlp")
+    order = ["good-mlp", "fp16-on-cuda"] + [name for name in cases if name != "fp16-on-cuda"]
+    for age, name in enumerate(order):  # later in the list: newer
+        os.utime(tmp_path / name / runs.MODEL, (1_000_000 + age, 1_000_000 + age))
+    models, warnings = newest_of_each_kind(tmp_path)
+    assert [model.name for model in models] == ["fp16-on-cuda"]
+    for name, words in cases.items():
+        if words:
+            (warning,) = [w for w in warnings if f"/{name}:" in w]
+            assert words in warning, warning
