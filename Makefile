@@ -1,5 +1,7 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (the test suite).
 PYTHON ?= python3
+# Optional: the index torch comes from, e.g. PyTorch's CPU wheels (see the README).
+TORCH_INDEX ?=
 VENV := .venv
 BIN := $(VENV)/bin
 SHARED_MNIST := $(abspath ../shared/data/mnist)
@@ -12,8 +14,8 @@ endif
 
 $(BIN)/firstnet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# The pinned CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# The pinned torch first, from TORCH_INDEX when given (the README says which build you get).
+	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 

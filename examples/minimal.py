@@ -8,15 +8,15 @@ import numpy as np
 import torch
 from torch import nn
 
-DEFAULT_DIR = os.environ.get("FIRSTNET_DATA_DIR", "~/.cache/firstnet")
-FOLDER = Path(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_DIR).expanduser()
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "firstnet"  # firstnet's download cache
+FOLDER = Path((sys.argv[1:] or [os.environ.get("FIRSTNET_DATA_DIR", CACHE)])[0]).expanduser()
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
 FAST = torch.channels_last  # the memory layout oneDNN's convolutions prefer
 BF16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()  # else slow
 
 
 def load(name, header_bytes):  # an IDX file, raw or gzip: a header, then uint8 values
-    raw = next(FOLDER.glob(name + "*")).read_bytes()
+    raw = (next(FOLDER.glob(name + "*"), None) or sys.exit(f"no {name} in {FOLDER}")).read_bytes()
     raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=header_bytes).copy())
 

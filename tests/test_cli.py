@@ -9,13 +9,16 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from firstnet import runs
 from firstnet.cli import main
+from firstnet.config import TrainConfig
 
 SUBCOMMANDS = [
     "data",
@@ -321,10 +324,102 @@ def test_plot_curves_confusion_and_digits(trained_run, tmp_path, capsys):
 
 
 def test_plot_curves_without_metrics_is_a_clear_error(tmp_path):
-    (tmp_path / "config.json").write_text("{}")
+    runs.write_config(tmp_path, TrainConfig(), torch.device("cpu"), "test")  # a run, no epoch yet
     result = firstnet("plot", "curves", str(tmp_path))
     assert (
         result.returncode == 1
         and "no finished epoch" in result.stderr
         and "Traceback" not in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [("--train-limit=0", "--train-limit must be at least 1"),
+     ("--train-limit=-5", "--train-limit must be at least 1"),
+     ("--test-limit=0", "--test-limit must be at least 1"),
+     ("--device=cuda", "--device cuda:"),
+     ("--precision=fp16", "--precision fp16 needs a CUDA device")],
+)  # fmt: skip
+def test_bad_options_are_refused_before_a_run_folder_exists(option, words, tmp_path, capsys):
+    if option == "--device=cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["train", option, "--runs-dir", str(tmp_path)]) == 2
+    assert words in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverged_run_keeps_its_metrics_and_says_so(tmp_path, capsys, small_mnist, monkeypatch):
+    from firstnet.cli import cmd_train
+
+    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir: small_mnist)
+    arguments = [
+        "train",
+        "--lr",
+        "1e6",
+        "--epochs",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--name",
+        "d",
+    ]
+    assert main(arguments) == 1
+    assert "training diverged" in capsys.readouterr().err
+    assert (tmp_path / "d" / runs.DIVERGED).is_file() and not (
+        tmp_path / "d" / runs.CHECKPOINT
+    ).exists()
+    assert main(["eval", str(tmp_path / "d")]) == 1
+    assert "diverged and has no model: training diverged" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line():
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'rich':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from firstnet.__main__ import run\n"
+        "sys.exit(run())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 130 and result.stderr.strip() == "firstnet: interrupted"
+
+
+def test_predict_answers_every_readable_image_and_names_the_others(trained_run, mnist, tmp_path):
+    good = tmp_path / "seven.png"
+    Image.fromarray(255 - mnist.test_images[0]).save(good)
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(tmp_path / "empty.png")
+    result = firstnet("predict", str(trained_run), str(tmp_path / "empty.png"), str(good), "--json")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    answers = json.loads(result.stdout)
+    assert "empty.png: the image is empty" in answers[0]["error"]
+    assert answers[1]["prediction"] == int(mnist.test_labels[0])
+    assert "firstnet: error:" in result.stderr and "empty.png" in result.stderr
+
+
+def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):
+    result = firstnet("plot", "curves", str(tmp_path))
+    assert result.returncode == 1 and "is not a firstnet run directory" in result.stderr
+
+
+def test_serve_refuses_ports_out_of_range():
+    for port in ("99999", "-1"):
+        result = firstnet("serve", "--port", port, "--runs-dir", "/nonexistent")
+        assert result.returncode == 2 and "--port must lie in 0..65535" in result.stderr, port
+
+
+def test_config_records_the_precision_that_ran(trained_run):
+    config = json.loads((trained_run / runs.CONFIG).read_text())
+    assert config["config"]["precision"] == "fp32" and config["precision_used"] == "fp32"
+
+
+def test_minimal_example_looks_in_the_xdg_cache_and_says_what_is_missing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "FIRSTNET_DATA_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    script = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"no train-images-idx3-ubyte in {tmp_path / 'firstnet'}" in result.stderr

@@ -365,19 +365,18 @@ def test_env_data_dir_is_used_when_data_dir_is_none(tmp_path, cache, monkeypatch
     )
 
 
-def test_missing_data_dir_falls_back_to_the_other_sources(tmp_path, cache):
-    write_files(cache)
-    data = load_mnist(tmp_path / "empty", cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
-    assert data.source == str(cache)
+def test_a_named_data_dir_that_is_missing_is_an_error_not_a_fallback(tmp_path, cache):
+    write_files(cache)  # the cache would have it: a named folder must not fall back to it quietly
+    with pytest.raises(DataNotFoundError, match="empty .*the folder does not exist"):
+        load_mnist(tmp_path / "empty", cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
 
 
-def test_incomplete_folder_is_skipped(tmp_path, cache):
+def test_a_named_data_dir_that_is_incomplete_says_what_it_lacks(tmp_path, cache):
     folder = write_files(tmp_path / "mnist")
     (folder / NAMES["test_labels"]).unlink()
     write_files(cache)
-    assert load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
-        cache
-    )
+    with pytest.raises(DataNotFoundError, match=f"it lacks {NAMES['test_labels']}"):
+        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
 
 
 def test_default_cache_is_xdg_cache_home(tmp_path):

@@ -186,9 +186,9 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
         runs.save_tensors(
             tmp_path / runs.CHECKPOINT, tensors, metadata | {"state": json.dumps(state)}
         )
-        assert main(["train", "--resume", str(tmp_path), "--data-dir", "/nonexistent"]) in (1, 2)
+        assert main(["train", "--resume", str(tmp_path)]) == 1
         err = capsys.readouterr().err
-        assert "Traceback" not in err and "firstnet: error:" in err, err
+        assert "firstnet: error:" in err and "checkpoint" in err and "Traceback" not in err, err
         with pytest.raises(CheckpointError, match="checkpoint"):
             runs.resume(tmp_path, runs.Trainer(cfg, small_mnist))
 

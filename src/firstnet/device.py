@@ -20,6 +20,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            raise ConfigError(
+                f"--device cuda: this torch ({torch.__version__}) is a CPU-only build; install a "
+                "CUDA build of torch (see the README), or use --device cpu or auto"
+            )
         raise ConfigError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
     return torch.device(name)
 

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from firstnet.atomic import atomic_write, remove_stale, sync_folder
 from firstnet.config import TrainConfig
 from firstnet.device import environment
-from firstnet.errors import CheckpointError, StorageError
+from firstnet.errors import CheckpointError, DivergedError, StorageError
 from firstnet.models import model_for
 from firstnet.train import Trainer
 
@@ -34,6 +34,7 @@ except ImportError:  # pragma: no cover
 CONFIG, METRICS, MODEL = "config.json", "metrics.jsonl", "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 LOCK = ".lock"  # held (flock) by the process that trains in the folder
+DIVERGED = "diverged.json"  # written when training diverged: the error, beside the epochs' metrics
 # the state-dict layout; "firstnet-checkpoint" was the first
 CHECKPOINT_FORMAT = "firstnet-checkpoint-2"
 
@@ -140,6 +141,13 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return records
 
 
+def diverged_error(run_dir: Path) -> str:
+    try:
+        return str(json.loads((Path(run_dir) / DIVERGED).read_text())["error"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "see diverged.json"
+
+
 def save_model(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> None:
     """Final weights (a state dict of the model `cfg` builds) as `model.safetensors`."""
     metadata = {"format": "firstnet", "config": json.dumps(cfg.to_dict())}
@@ -200,6 +208,8 @@ def load_model(
     run_dir = Path(run_dir)
     cfg = read_config(run_dir)
     path = run_dir / MODEL
+    if (run_dir / DIVERGED).is_file():
+        raise CheckpointError(f"{run_dir} diverged and has no model: {diverged_error(run_dir)}")
     if not path.is_file():
         hint = (
             f"; continue it with: firstnet train --resume {run_dir}"
@@ -299,7 +309,13 @@ def train_in_dir(
         write_metrics(run_dir, trainer.history)
         save_checkpoint(run_dir, trainer.state_dict())
 
-    trainer.run(on_progress, on_epoch, should_stop)
+    try:
+        trainer.run(on_progress, on_epoch, should_stop)
+    except DivergedError as err:  # the folder keeps the epochs that finished and says what happened
+        write_metrics(run_dir, trainer.history)
+        atomic_write(run_dir / DIVERGED, json.dumps({"error": str(err)}, indent=2) + "\n")
+        (run_dir / CHECKPOINT).unlink(missing_ok=True)
+        raise
     if not trainer.finished:
         save_checkpoint(run_dir, trainer.state_dict())
         return False

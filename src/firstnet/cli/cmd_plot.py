@@ -132,6 +132,7 @@ def plot_run_curves(args) -> int:
     from firstnet import runs
     from firstnet.figures.curves import plot_curves
 
+    runs.read_config(args.run)  # "not a firstnet run directory" before "no finished epoch"
     history = runs.read_metrics(args.run)
     if not history:
         raise CheckpointError(f"{args.run} has no finished epoch in {runs.METRICS} to draw")

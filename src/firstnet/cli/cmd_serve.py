@@ -40,6 +40,8 @@ def add_parser(sub) -> None:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, bound here so that a taken port is one clear error (port 0: any free
     port)."""
+    if not 0 <= port <= 65535:
+        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {port}")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as error:
@@ -61,6 +63,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run_server(args) -> int:
     """a web page to draw digits on and a JSON API, over trained runs"""
+    if not 0 <= args.port <= 65535:  # before the models load: a typo is told at once
+        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {args.port}")
     import torch
     import uvicorn
 

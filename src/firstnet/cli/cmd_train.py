@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from rich.table import Table
 
 from firstnet.cli import options
 from firstnet.cli.console import err, load_data, out, stop_on_sigint, training_bar
-from firstnet.errors import CheckpointError
+from firstnet.errors import CheckpointError, ImageError
 
 
 def add_parser(sub) -> None:
@@ -39,7 +40,8 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
         if resume:
             runs.resume(run_dir, trainer)
         else:
-            runs.write_config(run_dir, cfg, trainer.device, data.source)
+            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
+            runs.write_config(run_dir, cfg, trainer.device, data.source, extra=extra)
         with training_bar(cfg.model) as show, stop_on_sigint() as stop:
             finished = runs.train_in_dir(trainer, run_dir, show, stop)
     if trainer.history:
@@ -48,6 +50,13 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
         err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
         return None
     return trainer
+
+
+def check_hardware(cfg) -> None:
+    """A ConfigError now, before the run folder exists, if --device or --precision cannot run."""
+    from firstnet.device import resolve_device, resolve_precision
+
+    resolve_precision(cfg.precision, resolve_device(cfg.device))
 
 
 def train_command(args) -> int:
@@ -63,6 +72,7 @@ def train_command(args) -> int:
             )
     else:
         cfg = options.config_from_args(args)
+        check_hardware(cfg)  # before a folder is made: a refused --device leaves nothing behind
     data = load_data(args.data_dir)
     if not args.resume:
         name = args.name or runs.default_name(cfg)
@@ -124,21 +134,27 @@ def predict_command(args) -> int:
     from firstnet.preprocess import load_image, mnist_like
 
     cfg, model = runs.load_model(args.run)
-    results = []
+    results, failed = [], 0
     for path in args.images:
-        image = torch.from_numpy(mnist_like(load_image(path)))[None, None]  # (1, 1, 28, 28)
+        try:  # one image that cannot be read or holds no digit does not stop the others
+            image = torch.from_numpy(mnist_like(load_image(path)))[None, None]  # (1, 1, 28, 28)
+        except ImageError as error:
+            message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
+            results.append({"image": str(path), "error": message})
+            failed += 1
+            continue
         probs = probabilities(cfg, model, image)[0]
-        results.append(
-            {
-                "image": str(path),
-                "prediction": int(probs.argmax()),
-                "probabilities": [round(p, 6) for p in probs.tolist()],
-            }
-        )
+        prediction = {
+            "prediction": int(probs.argmax()),
+            "probabilities": [round(p, 6) for p in probs.tolist()],
+        }
+        results.append({"image": str(path), **prediction})
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
     for result in results:
-        shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
-        out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
-    return 0
+        if "error" in result:
+            print(f"firstnet: error: {result['error']}", file=sys.stderr)  # one unwrapped line
+        elif not args.json:
+            shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
+            out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
+    return 1 if failed else 0

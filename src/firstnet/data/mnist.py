@@ -147,6 +147,23 @@ def find_in_dir(folder: Path) -> dict[str, Path] | None:
     return found
 
 
+def missing_in(folder: Path) -> str:
+    """Why an explicitly named folder does not hold MNIST, and what to do."""
+    if not folder.is_dir():
+        what = "the folder does not exist"
+    else:
+        names = [name for name, _ in MNIST_FILES.values()]
+        missing = [
+            n for n in names if not (folder / n).is_file() and not (folder / f"{n}.gz").is_file()
+        ]
+        what = "it lacks " + ", ".join(f"{name}[.gz]" for name in missing)
+    return (
+        f"MNIST not found in {folder} (named by --data-dir or FIRSTNET_DATA_DIR): {what}. Fix: put "
+        "the four MNIST files there, or leave out --data-dir (and FIRSTNET_DATA_DIR) to use the "
+        "cache and the mirrors in FIRSTNET_MIRRORS"
+    )
+
+
 def load_dir(folder: Path, checksums: dict[str, str]) -> MNIST | None:
     paths = find_in_dir(folder)
     if paths is None:
@@ -300,8 +317,12 @@ def load_mnist(
     checksums = {k: sha for k, (_, sha) in MNIST_FILES.items()} if checksums is None else checksums
     data_dir = data_dir or os.environ.get("FIRSTNET_DATA_DIR")
     cache = Path(cache) if cache else cache_dir()
-    folders = [Path(data_dir), Path(data_dir) / "MNIST" / "raw"] if data_dir else []
-    folders += [cache] + [root / "MNIST" / "raw" for root in torchvision_roots()]
+    if data_dir:  # a folder the user named: it must hold MNIST, no quiet fallback to the cache
+        for folder in (Path(data_dir), Path(data_dir) / "MNIST" / "raw"):
+            if (found := load_dir(folder, checksums)) is not None:
+                return found
+        raise DataNotFoundError(missing_in(Path(data_dir)))
+    folders = [cache] + [root / "MNIST" / "raw" for root in torchvision_roots()]
     for folder in folders:
         try:
             found = load_dir(folder, checksums)
