@@ -423,3 +423,36 @@ def test_minimal_example_looks_in_the_xdg_cache_and_says_what_is_missing(tmp_pat
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"no train-images-idx3-ubyte in {tmp_path / 'firstnet'}" in result.stderr
+
+
+def test_piped_output_is_not_wrapped(trained_run, tmp_path):
+    out_dir = tmp_path / ("a-folder-with-a-long-name-" * 4)  # the printed paths pass 80 columns
+    result = firstnet("eval", str(trained_run), "--out-dir", str(out_dir))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        f"Figures: {out_dir / 'confusion.png'}, {out_dir / 'errors.png'}" == line for line in lines
+    )
+    assert re.search(
+        r"^mlp on the MNIST test set: \d+\.\d\d% \(\d+ errors in 10,000\)$", result.stdout, re.M
+    )
+
+
+def test_experiment_summaries_name_their_figures(tmp_path):
+    from firstnet.cli.cmd_experiment import figure_paths
+
+    text = "# Title\n\n![depth-width](depth-width.png)\n"
+    assert figure_paths(text, tmp_path) == f"# Title\n\nFigure: `{tmp_path / 'depth-width.png'}`\n"
+
+
+def test_curves_of_one_epoch_have_whole_epochs_and_name_the_best(tmp_path, monkeypatch):
+    from firstnet.figures import curves
+
+    kept = []
+    monkeypatch.setattr(curves, "save", lambda fig, path: kept.append(fig) or path)
+    record = {"epoch": 1, "train_loss": 0.3, "test_loss": 0.2, "train_acc": 0.9, "test_acc": 0.95}
+    curves.plot_curves([record], tmp_path / "c.png")
+    loss_ax, acc_ax = kept[0].axes
+    low, high = acc_ax.get_xlim()
+    assert (low, high) == (0.5, 1.5) and [t for t in acc_ax.get_xticks() if low <= t <= high] == [1]
+    assert "best test 95.00% (epoch 1)" in [text.get_text() for text in acc_ax.texts]

@@ -3,6 +3,7 @@ tables."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,11 @@ def cell_progress(name: str) -> Iterator[tuple]:
         err.print(f"  {name}: {len(loaded)} finished cells loaded, not re-run")
 
 
+def figure_paths(markdown: str, folder: Path) -> str:
+    """Markdown images as their paths: a terminal shows a placeholder glyph for an image."""
+    return re.sub(r"!\[[^\]]*\]\(([^)]+)\)", lambda m: f"Figure: `{folder / m[1]}`", markdown)
+
+
 def run_experiments(args) -> int:
     """the lecture's questions as experiments: tables, JSON and figures, resumable"""
     from rich.markdown import Markdown
@@ -84,7 +90,8 @@ def run_experiments(args) -> int:
                     name, data, args.out_dir, args.quick, args.seeds, on_start, on_done, stop
                 )
             done[name] = result
-            out.print(Markdown((args.out_dir / name / RESULTS_MD).read_text()))
+            text = (args.out_dir / name / RESULTS_MD).read_text()
+            out.print(Markdown(figure_paths(text, args.out_dir / name)))
             out.print(
                 f"{name}: {result['run_seconds']:.1f} s ({result['trained_cells']} cells trained); "
                 f"results in {args.out_dir / name}",

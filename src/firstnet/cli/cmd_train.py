@@ -112,10 +112,11 @@ def eval_command(args) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    table = Table(
-        title=f"{result['model']} on the MNIST test set: {100 * result['accuracy']:.2f}% "
+    out.print(
+        f"{result['model']} on the MNIST test set: {100 * result['accuracy']:.2f}% "
         f"({result['errors']} errors in {result['test_size']:,})"
     )
+    table = Table()
     table.add_column("class", justify="right")
     table.add_column("accuracy", justify="right")
     for digit, accuracy in enumerate(result["per_class_accuracy"]):

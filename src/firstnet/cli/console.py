@@ -4,6 +4,7 @@ MNIST."""
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,19 @@ if TYPE_CHECKING:
     from firstnet.data import MNIST
     from firstnet.schedule import ProgressRecord
 
-out = Console()
-err = Console(stderr=True)
+# Piped or redirected output is never wrapped (rich would wrap at 80 columns): a printed command
+# stays pasteable, a line greppable; tables take the width they need. On a terminal: its width.
+UNWRAPPED = 10_000
+
+
+def console(stderr: bool) -> Console:
+    """A console on stdout or stderr (whichever stream is current when it prints: tests capture)."""
+    wrapped = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, soft_wrap=not wrapped, width=None if wrapped else UNWRAPPED)
+
+
+out = console(stderr=False)
+err = console(stderr=True)
 
 
 def progress_bar(*extra_columns, transient: bool = False) -> Progress:

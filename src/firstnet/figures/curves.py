@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from firstnet.figures.style import PALETTE, plt, save
 
 
@@ -22,7 +24,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "Training progress
     if history:
         best = max(history, key=lambda r: r["test_acc"])
         acc_ax.annotate(
-            f"test {100 * best['test_acc']:.2f}%",
+            f"best test {100 * best['test_acc']:.2f}% (epoch {best['epoch']})",
             (best["epoch"], 100 * best["test_acc"]),
             textcoords="offset points",
             xytext=(-60, -20),
@@ -30,5 +32,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "Training progress
         )
     for ax in (loss_ax, acc_ax):
         ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
+        ax.set_xlim(0.5, max(epochs, default=1) + 0.5)
     fig.suptitle(title)
     return save(fig, path)
