@@ -41,3 +41,13 @@ def default_mlp_run(tmp_path_factory, mnist: MNIST):
     runs_dir = tmp_path_factory.mktemp("default-runs")
     assert main(["train", "--model", "mlp", "--runs-dir", str(runs_dir), "--name", "mlp"]) == 0
     return runs_dir / "mlp"
+
+
+@pytest.fixture(scope="session")
+def default_cnn_run(tmp_path_factory, mnist: MNIST):
+    """A run of `firstnet train --model cnn` with every default (about 20 s with bf16, ~99.6%)."""
+    from firstnet.cli import main
+
+    runs_dir = tmp_path_factory.mktemp("default-cnn")
+    assert main(["train", "--model", "cnn", "--runs-dir", str(runs_dir), "--name", "cnn"]) == 0
+    return runs_dir / "cnn"

@@ -19,6 +19,7 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import main
 from firstnet.config import TrainConfig
+from firstnet.preprocess import load_image, mnist_like
 
 SUBCOMMANDS = [
     "data",
@@ -456,3 +457,20 @@ def test_curves_of_one_epoch_have_whole_epochs_and_name_the_best(tmp_path, monke
     low, high = acc_ax.get_xlim()
     assert (low, high) == (0.5, 1.5) and [t for t in acc_ax.get_xticks() if low <= t <= high] == [1]
     assert "best test 95.00% (epoch 1)" in [text.get_text() for text in acc_ax.texts]
+
+
+def test_predict_shows_and_saves_what_the_model_was_given(trained_run, mnist, tmp_path, capsys):
+    picture = tmp_path / "seven.png"
+    Image.fromarray(255 - mnist.test_images[0]).resize((140, 140)).save(picture)
+    saved = tmp_path / "inputs"
+    assert (
+        main(["predict", str(trained_run), str(picture), "--show", "--save-input", str(saved)]) == 0
+    )
+    printed = capsys.readouterr().out.splitlines()
+    art = printed[1:29]  # 28 rows of two characters a pixel, under the answer line
+    assert len(art) == 28 and all(len(row) == 56 for row in art) and any("@" in row for row in art)
+    with Image.open(saved / "seven.png") as image:
+        seen = np.asarray(image, dtype=np.float32) / 255
+    assert seen.shape == (28, 28)
+    expected = mnist_like(load_image(picture))
+    assert np.abs(seen - expected).max() <= 1 / 255

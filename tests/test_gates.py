@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from firstnet import runs
+from firstnet.cli import main
 from firstnet.cli.cmd_demo import MINIMAL_LINES
 from firstnet.config import TrainConfig
 from firstnet.data.idx import encode_idx
 from firstnet.train import Trainer
+from tests.photos import write_photos
 
 pytestmark = pytest.mark.gate
 
@@ -29,9 +33,25 @@ def test_mlp_default_reaches_98_3_percent(mnist):
     assert history[-1]["test_acc"] >= 0.983, history[-1]
 
 
-def test_cnn_default_reaches_99_5_percent(mnist):
-    history = Trainer(TrainConfig(model="cnn"), mnist).run()
-    assert history[-1]["test_acc"] >= 0.995, history[-1]
+def test_cnn_default_reaches_99_5_percent(default_cnn_run):
+    last = runs.read_metrics(default_cnn_run)[-1]  # `firstnet train --model cnn`, every default
+    assert last["test_acc"] >= 0.995, last
+
+
+@pytest.mark.parametrize(("run", "target"), [("default_mlp_run", 0.90), ("default_cnn_run", 0.95)])
+def test_pictures_of_digits_are_read_like_mnist(run, target, request, mnist, tmp_path, capsys):
+    """35 real-world-style pictures (tests/photos.py) through `firstnet predict`, as users do."""
+    photos, run_dir = write_photos(mnist, tmp_path), request.getfixturevalue(run)
+    capsys.readouterr()  # what the training printed
+    assert main(["predict", str(run_dir), *[str(path) for _, _, path in photos], "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)
+    right: dict[str, list[bool]] = {}
+    for (kind, label, _), answer in zip(photos, answers, strict=True):
+        right.setdefault(kind, []).append(answer["prediction"] == label)
+    per_kind = {kind: f"{sum(hits)}/{len(hits)}" for kind, hits in right.items()}
+    accuracy = sum(map(sum, right.values())) / len(photos)
+    print(f"{run}: {accuracy:.1%} of {len(photos)} pictures; per kind {per_kind}")
+    assert len(photos) >= 30 and accuracy >= target, per_kind
 
 
 def test_minimal_example_reaches_99_5_percent_and_its_line_count_is_quoted(mnist, tmp_path):

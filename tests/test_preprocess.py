@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from firstnet.errors import FirstnetError, ImageError
 from firstnet.preprocess import load_image, mnist_like
@@ -294,3 +294,44 @@ def test_wrong_shape_raises_image_error(shape):
     with pytest.raises(ImageError, match=r"expected a 2-D grayscale image, got shape") as info:
         mnist_like(np.ones(shape, dtype=np.float32))
     assert str(shape).replace(" ", "") in str(info.value).replace(" ", "")
+
+
+def test_a_phone_rotation_is_undone_from_its_exif(tmp_path):
+    upright = Image.fromarray((255 * (1 - seven())).astype(np.uint8)).resize((112, 112))
+    stored = upright.rotate(90, expand=True)  # on its side, as the camera wrote it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to display
+    stored.save(tmp_path / "photo.jpg", exif=exif.tobytes(), quality=95)
+    upright.save(tmp_path / "upright.jpg", quality=95)
+    read = load_image(tmp_path / "photo.jpg")
+    assert read.shape == (112, 112)
+    assert np.abs(read - load_image(tmp_path / "upright.jpg")).mean() < 0.02
+
+
+def test_a_speck_in_a_corner_does_not_shrink_the_digit():
+    clean = upscale(seven(), 4)  # dark ink on white paper, 112x112
+    specked = clean.copy()
+    specked[2:5, 105:108] = 0.0  # a 3x3 dark speck far from the digit
+    assert np.corrcoef(mnist_like(specked).ravel(), mnist_like(clean).ravel())[0, 1] > 0.99
+
+
+def test_uneven_light_on_the_paper_is_removed():
+    clean = upscale(seven(), 4)  # dark ink on white paper
+    rows, cols = np.mgrid[0:112, 0:112] / 112
+    paper = 0.95 - 0.5 * (rows + cols) / 2  # bright in one corner, dim in the other
+    shaded = paper - (1 - clean) * (paper - 0.05)
+    ink, flat = mnist_like(shaded) > 0.3, mnist_like(0.1 + 0.7 * clean) > 0.3  # the 7 on even paper
+    assert (ink & flat).sum() / (ink | flat).sum() > 0.5  # 0.62 here; 0.17 when the tone was one
+    # number for the whole page (the border's median)
+
+
+@pytest.mark.parametrize("grow", [False, True], ids=["thin pen", "thick pen"])
+def test_strokes_come_out_about_as_thick_as_mnist(grow):
+    bright = Image.fromarray(
+        (255 * upscale(1 - seven(), 10)).astype(np.uint8)
+    )  # 280x280, ink bright
+    pen = ImageFilter.MaxFilter(21) if grow else ImageFilter.MinFilter(9)
+    drawn = (np.asarray(bright.filter(pen), dtype=np.float32) / 255 > 0.5).astype(np.float32)
+    ink = mnist_like(1 - drawn) > 0.5
+    mnist_ink = mnist_like(seven()) > 0.5
+    assert 0.6 < ink.sum() / mnist_ink.sum() < 1.7  # the same amount of ink, within reason

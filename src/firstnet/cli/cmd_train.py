@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from firstnet.atomic import atomic_write
 from firstnet.cli import options
 from firstnet.cli.console import err, load_data, out, stop_on_sigint, training_bar
 from firstnet.errors import CheckpointError, ImageError
@@ -27,6 +28,10 @@ def add_parser(sub) -> None:
     options.add(predict, "run")
     predict.add_argument("images", type=Path, nargs="+", help="image files (PNG, JPEG, ...)")
     options.add(predict, "json")
+    show = "print the 28x28 image the model was given, as text, under each answer"
+    predict.add_argument("--show", action="store_true", help=show)
+    save = "also write each 28x28 model input as DIR/<image name>.png (default: do not)"
+    predict.add_argument("--save-input", type=Path, metavar="DIR", help=save)
 
 
 def train_run(cfg, data, run_dir: Path, resume: bool = False):
@@ -126,6 +131,25 @@ def eval_command(args) -> int:
     return 0
 
 
+SHADES = " .:-=+*#%@"  # dark to bright, for --show
+
+
+def as_text(seen) -> str:
+    """A 28x28 image in [0, 1] as 28 lines of text, two characters a pixel (about square)."""
+    steps = (seen * (len(SHADES) - 1)).round().astype(int)
+    return "\n".join("".join(2 * SHADES[v] for v in row) for row in steps)
+
+
+def png_of(seen) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray((255 * seen).round().astype("uint8")).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def predict_command(args) -> int:
     """classify your own digit images"""
     import torch
@@ -138,7 +162,8 @@ def predict_command(args) -> int:
     results, failed = [], 0
     for path in args.images:
         try:  # one image that cannot be read or holds no digit does not stop the others
-            image = torch.from_numpy(mnist_like(load_image(path)))[None, None]  # (1, 1, 28, 28)
+            seen = mnist_like(load_image(path))  # (28, 28) in [0, 1]: what the model is given
+            image = torch.from_numpy(seen)[None, None]  # (1, 1, 28, 28)
         except ImageError as error:
             message = str(error) if str(error).startswith(str(path)) else f"{path}: {error}"
             results.append({"image": str(path), "error": message})
@@ -150,12 +175,18 @@ def predict_command(args) -> int:
             "probabilities": [round(p, 6) for p in probs.tolist()],
         }
         results.append({"image": str(path), **prediction})
+        if args.save_input:
+            atomic_write(args.save_input / f"{Path(path).stem}.png", png_of(seen))
+        if args.show:
+            results[-1]["seen"] = as_text(seen)
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps([{k: v for k, v in r.items() if k != "seen"} for r in results], indent=2))
     for result in results:
         if "error" in result:
             print(f"firstnet: error: {result['error']}", file=sys.stderr)  # one unwrapped line
         elif not args.json:
             shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
             out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
+            if "seen" in result:
+                out.print(result["seen"], markup=False, highlight=False)
     return 1 if failed else 0
