@@ -19,6 +19,7 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import main
 from firstnet.config import TrainConfig
+from firstnet.errors import ConfigError
 from firstnet.preprocess import load_image, mnist_like
 
 SUBCOMMANDS = [
@@ -474,3 +475,38 @@ def test_predict_shows_and_saves_what_the_model_was_given(trained_run, mnist, tm
     assert seen.shape == (28, 28)
     expected = mnist_like(load_image(picture))
     assert np.abs(seen - expected).max() <= 1 / 255
+
+
+def test_documented_boundary_variants_do_not_overwrite_the_default_figure():
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "figures.md").read_text()
+    commands = " ".join(docs.split("\\\n")).splitlines()  # continued lines joined
+    variant = next(line for line in commands if "plot boundary" in line and "--classes 3" in line)
+    assert "--out-dir" in variant  # the default run writes runs/figures/boundary-spirals.*
+
+
+def test_make_takes_torch_from_the_index_it_is_given():
+    root = Path(__file__).resolve().parents[1]
+    plan = subprocess.run(["make", "-n", "-B", "install", "TORCH_INDEX=https://example.org/cpu"],
+                          cwd=root, capture_output=True, text=True)  # fmt: skip
+    assert "--index-url https://example.org/cpu torch==2.13.0" in plan.stdout
+    plain = subprocess.run(
+        ["make", "-n", "-B", "install"], cwd=root, capture_output=True, text=True
+    )
+    assert "--index-url" not in plain.stdout and "torch==2.13.0" in plain.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "nearest"),
+    [(["trian"], "train"), (["train", "--model", "mpl"], "mlp"), (["plot", "boundry"], "boundary"),
+     (["train", "--activation", "rleu"], "relu")],
+)  # fmt: skip
+def test_a_typo_gets_the_nearest_valid_choice(arguments, nearest, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(arguments)
+    assert exit_info.value.code == 2
+    assert f"did you mean '{nearest}'?" in capsys.readouterr().err
+
+
+def test_a_typo_in_a_config_file_gets_the_nearest_choice_too():
+    with pytest.raises(ConfigError, match="did you mean 'onecycle'"):
+        TrainConfig(schedule="onecylce")

@@ -6,6 +6,7 @@ NumPy MLP of `firstnet.scratch` and the command line's --help use it without loa
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import asdict, dataclass, field, fields
 
@@ -126,9 +127,10 @@ class TrainConfig:
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
             if choices and value is not None and value not in choices:
-                raise ConfigError(
-                    f"--{f.name.replace('_', '-')}: {value!r} is not one of {', '.join(choices)}"
-                )
+                nearest = difflib.get_close_matches(str(value), choices, n=1)
+                hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+                flag = "--" + f.name.replace("_", "-")
+                raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(choices)}{hint}")
         for name, value in MODEL_DEFAULTS[self.model].items():
             if getattr(self, name) is None:
                 setattr(self, name, value)

@@ -21,6 +21,7 @@ from firstnet.cli import (
     cmd_scratch,
     cmd_serve,
     cmd_train,
+    options,
 )
 from firstnet.cli.options import HelpFormatter
 from firstnet.errors import FirstnetError
@@ -39,7 +40,7 @@ COMMAND_GROUPS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = options.Parser(
         prog="firstnet",
         formatter_class=HelpFormatter,
         description="The lecture 'Your First Deep Network', measured on MNIST.",

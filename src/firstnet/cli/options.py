@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import re
 from pathlib import Path
 
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
@@ -15,6 +17,19 @@ DATA_HELP = (
     "folder with the four MNIST files, raw or .gz (default: $FIRSTNET_DATA_DIR, then "
     "~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in $FIRSTNET_MIRRORS)"
 )
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose "invalid choice" error also suggests the nearest valid choice."""
+
+    def error(self, message: str):
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if wrong:
+            choices = re.findall(r"[\w.-]+", wrong[2])
+            nearest = difflib.get_close_matches(wrong[1], choices, n=1, cutoff=0.6)
+            if nearest:
+                message += f"; did you mean '{nearest[0]}'?"
+        super().error(message)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
