@@ -510,3 +510,17 @@ def test_a_typo_gets_the_nearest_valid_choice(arguments, nearest, capsys):
 def test_a_typo_in_a_config_file_gets_the_nearest_choice_too():
     with pytest.raises(ConfigError, match="did you mean 'onecycle'"):
         TrainConfig(schedule="onecylce")
+
+
+def test_training_shows_each_epochs_test_accuracy_and_says_last_or_best(capsys, tmp_path):
+    from firstnet.cli.cmd_train import final_line, report_epoch
+
+    history = [
+        {"epoch": e, "test_acc": a, "train_acc": 0.99, "test_loss": 0.1, "elapsed_s": 1.0 * e}
+        for e, a in ((1, 0.97), (2, 0.985), (3, 0.98))
+    ]
+    report_epoch(history[1])
+    assert "epoch 2: test accuracy 98.50%, test loss 0.1000" in capsys.readouterr().err
+    text = final_line("mlp", history)
+    assert "test accuracy 98.00% after the last epoch (best 98.50% after epoch 2)" in text
+    assert "best" not in final_line("mlp", history[:2])

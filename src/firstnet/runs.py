@@ -297,7 +297,7 @@ def resume(run_dir: Path, trainer: Trainer) -> None:
 
 
 def train_in_dir(
-    trainer: Trainer, run_dir: Path, on_progress=None, should_stop=lambda: False
+    trainer: Trainer, run_dir: Path, on_progress=None, should_stop=lambda: False, on_epoch=None
 ) -> bool:
     """Train in `run_dir`, checkpointing after every epoch and when stopped; True once finished.
 
@@ -305,12 +305,14 @@ def train_in_dir(
     gets model.safetensors, and its checkpoint is removed.
     """
 
-    def on_epoch(_record: dict) -> None:
+    def keep(record: dict) -> None:
         write_metrics(run_dir, trainer.history)
         save_checkpoint(run_dir, trainer.state_dict())
+        if on_epoch:
+            on_epoch(record)
 
     try:
-        trainer.run(on_progress, on_epoch, should_stop)
+        trainer.run(on_progress, keep, should_stop)
     except DivergedError as err:  # the folder keeps the epochs that finished and says what happened
         write_metrics(run_dir, trainer.history)
         atomic_write(run_dir / DIVERGED, json.dumps({"error": str(err)}, indent=2) + "\n")

@@ -48,13 +48,33 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
             extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
             runs.write_config(run_dir, cfg, trainer.device, data.source, extra=extra)
         with training_bar(cfg.model) as show, stop_on_sigint() as stop:
-            finished = runs.train_in_dir(trainer, run_dir, show, stop)
+            finished = runs.train_in_dir(trainer, run_dir, show, stop, on_epoch=report_epoch)
     if trainer.history:
         plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {run_dir.name}")
     if not finished:
         err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
         return None
     return trainer
+
+
+def report_epoch(record: dict) -> None:
+    """The test numbers after each epoch, under the progress bars: watch for overfitting."""
+    err.print(
+        f"  epoch {record['epoch']}: test accuracy {100 * record['test_acc']:.2f}%, "
+        f"test loss {record['test_loss']:.4f} (train {100 * record['train_acc']:.2f}%)",
+        highlight=False,
+    )
+
+
+def final_line(model: str, history: list[dict]) -> str:
+    """The last epoch's numbers, and the best epoch's when that was another one."""
+    last, best = history[-1], max(history, key=lambda record: record["test_acc"])
+    text = f"[bold]{model}[/]: test accuracy {100 * last['test_acc']:.2f}% after the last epoch"
+    if best["epoch"] != last["epoch"]:
+        text += f" (best {100 * best['test_acc']:.2f}% after epoch {best['epoch']})"
+    return text + (
+        f"; train {100 * last['train_acc']:.2f}%; {last['epoch']} epochs, {last['elapsed_s']:.1f} s"
+    )
 
 
 def check_hardware(cfg) -> None:
@@ -85,12 +105,7 @@ def train_command(args) -> int:
     trainer = train_run(cfg, data, run_dir, resume=bool(args.resume))
     if trainer is None:
         return 130
-    last = trainer.history[-1]
-    out.print(
-        f"[bold]{cfg.model}[/]: test accuracy {100 * last['test_acc']:.2f}% "
-        f"(train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
-        f"{last['elapsed_s']:.1f} s"
-    )
+    out.print(final_line(cfg.model, trainer.history))
     out.print(f"Run directory: {run_dir}")
     return 0
 
