@@ -4,6 +4,7 @@ checkpoints."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -201,3 +202,26 @@ def test_checkpoint_of_an_older_format_is_a_clear_error(tmp_path):
         runs.read_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="no checkpoint.safetensors"):
         runs.read_checkpoint(tmp_path / "missing")
+
+
+def test_runs_are_found_by_name_latest_and_kind_and_listed(tmp_path, small_mnist, capsys):
+    from firstnet.cli import main
+
+    for name, model in (("a-mlp", "mlp"), ("b-lin", "linear"), ("c-mlp", "mlp")):
+        train_in(
+            runs.create_run_dir(tmp_path, name), small_mnist, small_config(model=model, epochs=1)
+        )
+        time.sleep(0.01)  # distinct config.json times
+    assert runs.find_run("latest", tmp_path) == tmp_path / "c-mlp"
+    assert runs.find_run("latest-linear", tmp_path) == tmp_path / "b-lin"
+    assert runs.find_run("b-lin", tmp_path) == tmp_path / "b-lin"
+    assert runs.find_run(tmp_path / "a-mlp", tmp_path) == tmp_path / "a-mlp"
+    with pytest.raises(CheckpointError, match="did you mean a-mlp"):
+        runs.find_run("a-mpl", tmp_path)
+    with pytest.raises(CheckpointError, match="no cnn run"):
+        runs.find_run("latest-cnn", tmp_path)
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["model"], r["state"], r["epochs"]) for r in listed] == [
+        ("a-mlp", "mlp", "finished", 1), ("b-lin", "linear", "finished", 1),
+        ("c-mlp", "mlp", "finished", 1)]  # fmt: skip

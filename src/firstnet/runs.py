@@ -8,6 +8,7 @@ knows no Trainer field.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import time
@@ -325,3 +326,58 @@ def train_in_dir(
     (run_dir / CHECKPOINT).unlink(missing_ok=True)  # ... the checkpoint goes
     sync_folder(run_dir)
     return True
+
+
+def run_summary(run_dir: Path) -> dict:
+    """What `firstnet runs` shows of a run directory: name, model, state, epochs, last test
+    accuracy, data, time made; a run whose files cannot be read says so in `state`."""
+    run_dir = Path(run_dir)
+    summary = {"name": run_dir.name, "path": str(run_dir), "created": None, "data": None}
+    try:
+        raw = json.loads((run_dir / CONFIG).read_text())
+        cfg = read_config(run_dir)
+        history = read_metrics(run_dir)
+    except (OSError, ValueError, CheckpointError) as err:
+        return summary | {
+            "model": None,
+            "state": f"unreadable ({err})",
+            "epochs": 0,
+            "test_acc": None,
+        }
+    state = "finished" if (run_dir / MODEL).is_file() else "stopped (resumable)"
+    if (run_dir / DIVERGED).is_file():
+        state = "diverged"
+    elif not (run_dir / MODEL).is_file() and not (run_dir / CHECKPOINT).is_file():
+        state = "no epoch finished"
+    last = history[-1] if history else {}
+    summary |= {"created": raw.get("created"), "data": raw.get("data_source")}
+    return summary | {"model": cfg.model, "state": state, "epochs": len(history),
+                      "test_acc": last.get("test_acc")}  # fmt: skip
+
+
+def run_dirs(runs_dir: Path) -> list[Path]:
+    """The folders of `runs_dir` that hold a config.json, oldest first (by that file's time)."""
+    found = [path.parent for path in Path(runs_dir).glob(f"*/{CONFIG}")]
+    return sorted(found, key=lambda run: ((run / CONFIG).stat().st_mtime, run.name))
+
+
+def find_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
+    """The run directory a user means: a path, a name in `runs_dir`, `latest` (the newest run) or
+    `latest-KIND` (the newest linear, mlp or cnn run); a CheckpointError names the nearest runs."""
+    reference = str(reference)
+    if Path(reference).is_dir():
+        return Path(reference)
+    if reference == "latest" or reference.startswith("latest-"):
+        kind = reference.removeprefix("latest").removeprefix("-") or None
+        candidates = [run for run in run_dirs(runs_dir)
+                      if kind is None or run_summary(run)["model"] == kind]  # fmt: skip
+        if not candidates:
+            what = f"{kind} run" if kind else "run"
+            raise CheckpointError(f"no {what} in {runs_dir} yet; train one with: firstnet train")
+        return candidates[-1]
+    if (Path(runs_dir) / reference).is_dir():
+        return Path(runs_dir) / reference
+    names = [run.name for run in run_dirs(runs_dir)]
+    nearest = difflib.get_close_matches(reference, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(nearest)}?" if nearest else "; list them with: firstnet runs"
+    raise CheckpointError(f"no run {reference!r} (a folder, or a name in {runs_dir}){hint}")

@@ -18,6 +18,7 @@ from firstnet.cli import (
     cmd_demo,
     cmd_experiment,
     cmd_plot,
+    cmd_runs,
     cmd_scratch,
     cmd_serve,
     cmd_train,
@@ -30,6 +31,7 @@ from firstnet.errors import FirstnetError
 COMMAND_GROUPS = (
     cmd_data,
     cmd_train,
+    cmd_runs,
     cmd_scratch,
     cmd_bench,
     cmd_demo,

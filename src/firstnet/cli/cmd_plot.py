@@ -132,11 +132,12 @@ def plot_run_curves(args) -> int:
     from firstnet import runs
     from firstnet.figures.curves import plot_curves
 
-    runs.read_config(args.run)  # "not a firstnet run directory" before "no finished epoch"
-    history = runs.read_metrics(args.run)
+    run = runs.find_run(args.run)
+    runs.read_config(run)  # "not a firstnet run directory" before "no finished epoch"
+    history = runs.read_metrics(run)
     if not history:
-        raise CheckpointError(f"{args.run} has no finished epoch in {runs.METRICS} to draw")
-    path = plot_curves(history, args.out or args.run / "curves.png", title=f"{args.run.name}")
+        raise CheckpointError(f"{run} has no finished epoch in {runs.METRICS} to draw")
+    path = plot_curves(history, args.out or run / "curves.png", title=f"{run.name}")
     out.print(str(path))
     return 0
 
@@ -144,8 +145,10 @@ def plot_run_curves(args) -> int:
 def plot_run_confusion(args) -> int:
     """confusion matrix and most confident errors of a run on the test set"""
     from firstnet.figures.confusion import confusion_figures
+    from firstnet.runs import find_run
 
-    result = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
+    run = find_run(args.run)
+    result = confusion_figures(run, load_data(args.data_dir), args.out_dir or run)
     out.print("\n".join(result["figures"]), soft_wrap=True)
     return 0
 

@@ -76,7 +76,10 @@ def run_server(args) -> int:
     # latency.
     torch.set_num_threads(1)
     with err.status("Loading models..."):
-        models, warnings = load_all(args.runs, args.runs_dir)
+        from firstnet.runs import find_run
+
+        run_dirs = [find_run(run, args.runs_dir) for run in args.runs]
+        models, warnings = load_all(run_dirs, args.runs_dir)
     # the models' many long-lived objects: keep them out of every garbage collection (latency)
     gc.freeze()
     for warning in warnings:

@@ -89,7 +89,7 @@ def train_command(args) -> int:
     from firstnet import runs
 
     if args.resume:
-        run_dir = args.resume
+        run_dir = runs.find_run(args.resume, args.runs_dir)
         cfg = runs.read_config(run_dir)
         if (run_dir / runs.MODEL).is_file():
             raise CheckpointError(
@@ -126,8 +126,10 @@ EVAL_KEYS = (
 def eval_command(args) -> int:
     """test accuracy, per-class accuracy, confusion matrix and worst errors"""
     from firstnet.figures.confusion import confusion_figures
+    from firstnet.runs import find_run
 
-    report = confusion_figures(args.run, load_data(args.data_dir), args.out_dir or args.run)
+    run = find_run(args.run)
+    report = confusion_figures(run, load_data(args.data_dir), args.out_dir or run)
     result = {key: report[key] for key in EVAL_KEYS}
     if args.json:
         print(json.dumps(result, indent=2))
@@ -173,7 +175,7 @@ def predict_command(args) -> int:
     from firstnet.evaluate import probabilities
     from firstnet.preprocess import load_image, mnist_like
 
-    cfg, model = runs.load_model(args.run)
+    cfg, model = runs.load_model(runs.find_run(args.run))
     results, failed = [], 0
     for path in args.images:
         try:  # one image that cannot be read or holds no digit does not stop the others

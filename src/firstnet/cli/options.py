@@ -93,7 +93,7 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
 # fmt: off
 SHARED = {
     "data":        ("--data-dir", Path, None, DATA_HELP),
-    "run":         ("run", Path, None, "run directory"),
+    "run":         ("run", Path, None, "run directory, run name, latest or latest-KIND"),
     "json":        ("--json", None, False, "print machine-readable JSON"),
     "runs-dir":    ("--runs-dir", Path, Path("runs"), "where run directories go"),
     "run-out-dir": ("--out-dir", Path, None, "where the PNGs go (default: the run directory)"),
