@@ -524,3 +524,12 @@ def test_training_shows_each_epochs_test_accuracy_and_says_last_or_best(capsys, 
     text = final_line("mlp", history)
     assert "test accuracy 98.00% after the last epoch (best 98.50% after epoch 2)" in text
     assert "best" not in final_line("mlp", history[:2])
+
+
+def test_predict_explains_why_confidence_stops_near_91_percent(default_mlp_run, mnist, tmp_path):
+    picture = tmp_path / "digit.png"
+    Image.fromarray(255 - mnist.test_images[0]).save(picture)
+    result = firstnet("predict", str(default_mlp_run), str(picture))
+    assert result.returncode == 0
+    assert "label smoothing 0.1" in result.stderr and "about 91%" in result.stderr
+    assert "--label-smoothing 0" in result.stderr

@@ -200,3 +200,10 @@ def test_on_step_is_called_after_every_step_with_the_step_count(small_mnist):
     per_epoch = -(-len(small_mnist.train_labels) // cfg.batch_size)  # ceil
     assert steps == list(range(1, 2 * per_epoch + 1))
     assert epochs == [(1, per_epoch), (2, 2 * per_epoch)]
+
+
+def test_mps_without_an_apple_gpu_is_a_clear_error(small_mnist):
+    if torch.backends.mps.is_available():
+        pytest.skip("an Apple GPU is present")
+    with pytest.raises(ConfigError, match="--device mps: no Apple GPU"):
+        Trainer(small_config(device="mps"), small_mnist)

@@ -21,7 +21,7 @@ INITS = ("kaiming", "xavier", "default")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Per-model recipes: TrainConfig fields left unset (None) take these values. Chosen by measurement
 # (README, docs/usage.md); one column per model of MODELS.
@@ -115,7 +115,7 @@ class TrainConfig:
         False, "torch.compile the model (worth it on a GPU; slow to start on a CPU)"
     )
     seed: int = opt(0, "random seed: initial weights and batch order")
-    device: str = opt("auto", "auto picks cuda when available", DEVICES)
+    device: str = opt("auto", "auto picks cuda, else mps (Apple GPUs), when available", DEVICES)
     train_limit: int | None = opt(
         None, "use only the first N training images, for smoke runs (default: all)"
     )

@@ -17,8 +17,13 @@ from firstnet.errors import ConfigError
 
 def resolve_device(name: str) -> torch.device:
     """ "auto" picks CUDA when a GPU is available; "cuda" without one is a clear error."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    if name == "mps" and not mps:
+        raise ConfigError(
+            "--device mps: no Apple GPU (MPS) is available (use --device cpu or auto)"
+        )
     if name == "cuda" and not torch.cuda.is_available():
         if torch.version.cuda is None:
             raise ConfigError(
@@ -38,6 +43,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "mps":
+        return "fp32"
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
     native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
     return "bf16" if native else "fp32"

@@ -133,7 +133,9 @@ class Trainer:
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches of the current epoch
         self.order: torch.Tensor | None = None  # this epoch's permutation of the training set
-        self.sums = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss*n, correct, n
+        # loss*n, correct, n; MPS (Apple GPUs) has no float64
+        self.sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64
+        self.sums = torch.zeros(3, dtype=self.sum_dtype, device=self.device)
         self.elapsed_s = 0.0
         self.history: list[dict] = []
 
@@ -223,9 +225,9 @@ class Trainer:
                 correct = (logits.argmax(1) == labels).sum()
                 self.sums += torch.stack(
                     [
-                        cross_entropy.detach().double() * len(labels),
-                        correct.double(),
-                        torch.tensor(float(len(labels)), device=self.device, dtype=torch.float64),
+                        cross_entropy.detach().to(self.sum_dtype) * len(labels),
+                        correct.to(self.sum_dtype),
+                        torch.tensor(float(len(labels)), device=self.device, dtype=self.sum_dtype),
                     ]
                 )
             self.batch += 1

@@ -151,6 +151,16 @@ def eval_command(args) -> int:
 SHADES = " .:-=+*#%@"  # dark to bright, for --show
 
 
+def smoothing_note(smoothing: float) -> str:
+    """Why the model is never much more than 90% sure: label smoothing trains it to aim there."""
+    ceiling = 1 - smoothing + smoothing / 10
+    return (
+        f"note: this model was trained with label smoothing {smoothing:g}, which teaches it to "
+        f"give the right digit about {ceiling:.0%}, so even easy digits stop near that; train with "
+        "--label-smoothing 0 for probabilities that go to 100%"
+    )
+
+
 def as_text(seen) -> str:
     """A 28x28 image in [0, 1] as 28 lines of text, two characters a pixel (about square)."""
     steps = (seen * (len(SHADES) - 1)).round().astype(int)
@@ -206,4 +216,6 @@ def predict_command(args) -> int:
             out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
             if "seen" in result:
                 out.print(result["seen"], markup=False, highlight=False)
+    if cfg.label_smoothing and not args.json and len(results) > failed:
+        err.print(smoothing_note(cfg.label_smoothing), highlight=False)
     return 1 if failed else 0

@@ -67,6 +67,7 @@ def load_served(run_dir: Path) -> ServedModel:
         info = (
             {"channels": cfg.channels, "activation": cfg.activation} if cfg.model == "cnn" else {}
         )
+    info["label_smoothing"] = cfg.label_smoothing  # the page explains the confidence it causes
     served = ServedModel(Path(run_dir).name, cfg.model, Path(run_dir), cfg, model, test_acc, info)
     try:
         predict(served, warm_up_image())

@@ -171,7 +171,12 @@ function show(answer, milliseconds) {
   showBars(answer.probabilities, answer.class);
   drawGray($("seen"), answer.image);
   showHidden(answer.hidden);
-  setStatus(`${answer.kind} of run ${answer.model}; answered in ${Math.round(milliseconds)} ms`);
+  const served = models.find((model) => model.name === answer.model);
+  const smoothing = served && served.label_smoothing ? served.label_smoothing : 0;
+  // Label smoothing trains the model to aim at about 1 - smoothing + smoothing / 10 for the right digit.
+  const ceiling = Math.round(100 * (1 - smoothing + smoothing / 10));
+  const note = smoothing ? ` Trained with label smoothing ${smoothing}: it is rarely more than about ${ceiling}% sure.` : "";
+  setStatus(`${answer.kind} of run ${answer.model}; answered in ${Math.round(milliseconds)} ms.${note}`);
 }
 
 function drawGray(canvas, rows) {
