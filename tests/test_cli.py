@@ -533,3 +533,14 @@ def test_predict_explains_why_confidence_stops_near_91_percent(default_mlp_run, 
     assert result.returncode == 0
     assert "label smoothing 0.1" in result.stderr and "about 91%" in result.stderr
     assert "--label-smoothing 0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [(["--model", "linear", "--hidden", "64"], "--hidden does not apply to the linear model"),
+     (["--model", "cnn", "--depth", "3"], "--depth does not apply to the cnn model"),
+     (["--model", "mlp", "--channels", "8"], "--channels does not apply to the mlp model")],
+)  # fmt: skip
+def test_options_of_another_model_are_refused_not_ignored(arguments, words, tmp_path, capsys):
+    assert main(["train", *arguments, "--runs-dir", str(tmp_path)]) == 2
+    assert words in capsys.readouterr().err and list(tmp_path.iterdir()) == []

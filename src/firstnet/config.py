@@ -17,6 +17,9 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]
 INPUT_DIM, NUM_CLASSES = 28 * 28, 10
 
 MODELS = ("linear", "mlp", "cnn")
+# The TrainConfig fields that shape one kind of model only: given for another, they are refused.
+MODEL_FIELDS = {"hidden": ("mlp",), "depth": ("mlp",), "init": ("mlp",),
+                "activation": ("mlp", "cnn"), "channels": ("cnn",)}  # fmt: skip
 INITS = ("kaiming", "xavier", "default")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")

@@ -377,6 +377,8 @@ def find_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
         return candidates[-1]
     if (Path(runs_dir) / reference).is_dir():
         return Path(runs_dir) / reference
+    if "/" in reference or "\\" in reference:  # meant as a path
+        raise CheckpointError(f"{reference} is not a firstnet run directory (no such folder)")
     names = [run.name for run in run_dirs(runs_dir)]
     nearest = difflib.get_close_matches(reference, names, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(nearest)}?" if nearest else "; list them with: firstnet runs"

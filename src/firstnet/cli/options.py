@@ -10,7 +10,8 @@ import difflib
 import re
 from pathlib import Path
 
-from firstnet.config import MODEL_DEFAULTS, TrainConfig
+from firstnet.config import MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
+from firstnet.errors import ConfigError
 
 TYPES = {"int": int, "float": float, "str": str}
 DATA_HELP = (
@@ -70,22 +71,28 @@ def add_config_options(parser, names: tuple[str, ...] | None = None, model: str 
                 + ", ".join(f"{name} {values[f.name]}" for name, values in recipes)
                 + ")"
             )
+        default = f.default
+        if model is None and f.name in MODEL_FIELDS:  # absent unless given: see config_from_args
+            default, text = argparse.SUPPRESS, f"{text} (default: {f.default})"
         if kind == "bool":
             action = argparse.BooleanOptionalAction
-            group.add_argument(flag, action=action, default=f.default, help=text)
+            group.add_argument(flag, action=action, default=default, help=text)
         else:
             choices = f.metadata.get("choices")
-            group.add_argument(
-                flag, type=TYPES[kind], default=f.default, choices=choices, help=text
-            )
+            group.add_argument(flag, type=TYPES[kind], default=default, choices=choices, help=text)
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
-    """The TrainConfig of the options a command has, plus `fixed` fields."""
+    """The TrainConfig of the options a command has, plus `fixed` fields. An option that shapes
+    another kind of model than the one chosen (--hidden for the linear model) is refused."""
     names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
-    return TrainConfig(
-        **{name: getattr(args, name) for name in names if name not in fixed}, **fixed
-    )
+    cfg = TrainConfig(**{name: getattr(args, name) for name in names if name not in fixed}, **fixed)
+    for name in names:
+        if name in MODEL_FIELDS and cfg.model not in MODEL_FIELDS[name]:
+            users = " and ".join(MODEL_FIELDS[name])
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} does not apply to the {cfg.model} model (only to: {users})")
+    return cfg
 
 
 # The options several commands share, by name: (flag, type, default, help). A type of None is a flag
