@@ -544,3 +544,57 @@ def test_predict_explains_why_confidence_stops_near_91_percent(default_mlp_run, 
 def test_options_of_another_model_are_refused_not_ignored(arguments, words, tmp_path, capsys):
     assert main(["train", *arguments, "--runs-dir", str(tmp_path)]) == 2
     assert words in capsys.readouterr().err and list(tmp_path.iterdir()) == []
+
+
+def test_train_and_data_print_json_when_asked(tmp_path, capsys, small_mnist, monkeypatch):
+    from firstnet.cli import cmd_data, cmd_train
+
+    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir: small_mnist)
+    monkeypatch.setattr(cmd_data, "load_data", lambda data_dir: small_mnist)
+    capsys.readouterr()
+    arguments = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "2",
+        "--runs-dir",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(arguments) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["model"] == "linear" and [r["epoch"] for r in trained["history"]] == [1, 2]
+    assert Path(trained["run"]).parent == tmp_path
+    assert main(["data", "--json", "--out", str(tmp_path / "samples.png")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dimension"] == 784 and summary["train_size"] == 2000
+    assert Path(summary["samples"]).is_file()
+
+
+def test_the_overall_estimate_of_several_experiments():
+    from firstnet.cli.cmd_experiment import Overall
+
+    overall = Overall(total=10)
+    assert overall.count({"cell_seconds": 6.0}, cached=False) == "[1/10 cells; about 0.9 min left]"
+    assert overall.count({}, cached=True) == "[2/10 cells; about 0.8 min left]"  # 8 left x 6 s
+
+
+def test_scratch_prints_json_when_asked(tmp_path, capsys, small_mnist, monkeypatch):
+    from firstnet.cli import cmd_scratch
+
+    monkeypatch.setattr(cmd_scratch, "load_data", lambda data_dir: small_mnist)
+    capsys.readouterr()
+    arguments = [
+        "scratch",
+        "--hidden",
+        "16",
+        "--epochs",
+        "1",
+        "--runs-dir",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(arguments) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["model"] == "mlp (NumPy)" and len(trained["history"]) == 1

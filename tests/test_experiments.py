@@ -323,3 +323,20 @@ def test_memorisation_shuffles_the_training_labels_only(tmp_path, small_mnist, m
 def test_experiment_rejects_bad_seeds(capsys):
     assert main(["experiment", "universal", "--seeds", "0"]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_one_experiment_as_json(tmp_path, small_mnist, capsys):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(depth_width, "QUICK", TINY["depth-width"])
+        patch.setattr(cmd_experiment, "load_data", lambda data_dir: small_mnist)
+        arguments = ["experiment", "depth-width", "--quick", "--seeds", "1", "--json"]
+        assert main([*arguments, "--out-dir", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)  # JSON only: no tables on stdout
+    rows = printed["depth-width"]["rows"]
+    assert [(row["depth"], row["width"]) for row in rows] == [
+        (0, 0),
+        (1, 8),
+        (1, 16),
+        (2, 8),
+        (2, 16),
+    ]

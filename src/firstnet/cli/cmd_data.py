@@ -3,6 +3,7 @@ digits."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.table import Table
@@ -17,19 +18,25 @@ def add_parser(sub) -> None:
     options.add(data, "data")
     out_png, text = Path("runs/mnist-samples.png"), "PNG grid of sample digits"
     data.add_argument("--out", type=Path, default=out_png, help=text)
+    options.add(data, "json")
 
 
 def show_data_command(args) -> int:
     """answer the lecture's questions about MNIST and draw sample digits"""
-    show_data(load_data(args.data_dir), args.out)
+    show_data(load_data(args.data_dir), args.out, as_json=args.json)
     return 0
 
 
-def show_data(data: MNIST, samples_path: Path) -> dict:
-    """Print the data questions' answers, write the sample grid, return the summary."""
+def show_data(data: MNIST, samples_path: Path, as_json: bool = False) -> dict:
+    """Print the data questions' answers (a table, or JSON), write the sample grid, return the
+    summary."""
     from firstnet.figures.digits import sample_digits
 
     summary = data_summary(data)
+    if as_json:
+        samples = str(sample_digits(data, samples_path))
+        print(json.dumps(summary | {"source": data.source, "samples": samples}, indent=2))
+        return summary
     table = Table(title=f"MNIST ({data.source})")
     table.add_column("question")
     table.add_column("answer")

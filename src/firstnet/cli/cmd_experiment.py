@@ -3,6 +3,7 @@ tables."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ def add_parser(sub) -> None:
     add("--seeds", type=int, help="seeds per configuration (default: 2 with --quick, else 3)")
     results = "results go to OUT_DIR/NAME; finished cells there are loaded, not re-run"
     add("--out-dir", type=Path, default=Path("runs/experiments"), help=results)
-    options.add(experiment, "data")
+    options.add(experiment, "data", "json")
 
 
 def describe(result: dict) -> str:
@@ -44,10 +45,26 @@ def describe(result: dict) -> str:
     return ", ".join(parts) + f" ({result.get('cell_seconds', 0):.1f} s)"
 
 
+class Overall:
+    """Progress over every cell of a run of several experiments, with a time estimate: the cells
+    still to train times the mean time of those trained so far (stored cells load at once)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.trained, self.seconds = total, 0, 0, 0.0
+
+    def count(self, result: dict, cached: bool) -> str:
+        self.done += 1
+        if not cached:
+            self.trained += 1
+            self.seconds += result.get("cell_seconds", 0.0)
+        left = (self.total - self.done) * self.seconds / max(self.trained, 1)
+        return f"[{self.done}/{self.total} cells; about {left / 60:.1f} min left]"
+
+
 @contextmanager
-def cell_progress(name: str) -> Iterator[tuple]:
-    """A bar over the cells of one experiment, a line per trained cell; yields (on_start,
-    on_done)."""
+def cell_progress(name: str, overall: Overall | None = None) -> Iterator[tuple]:
+    """A bar over the cells of one experiment, a line per trained cell (with the overall estimate
+    when several run); yields (on_start, on_done)."""
     loaded = []
     with task_bar(name, None, transient=True) as advance:
 
@@ -56,10 +73,11 @@ def cell_progress(name: str) -> Iterator[tuple]:
 
         def on_done(index: int, total: int, cell, result: dict, cached: bool) -> None:
             advance(1)
+            estimate = overall.count(result, cached) if overall else ""
             if cached:
                 loaded.append(cell.key)
             else:
-                err.print(f"  {name}: {cell.label}: {describe(result)}", highlight=False)
+                err.print(f"  {name}: {cell.label}: {describe(result)} {estimate}", highlight=False)
 
         yield on_start, on_done
     if loaded:
@@ -75,21 +93,24 @@ def run_experiments(args) -> int:
     """the lecture's questions as experiments: tables, JSON and figures, resumable"""
     from rich.markdown import Markdown
 
-    from firstnet.experiments.results import RESULTS_MD
+    from firstnet.experiments.results import RESULTS_MD, strict_json
     from firstnet.experiments.runner import run_experiment, write_index
 
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     names = NAMES if args.name == "all" else (args.name,)
     data = load_data(args.data_dir)
+    overall = Overall(sum(cell_count(name, args.quick, args.seeds) for name in names))
     done = {}
     with stop_on_sigint() as stop:
         for name in names:
-            with cell_progress(name) as (on_start, on_done):
+            with cell_progress(name, overall if len(names) > 1 else None) as (on_start, on_done):
                 result = run_experiment(
                     name, data, args.out_dir, args.quick, args.seeds, on_start, on_done, stop
                 )
             done[name] = result
+            if args.json:
+                continue
             text = (args.out_dir / name / RESULTS_MD).read_text()
             out.print(Markdown(figure_paths(text, args.out_dir / name)))
             out.print(
@@ -97,6 +118,18 @@ def run_experiments(args) -> int:
                 f"results in {args.out_dir / name}",
                 highlight=False,
             )
-    if args.name == "all":
-        out.print(f"Index: {write_index(args.out_dir, done, args.quick)}")
+    index = write_index(args.out_dir, done, args.quick) if args.name == "all" else None
+    if args.json:
+        print(json.dumps(strict_json(done)))
+    elif index:
+        out.print(f"Index: {index}")
     return 0
+
+
+def cell_count(name: str, quick: bool, seeds: int | None) -> int:
+    """How many cells experiment `name` has with this budget (planned, nothing trained)."""
+    from firstnet.experiments.runner import SEEDS, experiment_module
+
+    module = experiment_module(name)
+    budget = module.QUICK if quick else module.DEFAULT
+    return len(module.plan(budget, seeds or SEEDS["quick" if quick else "default"]))

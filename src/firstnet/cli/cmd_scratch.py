@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from firstnet.cli import options
@@ -21,6 +22,7 @@ def add_parser(sub) -> None:
     options.add(scratch, "runs-dir")
     name = "run directory name (default: scratch-mlp-YYYYmmdd-HHMMSS)"
     scratch.add_argument("--name", help=name)
+    options.add(scratch, "json")
     options.add(scratch, "data")
 
 
@@ -105,6 +107,10 @@ def scratch_command(args) -> int:
     run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
     with runs.claim(run_dir, fresh=True):
         last = scratch_run(cfg, data, run_dir).history[-1]
+    if args.json:
+        history = runs.read_metrics(run_dir)
+        print(json.dumps({"run": str(run_dir), "model": "mlp (NumPy)", "history": history}))
+        return 0
     test_size = len(data.subset(cfg.train_limit, cfg.test_limit).test_labels)
     errors = round((1 - last["test_acc"]) * test_size)
     out.print(

@@ -21,6 +21,7 @@ def add_parser(sub) -> None:
     train.add_argument("--name", help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
     resume = "continue an interrupted run; its config.json wins over the options above (default:"
     train.add_argument("--resume", type=Path, metavar="RUN", help=resume + " start a new run)")
+    options.add(train, "json")
     options.add(train, "data")
     evaluate = options.add_command(sub, "eval", eval_command)
     options.add(evaluate, "run", "json", "run-out-dir", "data")
@@ -105,6 +106,9 @@ def train_command(args) -> int:
     trainer = train_run(cfg, data, run_dir, resume=bool(args.resume))
     if trainer is None:
         return 130
+    if args.json:
+        print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": trainer.history}))
+        return 0
     out.print(final_line(cfg.model, trainer.history))
     out.print(f"Run directory: {run_dir}")
     return 0
