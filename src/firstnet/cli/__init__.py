@@ -17,6 +17,7 @@ from firstnet.cli import (
     cmd_data,
     cmd_demo,
     cmd_experiment,
+    cmd_export,
     cmd_plot,
     cmd_runs,
     cmd_scratch,
@@ -38,6 +39,7 @@ COMMAND_GROUPS = (
     cmd_plot,
     cmd_serve,
     cmd_experiment,
+    cmd_export,
 )
 
 
