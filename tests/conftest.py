@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, load_mnist
+from firstnet.data import MNIST, load_dataset
 
 
 @pytest.fixture(scope="session")
 def mnist() -> MNIST:
-    return load_mnist()
+    return load_dataset()
 
 
 @pytest.fixture(scope="session")

@@ -354,7 +354,7 @@ def test_bad_options_are_refused_before_a_run_folder_exists(option, words, tmp_p
 def test_a_diverged_run_keeps_its_metrics_and_says_so(tmp_path, capsys, small_mnist, monkeypatch):
     from firstnet.cli import cmd_train
 
-    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir: small_mnist)
+    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     arguments = [
         "train",
         "--lr",
@@ -549,8 +549,8 @@ def test_options_of_another_model_are_refused_not_ignored(arguments, words, tmp_
 def test_train_and_data_print_json_when_asked(tmp_path, capsys, small_mnist, monkeypatch):
     from firstnet.cli import cmd_data, cmd_train
 
-    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir: small_mnist)
-    monkeypatch.setattr(cmd_data, "load_data", lambda data_dir: small_mnist)
+    monkeypatch.setattr(cmd_train, "load_data", lambda data_dir, dataset="mnist": small_mnist)
+    monkeypatch.setattr(cmd_data, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     capsys.readouterr()
     arguments = [
         "train",
@@ -583,7 +583,7 @@ def test_the_overall_estimate_of_several_experiments():
 def test_scratch_prints_json_when_asked(tmp_path, capsys, small_mnist, monkeypatch):
     from firstnet.cli import cmd_scratch
 
-    monkeypatch.setattr(cmd_scratch, "load_data", lambda data_dir: small_mnist)
+    monkeypatch.setattr(cmd_scratch, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     capsys.readouterr()
     arguments = [
         "scratch",

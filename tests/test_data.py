@@ -2,7 +2,7 @@
 offline.
 
 No real MNIST and no network: every test builds 20 train / 8 test random images in tmp_path and
-passes their checksums to `load_mnist`; every source the loader looks at (cache, ./data, ~/data,
+passes their checksums to `load_dataset`; every source the loader looks at (cache, ./data, ~/data,
 ~/.keras, mirrors) is pointed into tmp_path.
 """
 
@@ -17,14 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firstnet.data import MNIST, load_mnist
+from firstnet.data import MNIST, load_dataset
 from firstnet.data.idx import encode_idx, parse_idx, read_bytes, sha256
-from firstnet.data.mnist import KERAS_KEYS, MNIST_FILES, download_file
+from firstnet.data.sources import KERAS_KEYS, download_file
+from firstnet.datasets import DATASETS, FILE_NAMES
 from firstnet.errors import DataFormatError, DataNotFoundError, FirstnetError
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 NO_MIRROR = "file:///nonexistent-firstnet-mirror"
-NAMES = {key: name for key, (name, _) in MNIST_FILES.items()}
+MNIST_FILES = {key: (name, DATASETS["mnist"].checksums[key]) for key, name in FILE_NAMES.items()}
+NAMES = dict(FILE_NAMES)
 
 
 def synthetic_arrays(seed: int = 0, train: int = 20, test: int = 8) -> dict[str, np.ndarray]:
@@ -276,7 +278,7 @@ def test_bad_file_in_data_dir_is_rejected_naming_file_and_problem(
 ):
     folder = write_files(tmp_path / "mnist", contents, gz=gz)
     with pytest.raises(DataFormatError, match=problem) as info:
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums={})
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums={})
     bad_path = folder / (NAMES[bad_key] + (".gz" if gz else ""))
     assert str(info.value).startswith(f"{bad_path}: ")
     assert files_in(cache) == []
@@ -287,7 +289,7 @@ def test_corrupt_gzip_in_data_dir_is_rejected_naming_file(tmp_path, cache):
     bad = folder / f"{NAMES['test_images']}.gz"
     bad.write_bytes(bad.read_bytes()[:-20])
     with pytest.raises(DataFormatError, match="corrupt gzip data") as info:
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert str(info.value).startswith(f"{bad}: ")
 
 
@@ -296,7 +298,7 @@ def test_sha256_mismatch_names_the_file(tmp_path, cache, key):
     folder = write_files(tmp_path / "mnist")
     checksums = CHECKSUMS | {key: sha256(b"something else")}
     with pytest.raises(DataFormatError, match="SHA-256 mismatch") as info:
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=checksums)
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=checksums)
     message = str(info.value)
     assert message.startswith(f"{folder / NAMES[key]}: ")
     assert CHECKSUMS[key][:16] in message  # what the file has
@@ -308,7 +310,7 @@ def test_one_changed_pixel_fails_the_checksum(tmp_path, cache):
     images[3, 14, 14] ^= 1
     folder = write_files(tmp_path / "mnist", replaced("train_images", encode_idx(images)))
     with pytest.raises(DataFormatError, match="SHA-256 mismatch") as info:
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert str(folder / NAMES["train_images"]) in str(info.value)
 
 
@@ -316,7 +318,7 @@ def test_default_checksums_are_the_real_mnist_ones(tmp_path, cache):
     """Without `checksums=`, synthetic files are refused: the real MNIST checksums apply."""
     folder = write_files(tmp_path / "mnist")
     with pytest.raises(DataFormatError, match="SHA-256 mismatch"):
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,))
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,))
 
 
 # --- Source order --------------------------------------------------------------------------------
@@ -325,7 +327,7 @@ def test_default_checksums_are_the_real_mnist_ones(tmp_path, cache):
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
 def test_data_dir_is_loaded_and_validated(tmp_path, cache, gz):
     folder = write_files(tmp_path / "mnist", gz=gz)
-    data = load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert_is_synthetic(data)
     assert data.source == str(folder)
     assert data.num_classes == 10
@@ -337,7 +339,7 @@ def test_data_dir_is_loaded_and_validated(tmp_path, cache, gz):
 def test_data_dir_accepts_torchvision_layout(tmp_path, cache):
     folder = tmp_path / "mnist"
     write_files(folder / "MNIST" / "raw", gz=True)
-    data = load_mnist(str(folder), cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(str(folder), cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert_is_synthetic(data)
     assert data.source == str(folder / "MNIST" / "raw")
 
@@ -345,30 +347,30 @@ def test_data_dir_accepts_torchvision_layout(tmp_path, cache):
 def test_explicit_data_dir_beats_cache(tmp_path, cache):
     write_files(cache)
     folder = write_files(tmp_path / "mnist")
-    data = load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert data.source == str(folder)
     # and without it the cache is used
-    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(cache)
+    assert load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(cache)
 
 
 def test_env_data_dir_is_used_when_data_dir_is_none(tmp_path, cache, monkeypatch):
     write_files(cache)
     folder = write_files(tmp_path / "from-env")
     monkeypatch.setenv("FIRSTNET_DATA_DIR", str(folder))
-    data = load_mnist(None, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(None, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert data.source == str(folder)
     assert_is_synthetic(data)
     # an explicit data_dir beats the environment variable
     other = write_files(tmp_path / "explicit")
-    assert load_mnist(other, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
-        other
-    )
+    assert load_dataset(
+        other, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS
+    ).source == str(other)
 
 
 def test_a_named_data_dir_that_is_missing_is_an_error_not_a_fallback(tmp_path, cache):
     write_files(cache)  # the cache would have it: a named folder must not fall back to it quietly
     with pytest.raises(DataNotFoundError, match="empty .*the folder does not exist"):
-        load_mnist(tmp_path / "empty", cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(tmp_path / "empty", cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
 
 
 def test_a_named_data_dir_that_is_incomplete_says_what_it_lacks(tmp_path, cache):
@@ -376,12 +378,12 @@ def test_a_named_data_dir_that_is_incomplete_says_what_it_lacks(tmp_path, cache)
     (folder / NAMES["test_labels"]).unlink()
     write_files(cache)
     with pytest.raises(DataNotFoundError, match=f"it lacks {NAMES['test_labels']}"):
-        load_mnist(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(folder, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
 
 
 def test_default_cache_is_xdg_cache_home(tmp_path):
     write_files(tmp_path / "xdg" / "firstnet")
-    data = load_mnist(checksums=CHECKSUMS)
+    data = load_dataset(checksums=CHECKSUMS)
     assert data.source == str(tmp_path / "xdg" / "firstnet")
 
 
@@ -390,10 +392,10 @@ def test_cache_beats_torchvision_root(tmp_path, cache, monkeypatch):
     write_files(root / "MNIST" / "raw", gz=True)
     monkeypatch.setenv("FIRSTNET_TORCHVISION_ROOT", str(root))
     write_files(cache)
-    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(cache)
+    assert load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(cache)
     for path in list(cache.iterdir()):
         path.unlink()
-    data = load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert data.source == str(root / "MNIST" / "raw")
     assert_is_synthetic(data)
 
@@ -402,7 +404,7 @@ def test_cache_beats_torchvision_root(tmp_path, cache, monkeypatch):
 def test_default_torchvision_roots_are_data_and_home_data(isolated, cache, where):
     base = isolated / ("work" if where == "cwd" else "home")
     write_files(base / "data" / "MNIST" / "raw", gz=True)
-    data = load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert Path(data.source).resolve() == (base / "data" / "MNIST" / "raw").resolve()
     assert_is_synthetic(data)
 
@@ -412,16 +414,16 @@ def test_torchvision_root_beats_keras(tmp_path, isolated, cache, monkeypatch):
     root = tmp_path / "torchvision"
     write_files(root / "MNIST" / "raw")
     monkeypatch.setenv("FIRSTNET_TORCHVISION_ROOT", str(root))
-    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
+    assert load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(
         root / "MNIST" / "raw"
     )
     monkeypatch.delenv("FIRSTNET_TORCHVISION_ROOT")
-    assert load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(keras)
+    assert load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS).source == str(keras)
 
 
 def test_keras_npz_is_found_and_verified(isolated, cache):
     keras = write_keras(isolated / "home" / ".keras" / "datasets" / "mnist.npz")
-    data = load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert data.source == str(keras)
     assert_is_synthetic(data)
     assert files_in(cache) == []  # found locally: nothing downloaded
@@ -431,7 +433,7 @@ def test_keras_npz_with_wrong_content_fails_checksum(isolated, cache):
     arrays = ARRAYS | {"test_labels": (ARRAYS["test_labels"] + 1) % 10}
     keras = write_keras(isolated / "home" / ".keras" / "datasets" / "mnist.npz", arrays)
     with pytest.raises(DataFormatError, match="SHA-256 mismatch") as info:
-        load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert str(info.value).startswith(f"{keras}[y_test]: ")
 
 
@@ -446,7 +448,7 @@ def test_unreadable_keras_file_names_it(isolated, cache, kind):
         with np.load(keras) as npz:
             assert "x_test" not in npz.files
     with pytest.raises(DataFormatError, match="not a readable Keras MNIST file") as info:
-        load_mnist(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert str(info.value).startswith(f"{keras}: ")
 
 
@@ -461,7 +463,7 @@ def make_mirror(folder: Path, contents: dict[str, bytes] = CONTENTS) -> str:
 def test_mirror_download_lands_decompressed_and_verified_in_cache(tmp_path, cache):
     mirror = make_mirror(tmp_path / "mirror")
     calls = []
-    data = load_mnist(
+    data = load_dataset(
         cache=cache,
         mirrors=(mirror,),
         checksums=CHECKSUMS,
@@ -481,20 +483,20 @@ def test_mirror_download_lands_decompressed_and_verified_in_cache(tmp_path, cach
     # The next load needs no mirror: it comes from the cache.
     for path in (tmp_path / "mirror").iterdir():
         path.unlink()
-    again = load_mnist(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS)
+    again = load_dataset(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS)
     assert again.source == str(cache)
     assert_is_synthetic(again)
 
 
 def test_mirror_base_url_with_trailing_slash(tmp_path, cache):
     mirror = make_mirror(tmp_path / "mirror") + "/"
-    assert load_mnist(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS).source == str(cache)
+    assert load_dataset(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS).source == str(cache)
 
 
 def test_mirrors_from_environment_are_used(tmp_path, cache, monkeypatch):
     mirror = make_mirror(tmp_path / "mirror")
     monkeypatch.setenv("FIRSTNET_MIRRORS", f" {NO_MIRROR} , {mirror} ,")
-    data = load_mnist(cache=cache, checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, checksums=CHECKSUMS)
     assert data.source == str(cache)
     assert_is_synthetic(data)
 
@@ -503,7 +505,7 @@ def test_mirrors_come_last(tmp_path, isolated, cache):
     """A working mirror is not used while a local source has the data."""
     keras = write_keras(isolated / "home" / ".keras" / "datasets" / "mnist.npz")
     mirror = make_mirror(tmp_path / "mirror")
-    assert load_mnist(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS).source == str(keras)
+    assert load_dataset(cache=cache, mirrors=(mirror,), checksums=CHECKSUMS).source == str(keras)
     assert files_in(cache) == []
 
 
@@ -511,7 +513,7 @@ def test_wrong_checksum_mirror_is_rejected_and_next_mirror_used(tmp_path, cache)
     other = {key: encode_idx(array) for key, array in synthetic_arrays(seed=1).items()}
     wrong = make_mirror(tmp_path / "wrong", other)
     good = make_mirror(tmp_path / "good")
-    data = load_mnist(cache=cache, mirrors=(wrong, good), checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, mirrors=(wrong, good), checksums=CHECKSUMS)
     assert data.source == str(cache)
     assert_is_synthetic(data)  # the good mirror's data, not the wrong one's
     assert files_in(cache) == sorted(NAMES.values())
@@ -523,7 +525,9 @@ def test_corrupt_gzip_mirror_is_rejected_and_next_mirror_used(tmp_path, cache):
     for path in corrupt.iterdir():
         path.write_bytes(path.read_bytes()[:-30])
     good = make_mirror(tmp_path / "good")
-    data = load_mnist(cache=cache, mirrors=(corrupt.as_uri(), NO_MIRROR, good), checksums=CHECKSUMS)
+    data = load_dataset(
+        cache=cache, mirrors=(corrupt.as_uri(), NO_MIRROR, good), checksums=CHECKSUMS
+    )
     assert_is_synthetic(data)
     assert files_in(cache) == sorted(NAMES.values())
 
@@ -545,7 +549,7 @@ def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache
         tmp_path / "partial", {k: v for k, v in CONTENTS.items() if k != "test_images"}
     )
     with pytest.raises(DataNotFoundError) as info:
-        load_mnist(cache=cache, mirrors=(partial,), checksums=CHECKSUMS)
+        load_dataset(cache=cache, mirrors=(partial,), checksums=CHECKSUMS)
     assert f"{NAMES['test_images']}.gz" in str(info.value)
     assert files_in(cache) == sorted(n for k, n in NAMES.items() if k != "test_images")
     for key in ("train_images", "train_labels", "test_labels"):
@@ -554,7 +558,7 @@ def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache
     # A later run fetches only the missing file (this mirror's train images would fail the
     # checksum).
     full = make_mirror(tmp_path / "full", replaced("train_images", b"unused"))
-    data = load_mnist(cache=cache, mirrors=(full,), checksums=CHECKSUMS)
+    data = load_dataset(cache=cache, mirrors=(full,), checksums=CHECKSUMS)
     assert_is_synthetic(data)
 
 
@@ -564,7 +568,7 @@ def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache
 def test_offline_raises_data_not_found_with_what_to_do_and_leaves_cache_empty(tmp_path, cache):
     mirrors = ((tmp_path / "no-such-mirror").as_uri(), "file:///nonexistent/also-not-here")
     with pytest.raises(DataNotFoundError) as info:
-        load_mnist(cache=cache, mirrors=mirrors, checksums=CHECKSUMS)
+        load_dataset(cache=cache, mirrors=mirrors, checksums=CHECKSUMS)
     err = info.value
     assert isinstance(err, FirstnetError)
     assert err.exit_code == 2
@@ -581,7 +585,7 @@ def test_offline_with_empty_data_dir_names_it(tmp_path, cache):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataNotFoundError) as info:
-        load_mnist(empty, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
+        load_dataset(empty, cache=cache, mirrors=(NO_MIRROR,), checksums=CHECKSUMS)
     assert str(empty) in str(info.value)
     assert files_in(empty) == [] and files_in(cache) == []
 

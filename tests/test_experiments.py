@@ -68,7 +68,7 @@ def all_quick(tmp_path_factory, small_mnist):
     with pytest.MonkeyPatch.context() as patch:
         for name, budget in TINY.items():
             patch.setattr(MODULES[name], "QUICK", budget)
-        patch.setattr(cmd_experiment, "load_data", lambda data_dir: small_mnist)
+        patch.setattr(cmd_experiment, "load_data", lambda data_dir, dataset="mnist": small_mnist)
         assert (
             main(["experiment", "all", "--quick", "--seeds", "1", "--out-dir", str(out_dir)]) == 0
         )
@@ -328,7 +328,7 @@ def test_experiment_rejects_bad_seeds(capsys):
 def test_one_experiment_as_json(tmp_path, small_mnist, capsys):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(depth_width, "QUICK", TINY["depth-width"])
-        patch.setattr(cmd_experiment, "load_data", lambda data_dir: small_mnist)
+        patch.setattr(cmd_experiment, "load_data", lambda data_dir, dataset="mnist": small_mnist)
         arguments = ["experiment", "depth-width", "--quick", "--seeds", "1", "--json"]
         assert main([*arguments, "--out-dir", str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out)  # JSON only: no tables on stdout

@@ -17,7 +17,8 @@ import torch
 
 from firstnet import atomic, runs
 from firstnet.cli import main
-from firstnet.data.mnist import DEFAULT_MIRRORS, MNIST_FILES, download_file, load_mnist
+from firstnet.data.sources import download_file, load_dataset
+from firstnet.datasets import DATASETS, FILE_NAMES
 from firstnet.errors import CheckpointError, DataNotFoundError
 from tests.conftest import small_config
 
@@ -50,10 +51,10 @@ def test_a_gzip_bomb_from_a_mirror_is_a_clear_error_in_little_memory(tmp_path):
     result = run_python(f"""
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # 3 GB of address space
-        from firstnet.data.mnist import load_mnist
+        from firstnet.data.sources import load_dataset
         from firstnet.errors import DataNotFoundError
         try:
-            load_mnist(cache={str(tmp_path / "cache")!r}, mirrors=("file://{mirror}",))
+            load_dataset(cache={str(tmp_path / "cache")!r}, mirrors=("file://{mirror}",))
         except DataNotFoundError as err:
             print("ERROR", err)
         # VmHWM: this program's peak (ru_maxrss would count the pytest process it forked from)
@@ -71,12 +72,12 @@ def test_a_gzip_bomb_from_a_mirror_is_a_clear_error_in_little_memory(tmp_path):
 @needs_mirror
 def test_a_cache_file_damaged_later_is_set_aside_and_fetched_again(tmp_path):
     cache, mirrors = tmp_path / "cache", (f"file://{SHARED_MIRROR}",)
-    first = load_mnist(cache=cache, mirrors=mirrors)
-    labels = cache / MNIST_FILES["test_labels"][0]
+    first = load_dataset(cache=cache, mirrors=mirrors)
+    labels = cache / FILE_NAMES["test_labels"]
     damaged = bytearray(labels.read_bytes())
     damaged[100] ^= 0xFF
     labels.write_bytes(bytes(damaged))
-    again = load_mnist(cache=cache, mirrors=mirrors)
+    again = load_dataset(cache=cache, mirrors=mirrors)
     assert (again.test_labels == first.test_labels).all()
     assert (cache / (labels.name + ".corrupt")).read_bytes() == bytes(damaged)
 
@@ -87,10 +88,10 @@ def test_a_full_disk_while_caching_is_a_storage_error_not_a_missing_data_set(tmp
         import resource, signal
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails, not kills
         resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
-        from firstnet.data.mnist import load_mnist
+        from firstnet.data.sources import load_dataset
         from firstnet.errors import StorageError
         try:
-            load_mnist(cache={str(tmp_path / "cache")!r}, mirrors=("file://{SHARED_MIRROR}",))
+            load_dataset(cache={str(tmp_path / "cache")!r}, mirrors=("file://{SHARED_MIRROR}",))
         except StorageError as err:
             print("STORAGE", err)
     """)
@@ -195,11 +196,12 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
 
 def test_data_not_found_still_says_so(tmp_path):
     with pytest.raises(DataNotFoundError, match="could not be downloaded"):
-        load_mnist(cache=tmp_path, mirrors=(f"file://{tmp_path / 'nothing'}",))
+        load_dataset(cache=tmp_path, mirrors=(f"file://{tmp_path / 'nothing'}",))
 
 
 def test_default_mirrors_are_https_and_a_download_has_a_deadline(tmp_path):
-    assert DEFAULT_MIRRORS and all(mirror.startswith("https://") for mirror in DEFAULT_MIRRORS)
+    mirrors = [mirror for spec in DATASETS.values() for mirror in spec.mirrors]
+    assert mirrors and all(mirror.startswith("https://") for mirror in mirrors)
     (tmp_path / "mirror").mkdir()
     (tmp_path / "mirror" / "f.gz").write_bytes(b"x" * 100)
     late = time.monotonic() - 1

@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "firstnet"
 # A module (or package) may import only from lower ranks: the layers of docs/architecture.md, bottom
 # first. "firstnet" is the package itself (its version).
 RANKS = {
-    "firstnet": 0, "errors": 0, "atomic": 1, "activations": 1, "config": 2,
+    "firstnet": 0, "errors": 0, "atomic": 1, "activations": 1, "datasets": 1, "config": 2,
     "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
     "evaluate": 4, "train": 5, "runs": 6, "scratch": 6,
     "figures": 7, "serve": 7, "export": 7, "experiments": 8,

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from firstnet.activations import ACTIVATIONS
+from firstnet.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]
@@ -84,6 +85,7 @@ def opt(default, help_text: str, choices=None):
 
 @dataclass
 class TrainConfig:
+    dataset: str = opt("mnist", DATASET_HELP, tuple(DATASETS))
     model: str = opt("mlp", "model to train", MODELS)
     hidden: int = opt(256, "MLP: units per hidden layer (H)")
     depth: int = opt(2, "MLP: number of hidden layers (the lecture's network has 2)")

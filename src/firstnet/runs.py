@@ -41,7 +41,8 @@ CHECKPOINT_FORMAT = "firstnet-checkpoint-2"
 
 
 def default_name(cfg: TrainConfig) -> str:
-    return f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    prefix = "" if cfg.dataset == "mnist" else f"{cfg.dataset}-"
+    return f"{prefix}{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def create_run_dir(runs_dir: Path, name: str, numbered: bool = False) -> Path:

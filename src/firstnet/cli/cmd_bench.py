@@ -31,7 +31,7 @@ def bench_command(args) -> int:
     cfg = options.config_from_args(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
-    data = load_data(args.data_dir)
+    data = load_data(args.data_dir, args.dataset)
     histories = []
     for seed in range(args.seeds):
         trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)

@@ -11,11 +11,12 @@ from rich.table import Table
 from firstnet.cli import options
 from firstnet.cli.console import load_data, out
 from firstnet.data import MNIST, data_summary
+from firstnet.datasets import DATASETS
 
 
 def add_parser(sub) -> None:
     data = options.add_command(sub, "data", show_data_command)
-    options.add(data, "data")
+    options.add(data, "data", "dataset")
     out_png, text = Path("runs/mnist-samples.png"), "PNG grid of sample digits"
     data.add_argument("--out", type=Path, default=out_png, help=text)
     options.add(data, "json")
@@ -23,7 +24,7 @@ def add_parser(sub) -> None:
 
 def show_data_command(args) -> int:
     """answer the lecture's questions about MNIST and draw sample digits"""
-    show_data(load_data(args.data_dir), args.out, as_json=args.json)
+    show_data(load_data(args.data_dir, args.dataset), args.out, as_json=args.json)
     return 0
 
 
@@ -37,12 +38,13 @@ def show_data(data: MNIST, samples_path: Path, as_json: bool = False) -> dict:
         samples = str(sample_digits(data, samples_path))
         print(json.dumps(summary | {"source": data.source, "samples": samples}, indent=2))
         return summary
-    table = Table(title=f"MNIST ({data.source})")
+    title = DATASETS[data.dataset].title
+    table = Table(title=f"{title} ({data.source})")
     table.add_column("question")
     table.add_column("answer")
     rows = [
         ("D (dimension of a sample)", f"{summary['dimension']} = 28 x 28 pixels"),
-        ("number of classes", f"{summary['num_classes']} (digits 0-9)"),
+        ("number of classes", f"{summary['num_classes']} ({', '.join(data.classes)})"),
         ("train / test images", f"{summary['train_size']:,} / {summary['test_size']:,}"),
         ("train images per class", " ".join(map(str, summary["train_class_counts"]))),
         ("test images per class", " ".join(map(str, summary["test_class_counts"]))),

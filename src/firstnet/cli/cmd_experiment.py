@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     add("--seeds", type=int, help="seeds per configuration (default: 2 with --quick, else 3)")
     results = "results go to OUT_DIR/NAME; finished cells there are loaded, not re-run"
     add("--out-dir", type=Path, default=Path("runs/experiments"), help=results)
-    options.add(experiment, "data", "json")
+    options.add(experiment, "data", "dataset", "json")
 
 
 def describe(result: dict) -> str:
@@ -99,7 +99,9 @@ def run_experiments(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     names = NAMES if args.name == "all" else (args.name,)
-    data = load_data(args.data_dir)
+    data = load_data(args.data_dir, args.dataset)
+    if args.dataset != "mnist":  # results of another set never mix with MNIST's stored cells
+        args.out_dir = args.out_dir / args.dataset
     overall = Overall(sum(cell_count(name, args.quick, args.seeds) for name in names))
     done = {}
     with stop_on_sigint() as stop:

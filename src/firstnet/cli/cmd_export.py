@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import err, load_data, out
+from firstnet.cli.console import err, load_run_data, out
 
 
 def add_parser(sub) -> None:
@@ -36,7 +36,7 @@ def export_command(args) -> int:
             path = export.export_onnx(run, target)
         result = {}
         if args.check:
-            images = load_data(args.data_dir).test_images
+            images = load_run_data(run, args.data_dir).test_images
             with err.status("Checking the graph with onnxruntime..."):
                 result = export.check_onnx(path, run, images)
     if args.json:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
-from firstnet.cli.console import load_data, out, task_bar, training_bar
+from firstnet.cli.console import load_data, load_run_data, out, task_bar, training_bar
 from firstnet.data.toy import TOY_DATASETS
 from firstnet.errors import CheckpointError, ConfigError
 
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     digits = options.add_command(figures, "digits", plot_digits)
     digits.add_argument("--out", type=Path, default=FIGURES_DIR / "digits.png", help="PNG path")
     digits.add_argument("--per-class", type=int, default=4, help="digits shown per class")
-    options.add(digits, "data")
+    options.add(digits, "data", "dataset")
     add_boundary_parser(figures)
 
 
@@ -148,7 +148,7 @@ def plot_run_confusion(args) -> int:
     from firstnet.runs import find_run
 
     run = find_run(args.run)
-    result = confusion_figures(run, load_data(args.data_dir), args.out_dir or run)
+    result = confusion_figures(run, load_run_data(run, args.data_dir), args.out_dir or run)
     out.print("\n".join(result["figures"]), soft_wrap=True)
     return 0
 
@@ -159,7 +159,7 @@ def plot_digits(args) -> int:
         raise ConfigError(f"--per-class must be at least 1, got {args.per_class}")
     from firstnet.figures.digits import sample_digits
 
-    out.print(str(sample_digits(load_data(args.data_dir), args.out, args.per_class)))
+    out.print(str(sample_digits(load_data(args.data_dir, args.dataset), args.out, args.per_class)))
     return 0
 
 

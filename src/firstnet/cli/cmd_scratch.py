@@ -103,7 +103,7 @@ def scratch_command(args) -> int:
     # before loading data; scratch runs cannot resume
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise CheckpointError(f"{run_dir} already exists; pick another --name")
-    data = load_data(args.data_dir)
+    data = load_data(args.data_dir, args.dataset)
     run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
     with runs.claim(run_dir, fresh=True):
         last = scratch_run(cfg, data, run_dir).history[-1]

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import err, load_data, out, stop_on_sigint, training_bar
+from firstnet.cli.console import err, load_data, load_run_data, out, stop_on_sigint, training_bar
+from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ImageError
 
 
@@ -99,7 +100,7 @@ def train_command(args) -> int:
     else:
         cfg = options.config_from_args(args)
         check_hardware(cfg)  # before a folder is made: a refused --device leaves nothing behind
-    data = load_data(args.data_dir)
+    data = load_data(args.data_dir, cfg.dataset)
     if not args.resume:
         name = args.name or runs.default_name(cfg)
         run_dir = runs.create_run_dir(args.runs_dir, name, numbered=args.name is None)
@@ -129,24 +130,25 @@ EVAL_KEYS = (
 
 def eval_command(args) -> int:
     """test accuracy, per-class accuracy, confusion matrix and worst errors"""
+    from firstnet import runs
     from firstnet.figures.confusion import confusion_figures
-    from firstnet.runs import find_run
 
-    run = find_run(args.run)
-    report = confusion_figures(run, load_data(args.data_dir), args.out_dir or run)
+    run = runs.find_run(args.run)
+    report = confusion_figures(run, load_run_data(run, args.data_dir), args.out_dir or run)
     result = {key: report[key] for key in EVAL_KEYS}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    dataset = DATASETS[runs.read_config(run).dataset]
     out.print(
-        f"{result['model']} on the MNIST test set: {100 * result['accuracy']:.2f}% "
+        f"{result['model']} on the {dataset.title} test set: {100 * result['accuracy']:.2f}% "
         f"({result['errors']} errors in {result['test_size']:,})"
     )
     table = Table()
     table.add_column("class", justify="right")
     table.add_column("accuracy", justify="right")
-    for digit, accuracy in enumerate(result["per_class_accuracy"]):
-        table.add_row(str(digit), f"{100 * accuracy:.2f}%")
+    for name, accuracy in zip(dataset.classes, result["per_class_accuracy"], strict=True):
+        table.add_row(name, f"{100 * accuracy:.2f}%")
     out.print(table)
     out.print("Figures: " + ", ".join(result["figures"]))
     return 0
@@ -190,6 +192,7 @@ def predict_command(args) -> int:
     from firstnet.preprocess import load_image, mnist_like
 
     cfg, model = runs.load_model(runs.find_run(args.run))
+    classes = DATASETS[cfg.dataset].classes
     results, failed = [], 0
     for path in args.images:
         try:  # one image that cannot be read or holds no digit does not stop the others
@@ -203,6 +206,7 @@ def predict_command(args) -> int:
         probs = probabilities(cfg, model, image)[0]
         prediction = {
             "prediction": int(probs.argmax()),
+            "class": classes[int(probs.argmax())],
             "probabilities": [round(p, 6) for p in probs.tolist()],
         }
         results.append({"image": str(path), **prediction})
@@ -217,7 +221,10 @@ def predict_command(args) -> int:
             print(f"firstnet: error: {result['error']}", file=sys.stderr)  # one unwrapped line
         elif not args.json:
             shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
-            out.print(f"{result['image']}: [bold]{result['prediction']}[/]  ({shown})")
+            answer = result["class"]
+            if answer != str(result["prediction"]):  # not a digit set: its name, then its index
+                answer = f"{answer} ({result['prediction']})"
+            out.print(f"{result['image']}: [bold]{answer}[/]  ({shown})", highlight=False)
             if "seen" in result:
                 out.print(result["seen"], markup=False, highlight=False)
     if cfg.label_smoothing and not args.json and len(results) > failed:

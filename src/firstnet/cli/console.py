@@ -101,12 +101,19 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def load_data(data_dir: Path | None) -> MNIST:
-    """MNIST from the first source that has it, with a spinner while it loads."""
-    from firstnet.data import load_mnist
+def load_data(data_dir: Path | None, dataset: str = "mnist") -> MNIST:
+    """The data set from the first source that has it, with a spinner while it loads."""
+    from firstnet.data import DATASETS, load_dataset
 
-    with err.status("Loading MNIST..."):
-        return load_mnist(data_dir)
+    with err.status(f"Loading {DATASETS[dataset].title}..."):
+        return load_dataset(data_dir, dataset=dataset)
+
+
+def load_run_data(run: Path, data_dir: Path | None) -> MNIST:
+    """The data set a run was trained on (its config's `dataset`)."""
+    from firstnet.runs import read_config
+
+    return load_data(data_dir, read_config(run).dataset)
 
 
 def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: float) -> Table:

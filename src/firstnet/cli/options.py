@@ -11,12 +11,14 @@ import re
 from pathlib import Path
 
 from firstnet.config import MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
+from firstnet.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
 TYPES = {"int": int, "float": float, "str": str}
 DATA_HELP = (
-    "folder with the four MNIST files, raw or .gz (default: $FIRSTNET_DATA_DIR, then "
-    "~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in $FIRSTNET_MIRRORS)"
+    "folder with the four files of the data set, raw or .gz (default for MNIST: "
+    "$FIRSTNET_DATA_DIR, then ~/.cache/firstnet, torchvision/Keras downloads, then the mirrors in "
+    "$FIRSTNET_MIRRORS; docs/datasets.md has the other sets')"
 )
 
 
@@ -95,11 +97,12 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     return cfg
 
 
-# The options several commands share, by name: (flag, type, default, help). A type of None is a flag
-# that is off by default.
+# The options several commands share, by name: (flag, type, default, help[, choices]). A type of
+# None is a flag that is off by default.
 # fmt: off
 SHARED = {
     "data":        ("--data-dir", Path, None, DATA_HELP),
+    "dataset":     ("--dataset", str, "mnist", DATASET_HELP, tuple(DATASETS)),
     "run":         ("run", Path, None, "run directory, run name, latest or latest-KIND"),
     "json":        ("--json", None, False, "print machine-readable JSON"),
     "runs-dir":    ("--runs-dir", Path, Path("runs"), "where run directories go"),
@@ -112,8 +115,9 @@ SHARED = {
 def add(parser, *names: str) -> None:
     """The shared options `names` (keys of SHARED), in that order."""
     for name in names:
-        flag, kind, default, help_text = SHARED[name]
+        flag, kind, default, help_text, *choices = SHARED[name]
         if kind is None:
             parser.add_argument(flag, action="store_true", help=help_text)
         else:
-            parser.add_argument(flag, type=kind, default=default, help=help_text)
+            choices = choices[0] if choices else None
+            parser.add_argument(flag, type=kind, default=default, help=help_text, choices=choices)

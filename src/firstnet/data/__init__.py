@@ -1,5 +1,7 @@
-"""The data layer: IDX parsing and MNIST sources. Downstream code sees validated uint8 arrays."""
+"""The data layer: IDX parsing, the data sets and their sources. Downstream code sees validated
+uint8 arrays."""
 
-from firstnet.data.mnist import MNIST, data_summary, load_mnist
+from firstnet.data.sources import MNIST, data_summary, load_dataset
+from firstnet.datasets import DATASETS
 
-__all__ = ["MNIST", "data_summary", "load_mnist"]
+__all__ = ["DATASETS", "MNIST", "data_summary", "load_dataset"]

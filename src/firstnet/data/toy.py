@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firstnet.data.mnist import MNIST
+from firstnet.data.sources import MNIST
 from firstnet.errors import ConfigError
 
 TOY_DATASETS = ("moons", "circles", "xor", "spirals", "blobs")

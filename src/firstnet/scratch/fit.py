@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it
 # fixes.
 CONFIG_FIELDS = (
+    "dataset",
     "hidden",
     "activation",
     "init",

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from firstnet import __version__
+from firstnet.datasets import DATASETS
 from firstnet.serve import registry
 from firstnet.serve.batching import Batcher
 from firstnet.serve.inputs import (
@@ -304,6 +305,7 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
                 "model": served.name,
                 "kind": served.kind,
                 **result,
+                "label": DATASETS[served.cfg.dataset].classes[result["class"]],
                 "image": image.round(3),
                 "preprocessed": preprocessed,
             }

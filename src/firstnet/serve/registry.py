@@ -12,6 +12,7 @@ import torch
 
 from firstnet import runs
 from firstnet.config import MODELS, TrainConfig
+from firstnet.datasets import DATASETS
 from firstnet.device import resolve_precision
 from firstnet.errors import CheckpointError, FirstnetError, ServeError
 from firstnet.evaluate import probabilities
@@ -40,6 +41,10 @@ class ServedModel:
             "kind": self.kind,
             "test_acc": self.test_acc,
             "has_hidden": self.has_hidden,
+            "dataset": self.cfg.dataset,
+            "dataset_title": DATASETS[self.cfg.dataset].title,
+            "classes": list(DATASETS[self.cfg.dataset].classes),
+            "digits": DATASETS[self.cfg.dataset].digits,
             **self.info,
         }
 
@@ -100,13 +105,15 @@ def finished_runs(runs_dir: Path) -> list[Path]:
 
 
 def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
-    """The newest loadable run of each model kind under `runs_dir`, and a warning for each run
-    skipped (an older run of the same kind takes the place of one that does not load)."""
-    chosen: dict[str, ServedModel] = {}
+    """The newest loadable run of each model kind and data set under `runs_dir` (MNIST's first),
+    and a warning for each run skipped (an older run of the same kind takes the place of one that
+    does not load)."""
+    chosen: dict[tuple[str, str], ServedModel] = {}
     warnings: list[str] = []
     for run_dir in finished_runs(runs_dir):
         try:
-            kind = runs.read_config(run_dir).model
+            cfg = runs.read_config(run_dir)
+            kind = (cfg.dataset, cfg.model)
         except FirstnetError as err:
             warnings.append(f"skipped {run_dir}: {err}")
             continue
@@ -117,7 +124,8 @@ def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
             warnings += skipped
     if not chosen:
         raise ServeError(f"no finished run found in {runs_dir}; {TRAIN_HINT}")
-    return [chosen[kind] for kind in MODELS if kind in chosen], warnings
+    order = [(dataset, model) for dataset in DATASETS for model in MODELS]
+    return [chosen[kind] for kind in order if kind in chosen], warnings
 
 
 def load_all(run_dirs: list[Path], runs_dir: Path) -> tuple[list[ServedModel], list[str]]:

@@ -143,17 +143,19 @@ function buildBars() {
   }
 }
 
-function showBars(probabilities, predicted) {
+// `names`: the class names of the model's data set (the bars are numbered; a bar's title names it).
+function showBars(probabilities, predicted, names = null) {
   const columns = $("bars").children;
+  const name = (index) => (names ? names[index] : String(index));
   probabilities.forEach((p, digit) => {
     const column = columns[digit];
     column.querySelector(".fill").style.height = `${(100 * p).toFixed(1)}%`;
     column.querySelector(".value").textContent = p >= 0.005 ? `${Math.round(100 * p)}%` : "";
     column.classList.toggle("top", digit === predicted);
-    column.title = `${digit}: ${(100 * p).toFixed(2)}%`;
+    column.title = `${name(digit)}: ${(100 * p).toFixed(2)}%`;
   });
   $("bars").setAttribute("aria-label", "probabilities: " +
-    probabilities.map((p, d) => `${d} ${(100 * p).toFixed(1)}%`).join(", "));
+    probabilities.map((p, d) => `${name(d)} ${(100 * p).toFixed(1)}%`).join(", "));
 }
 
 function showEmpty() {
@@ -166,12 +168,12 @@ function showEmpty() {
 }
 
 function show(answer, milliseconds) {
-  $("prediction").textContent = String(answer.class);
+  const served = models.find((model) => model.name === answer.model);
+  $("prediction").textContent = answer.label;
   $("confidence").textContent = `${(100 * answer.probabilities[answer.class]).toFixed(1)}% sure`;
-  showBars(answer.probabilities, answer.class);
+  showBars(answer.probabilities, answer.class, served ? served.classes : null);
   drawGray($("seen"), answer.image);
   showHidden(answer.hidden);
-  const served = models.find((model) => model.name === answer.model);
   const smoothing = served && served.label_smoothing ? served.label_smoothing : 0;
   // Label smoothing trains the model to aim at about 1 - smoothing + smoothing / 10 for the right digit.
   const ceiling = Math.round(100 * (1 - smoothing + smoothing / 10));
@@ -245,8 +247,54 @@ async function loadModels() {
       option.selected = model.name === answer.default;
       select.appendChild(option);
     }
+    describeModel();
   } catch (error) {
     setStatus(`cannot list the models (${error.message}); is firstnet serve still running?`, true);
+  }
+}
+
+// A picture from the disk (any format the browser reads), sent as PNG like a drawing: the way to ask
+// a model of a set that is not digits (Fashion-MNIST, KMNIST). Pictures over MAX_SIDE are shrunk.
+const MAX_SIDE = 2048;
+
+async function upload() {
+  const file = $("upload").files[0];
+  if (!file) return;
+  strokes.length = 0;
+  generation += 1;
+  redraw();
+  const asked = generation;
+  const started = performance.now();
+  try {
+    const bitmap = await createImageBitmap(file);
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const response = await fetch(`/api/predict?model=${encodeURIComponent($("model").value)}`, {
+      method: "POST", headers: {"Content-Type": "image/png"}, body: blob,
+    });
+    const answer = await response.json();
+    if (asked !== generation) return;
+    if (response.ok) show(answer, performance.now() - started);
+    else setStatus(answer.error || `the server answered ${response.status}`, true);
+  } catch (error) {
+    setStatus(`cannot read or send ${file.name} (${error.message})`, true);
+  } finally {
+    $("upload").value = "";
+  }
+}
+
+// What the pad is for with the chosen model: digits are drawn, other sets' pictures uploaded.
+function describeModel() {
+  const served = models.find((model) => model.name === $("model").value);
+  if (served && !served.digits) {
+    setStatus(`This model knows ${served.dataset_title}: ${served.classes.join(", ")}. ` +
+      "Upload a picture (one object, centred, on a plain background).");
+  } else if (!strokes.length) {
+    showEmpty();
   }
 }
 
@@ -270,7 +318,8 @@ function start() {
   pad.addEventListener("pointercancel", onPointerUp);
   $("clear").addEventListener("click", clearPad);
   $("undo").addEventListener("click", undo);
-  $("model").addEventListener("change", () => { if (strokes.length) schedule(0); });
+  $("model").addEventListener("change", () => { describeModel(); if (strokes.length) schedule(0); });
+  $("upload").addEventListener("change", upload);
   document.addEventListener("keydown", onKey);
   loadModels();
 }

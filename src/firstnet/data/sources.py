@@ -1,4 +1,5 @@
-"""Where MNIST comes from: a folder, the user cache, torchvision or Keras downloads, then mirrors.
+"""Where a data set comes from: a folder, the user cache, torchvision, Keras or Debian copies, then
+mirrors. The sets and their checksums are in `sets`; this module serves them all the same way.
 
 Every file is checked twice before use: the SHA-256 of its decompressed bytes against the known
 value, then its IDX structure. A download goes to a temporary file in the cache folder and is moved
@@ -22,36 +23,13 @@ import numpy as np
 
 from firstnet.atomic import atomic_write, remove_stale
 from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
+from firstnet.datasets import DATASETS, FILE_NAMES, DataSet, whose
 from firstnet.errors import DataFormatError, DataNotFoundError
 
-# SHA-256 of the *decompressed* IDX files (mirrors differ in their gzip wrappers, not in these
-# bytes).
-MNIST_FILES = {
-    "train_images": (
-        "train-images-idx3-ubyte",
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    ),
-    "train_labels": (
-        "train-labels-idx1-ubyte",
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    ),
-    "test_images": (
-        "t10k-images-idx3-ubyte",
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    ),
-    "test_labels": (
-        "t10k-labels-idx1-ubyte",
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    ),
-}
-# Mirrors over https (torchvision's, then TensorFlow's); every file is checked against MNIST_FILES.
-DEFAULT_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-# Bounds on a download, whatever a mirror sends: the largest MNIST file is 9.9 MB compressed and
-# 47 MB decompressed; a "gzip bomb" stops at MAX_INFLATED instead of filling memory or the disk.
-MAX_DOWNLOAD = 20_000_000  # bytes as sent
+# Bounds on a download, whatever a mirror sends: the largest file of any set is 26 MB compressed
+# (Fashion-MNIST's training images) and 47 MB decompressed; a "gzip bomb" stops at MAX_INFLATED
+# instead of filling memory or the disk.
+MAX_DOWNLOAD = 40_000_000  # bytes as sent
 MAX_INFLATED = 50_000_000  # bytes decompressed
 DOWNLOAD_SECONDS = 600.0  # for all four files together
 CHUNK = 1 << 20
@@ -68,7 +46,8 @@ ProgressFn = Callable[[str, int, int | None], None]
 
 @dataclass(frozen=True)
 class MNIST:
-    """The four arrays, validated: images (N, 28, 28) uint8 in 0..255, labels (N,) uint8 in 0..9."""
+    """The four arrays of MNIST or a set of its shape, validated: images (N, 28, 28) uint8 in
+    0..255, labels (N,) uint8 in 0..9; `dataset` names the set, `classes` its class names."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -76,6 +55,8 @@ class MNIST:
     test_labels: np.ndarray
     source: str
     num_classes: int = 10
+    dataset: str = "mnist"
+    classes: tuple[str, ...] = DATASETS["mnist"].classes
 
     def subset(self, train: int | None = None, test: int | None = None) -> MNIST:
         """The first `train` / `test` examples (for smoke runs), of the same class."""
@@ -93,13 +74,14 @@ def cache_dir() -> Path:
     return Path(base) / "firstnet"
 
 
-def mirrors_from_env() -> tuple[str, ...]:
-    value = os.environ.get("FIRSTNET_MIRRORS", "")
-    return tuple(m.strip() for m in value.split(",") if m.strip()) or DEFAULT_MIRRORS
+def mirrors_from_env(spec: DataSet) -> tuple[str, ...]:
+    """`$PREFIX_MIRRORS` (comma-separated base URLs, file:// allowed), else the set's own."""
+    value = os.environ.get(f"{spec.env}_MIRRORS", "")
+    return tuple(m.strip() for m in value.split(",") if m.strip()) or spec.mirrors
 
 
 def torchvision_roots() -> list[Path]:
-    """Folders that commonly hold torchvision's `MNIST/raw` (`FIRSTNET_TORCHVISION_ROOT` first)."""
+    """Folders that commonly hold torchvision's `NAME/raw` (`FIRSTNET_TORCHVISION_ROOT` first)."""
     roots = (
         [Path(os.environ["FIRSTNET_TORCHVISION_ROOT"])]
         if os.environ.get("FIRSTNET_TORCHVISION_ROOT")
@@ -108,18 +90,29 @@ def torchvision_roots() -> list[Path]:
     return roots + [Path("data"), Path.home() / "data"]
 
 
-def build_mnist(
-    contents: dict[str, bytes], names: dict[str, str], source: str, checksums: dict[str, str]
+def build_set(
+    contents: dict[str, bytes],
+    names: dict[str, str],
+    source: str,
+    checksums: dict[str, str],
+    spec: DataSet = DATASETS["mnist"],
 ) -> MNIST:
     """Verify checksums and structure of the four decompressed files and assemble an `MNIST`."""
     arrays = {}
     for key, content in contents.items():
         digest = sha256(content)
         if key in checksums and digest != checksums[key]:
+            other = whose(key, digest)
+            why = (
+                f"this is {other}'s file, not {spec.title}'s -- pass "
+                f"--dataset {other.lower()}, or put {spec.title}'s files there"
+                if other
+                else f"the file is corrupt or not {spec.title} -- delete it and run again to "
+                "re-download"
+            )
             raise DataFormatError(
                 f"{names[key]}: SHA-256 mismatch (got {digest[:16]}..., expected "
-                f"{checksums[key][:16]}...); "
-                "the file is corrupt or not MNIST -- delete it and run again to re-download"
+                f"{checksums[key][:16]}...); {why}"
             )
         arrays[key] = parse_idx(content, names[key])
     for split in ("train", "test"):
@@ -131,13 +124,13 @@ def build_mnist(
                 f"{names[f'{split}_labels']}: {len(labels)} labels for {len(images)} images "
                 f"in {names[f'{split}_images']}"
             )
-    return MNIST(**arrays, source=source)
+    return MNIST(**arrays, source=source, dataset=spec.name, classes=spec.classes)
 
 
 def find_in_dir(folder: Path) -> dict[str, Path] | None:
     """Paths of the four files in `folder` (raw or .gz), or None if any is missing."""
     found = {}
-    for key, (name, _) in MNIST_FILES.items():
+    for key, name in FILE_NAMES.items():
         for candidate in (folder / name, folder / f"{name}.gz"):
             if candidate.is_file():
                 found[key] = candidate
@@ -147,32 +140,33 @@ def find_in_dir(folder: Path) -> dict[str, Path] | None:
     return found
 
 
-def missing_in(folder: Path) -> str:
-    """Why an explicitly named folder does not hold MNIST, and what to do."""
+def missing_in(folder: Path, spec: DataSet) -> str:
+    """Why an explicitly named folder does not hold the set, and what to do."""
     if not folder.is_dir():
         what = "the folder does not exist"
     else:
-        names = [name for name, _ in MNIST_FILES.values()]
+        names = list(FILE_NAMES.values())
         missing = [
             n for n in names if not (folder / n).is_file() and not (folder / f"{n}.gz").is_file()
         ]
         what = "it lacks " + ", ".join(f"{name}[.gz]" for name in missing)
     return (
-        f"MNIST not found in {folder} (named by --data-dir or FIRSTNET_DATA_DIR): {what}. Fix: put "
-        "the four MNIST files there, or leave out --data-dir (and FIRSTNET_DATA_DIR) to use the "
-        "cache and the mirrors in FIRSTNET_MIRRORS"
+        f"{spec.title} not found in {folder} (named by --data-dir or {spec.env}_DATA_DIR): {what}. "
+        f"Fix: put the four {spec.title} files there, or leave out --data-dir (and "
+        f"{spec.env}_DATA_DIR) to use the cache and the mirrors in {spec.env}_MIRRORS"
     )
 
 
-def load_dir(folder: Path, checksums: dict[str, str]) -> MNIST | None:
+def load_dir(folder: Path, checksums: dict[str, str], spec: DataSet) -> MNIST | None:
     paths = find_in_dir(folder)
     if paths is None:
         return None
     contents = {key: read_bytes(path) for key, path in paths.items()}
-    return build_mnist(contents, {k: str(p) for k, p in paths.items()}, str(folder), checksums)
+    names = {k: str(p) for k, p in paths.items()}
+    return build_set(contents, names, str(folder), checksums, spec)
 
 
-def load_keras(path: Path, checksums: dict[str, str]) -> MNIST | None:
+def load_keras(path: Path, checksums: dict[str, str], spec: DataSet) -> MNIST | None:
     if not path.is_file():
         return None
     try:
@@ -182,9 +176,8 @@ def load_keras(path: Path, checksums: dict[str, str]) -> MNIST | None:
         raise DataFormatError(f"{path}: not a readable Keras MNIST file ({err})") from err
     # Re-encoding as IDX gives the canonical bytes, so the same checksums apply.
     contents = {key: encode_idx(a) for key, a in arrays.items()}
-    return build_mnist(
-        contents, {k: f"{path}[{KERAS_KEYS[k]}]" for k in contents}, str(path), checksums
-    )
+    names = {k: f"{path}[{KERAS_KEYS[k]}]" for k in contents}
+    return build_set(contents, names, str(path), checksums, spec)
 
 
 class DownloadFailed(Exception):  # noqa: N818 - a failure of one mirror, not of the program
@@ -246,12 +239,12 @@ def verified_download(
             while chunk:
                 sent += len(chunk)
                 if sent > MAX_DOWNLOAD:
-                    raise DownloadFailed(f"over {MAX_DOWNLOAD:,} bytes: not an MNIST file")
+                    raise DownloadFailed(f"over {MAX_DOWNLOAD:,} bytes: not a data set file")
                 for data in inflate(decompressor, chunk):
                     inflated += len(data)
                     if inflated > MAX_INFLATED:
                         limit = f"{MAX_INFLATED:,} bytes"
-                        raise DownloadFailed(f"decompresses to over {limit}: not an MNIST file")
+                        raise DownloadFailed(f"decompresses to over {limit}: not a data set file")
                     digest.update(data)
                     out.write(data)
                 if progress:
@@ -300,32 +293,36 @@ def set_aside(folder: Path, checksums: dict[str, str]) -> list[Path]:
     return moved
 
 
-def load_mnist(
+def load_dataset(
     data_dir: str | Path | None = None,
     *,
+    dataset: str = "mnist",
     cache: Path | None = None,
     mirrors: tuple[str, ...] | None = None,
     checksums: dict[str, str] | None = None,
     progress: ProgressFn | None = None,
 ) -> MNIST:
-    """Load MNIST from the first source that has it; see the module docstring for the order.
+    """Load `dataset` (a key of DATASETS) from the first source that has it; see the module
+    docstring for the order.
 
-    `data_dir` defaults to `$FIRSTNET_DATA_DIR`; `mirrors` to `$FIRSTNET_MIRRORS` or torchvision's.
+    `data_dir` defaults to `$PREFIX_DATA_DIR` (FIRSTNET_DATA_DIR for MNIST,
+    FIRSTNET_FASHION_MNIST_DATA_DIR, ...); `mirrors` to `$PREFIX_MIRRORS` or the set's own.
     Raises `DataNotFoundError` (with what to do) if no source has it, `DataFormatError` if a file is
     bad.
     """
-    checksums = {k: sha for k, (_, sha) in MNIST_FILES.items()} if checksums is None else checksums
-    data_dir = data_dir or os.environ.get("FIRSTNET_DATA_DIR")
-    cache = Path(cache) if cache else cache_dir()
-    if data_dir:  # a folder the user named: it must hold MNIST, no quiet fallback to the cache
-        for folder in (Path(data_dir), Path(data_dir) / "MNIST" / "raw"):
-            if (found := load_dir(folder, checksums)) is not None:
+    spec = DATASETS[dataset]
+    checksums = dict(spec.checksums) if checksums is None else checksums
+    data_dir = data_dir or os.environ.get(f"{spec.env}_DATA_DIR")
+    cache = (Path(cache) if cache else cache_dir()) / spec.cache_subdir
+    if data_dir:  # a folder the user named: it must hold the set, no quiet fallback to the cache
+        for folder in (Path(data_dir), Path(data_dir) / spec.torchvision / "raw"):
+            if (found := load_dir(folder, checksums, spec)) is not None:
                 return found
-        raise DataNotFoundError(missing_in(Path(data_dir)))
-    folders = [cache] + [root / "MNIST" / "raw" for root in torchvision_roots()]
-    for folder in folders:
+        raise DataNotFoundError(missing_in(Path(data_dir), spec))
+    folders = [cache] + [root / spec.torchvision / "raw" for root in torchvision_roots()]
+    for folder in folders + list(spec.local):
         try:
-            found = load_dir(folder, checksums)
+            found = load_dir(folder, checksums, spec)
         except DataFormatError:
             # a cache file damaged since it was verified: set it aside and fetch it again, once
             if folder != cache or not set_aside(cache, checksums):
@@ -333,37 +330,40 @@ def load_mnist(
             found = None
         if found is not None:
             return found
-    keras = Path.home() / ".keras" / "datasets" / "mnist.npz"
-    if (found := load_keras(keras, checksums)) is not None:
-        return found
-    mirrors = mirrors or mirrors_from_env()
+    kerases = [Path.home() / ".keras" / "datasets" / spec.keras_npz] if spec.keras_npz else []
+    for keras in kerases:
+        if (found := load_keras(keras, checksums, spec)) is not None:
+            return found
+    mirrors = mirrors or mirrors_from_env(spec)
     failures, deadline = [], time.monotonic() + DOWNLOAD_SECONDS
     if cache.is_dir():  # temporary files of a download that was killed, not of one running now
         remove_stale(cache, older_than_s=3600)
-    for key, (name, _) in MNIST_FILES.items():
+    for key, name in FILE_NAMES.items():
         if not (cache / name).is_file():
             failures += download_file(name, checksums.get(key), mirrors, cache, progress, deadline)
     if failures:
-        looked = ", ".join(str(f) for f in folders + [keras])
+        looked = ", ".join(str(f) for f in folders + list(spec.local) + kerases)
         raise DataNotFoundError(
-            "MNIST not found and could not be downloaded.\n"
+            f"{spec.title} not found and could not be downloaded.\n"
             f"  Looked in: {looked}\n  Download failed: "
             + "\n                   ".join(failures[:4])
             + "\n"
-            "  Fix: connect to the internet and run again; or put the four MNIST files "
+            f"  Fix: connect to the internet and run again; or put the four {spec.title} files "
             "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
             "t10k-images-idx3-ubyte[.gz], "
             "t10k-labels-idx1-ubyte[.gz]) in a folder and pass --data-dir FOLDER (or set "
-            "FIRSTNET_DATA_DIR); "
-            "or set FIRSTNET_MIRRORS to reachable base URLs (file:// allowed)."
+            f"{spec.env}_DATA_DIR); "
+            f"or set {spec.env}_MIRRORS to reachable base URLs (file:// allowed)."
         )
-    return load_dir(cache, checksums)
+    return load_dir(cache, checksums, spec)
 
 
 def data_summary(data: MNIST) -> dict:
     """The lecture's questions about the data set, answered from the arrays."""
     pixels = data.train_images.astype(np.float32) / 255
     return {
+        "dataset": data.dataset,
+        "classes": list(data.classes),
         "dimension": int(np.prod(data.train_images.shape[1:])),
         "num_classes": data.num_classes,
         "train_size": len(data.train_labels),
