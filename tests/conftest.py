@@ -4,6 +4,9 @@ found."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from firstnet.config import TrainConfig
@@ -18,6 +21,22 @@ def mnist() -> MNIST:
 @pytest.fixture(scope="session")
 def small_mnist(mnist: MNIST) -> MNIST:
     return mnist.subset(2000, 500)
+
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+# Fashion-MNIST comes from Debian's dataset-fashion-mnist: .ci/run installs it, so in CI (CI set) a
+# missing package fails these tests instead of skipping them.
+needs_fashion = pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir() and not os.environ.get("CI"),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+
+
+@pytest.fixture(scope="session")
+def fashion() -> MNIST:
+    if not DEBIAN_FASHION.is_dir() and not os.environ.get("CI"):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    return load_dataset(dataset="fashion-mnist")
 
 
 def small_config(**overrides) -> TrainConfig:

@@ -23,12 +23,8 @@ from firstnet.data.idx import encode_idx, sha256
 from firstnet.datasets import DATASETS, FILE_NAMES, whose
 from firstnet.errors import ConfigError, DataFormatError, DataNotFoundError
 from firstnet.runs import default_name
+from tests.conftest import DEBIAN_FASHION, needs_fashion
 
-DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
-needs_fashion = pytest.mark.skipif(
-    not DEBIAN_FASHION.is_dir() and not os.environ.get("CI"),  # in CI a missing package fails
-    reason="Debian's dataset-fashion-mnist is not installed",
-)
 NO_MIRROR = "file:///nonexistent-mirror"
 
 

@@ -340,3 +340,26 @@ def test_one_experiment_as_json(tmp_path, small_mnist, capsys):
         (2, 8),
         (2, 16),
     ]
+
+
+def test_an_experiment_on_fashion_mnist_keeps_its_results_apart(fashion, tmp_path):
+    """`firstnet experiment activations --dataset fashion-mnist --quick` (tiny budget here) loads
+    that set and writes under OUT_DIR/fashion-mnist, never among MNIST's stored cells."""
+    asked = []
+
+    def load(data_dir, dataset="mnist"):
+        asked.append(dataset)
+        return fashion.subset(2000, 500)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MODULES["activations"], "QUICK", TINY["activations"])
+        patch.setattr(cmd_experiment, "load_data", load)
+        args = ["experiment", "activations", "--quick", "--seeds", "1", "--out-dir", str(tmp_path)]
+        assert main([*args, "--dataset", "fashion-mnist"]) == 0
+    assert asked == ["fashion-mnist"]
+    payload = results(tmp_path / "fashion-mnist", "activations")
+    assert payload["cells"] and not (tmp_path / "activations").exists()
+    report = (tmp_path / "fashion-mnist" / "activations" / RESULTS_MD).read_text()
+    assert "Data: Fashion-MNIST." in report
+    accuracies = [cell["test_acc"] for cell in payload["cells"].values() if "test_acc" in cell]
+    assert accuracies and max(accuracies) > 0.3  # the tiny budget learns some; chance is 10%

@@ -10,7 +10,7 @@ import difflib
 import re
 from pathlib import Path
 
-from firstnet.config import MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
+from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
 from firstnet.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
@@ -68,11 +68,14 @@ def add_config_options(parser, names: tuple[str, ...] | None = None, model: str 
             recipes = [
                 (name, values) for name, values in MODEL_DEFAULTS.items() if model in (None, name)
             ]
-            text += (
-                " (default: "
-                + ", ".join(f"{name} {values[f.name]}" for name, values in recipes)
-                + ")"
-            )
+            shown = [f"{name} {values[f.name]}" for name, values in recipes]
+            shown += [
+                f"{dataset} {name} {values[f.name]}"
+                for dataset, own in DATASET_RECIPES.items()
+                for name, values in own.items()
+                if model in (None, name) and f.name in values
+            ]
+            text += " (default: " + ", ".join(shown) + ")"
         default = f.default
         if model is None and f.name in MODEL_FIELDS:  # absent unless given: see config_from_args
             default, text = argparse.SUPPRESS, f"{text} (default: {f.default})"

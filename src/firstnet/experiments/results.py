@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from firstnet.atomic import atomic_write
+from firstnet.datasets import DATASETS
 from firstnet.device import environment
 from firstnet.experiments.cells import Context
 
@@ -54,6 +55,7 @@ def write_results(
     seconds = sum(result.get("cell_seconds", 0) for result in payload.get("cells", {}).values())
     lines = [
         f"# {title}\n",
+        f"Data: {DATASETS[ctx.data.dataset].title}. "
         f"Budget: {budget_text}; seeds: {ctx.seeds}. Hardware: {hardware}. "
         f"Compute of all cells: {seconds:.0f} s.\n",
         *sections,
