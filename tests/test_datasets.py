@@ -232,3 +232,17 @@ def test_a_fashion_run_knows_its_set_in_eval_predict_and_serve(fashion_run, tmp_
     ).json()
     assert got["label"] == listed["classes"][got["class"]]
     assert got["class"] == int(np.argmax(got["probabilities"]))
+
+
+@needs_fashion
+def test_plot_digits_and_landscape_of_fashion_mnist(tmp_path, capsys):
+    grid = tmp_path / "samples.png"
+    assert main(["plot", "digits", "--dataset", "fashion-mnist", "--out", str(grid)]) == 0
+    args = ["plot", "landscape", "--part", "b", "--dataset", "fashion-mnist", "--hidden", "16"]
+    small = ["--epochs", "1", "--grid", "5", "--out-dir", str(tmp_path)]
+    assert main([*args, *small]) == 0
+    assert "pca directions: loss" in capsys.readouterr().out
+    for path in (grid, tmp_path / "landscape-fashion-mnist.png"):
+        with Image.open(path) as image:
+            assert image.width > 300 and np.asarray(image.convert("L")).std() > 10
+    assert not (tmp_path / "landscape-mnist.png").exists()

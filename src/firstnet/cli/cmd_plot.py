@@ -13,6 +13,7 @@ from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
 from firstnet.cli.console import load_data, load_run_data, out, task_bar, training_bar
 from firstnet.data.toy import TOY_DATASETS
+from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ConfigError
 
 FIGURES_DIR = Path("runs/figures")
@@ -48,7 +49,7 @@ def add_landscape_parser(figures) -> None:
     add("--hidden", type=int, default=256, help="(b) units per hidden layer of the MLP")
     add("--epochs", type=int, default=5, help="(b) training epochs of the MLP")
     add("--grid", type=int, default=21, help="(b) grid points per side of each slice")
-    options.add(landscape, "data")
+    options.add(landscape, "data", "dataset")
 
 
 def add_boundary_parser(figures) -> None:
@@ -107,19 +108,23 @@ def plot_mnist_landscape(args) -> None:
     from firstnet.config import TrainConfig
     from firstnet.figures.loss_slice import mnist_loss_slices, plot_mnist_slices
 
-    cfg = TrainConfig(model="mlp", hidden=args.hidden, epochs=args.epochs, seed=args.seed)
-    data = load_data(args.data_dir)
+    cfg = TrainConfig(
+        dataset=args.dataset, model="mlp", hidden=args.hidden, epochs=args.epochs, seed=args.seed
+    )
+    data = load_data(args.data_dir, args.dataset)
+    name = DATASETS[args.dataset].title
     with training_bar("mlp") as show:
         slices, trainer = mnist_loss_slices(
             cfg, data, size=args.grid, seed=args.seed, on_progress=show
         )
     last = trainer.history[-1]
-    title = (
-        f"MNIST MLP 784-{cfg.hidden}-{cfg.hidden}-10 after {cfg.epochs} epochs "
+    heading = (
+        f"{name} MLP 784-{cfg.hidden}-{cfg.hidden}-10 after {cfg.epochs} epochs "
         f"(test {last['test_acc']:.2%}): cross-entropy on 2,000 training images, "
         f"{args.grid}x{args.grid} grid per slice"
     )
-    out.print(str(plot_mnist_slices(slices, args.out_dir / "landscape-mnist.png", title)))
+    path = args.out_dir / f"landscape-{args.dataset}.png"
+    out.print(str(plot_mnist_slices(slices, path, heading)))
     for piece in slices:
         out.print(
             f"{piece.name} directions: loss {piece.loss.min():.3f} .. {piece.loss.max():.3f}, "

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from firstnet.data import MNIST
+from firstnet.datasets import DATASETS
 from firstnet.figures.style import plt, save
 
 
@@ -15,7 +16,9 @@ def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
     """A PNG grid of the first `per_class` training images of each digit: one column per class."""
     labels = data.train_labels
     first = np.stack([np.flatnonzero(labels == c)[:per_class] for c in range(10)], axis=1).ravel()
-    return plot_digit_grid(data.train_images[first], labels[first], path, columns=10)
+    names = [data.classes[label] for label in labels[first]]  # digits, or "Ankle boot" and the like
+    title = f"{DATASETS[data.dataset].title} samples"
+    return image_grid(data.train_images[first], names, path, columns=10, title=title)
 
 
 def plot_digit_grid(
