@@ -374,3 +374,50 @@ def test_serve_starts_over_hostile_runs_and_names_each_skipped_one(tmp_path):
         if words:
             assert f"skipped {tmp_path / name}:" in text and words in text, name
     assert "Traceback" not in text
+
+
+@needs_browser
+def test_a_fashion_mnist_model_takes_an_uploaded_picture_and_names_its_class(
+    default_mlp_run, fashion, browser, tmp_path
+):
+    """The page with an MNIST and a Fashion-MNIST run: choosing the latter says which classes it
+    knows; a picture chosen with the file input is answered by class name."""
+    from firstnet.cli import main
+    from firstnet.datasets import DATASETS
+
+    args = ["train", "--dataset", "fashion-mnist", "--model", "linear", "--epochs", "2"]
+    limits = ["--train-limit", "6000", "--runs-dir", str(tmp_path / "runs"), "--name", "clothes"]
+    assert main([*args, *limits]) == 0
+    trouser = fashion.test_images[int(np.flatnonzero(fashion.test_labels == 1)[0])]
+    picture = tmp_path / "trouser.jpg"  # not a PNG: the page converts what the browser reads
+    Image.fromarray(np.kron(trouser, np.ones((8, 8), np.uint8))).save(picture)
+    port, log = free_port(), tmp_path / "server.log"
+    command = [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*command, str(tmp_path / "runs" / "clothes"), "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, process, seconds=60)
+        page, errors = open_page(browser, url, 1100, 720)
+        page.select_option("#model", "clothes")
+        assert "This model knows Fashion-MNIST: T-shirt/top" in page.inner_text("#status")
+        page.set_input_files("#upload", str(picture))
+        names = list(DATASETS["fashion-mnist"].classes)
+        page.wait_for_function(
+            f"{json.dumps(names)}.includes(document.getElementById('prediction').textContent)",
+            timeout=15_000,
+        )
+        answer = page.inner_text("#prediction")
+        top = page.locator("#bars .bar.top").get_attribute("title")
+        assert top.startswith(f"{answer}: ")  # the bar's title names the class
+        assert answer == "Trouser", answer  # the most distinctive class of the set
+        assert errors == []
+        page.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert "Traceback" not in log.read_text()
