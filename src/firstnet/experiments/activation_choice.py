@@ -142,8 +142,8 @@ def run(ctx: cells.Context, budget: Budget) -> dict:
 
 
 NOTE = (
-    "s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: gradient "
-    "norm of the "
+    "s / epoch: wall time of training plus the test evaluation, mean over seeds. ‖∇W1‖: "
+    "gradient norm of the "
     "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on "
     "every image of "
     "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the "

@@ -69,9 +69,8 @@ def plot_errors(
     columns: int = 8,
 ) -> Path:
     """The most confident mistakes: each digit titled 'true -> predicted (confidence)'."""
-    titles = [
-        f"{t}→{p} ({100 * c:.0f}%)" for t, p, c in zip(labels, predictions, confidence, strict=True)
-    ]
+    shown = zip(labels, predictions, confidence, strict=True)
+    titles = [f"{t}→{p} ({100 * c:.0f}%)" for t, p, c in shown]
     return image_grid(
         images, titles, path, columns, "Most confident errors (true → predicted)", PALETTE[3]
     )

@@ -253,8 +253,9 @@ async function loadModels() {
   }
 }
 
-// A picture from the disk (any format the browser reads), sent as PNG like a drawing: the way to ask
-// a model of a set that is not digits (Fashion-MNIST, KMNIST). Pictures over MAX_SIDE are shrunk.
+// A picture from the disk (any format the browser reads), sent as PNG like a drawing: the way
+// to ask a model of a set that is not digits (Fashion-MNIST, KMNIST). Pictures over MAX_SIDE
+// are shrunk.
 const MAX_SIDE = 2048;
 
 async function upload() {
@@ -318,7 +319,10 @@ function start() {
   pad.addEventListener("pointercancel", onPointerUp);
   $("clear").addEventListener("click", clearPad);
   $("undo").addEventListener("click", undo);
-  $("model").addEventListener("change", () => { describeModel(); if (strokes.length) schedule(0); });
+  $("model").addEventListener("change", () => {
+    describeModel();
+    if (strokes.length) schedule(0);
+  });
   $("upload").addEventListener("change", upload);
   document.addEventListener("keydown", onKey);
   loadModels();
