@@ -552,17 +552,8 @@ def test_train_and_data_print_json_when_asked(tmp_path, capsys, small_mnist, mon
     monkeypatch.setattr(cmd_train, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     monkeypatch.setattr(cmd_data, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     capsys.readouterr()
-    arguments = [
-        "train",
-        "--model",
-        "linear",
-        "--epochs",
-        "2",
-        "--runs-dir",
-        str(tmp_path),
-        "--json",
-    ]
-    assert main(arguments) == 0
+    arguments = ["train", "--model", "linear", "--epochs", "2", "--json"]
+    assert main([*arguments, "--runs-dir", str(tmp_path)]) == 0
     trained = json.loads(capsys.readouterr().out)
     assert trained["model"] == "linear" and [r["epoch"] for r in trained["history"]] == [1, 2]
     assert Path(trained["run"]).parent == tmp_path
@@ -585,16 +576,7 @@ def test_scratch_prints_json_when_asked(tmp_path, capsys, small_mnist, monkeypat
 
     monkeypatch.setattr(cmd_scratch, "load_data", lambda data_dir, dataset="mnist": small_mnist)
     capsys.readouterr()
-    arguments = [
-        "scratch",
-        "--hidden",
-        "16",
-        "--epochs",
-        "1",
-        "--runs-dir",
-        str(tmp_path),
-        "--json",
-    ]
-    assert main(arguments) == 0
+    arguments = ["scratch", "--hidden", "16", "--epochs", "1", "--json"]
+    assert main([*arguments, "--runs-dir", str(tmp_path)]) == 0
     trained = json.loads(capsys.readouterr().out)
     assert trained["model"] == "mlp (NumPy)" and len(trained["history"]) == 1

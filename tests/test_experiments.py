@@ -26,6 +26,8 @@ from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_stati
 from firstnet.experiments.results import RESULTS_JSON, RESULTS_MD
 from firstnet.models import MLP
 
+# (depth, width) of the depth-width experiment under its TINY budget
+TINY_GRID = [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
 TINY = {
     "activations": activation_choice.Budget(
         hidden=16,
@@ -135,13 +137,7 @@ def test_a_stop_keeps_finished_cells_and_stores_no_partial_one(tmp_path, small_m
 
 def test_depth_width_grid_and_parameter_counts(all_quick):
     rows = results(all_quick, "depth-width")["rows"]
-    assert [(row["depth"], row["width"]) for row in rows] == [
-        (0, 0),
-        (1, 8),
-        (1, 16),
-        (2, 8),
-        (2, 16),
-    ]
+    assert [(row["depth"], row["width"]) for row in rows] == TINY_GRID
 
     def parameters(depth: int, width: int) -> int:  # weights and biases, counted layer by layer
         sizes = [784] + [width] * depth + [10]
@@ -333,13 +329,7 @@ def test_one_experiment_as_json(tmp_path, small_mnist, capsys):
         assert main([*arguments, "--out-dir", str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out)  # JSON only: no tables on stdout
     rows = printed["depth-width"]["rows"]
-    assert [(row["depth"], row["width"]) for row in rows] == [
-        (0, 0),
-        (1, 8),
-        (1, 16),
-        (2, 8),
-        (2, 16),
-    ]
+    assert [(row["depth"], row["width"]) for row in rows] == TINY_GRID
 
 
 def test_an_experiment_on_fashion_mnist_keeps_its_results_apart(fashion, tmp_path):
