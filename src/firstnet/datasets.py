@@ -12,19 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SPLITS = ("train_images", "train_labels", "test_images", "test_labels")
-FILE_NAMES = dict(
-    zip(
-        SPLITS,
-        (
-            "train-images-idx3-ubyte",
-            "train-labels-idx1-ubyte",
-            "t10k-images-idx3-ubyte",
-            "t10k-labels-idx1-ubyte",
-        ),
-        strict=True,
-    )
-)
+# split -> the IDX file's name, the same in every set
+FILE_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+DIGITS = tuple(str(d) for d in range(10))
 
 
 @dataclass(frozen=True)
@@ -41,10 +36,13 @@ class DataSet:
     torchvision: str  # torchvision's folder name under its root (ROOT/NAME/raw)
     local: tuple[Path, ...] = ()  # folders that packages install it into
     keras_npz: str | None = None  # ~/.keras/datasets/NAME, if Keras keeps it as one .npz
-    digits: bool = True  # the classes are digits one can draw with a mouse
+
+    @property
+    def digits(self) -> bool:
+        """Whether the classes are the digits 0..9 (drawn on the page; other sets are uploaded)."""
+        return self.classes == DIGITS
 
 
-DIGITS = tuple(str(d) for d in range(10))
 DATASETS = {
     "mnist": DataSet(
         name="mnist",
@@ -101,7 +99,6 @@ DATASETS = {
             Path("/usr/share/datasets/fashion-mnist"),
             Path.home() / ".keras" / "datasets" / "fashion-mnist",
         ),
-        digits=False,
     ),
     # Clanuwat et al. 2018, "Deep Learning for Classical Japanese Literature", CC BY-SA 4.0:
     # ten hiragana, one per row of the syllabary (romanised here).
@@ -114,7 +111,6 @@ DATASETS = {
         env="FIRSTNET_KMNIST",
         cache_subdir="kmnist",
         torchvision="KMNIST",
-        digits=False,
     ),
 }
 DATASET_HELP = "data set: " + ", ".join(DATASETS) + " (all 28x28 grey images in 10 classes)"

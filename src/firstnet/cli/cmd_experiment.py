@@ -100,27 +100,27 @@ def run_experiments(args) -> int:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     names = NAMES if args.name == "all" else (args.name,)
     data = load_data(args.data_dir, args.dataset)
-    if args.dataset != "mnist":  # results of another set never mix with MNIST's stored cells
-        args.out_dir = args.out_dir / args.dataset
+    # results of another set never mix with MNIST's stored cells
+    out_dir = args.out_dir if args.dataset == "mnist" else args.out_dir / args.dataset
     overall = Overall(sum(cell_count(name, args.quick, args.seeds) for name in names))
     done = {}
     with stop_on_sigint() as stop:
         for name in names:
             with cell_progress(name, overall if len(names) > 1 else None) as (on_start, on_done):
                 result = run_experiment(
-                    name, data, args.out_dir, args.quick, args.seeds, on_start, on_done, stop
+                    name, data, out_dir, args.quick, args.seeds, on_start, on_done, stop
                 )
             done[name] = result
             if args.json:
                 continue
-            text = (args.out_dir / name / RESULTS_MD).read_text()
-            out.print(Markdown(figure_paths(text, args.out_dir / name)))
+            text = (out_dir / name / RESULTS_MD).read_text()
+            out.print(Markdown(figure_paths(text, out_dir / name)))
             out.print(
                 f"{name}: {result['run_seconds']:.1f} s ({result['trained_cells']} cells trained); "
-                f"results in {args.out_dir / name}",
+                f"results in {out_dir / name}",
                 highlight=False,
             )
-    index = write_index(args.out_dir, done, args.quick) if args.name == "all" else None
+    index = write_index(out_dir, done, args.quick) if args.name == "all" else None
     if args.json:
         print(json.dumps(strict_json(done)))
     elif index:

@@ -130,16 +130,17 @@ EVAL_KEYS = (
 
 def eval_command(args) -> int:
     """test accuracy, per-class accuracy, confusion matrix and worst errors"""
-    from firstnet import runs
     from firstnet.figures.confusion import confusion_figures
+    from firstnet.runs import find_run
 
-    run = runs.find_run(args.run)
-    report = confusion_figures(run, load_run_data(run, args.data_dir), args.out_dir or run)
+    run = find_run(args.run)
+    data = load_run_data(run, args.data_dir)
+    report = confusion_figures(run, data, args.out_dir or run)
     result = {key: report[key] for key in EVAL_KEYS}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    dataset = DATASETS[runs.read_config(run).dataset]
+    dataset = DATASETS[data.dataset]
     out.print(
         f"{result['model']} on the {dataset.title} test set: {100 * result['accuracy']:.2f}% "
         f"({result['errors']} errors in {result['test_size']:,})"
@@ -192,7 +193,7 @@ def predict_command(args) -> int:
     from firstnet.preprocess import load_image, mnist_like
 
     cfg, model = runs.load_model(runs.find_run(args.run))
-    classes = DATASETS[cfg.dataset].classes
+    dataset = DATASETS[cfg.dataset]
     results, failed = [], 0
     for path in args.images:
         try:  # one image that cannot be read or holds no digit does not stop the others
@@ -206,7 +207,7 @@ def predict_command(args) -> int:
         probs = probabilities(cfg, model, image)[0]
         prediction = {
             "prediction": int(probs.argmax()),
-            "class": classes[int(probs.argmax())],
+            "class": dataset.classes[int(probs.argmax())],
             "probabilities": [round(p, 6) for p in probs.tolist()],
         }
         results.append({"image": str(path), **prediction})
@@ -222,7 +223,7 @@ def predict_command(args) -> int:
         elif not args.json:
             shown = "  ".join(f"{d}:{100 * p:4.1f}%" for d, p in enumerate(result["probabilities"]))
             answer = result["class"]
-            if answer != str(result["prediction"]):  # not a digit set: its name, then its index
+            if not dataset.digits:  # its name, then its index
                 answer = f"{answer} ({result['prediction']})"
             out.print(f"{result['image']}: [bold]{answer}[/]  ({shown})", highlight=False)
             if "seen" in result:

@@ -1,5 +1,6 @@
 """Where a data set comes from: a folder, the user cache, torchvision, Keras or Debian copies, then
-mirrors. The sets and their checksums are in `sets`; this module serves them all the same way.
+mirrors. The sets and their checksums are in `firstnet.datasets`; this module serves them all the
+same way.
 
 Every file is checked twice before use: the SHA-256 of its decompressed bytes against the known
 value, then its IDX structure. A download goes to a temporary file in the cache folder and is moved
@@ -56,7 +57,11 @@ class MNIST:
     source: str
     num_classes: int = 10
     dataset: str = "mnist"
-    classes: tuple[str, ...] = DATASETS["mnist"].classes
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names of the set, by label."""
+        return DATASETS[self.dataset].classes
 
     def subset(self, train: int | None = None, test: int | None = None) -> MNIST:
         """The first `train` / `test` examples (for smoke runs), of the same class."""
@@ -95,7 +100,7 @@ def build_set(
     names: dict[str, str],
     source: str,
     checksums: dict[str, str],
-    spec: DataSet = DATASETS["mnist"],
+    spec: DataSet,
 ) -> MNIST:
     """Verify checksums and structure of the four decompressed files and assemble an `MNIST`."""
     arrays = {}
@@ -124,7 +129,7 @@ def build_set(
                 f"{names[f'{split}_labels']}: {len(labels)} labels for {len(images)} images "
                 f"in {names[f'{split}_images']}"
             )
-    return MNIST(**arrays, source=source, dataset=spec.name, classes=spec.classes)
+    return MNIST(**arrays, source=source, dataset=spec.name)
 
 
 def find_in_dir(folder: Path) -> dict[str, Path] | None:

@@ -36,15 +36,16 @@ class ServedModel:
 
     def describe(self) -> dict:
         """What /api/models says about this model."""
+        dataset = DATASETS[self.cfg.dataset]
         return {
             "name": self.name,
             "kind": self.kind,
             "test_acc": self.test_acc,
             "has_hidden": self.has_hidden,
-            "dataset": self.cfg.dataset,
-            "dataset_title": DATASETS[self.cfg.dataset].title,
-            "classes": list(DATASETS[self.cfg.dataset].classes),
-            "digits": DATASETS[self.cfg.dataset].digits,
+            "dataset": dataset.name,
+            "dataset_title": dataset.title,
+            "classes": list(dataset.classes),
+            "digits": dataset.digits,
             **self.info,
         }
 
