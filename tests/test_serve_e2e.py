@@ -188,6 +188,15 @@ def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None
 SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.48, 0.82)]]  # the top bar, then the long diagonal
 
 
+def settled(page, label: str) -> None:
+    """Waits until the page shows `label` and no answer is still coming (the panel's aria-busy)."""
+    page.wait_for_function(
+        "document.getElementById('result').getAttribute('aria-busy') === 'false'"
+        f" && document.getElementById('prediction').textContent === {json.dumps(label)}",
+        timeout=15_000,
+    )
+
+
 @pytest.fixture(scope="module")
 def browser():
     with sync_playwright() as playwright:
@@ -215,16 +224,13 @@ def open_page(browser, url: str, width: int, height: int):
 def test_drawing_a_seven_shows_7_its_probabilities_and_the_hidden_layers(server, browser, tmp_path):
     page, errors = open_page(browser, server, 1100, 720)
     draw(page, SEVEN)
-    page.wait_for_function(
-        "document.getElementById('prediction').textContent === '7'", timeout=15_000
-    )
+    settled(page, "7")
     bars = page.locator("#bars .bar")
     assert bars.count() == 10
     assert page.locator("#bars .bar.top .digit").inner_text() == "7"
-    heights = [
-        float(bars.nth(d).locator(".fill").evaluate("e => parseFloat(e.style.height) || 0"))
-        for d in range(10)
-    ]
+    heights = page.locator("#bars .fill").evaluate_all(  # one read: all ten of one answer
+        "fills => fills.map(e => parseFloat(e.style.height) || 0)"
+    )
     assert (
         heights[7] == max(heights) and heights[7] > 50 and sum(heights) == pytest.approx(100, abs=1)
     )
@@ -257,15 +263,11 @@ def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     )
     page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.8 * box["height"], steps=10)
     page.mouse.up()
-    page.wait_for_function(
-        "document.getElementById('prediction').textContent === '7'", timeout=15_000
-    )
+    settled(page, "7")
     page.keyboard.press("Escape")
     assert page.locator("#prediction").inner_text() == "\u2013"
     draw(page, SEVEN)
-    page.wait_for_function(
-        "document.getElementById('prediction').textContent === '7'", timeout=15_000
-    )
+    settled(page, "7")
     page.click("#undo")
     assert (
         page.locator("#prediction").inner_text() == "\u2013"
@@ -287,7 +289,7 @@ def test_draw_clear_undo_and_draw_again_without_a_failed_request(server, browser
         page.wait_for_function(f"{prediction} === '\u2013'", timeout=15_000)
         page.wait_for_timeout(400)
     draw(page, SEVEN)
-    page.wait_for_function(f"{prediction} === '7'", timeout=15_000)
+    settled(page, "7")
     assert failed == [] and errors == []
     page.close()
 

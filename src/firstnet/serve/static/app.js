@@ -74,7 +74,14 @@ function schedule(delay = UPDATE_MS) {
   timer = setTimeout(() => {
     timer = null;
     predict();
+    markBusy();
   }, delay);
+  markBusy();
+}
+
+// The answer panel says whether an answer is still coming (aria-busy), for screen readers and tests.
+function markBusy() {
+  $("result").setAttribute("aria-busy", String(timer !== null || inFlight));
 }
 
 function clearPad() {
@@ -122,6 +129,7 @@ function predict() {
     } finally {
       inFlight = false;
       if (dirty) predict();
+      markBusy();
     }
   }, "image/png");
 }
