@@ -15,8 +15,8 @@ RANKS = {
     "firstnet": 0, "errors": 0, "atomic": 1, "activations": 1, "datasets": 1, "config": 2,
     "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
     "evaluate": 4, "train": 5, "runs": 6, "scratch": 6,
-    "figures": 7, "serve": 7, "export": 7, "experiments": 8,
-    "cli": 9, "__main__": 10,
+    "figures": 7, "serve": 7, "export": 7, "search": 8, "experiments": 9,
+    "cli": 10, "__main__": 11,
 }  # fmt: skip
 
 

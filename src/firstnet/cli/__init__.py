@@ -21,6 +21,7 @@ from firstnet.cli import (
     cmd_plot,
     cmd_runs,
     cmd_scratch,
+    cmd_search,
     cmd_serve,
     cmd_train,
     options,
@@ -39,11 +40,14 @@ COMMAND_GROUPS = (
     cmd_plot,
     cmd_serve,
     cmd_experiment,
+    cmd_search,
     cmd_export,
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: dict[str, dict] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; `defaults` maps a command to new defaults of its options (the
+    values of a --config file, which flags on the command line override)."""
     parser = options.Parser(
         prog="firstnet",
         formatter_class=HelpFormatter,
@@ -53,12 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_parser(sub)
+    for command, values in (defaults or {}).items():
+        sub.choices[command].set_defaults(**values)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if getattr(args, "config", None) is not None:  # parse again, the file's values as defaults
+            values = options.read_config_file(args.config)
+            args = build_parser({args.command: values}).parse_args(argv)
         return args.handler(args)
     except FirstnetError as error:
         print(f"firstnet: error: {error}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import json
 import re
 from pathlib import Path
 
@@ -85,6 +86,21 @@ def add_config_options(parser, names: tuple[str, ...] | None = None, model: str 
         else:
             choices = f.metadata.get("choices")
             group.add_argument(flag, type=TYPES[kind], default=default, choices=choices, help=text)
+
+
+def read_config_file(path: Path) -> dict:
+    """The training options of a JSON file (`firstnet search`'s best.json, or written by hand),
+    checked as a whole TrainConfig so a wrong field or value is named before anything runs."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except OSError as error:
+        raise ConfigError(f"--config: cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise ConfigError(f"--config: {path} is not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config: {path} must hold an object of training options")
+    TrainConfig.from_dict(values)  # unknown fields, wrong types and values: a ConfigError now
+    return values
 
 
 def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:

@@ -1,0 +1,3 @@
+"""`firstnet search`: the lecture's last question, how to find the right architecture, answered with
+Optuna. `space` (what a trial draws), `study` (storage, budget, the worker loop through the one
+Trainer), `summary` (the trials table, Pareto front, figures and best config)."""

@@ -1,0 +1,335 @@
+"""A study of `firstnet search` on Optuna: its storage, its settings, and the worker loop.
+
+Storage: a journal file in the study folder by default (Optuna's JournalStorage, safe for several
+processes of one machine), or any SQLAlchemy URL (`postgresql://...`) for workers on many machines,
+with heartbeats: a trial whose worker died is failed after GRACE_S and run again (Optuna's
+RetryFailedTrialCallback). On a journal file, which has no heartbeats, a worker fails the running
+trials of workers of its own machine whose process is gone (the pid is recorded with each trial).
+
+The budget (`trials`) is the total over all workers: a worker starts a trial only while finished
+(complete or pruned) plus running trials are fewer than the budget, and a trial that still finds
+itself past the budget (two workers asked at once) ends at once as failed with the reason "surplus",
+so exactly `trials` trials finish. Workers wait for the running trials of others before they leave,
+so a trial of a killed worker is always retried.
+
+Every trial trains through the one Trainer on the held-out split (firstnet.data.split): it reports
+validation accuracy after each epoch (the pruners decide on it) and never sees a test image.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from firstnet.config import TrainConfig
+from firstnet.errors import ConfigError, DivergedError, FirstnetError
+from firstnet.search import space as spaces
+
+HEARTBEAT_S, GRACE_S = 5, 20  # a database trial with no heartbeat for GRACE_S seconds is failed
+RETRIES = 3  # times a failed (killed) trial is run again
+POLL_S = 1.0  # how often a worker waiting for the others looks at the study
+SETTINGS_KEY = "firstnet"  # the study's user attribute that holds its settings
+OBJECTIVES = ("error", "seconds", "parameters")  # error: 1 - validation accuracy
+PRUNERS = ("median", "hyperband", "none")
+SAMPLERS = ("tpe", "random", "grid", "cmaes")
+JOURNAL = "journal.log"
+
+
+class Interrupted(FirstnetError):
+    """A worker was asked to stop (Ctrl-C) in the middle of a trial."""
+
+    exit_code = 130
+
+
+class Surplus(Exception):
+    """A trial started after the budget was reached by other workers; it ends as failed."""
+
+
+def open_storage(where: str):
+    """Optuna storage: an SQLAlchemy URL (with heartbeats and retries) or a journal file's path."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if "://" in where:
+        where = driver_url(where)
+        retry = optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)
+        try:
+            return optuna.storages.RDBStorage(
+                where,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                failed_trial_callback=retry,
+                engine_kwargs={"pool_pre_ping": True},
+            )
+        except Exception as error:  # SQLAlchemy's errors: bad URL, no server, wrong password
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+            raise ConfigError(f"cannot open the study storage {redact(where)}: {first}") from None
+    from optuna.storages.journal import JournalFileBackend
+
+    Path(where).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(JournalFileBackend(str(where)))
+
+
+def driver_url(url: str) -> str:
+    """postgresql:// and postgres:// URLs go through psycopg 3 (SQLAlchemy's default: psycopg2)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
+def redact(url: str) -> str:
+    """A URL with its password replaced by ***, for messages."""
+    head, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        user = credentials.partition(":")[0]
+        return f"{head}://{user}:***@{host}"
+    return url
+
+
+def sampler_for(name: str, settings: dict, seed: int | None) -> optuna.samplers.BaseSampler:
+    multi = len(settings["objectives"]) > 1
+    if name == "tpe":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(spaces.grid(settings["space"]), seed=seed)
+    if multi:
+        raise ConfigError("--sampler cmaes optimises one objective; use tpe for several")
+    # CMA-ES samples the numeric params; the categorical ones come from random sampling
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def pruner_for(name: str, settings: dict) -> optuna.pruners.BasePruner:
+    """Pruners decide from the per-epoch validation error; Optuna cannot prune multi-objective
+    studies, so those get none."""
+    if name == "none" or len(settings["objectives"]) > 1:
+        return optuna.pruners.NopPruner()
+    if name == "median":  # stop a trial worse than the median of earlier trials at its epoch
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    epochs = [
+        spec.get("high", max(spec.get("choices", [1])))
+        for n, spec in settings["space"]["params"].items()
+        if spec.get("field", n) == "epochs"
+    ]
+    most = max(epochs, default=settings["space"].get("fixed", {}).get("epochs", 5))
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=most, reduction_factor=3)
+
+
+def create_or_load(
+    storage, settings: dict, sampler: str, pruner: str, worker: int | None = 0
+) -> optuna.Study:
+    """The study named in `settings`: created with those settings, or loaded (its stored settings
+    win, so a worker cannot join with another space or split). Worker k's sampler draws from seed
+    + k, so parallel workers do not propose the same trials; worker None draws from a random seed
+    (a worker started by hand on another machine)."""
+    directions = ["minimize"] * len(settings["objectives"])
+    stored = stored_settings(storage, settings["name"])
+    if stored is not None:
+        settings = stored
+    study = optuna.create_study(
+        storage=storage,
+        study_name=settings["name"],
+        directions=directions if stored is None else ["minimize"] * len(stored["objectives"]),
+        sampler=sampler_for(
+            sampler, settings, None if worker is None else settings["seed"] + worker
+        ),
+        pruner=pruner_for(pruner, settings),
+        load_if_exists=True,
+    )
+    if stored is None:
+        study.set_user_attr(SETTINGS_KEY, settings)
+    return study
+
+
+def stored_settings(storage, name: str) -> dict | None:
+    """The settings a study of that name holds, or None when there is no such study."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=None)
+    except KeyError:
+        return None
+    settings = study.user_attrs.get(SETTINGS_KEY)
+    if settings is None:
+        raise ConfigError(f"the study {name!r} in that storage was not made by firstnet search")
+    return settings
+
+
+def load(storage, name: str, worker: int | None = None) -> tuple[optuna.Study, dict]:
+    """(study, settings) of an existing study, with its own sampler and pruner (see create_or_load
+    for `worker`); a ConfigError when there is none."""
+    settings = stored_settings(storage, name)
+    if settings is None:
+        raise ConfigError(
+            f"no study named {name!r} in that storage; start one with firstnet search"
+        )
+    study = create_or_load(storage, settings, settings["sampler"], settings["pruner"], worker)
+    return study, settings
+
+
+def tally(study: optuna.Study) -> dict[str, int]:
+    trials = study.get_trials(deepcopy=False)
+    return {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+
+
+def budget_state(study: optuna.Study, budget: int) -> str:
+    """ "go" (start a trial), "wait" (the budget may be met by trials running elsewhere), "done"."""
+    counts = tally(study)
+    finished = counts["complete"] + counts["pruned"]
+    if finished >= budget:
+        return "wait" if counts["running"] else "done"
+    if finished + counts["running"] >= budget and not counts["waiting"]:
+        return "wait"
+    return "go"
+
+
+def is_surplus(study: optuna.Study, number: int, budget: int) -> bool:
+    """True when earlier trials that are, or will be, finished already fill the budget."""
+    live = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    earlier = sum(t.number < number and t.state in live for t in study.get_trials(deepcopy=False))
+    return earlier >= budget
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_dead_local_trials(study: optuna.Study) -> None:
+    """Journal storage: fail (and queue again) running trials of this machine's dead workers."""
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker", "")
+        name, _, pid = worker.rpartition(":")
+        if name == host and pid.isdigit() and not pid_alive(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            retry(study, trial.number, trial.params, "its worker process is gone")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def retry(study: optuna.Study, number: int, params: dict, reason: str) -> None:
+    """Queue the same params again (the trial is failed already)."""
+    study.enqueue_trial(params, user_attrs={"retry_of": number, "retry_reason": reason})
+
+
+def fail_stale(study: optuna.Study, storage) -> None:
+    if isinstance(storage, optuna.storages.RDBStorage):
+        optuna.storages.fail_stale_trials(study)  # heartbeats; the retry callback re-queues
+    else:
+        fail_dead_local_trials(study)
+
+
+def trial_config(values: dict, settings: dict) -> TrainConfig:
+    """The TrainConfig of a trial: its drawn values, and what the study fixes for all trials."""
+    return TrainConfig(
+        **values, dataset=settings["dataset"], seed=settings["seed"], device=settings["device"]
+    )
+
+
+def objective_for(
+    study: optuna.Study, settings: dict, split, stop: Callable[[], bool], on_epoch=None
+) -> Callable:
+    """The objective of one trial: train on the split's training rows, report validation error
+    after each epoch (pruning), return the objectives. A diverged trial counts at chance level."""
+    from firstnet.models import count_parameters
+    from firstnet.train import Trainer
+
+    budget, single = settings["trials"], len(settings["objectives"]) == 1
+
+    def objective(trial: optuna.trial.Trial):
+        objective.current = trial.number
+        if is_surplus(study, trial.number, budget):
+            raise Surplus("surplus: the budget was reached by other workers")
+        trial.set_user_attr("worker", worker_name())
+        cfg = trial_config(spaces.draw(trial, settings["space"]), settings)
+        trial.set_user_attr("config", cfg.to_dict())
+        trainer = Trainer(cfg, split)
+        validation: list[float] = []
+
+        def report(record: dict) -> None:
+            validation.append(record["test_acc"])
+            if single:
+                trial.report(1 - record["test_acc"], record["epoch"])
+                if trial.should_prune():
+                    trial.set_user_attr("val_acc", validation)
+                    trial.set_user_attr("seconds", record["elapsed_s"])
+                    raise optuna.TrialPruned(f"pruned after epoch {record['epoch']}")
+            if on_epoch:
+                on_epoch(trial.number, record)
+
+        diverged = False
+        try:
+            history = trainer.run(on_epoch=report, should_stop=stop)
+        except DivergedError:
+            diverged, history = True, trainer.history
+        if stop() and not trainer.finished and not diverged:
+            raise Interrupted(f"trial {trial.number} was interrupted")
+        error = 1 - (1 / len(split.classes) if diverged else history[-1]["test_acc"])
+        seconds = trainer.elapsed_s
+        parameters = count_parameters(trainer.model)
+        trial.set_user_attr("val_acc", validation)
+        trial.set_user_attr("seconds", seconds)
+        trial.set_user_attr("parameters", parameters)
+        trial.set_user_attr("diverged", diverged)
+        numbers = {"error": error, "seconds": seconds, "parameters": float(parameters)}
+        values = tuple(numbers[name] for name in settings["objectives"])
+        return values if len(values) > 1 else values[0]
+
+    return objective
+
+
+def work(
+    study: optuna.Study,
+    storage,
+    settings: dict,
+    split,
+    stop: Callable[[], bool] = lambda: False,
+    on_epoch=None,
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> int:
+    """Run trials until the study's budget is spent (or its deadline passes, or `stop()`); the
+    number of trials this worker finished. Ctrl-C (`stop`) mid-trial fails that trial and queues
+    it again, so the study stays consistent and a resume runs it."""
+    objective = objective_for(study, settings, split, stop, on_epoch)
+    deadline, finished = settings.get("deadline"), 0
+    while not stop() and (deadline is None or time.time() < deadline):
+        fail_stale(study, storage)
+        state = budget_state(study, settings["trials"])
+        if state == "done":
+            break
+        if state == "wait":
+            time.sleep(POLL_S)
+            continue
+        finished_here: list[optuna.trial.FrozenTrial] = []
+        try:
+            study.optimize(
+                objective,
+                n_trials=1,
+                catch=(Surplus,),
+                callbacks=[lambda _study, trial, into=finished_here: into.append(trial)],
+            )
+        except Interrupted:
+            number = objective.current
+            retry(study, number, study.trials[number].params, "interrupted (Ctrl-C)")
+            raise
+        for trial in finished_here:
+            finished += trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            if on_trial:
+                on_trial(trial)
+    return finished
