@@ -64,6 +64,8 @@ def add_parser(sub) -> None:
         help="a database for workers on many machines, e.g. postgresql://user@host/db "
         "(default: a journal file in the study folder)",
     )
+    beat = "database storage: seconds between a worker's heartbeats; 4 missed fail its trial"
+    search.add_argument("--heartbeat", type=int, default=5, help=beat)
     search.add_argument("--study", default="firstnet", help="the study's name in its storage")
     search.add_argument(
         "--out-dir", type=Path, help="the study folder (default: runs/search-YYYYmmdd-HHMMSS)"
@@ -154,7 +156,7 @@ def search_command(args) -> int:
 
     split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
     settings["split"] = record
-    storage = studies.open_storage(storage_url)
+    storage = studies.open_storage(storage_url, args.heartbeat)
     study = studies.create_or_load(storage, settings, settings["sampler"], settings["pruner"])
     stored = study.user_attrs[studies.SETTINGS_KEY]
     check_same_split(stored, record)
@@ -167,11 +169,14 @@ def search_command(args) -> int:
     show_start(settings, out_dir, storage_url, args.workers)
     deadline = time.time() + timeout
     with stop_on_sigint() as stop:
-        if args.workers == 1:
-            set_threads(args.threads)
-            run_here(study, storage, settings | {"deadline": deadline}, split, stop)
-        else:
-            run_workers(args, study, storage_url, settings, deadline, stop)
+        try:
+            if args.workers == 1:
+                set_threads(args.threads)
+                run_here(study, storage, settings | {"deadline": deadline}, split, stop)
+            else:
+                run_workers(args, study, storage_url, settings, deadline, stop)
+        except studies.Interrupted:
+            pass  # the trial is failed and queued again; the others stand
         interrupted = stop()
     finish(study, settings, out_dir, data, args, interrupted)
     if interrupted:
@@ -230,8 +235,11 @@ def describe_trial(trial) -> str:
     state = trial.state.name.lower()
     if state == "complete" and validation:
         text += f": validation {100 * validation[-1]:.2f}% in {trial.user_attrs['seconds']:.1f} s"
+    elif state == "pruned":
+        text += f": pruned after epoch {len(validation)}"
     else:
-        text += f": {state}" + (f" after epoch {len(validation)}" if state == "pruned" else "")
+        reason = trial.system_attrs.get("fail_reason", "").splitlines()
+        text += f": {state}" + (f" ({reason[0]})" if reason else "")
     return text
 
 
@@ -240,16 +248,16 @@ def run_here(study, storage, settings: dict, split, stop) -> None:
     from firstnet.search.study import work
 
     with task_bar("trials", settings["trials"]) as advance:
-        advance(0, total=settings["trials"], description="trials")
-        before = finished_count(study)
-        advance(before)
+        shown = finished_count(study)
+        advance(shown)
 
         def on_trial(trial) -> None:
+            nonlocal shown
             err.print("  " + describe_trial(trial), highlight=False)
-            advance(finished_count(study) - advance_state["shown"])
-            advance_state["shown"] = finished_count(study)
+            now = finished_count(study)
+            advance(now - shown)
+            shown = now
 
-        advance_state = {"shown": before}
         work(study, storage, settings, split, stop, on_trial=on_trial)
 
 
@@ -311,7 +319,7 @@ def worker_command(args) -> int:
         storage_url, name = saved["storage"], saved["settings"]["name"]
     else:
         raise ConfigError("--worker needs --storage URL (and --study NAME) or --out-dir DIR")
-    storage = studies.open_storage(storage_url)
+    storage = studies.open_storage(storage_url, args.heartbeat)
     study, settings = studies.load(storage, name, args.worker_index)
     set_threads(args.threads)
     data = load_data(args.data_dir, settings["dataset"])

@@ -2,9 +2,10 @@
 
 Storage: a journal file in the study folder by default (Optuna's JournalStorage, safe for several
 processes of one machine), or any SQLAlchemy URL (`postgresql://...`) for workers on many machines,
-with heartbeats: a trial whose worker died is failed after GRACE_S and run again (Optuna's
-RetryFailedTrialCallback). On a journal file, which has no heartbeats, a worker fails the running
-trials of workers of its own machine whose process is gone (the pid is recorded with each trial).
+with heartbeats: a trial whose worker died is failed after GRACE_BEATS missed heartbeats and run
+again (Optuna's RetryHeartbeatStaleTrialCallback). On a journal file, which has no heartbeats, a
+worker fails the running trials of workers of its own machine whose process is gone (the pid is
+recorded with each trial) and queues them again.
 
 The budget (`trials`) is the total over all workers: a worker starts a trial only while finished
 (complete or pruned) plus running trials are fewer than the budget, and a trial that still finds
@@ -32,7 +33,8 @@ from firstnet.config import TrainConfig
 from firstnet.errors import ConfigError, DivergedError, FirstnetError
 from firstnet.search import space as spaces
 
-HEARTBEAT_S, GRACE_S = 5, 20  # a database trial with no heartbeat for GRACE_S seconds is failed
+# A database trial with no heartbeat for GRACE_BEATS heartbeats is failed and run again.
+HEARTBEAT_S, GRACE_BEATS = 5, 4
 RETRIES = 3  # times a failed (killed) trial is run again
 POLL_S = 1.0  # how often a worker waiting for the others looks at the study
 SETTINGS_KEY = "firstnet"  # the study's user attribute that holds its settings
@@ -52,20 +54,24 @@ class Surplus(Exception):
     """A trial started after the budget was reached by other workers; it ends as failed."""
 
 
-def open_storage(where: str):
-    """Optuna storage: an SQLAlchemy URL (with heartbeats and retries) or a journal file's path."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+def open_storage(where: str, heartbeat_s: int = HEARTBEAT_S):
+    """Optuna storage: an SQLAlchemy URL (with heartbeats every `heartbeat_s` seconds, a trial
+    silent for 4 of them failed and retried) or a journal file's path."""
+    # firstnet prints each trial itself; Optuna's own lines (a traceback for an interrupted trial)
+    # would repeat them
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     if "://" in where:
-        where = driver_url(where)
-        retry = optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)
         try:
-            return optuna.storages.RDBStorage(
-                where,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                failed_trial_callback=retry,
-                engine_kwargs={"pool_pre_ping": True},
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+                return optuna.storages.RDBStorage(
+                    driver_url(where),
+                    heartbeat_interval=heartbeat_s,
+                    grace_period=GRACE_BEATS * heartbeat_s,
+                    heartbeat_stale_trial_callback=retry,
+                    engine_kwargs={"pool_pre_ping": True},
+                )
         except Exception as error:  # SQLAlchemy's errors: bad URL, no server, wrong password
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
             raise ConfigError(f"cannot open the study storage {redact(where)}: {first}") from None
@@ -86,11 +92,9 @@ def driver_url(url: str) -> str:
 def redact(url: str) -> str:
     """A URL with its password replaced by ***, for messages."""
     head, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        credentials, _, host = rest.rpartition("@")
-        user = credentials.partition(":")[0]
-        return f"{head}://{user}:***@{host}"
-    return url
+    credentials, at, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{head}://{user}:***@{host}" if sep and at and colon else url
 
 
 def sampler_for(name: str, settings: dict, seed: int | None) -> optuna.samplers.BaseSampler:

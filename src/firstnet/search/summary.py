@@ -35,7 +35,7 @@ def trial_rows(study: optuna.Study) -> list[dict]:
             note = "diverged (scored at chance)"
         elif "retry_of" in attrs:
             note = f"retry of trial {attrs['retry_of']} ({attrs.get('retry_reason', '')})"
-        elif "failed_trial" in trial.system_attrs:  # Optuna's RetryFailedTrialCallback
+        elif "failed_trial" in trial.system_attrs:  # Optuna's RetryHeartbeatStaleTrialCallback
             note = f"retry of trial {trial.system_attrs['failed_trial']} (its worker died)"
         row = {
             "number": trial.number,

@@ -1,0 +1,464 @@
+"""`firstnet search`: the held-out split, the space, the budget over many workers on a journal file
+and on a real PostgreSQL, killed workers, Ctrl-C, resume, pruning, and best.json -> train --config.
+
+PostgreSQL: .ci/run starts a throw-away cluster (scripts/postgres-cluster) and sets
+FIRSTNET_TEST_POSTGRES to its URL; elsewhere these tests start their own when PostgreSQL is
+installed, and skip otherwise (in CI, where CI is set, they fail instead).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from firstnet.cli import build_parser, main, options
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST, validation_split
+from firstnet.errors import ConfigError
+from firstnet.runs import read_config
+from firstnet.search import space as spaces
+from firstnet.search import study as studies
+from firstnet.search.summary import config_file_values, pareto_front
+
+ROOT = Path(__file__).resolve().parents[1]
+# A space whose trials take about a second on 2 cores: one hidden layer of 16..64 units, 1 epoch.
+TINY_SPACE = {
+    "params": {
+        "hidden": {"low": 16, "high": 64, "log": True},
+        "lr": {"low": 0.05, "high": 0.3, "log": True},
+    },
+    "fixed": {"model": "mlp", "depth": 1, "epochs": 1, "batch_size": 256, "tta": False},
+}
+# Trials long enough (several seconds) to be caught running and killed.
+SLOW_SPACE = {
+    "params": {"hidden": {"choices": [512]}, "lr": {"low": 0.05, "high": 0.3, "log": True}},
+    "fixed": {"model": "mlp", "depth": 2, "epochs": 2, "batch_size": 128, "tta": False},
+}
+
+
+def write_space(folder: Path, space: dict, name: str = "space.json") -> Path:
+    path = folder / name
+    path.write_text(json.dumps(space))
+    return path
+
+
+def firstnet(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "firstnet", *map(str, args)],
+        capture_output=True, text=True, timeout=300, **kwargs,
+    )  # fmt: skip
+
+
+def journal_study(folder: Path, name: str = "firstnet") -> optuna.Study:
+    storage = studies.open_storage(str(folder / studies.JOURNAL))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def finished(study: optuna.Study) -> list:
+    return study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def assert_budget_exactly(study: optuna.Study, trials: int) -> None:
+    """Exactly `trials` finished, none running or waiting, and every failed trial either a killed
+    or interrupted one that was run again, or a surplus one (no training done)."""
+    counts = studies.tally(study)
+    assert len(finished(study)) == trials, counts
+    assert counts["running"] == 0 and counts["waiting"] == 0, counts
+    retried = {
+        t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) for t in study.trials
+    }
+    for trial in study.get_trials(states=(TrialState.FAIL,)):
+        reason = trial.system_attrs.get("fail_reason", "")
+        assert trial.number in retried or reason.startswith("Surplus"), (trial.number, reason)
+
+
+# --- the held-out split ---------------------------------------------------------------------------
+
+
+def numbered_set(train: int = 600, test: int = 100) -> MNIST:
+    """A set whose every image carries its own id in its first two pixels: train i -> i, test i
+    -> 10000 + i, so rows can be traced through a split."""
+
+    def images(ids):
+        out = np.zeros((len(ids), 28, 28), dtype=np.uint8)
+        out[:, 0, 0], out[:, 0, 1] = np.array(ids) // 256, np.array(ids) % 256
+        return out
+
+    labels = lambda n: (np.arange(n) % 10).astype(np.uint8)  # noqa: E731
+    return MNIST(
+        images(range(train)), labels(train), images(range(10000, 10000 + test)), labels(test), "ids"
+    )
+
+
+def ids(images: np.ndarray) -> set[int]:
+    return set((images[:, 0, 0].astype(int) * 256 + images[:, 0, 1]).tolist())
+
+
+def test_the_held_out_split_never_overlaps_the_test_set_or_the_training_rows():
+    data = numbered_set()
+    split, record = validation_split(data, size=150, seed=3)
+    held, kept = ids(split.test_images), ids(split.train_images)
+    assert len(held) == 150 and len(kept) == 450 and held.isdisjoint(kept)
+    assert held | kept == set(range(600))  # every training row is in exactly one part
+    assert held.isdisjoint(ids(data.test_images)) and kept.isdisjoint(ids(data.test_images))
+    assert record == {"size": 150, "seed": 3, "digest": record["digest"]}
+    again, same = validation_split(data, size=150, seed=3)
+    assert same == record and np.array_equal(again.test_images, split.test_images)
+    assert validation_split(data, size=150, seed=4)[1]["digest"] != record["digest"]
+    # labels travel with their images (image i has label i % 10)
+    assert np.array_equal(split.test_labels, (np.sort(list(held)) % 10).astype(np.uint8))
+
+
+def test_a_split_that_holds_out_everything_or_nothing_is_refused():
+    for size in (0, 600, 601):
+        with pytest.raises(ConfigError, match="0 < size < 600"):
+            validation_split(numbered_set(), size=size)
+
+
+# --- the space ------------------------------------------------------------------------------------
+
+
+def test_the_default_spaces_draw_valid_configs_with_conditions():
+    for space in (spaces.DEFAULT_SPACE, spaces.QUICK_SPACE):
+        spaces.check_space(space)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(30):
+            trial = study.ask()
+            values = spaces.draw(trial, space)
+            cfg = TrainConfig(**values)
+            assert ("depth" in trial.params) == (cfg.model == "mlp")
+            assert ("channels" in trial.params) == (cfg.model == "cnn")
+            assert ("lr_sgd" in trial.params) == (cfg.optimizer == "sgd")
+            study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize(
+    "space, message",
+    [
+        ({"params": {"width": {"choices": [1]}}}, "'width' is not a training option"),
+        ({"params": {"seed": {"choices": [1]}}}, "set by the study"),
+        ({"params": {"lr": {"low": 0.5, "high": 0.1}}}, "low < high"),
+        ({"params": {"lr": {"low": 0, "high": 1, "log": True}}}, "log range needs low > 0"),
+        ({"params": {"activation": {"choices": ["relu", "swish"]}}}, "'swish' is not one of"),
+        ({"params": {"depth": {"low": 1, "high": 3, "when": {"model": ["mlp"]}}}}, "no earlier"),
+        ({"params": {"lr": {"choices": []}}}, "non-empty list"),
+        ({"params": {"lr": {"low": 0.1, "high": 1, "step": 2}}}, "unknown keys step"),
+        ({"fixed": {}}, "expected"),
+    ],
+)
+def test_a_wrong_space_is_refused_with_the_reason(space, message):
+    with pytest.raises(ConfigError, match=message):
+        spaces.check_space(space)
+
+
+def test_space_files_json_and_yaml_and_fix(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("params:\n  hidden: {low: 16, high: 64, log: true}\nfixed: {model: mlp}\n")
+    assert spaces.read_space(path)["params"]["hidden"]["log"] is True
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        spaces.read_space(tmp_path / "bad.json")
+    fixed = spaces.fix(spaces.DEFAULT_SPACE, ["model=mlp", "epochs=3"])
+    assert fixed["fixed"]["model"] == "mlp" and fixed["fixed"]["epochs"] == 3
+    assert "channels" not in fixed["params"] and "model" not in fixed["params"]
+    assert "depth" in fixed["params"] and "epochs" not in fixed["params"]
+    with pytest.raises(ConfigError, match="FIELD=VALUE"):
+        spaces.fix(spaces.DEFAULT_SPACE, ["model"])
+
+
+def test_grid_values_cover_each_range():
+    params = {
+        "depth": {"low": 1, "high": 3},
+        "lr": {"low": 0.01, "high": 1, "log": True},
+        "act": {"field": "activation", "choices": ["relu"]},
+    }
+    grid = spaces.grid({"params": params})
+    assert grid["depth"] == [1, 2, 3] and grid["act"] == ["relu"]
+    assert grid["lr"] == pytest.approx([0.01, 0.1, 1.0])
+
+
+def test_the_pareto_front_keeps_only_trials_nothing_beats():
+    def row(n, acc, seconds):
+        return {"number": n, "state": "complete", "val_acc": acc, "seconds": seconds}
+
+    rows = [row(0, 0.97, 2), row(1, 0.98, 5), row(2, 0.96, 3), row(3, 0.985, 9), row(4, 0.98, 7)]
+    assert [r["number"] for r in pareto_front(rows)] == [0, 1, 3]
+
+
+# --- pruning --------------------------------------------------------------------------------------
+
+
+def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
+    split, record = validation_split(mnist.subset(6000, 10), size=1000)
+    space = {
+        "params": {"lr": {"choices": [1e-5, 0.2]}},
+        "fixed": {"model": "mlp", "hidden": 64, "depth": 1, "epochs": 3, "batch_size": 100},
+    }
+    settings = {"name": "p", "dataset": "mnist", "objectives": ["error"], "space": space,
+                "split": record, "trials": 5, "seed": 0, "device": "cpu", "sampler": "random",
+                "pruner": "median"}  # fmt: skip
+    storage = optuna.storages.InMemoryStorage()
+    study = studies.create_or_load(storage, settings, "random", "median")
+    distribution = optuna.distributions.CategoricalDistribution([1e-5, 0.2])
+    for error in (0.3, 0.35, 0.4):  # three earlier trials: median error 0.35 at every epoch
+        study.add_trial(optuna.trial.create_trial(
+            value=error, params={"lr": 0.2}, distributions={"lr": distribution},
+            intermediate_values={1: error, 2: error, 3: error},
+        ))  # fmt: skip
+    study.enqueue_trial({"lr": 1e-5})  # hardly learns: far worse than the median after epoch 1
+    study.enqueue_trial({"lr": 0.2})  # learns (~0.1 error after one epoch): kept to the end
+    studies.work(study, storage, settings, split)
+    slow, good = study.trials[3], study.trials[4]
+    assert slow.state == TrialState.PRUNED and len(slow.user_attrs["val_acc"]) == 1
+    assert 1 - slow.user_attrs["val_acc"][0] > 0.35
+    assert good.state == TrialState.COMPLETE and len(good.user_attrs["val_acc"]) == 3
+
+
+# --- one worker, in this process ------------------------------------------------------------------
+
+
+def test_best_json_is_exactly_the_best_trials_config_for_train_config(tmp_path, mnist):
+    out = tmp_path / "study"
+    args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "3",
+            "--out-dir", out, "--validation-size", "5000"]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    rows = json.loads((out / "trials.json").read_text())
+    assert [r["state"] for r in rows] == ["complete"] * 3
+    best = max(rows, key=lambda r: r["val_acc"])
+    trial_config = TrainConfig.from_dict(best["config"])
+    assert json.loads((out / "best.json").read_text()) == config_file_values(best["config"])
+    # the command line reads best.json into exactly the trial's TrainConfig
+    values = options.read_config_file(out / "best.json")
+    argv = ["train", "--config", str(out / "best.json")]
+    parsed = build_parser({"train": values}).parse_args(argv)
+    assert options.config_from_args(parsed) == trial_config
+    # and trains it: the run's config.json is that config
+    assert main([*argv, "--runs-dir", str(tmp_path / "runs"), "--name", "again"]) == 0
+    assert read_config(tmp_path / "runs" / "again") == trial_config
+    # flags beside --config win
+    parsed = build_parser({"train": values}).parse_args([*argv, "--epochs", "2"])
+    assert options.config_from_args(parsed).epochs == 2
+    # the retrained best: tested once, on the real test set
+    final = json.loads((out / "final.json").read_text())
+    assert final["trial"] == best["number"] and 0.9 < final["test_acc"] < 1
+    assert read_config(out / "best-run") == trial_config
+    for name in ("pareto.png", "history.png", "importance.png", "trials.csv", "study.json"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_a_bad_config_file_is_one_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    for text, message in (
+        ('{"model": "mlp", "width": 3}', "unknown config fields: width"),
+        ('{"hidden": "big"}', "--hidden: expected an int"),
+        ("[1, 2]", "must hold an object"),
+        ("{", "is not valid JSON"),
+    ):
+        bad.write_text(text)
+        assert main(["train", "--config", str(bad)]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_wrong_search_arguments_are_one_clear_error(tmp_path, capsys):
+    cases = [
+        (["--resume", tmp_path], "holds no study"),
+        (["--storage", "postgresql://nobody@127.0.0.1:9/none", "--trials", "1"],
+         "cannot open the study storage postgresql://nobody@127.0.0.1:9/none"),
+        (["--storage", "postgresql://me:secret@127.0.0.1:9/db"], "postgresql://me:***@127.0.0.1"),
+        (["--sampler", "cmaes", "--objective", "error,seconds"], "optimises one objective"),
+        (["--trials", "0"], "at least 1"),
+        (["--fix", "colour=red"], "'colour' is not a training option"),
+        (["--worker"], "holds no study (study.json is missing)"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        code = main(["search", "--out-dir", str(tmp_path / "s"), *map(str, extra)])
+        text = capsys.readouterr().err
+        assert code != 0 and message in text and "secret" not in text, extra
+    assert not (tmp_path / "s" / "study.json").exists()
+    assert main(["search", "--worker"]) == 2
+    assert "--worker needs --storage URL" in capsys.readouterr().err
+
+
+# --- several workers, a killed worker, Ctrl-C and resume ------------------------------------------
+
+
+def test_two_journal_workers_finish_exactly_the_budget(tmp_path):
+    out = tmp_path / "study"
+    space = write_space(tmp_path, TINY_SPACE)
+    result = firstnet("search", "--space", space, "--trials", 6, "--workers", 2,
+                      "--out-dir", out, "--no-retrain")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = journal_study(out)
+    assert_budget_exactly(study, 6)
+    workers = {t.user_attrs["worker"] for t in finished(study)}
+    assert len(workers) == 2  # both worked
+    assert len({json.dumps(t.params, sort_keys=True) for t in finished(study)}) == 6
+    assert "Pareto front" in result.stdout
+    # the dashboard's view of the same storage: optuna-dashboard opens it
+    assert dashboard_studies(studies.open_storage(str(out / studies.JOURNAL))) == ["firstnet"]
+
+
+def dashboard_studies(storage) -> list[str]:
+    """The study names optuna-dashboard's API lists for `storage` (its WSGI app, no server)."""
+    from optuna_dashboard import wsgi
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies", "QUERY_STRING": "",
+               "SERVER_NAME": "test", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+               "wsgi.input": io.BytesIO(), "wsgi.errors": sys.stderr,
+               "wsgi.url_scheme": "http"}  # fmt: skip
+    status = []
+    answer = wsgi(storage)(environ, lambda code, headers, exc=None: status.append(code))
+    body = b"".join(answer)
+    assert status == ["200 OK"]
+    return [summary["study_name"] for summary in json.loads(body)["study_summaries"]]
+
+
+def start_search(*args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "firstnet", "search", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def running_trial(study_of, seconds: float = 120):
+    """The first trial seen running with its worker recorded (polls `study_of()`)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            trials = study_of().get_trials(states=(TrialState.RUNNING,))
+        except KeyError:  # the study is not created yet
+            trials = []
+        for trial in trials:
+            if "worker" in trial.user_attrs:
+                return trial
+        time.sleep(0.2)
+    raise AssertionError("no trial started running")
+
+
+def kill_a_worker_mid_trial(out: Path, study_of, storage_args: list) -> None:
+    space = write_space(out.parent, SLOW_SPACE, "slow.json")
+    process = start_search("--space", space, "--trials", 4, "--workers", 2, "--out-dir", out,
+                           "--no-retrain", *storage_args)  # fmt: skip
+    try:
+        victim = running_trial(study_of)
+        time.sleep(1.0)  # well inside its training
+        os.kill(int(victim.user_attrs["worker"].rpartition(":")[2]), signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    study = study_of()
+    assert study.trials[victim.number].state == TrialState.FAIL
+    assert_budget_exactly(study, 4)
+    assert "1 worker(s) failed" in stderr
+
+
+def test_a_journal_worker_killed_mid_trial_leaves_it_failed_and_retried(tmp_path):
+    out = tmp_path / "study"
+    kill_a_worker_mid_trial(out, lambda: journal_study(out), [])
+
+
+def test_ctrl_c_leaves_the_study_consistent_and_resume_finishes_it(tmp_path):
+    out = tmp_path / "study"
+    space = write_space(tmp_path, SLOW_SPACE)
+    process = start_search("--space", space, "--trials", 3, "--out-dir", out, "--no-retrain")
+    try:
+        victim = running_trial(lambda: journal_study(out))
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert f"firstnet search --resume {out}" in stderr and "Traceback" not in stderr
+    study = journal_study(out)
+    counts = studies.tally(study)
+    assert counts["running"] == 0 and counts["waiting"] == 1  # the interrupted trial, queued
+    assert study.trials[victim.number].state == TrialState.FAIL
+    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
+    assert result.returncode == 0, result.stderr
+    study = journal_study(out)
+    assert_budget_exactly(study, 2)
+    rerun = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(rerun) == 1 and rerun[0].params == study.trials[victim.number].params
+
+
+def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text("{}")
+    result = firstnet("search", "--out-dir", out, "--trials", 1)
+    assert result.returncode == 2 and f"continue it with --resume {out}" in result.stderr
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    """A PostgreSQL database URL: FIRSTNET_TEST_POSTGRES, or a throw-away cluster of our own."""
+    url = os.environ.get("FIRSTNET_TEST_POSTGRES")
+    if url:
+        yield url
+        return
+    if not shutil.which("runuser") or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (.ci/run sets FIRSTNET_TEST_POSTGRES)")
+        pytest.skip("PostgreSQL is not installed")
+    folder = tmp_path_factory.mktemp("postgres")
+    folder.chmod(0o755)
+    for parent in folder.parents:
+        if parent == Path("/tmp") or not str(parent).startswith("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o755)
+    script = ROOT / "scripts" / "postgres-cluster"
+    started = subprocess.run([script, "start", folder / "pg"], capture_output=True, text=True)
+    if started.returncode != 0:
+        pytest.fail(f"cannot start PostgreSQL: {started.stderr}")
+    yield started.stdout.strip()
+    subprocess.run([script, "stop", folder / "pg"], capture_output=True)
+
+
+def database_study(url: str, name: str):
+    return lambda: optuna.load_study(study_name=name, storage=studies.open_storage(url))
+
+
+def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres):
+    name = f"t{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "study"
+    space = write_space(tmp_path, TINY_SPACE)
+    result = firstnet("search", "--space", space, "--trials", 6, "--workers", 2, "--out-dir", out,
+                      "--no-retrain", "--storage", postgres, "--study", name)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    study = database_study(postgres, name)()
+    assert_budget_exactly(study, 6)
+    assert len({t.user_attrs["worker"] for t in finished(study)}) == 2
+    assert name in dashboard_studies(studies.open_storage(postgres))
+    # a third worker joining the finished study has nothing left to do
+    joined = firstnet("search", "--worker", "--storage", postgres, "--study", name)
+    assert joined.returncode == 0, joined.stderr
+    assert_budget_exactly(database_study(postgres, name)(), 6)
+
+
+def test_a_postgres_worker_killed_mid_trial_is_failed_by_heartbeat_and_retried(tmp_path, postgres):
+    name = f"k{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "study"
+    storage_args = ["--storage", postgres, "--study", name, "--heartbeat", 1]
+    kill_a_worker_mid_trial(out, database_study(postgres, name), storage_args)
+    study = database_study(postgres, name)()
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") is not None]
+    assert retried and all(t.state == TrialState.COMPLETE for t in retried)
