@@ -213,10 +213,10 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
     storage = optuna.storages.InMemoryStorage()
     study = studies.create_or_load(storage, settings, "random", "median")
     distribution = optuna.distributions.CategoricalDistribution([1e-5, 0.2])
-    for error in (0.3, 0.35, 0.4):  # three earlier trials: median error 0.35 at every epoch
+    for error in (0.3, 0.35, 0.4):  # three earlier trials: median error 0.35 at every step
         study.add_trial(optuna.trial.create_trial(
             value=error, params={"lr": 0.2}, distributions={"lr": distribution},
-            intermediate_values={1: error, 2: error, 3: error},
+            intermediate_values={3: error, 7: error, 10: error},  # after 1, 2, 3 of 3 epochs
         ))  # fmt: skip
     study.enqueue_trial({"lr": 1e-5})  # hardly learns: far worse than the median after epoch 1
     study.enqueue_trial({"lr": 0.2})  # learns (~0.1 error after one epoch): kept to the end
@@ -225,6 +225,7 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
     assert slow.state == TrialState.PRUNED and len(slow.user_attrs["val_acc"]) == 1
     assert 1 - slow.user_attrs["val_acc"][0] > 0.35
     assert good.state == TrialState.COMPLETE and len(good.user_attrs["val_acc"]) == 3
+    assert sorted(slow.intermediate_values) == [3]  # compared after a third of its training
 
 
 # --- one worker, in this process ------------------------------------------------------------------
@@ -462,3 +463,9 @@ def test_a_postgres_worker_killed_mid_trial_is_failed_by_heartbeat_and_retried(t
     study = database_study(postgres, name)()
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") is not None]
     assert retried and all(t.state == TrialState.COMPLETE for t in retried)
+
+
+def test_trials_of_different_lengths_are_compared_at_the_same_fraction_of_training():
+    assert [studies.progress_step(e, 2) for e in (1, 2)] == [5, 10]
+    assert [studies.progress_step(e, 8) for e in (1, 4, 8)] == [1, 5, 10]
+    assert studies.progress_step(1, 30) == 1  # never step 0
