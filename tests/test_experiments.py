@@ -18,6 +18,7 @@ from firstnet.experiments import (
     fit1d,
     handmade_features,
     no_activation,
+    search_strategies,
     universal,
 )
 from firstnet.experiments import features as fe
@@ -52,6 +53,7 @@ TINY = {
         memorise_hidden=32,
         memorise_epochs=2,
     ),
+    "search": search_strategies.Budget(trials=4, epochs=1, train_limit=400, validation=500),
 }
 MODULES = {
     "activations": activation_choice,
@@ -59,6 +61,7 @@ MODULES = {
     "depth-width": depth_width,
     "handmade-features": handmade_features,
     "universal": universal,
+    "search": search_strategies,
 }
 
 
@@ -314,6 +317,20 @@ def test_memorisation_shuffles_the_training_labels_only(tmp_path, small_mnist, m
         np.bincount(data.train_labels, minlength=10), np.bincount(original, minlength=10)
     )
     assert not facts["diverged"]  # ... and keeps the class counts
+
+
+def test_search_strategies_spend_equal_budgets_on_held_out_images(all_quick):
+    payload = results(all_quick, "search")
+    assert [row["strategy"] for row in payload["rows"]] == list(search_strategies.STRATEGIES)
+    for strategy in search_strategies.STRATEGIES:
+        cell = payload["cells"][f"{strategy}-seed0"]
+        assert len(cell["val_acc"]) == len(cell["seconds"]) == 4  # exactly the budget
+        assert all(set(params) == set(search_strategies.SPACE_PARAMS) for params in cell["params"])
+    row = payload["rows"][0]
+    assert row["best"][0] >= row["third"][0] and 0 < row["best"][0] <= 1
+    assert set(payload["importance"]) <= set(search_strategies.SPACE_PARAMS)
+    assert 0 < payload["default"][0] <= 1 and payload["pareto"]
+    assert search_strategies.best_so_far([0.2, 0.1, 0.5, 0.4]) == [0.2, 0.2, 0.5, 0.5]
 
 
 def test_experiment_rejects_bad_seeds(capsys):

@@ -208,30 +208,31 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
         "fixed": {"model": "mlp", "hidden": 64, "depth": 1, "epochs": 3, "batch_size": 100},
     }
     settings = {"name": "p", "dataset": "mnist", "objectives": ["error"], "space": space,
-                "split": record, "trials": 5, "seed": 0, "device": "cpu", "sampler": "random",
+                "split": record, "trials": 7, "seed": 0, "device": "cpu", "sampler": "random",
                 "pruner": "median"}  # fmt: skip
     storage = optuna.storages.InMemoryStorage()
     study = studies.create_or_load(storage, settings, "random", "median")
     distribution = optuna.distributions.CategoricalDistribution([1e-5, 0.2])
-    for error in (0.3, 0.35, 0.4):  # three earlier trials: median error 0.35 at every step
+    for error in (0.3, 0.35, 0.4, 0.3, 0.4):  # five finished trials: median error 0.35
         study.add_trial(optuna.trial.create_trial(
             value=error, params={"lr": 0.2}, distributions={"lr": distribution},
             intermediate_values={3: error, 7: error, 10: error},  # after 1, 2, 3 of 3 epochs
         ))  # fmt: skip
-    study.enqueue_trial({"lr": 1e-5})  # hardly learns: far worse than the median after epoch 1
+    study.enqueue_trial({"lr": 1e-5})  # hardly learns: far worse than the median at each step
     study.enqueue_trial({"lr": 0.2})  # learns (~0.1 error after one epoch): kept to the end
     studies.work(study, storage, settings, split)
-    slow, good = study.trials[3], study.trials[4]
-    assert slow.state == TrialState.PRUNED and len(slow.user_attrs["val_acc"]) == 1
-    assert 1 - slow.user_attrs["val_acc"][0] > 0.35
+    slow, good = study.trials[5], study.trials[6]
+    # judged from the second half of its training on: after epoch 2 of 3 (step 7), not epoch 1
+    assert slow.state == TrialState.PRUNED and len(slow.user_attrs["val_acc"]) == 2
+    assert 1 - slow.user_attrs["val_acc"][-1] > 0.35
     assert good.state == TrialState.COMPLETE and len(good.user_attrs["val_acc"]) == 3
-    assert sorted(slow.intermediate_values) == [3]  # compared after a third of its training
+    assert sorted(slow.intermediate_values) == [3, 7]
 
 
 # --- one worker, in this process ------------------------------------------------------------------
 
 
-def test_best_json_is_exactly_the_best_trials_config_for_train_config(tmp_path, mnist):
+def test_best_json_is_exactly_the_best_trials_config_for_train_config(tmp_path, mnist, capsys):
     out = tmp_path / "study"
     args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "3",
             "--out-dir", out, "--validation-size", "5000"]  # fmt: skip
@@ -249,6 +250,10 @@ def test_best_json_is_exactly_the_best_trials_config_for_train_config(tmp_path, 
     # and trains it: the run's config.json is that config
     assert main([*argv, "--runs-dir", str(tmp_path / "runs"), "--name", "again"]) == 0
     assert read_config(tmp_path / "runs" / "again") == trial_config
+    # bench takes the same file: the best config over seeds
+    capsys.readouterr()
+    assert main(["bench", "mlp", "--config", str(out / "best.json"), "--seeds", "1", "--json"]) == 0
+    assert TrainConfig.from_dict(json.loads(capsys.readouterr().out)["config"]) == trial_config
     # flags beside --config win
     parsed = build_parser({"train": values}).parse_args([*argv, "--epochs", "2"])
     assert options.config_from_args(parsed).epochs == 2

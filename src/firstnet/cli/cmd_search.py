@@ -157,6 +157,9 @@ def search_command(args) -> int:
     split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
     settings["split"] = record
     storage = studies.open_storage(storage_url, args.heartbeat)
+    if not args.resume and studies.stored_settings(storage, settings["name"]) is not None:
+        err.print(f"The storage holds a study {settings['name']!r} already: joining it (its "
+                  "space, split and budget win; --study NAME starts another)")  # fmt: skip
     study = studies.create_or_load(storage, settings, settings["sampler"], settings["pruner"])
     stored = study.user_attrs[studies.SETTINGS_KEY]
     check_same_split(stored, record)
@@ -231,9 +234,12 @@ def describe_trial(trial) -> str:
     if config:
         text += f", {config['activation']}, {config['optimizer']} lr {config['lr']:.3g}, "
         text += f"{config['epochs']} epochs, batch {config['batch_size']}"
+        text += f", shifts {config['augment']}" if config.get("augment") else ""
     validation = trial.user_attrs.get("val_acc") or []
     state = trial.state.name.lower()
-    if state == "complete" and validation:
+    if trial.user_attrs.get("diverged"):
+        text += ": diverged (scored at chance)"
+    elif state == "complete" and validation:
         text += f": validation {100 * validation[-1]:.2f}% in {trial.user_attrs['seconds']:.1f} s"
     elif state == "pruned":
         text += f": pruned after epoch {len(validation)}"

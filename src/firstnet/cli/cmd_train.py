@@ -18,10 +18,7 @@ from firstnet.errors import CheckpointError, ImageError
 def add_parser(sub) -> None:
     train = options.add_command(sub, "train", train_command)
     options.add_config_options(train)
-    config = (
-        "a JSON file of training options (a search's best.json); flags given win (default: none)"
-    )
-    train.add_argument("--config", type=Path, metavar="FILE", help=config)
+    options.add(train, "config")
     options.add(train, "runs-dir")
     train.add_argument("--name", help="run directory name (default: MODEL-YYYYmmdd-HHMMSS)")
     resume = "continue an interrupted run; its config.json wins over the options above (default:"

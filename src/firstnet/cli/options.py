@@ -124,6 +124,8 @@ SHARED = {
     "dataset":     ("--dataset", str, "mnist", DATASET_HELP, tuple(DATASETS)),
     "run":         ("run", Path, None, "run directory, run name, latest or latest-KIND"),
     "json":        ("--json", None, False, "print machine-readable JSON"),
+    "config":      ("--config", Path, None, "a JSON file of training options (a search's "
+                    "best.json); options given beside it win (default: none)"),
     "runs-dir":    ("--runs-dir", Path, Path("runs"), "where run directories go"),
     "run-out-dir": ("--out-dir", Path, None, "where the PNGs go (default: the run directory)"),
     "figures-dir": ("--out-dir", Path, Path("runs/figures"), "where the PNGs go"),

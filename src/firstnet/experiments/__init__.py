@@ -15,5 +15,6 @@ EXPERIMENTS = {
     "depth-width": "depth_width",
     "handmade-features": "handmade_features",
     "universal": "universal",
+    "search": "search_strategies",
 }
 NAMES = tuple(EXPERIMENTS)

@@ -40,7 +40,7 @@ DEFAULT_SPACE = {
                             "when": {"optimizer": ["adamw"]}},
         "weight_decay":    {"low": 1e-6, "high": 1e-2, "log": True},
         "batch_size":      {"choices": [64, 128, 256, 512]},
-        "epochs":          {"low": 2, "high": 8},
+        "epochs":          {"low": 2, "high": 10},
         "label_smoothing": {"choices": [0.0, 0.1]},
         "augment":         {"choices": [0, 2]},        # random shifts of up to 2 pixels: off / on
     },

@@ -43,6 +43,10 @@ PRUNERS = ("median", "hyperband", "none")
 SAMPLERS = ("tpe", "random", "grid", "cmaes")
 JOURNAL = "journal.log"
 STEPS = 10  # pruning steps per trial: tenths of its training
+# The median pruner judges a trial from the second half of its training on. Earlier, accuracy
+# ranks trials by how fast they start, not where they end: measured on MNIST's MLP, every trial
+# with random shifts (slower at first, better at the end) was pruned after its first epoch.
+WARMUP_STEPS = 5
 
 
 class Interrupted(FirstnetError):
@@ -128,7 +132,7 @@ def pruner_for(name: str, settings: dict) -> optuna.pruners.BasePruner:
     if name == "none" or len(settings["objectives"]) > 1:
         return optuna.pruners.NopPruner()
     if name == "median":  # stop a trial worse than the median of earlier trials at its step
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=WARMUP_STEPS)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=STEPS, reduction_factor=3)
 
 
