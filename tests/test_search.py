@@ -474,3 +474,20 @@ def test_trials_of_different_lengths_are_compared_at_the_same_fraction_of_traini
     assert [studies.progress_step(e, 2) for e in (1, 2)] == [5, 10]
     assert [studies.progress_step(e, 8) for e in (1, 4, 8)] == [1, 5, 10]
     assert studies.progress_step(1, 30) == 1  # never step 0
+
+
+def test_a_study_starts_from_the_default_recipe_of_each_family_it_can_express():
+    mlp, cnn = spaces.default_trials(spaces.DEFAULT_SPACE)
+    fixed = spaces.DEFAULT_SPACE["fixed"]
+    for params, model in ((mlp, "mlp"), (cnn, "cnn")):
+        values = spaces.draw(optuna.trial.FixedTrial(params), spaces.DEFAULT_SPACE)
+        assert TrainConfig(**values) == TrainConfig(model=model, **fixed)
+    only_mlp = spaces.fix(spaces.DEFAULT_SPACE, ["model=mlp"])
+    assert spaces.default_trials(only_mlp) == [{k: v for k, v in mlp.items() if k != "model"}]
+    assert spaces.default_trials(spaces.QUICK_SPACE) == []  # 5 MLP epochs lie outside 1..3
+    storage = optuna.storages.InMemoryStorage()
+    settings = {"name": "d", "objectives": ["error"], "space": only_mlp, "seed": 0,
+                "dataset": "mnist", "defaults": True}  # fmt: skip
+    study = studies.create_or_load(storage, settings, "tpe", "median")
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs == {"default": True}

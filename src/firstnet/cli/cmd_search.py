@@ -96,6 +96,8 @@ def add_parser(sub) -> None:
         action="store_true",
         help="skip retraining the best on all training images and testing it",
     )
+    first = "do not start with the default recipe of each model family (trial 0, 1, ...)"
+    search.add_argument("--no-defaults", action="store_true", help=first)
     search.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     options.add(search, "dataset", "data")
 
@@ -126,6 +128,7 @@ def study_settings(args, quick: bool) -> dict:
         "device": args.device,
         "sampler": args.sampler,
         "pruner": args.pruner,
+        "defaults": not args.no_defaults,
     }
 
 
@@ -229,7 +232,8 @@ def describe_trial(trial) -> str:
     """One line: the trial's number, config in short, validation accuracy, seconds or state."""
     config = trial.user_attrs.get("config") or {}
     shape = {"mlp": "depth {depth} x {hidden}", "cnn": "{channels} channels", "linear": ""}
-    text = f"trial {trial.number}: {config.get('model', '?')} "
+    text = f"trial {trial.number}" + (" (the default)" if trial.user_attrs.get("default") else "")
+    text += f": {config.get('model', '?')} "
     text += shape.get(config.get("model"), "").format(**config) if config else ""
     if config:
         text += f", {config['activation']}, {config['optimizer']} lr {config['lr']:.3g}, "

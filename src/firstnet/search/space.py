@@ -223,3 +223,35 @@ def describe(space: dict) -> list[tuple[str, str]]:
         rows.append((name, text))
     rows += [(field, f"{value} (fixed)") for field, value in space.get("fixed", {}).items()]
     return rows
+
+
+def default_trials(space: dict, dataset: str = "mnist") -> list[dict]:
+    """The params of each model family's hand-picked recipe (`firstnet train --model M` with every
+    default), for each family the space can express (the fixed fields as the space fixes them): a
+    study runs these first, so it starts from the default and its table says at once what the
+    search adds to it."""
+    fixed = space.get("fixed", {})
+    models = [fixed["model"]] if "model" in fixed else []
+    for name, spec in space["params"].items():
+        if spec.get("field", name) == "model":
+            models = list(spec.get("choices", []))
+    trials = []
+    for model in models:
+        defaults = TrainConfig(model=model, dataset=dataset).to_dict()
+        values, params = dict(fixed), {}
+        for name, spec in space["params"].items():
+            if not applies(spec, values):
+                continue
+            value = defaults[spec.get("field", name)]
+            if not contains(spec, value):
+                break
+            values[spec.get("field", name)] = params[name] = value
+        else:
+            trials.append(params)
+    return trials
+
+
+def contains(spec: dict, value) -> bool:
+    if "choices" in spec:
+        return value in spec["choices"]
+    return isinstance(value, int | float) and spec["low"] <= value <= spec["high"]

@@ -159,6 +159,9 @@ def create_or_load(
     )
     if stored is None:
         study.set_user_attr(SETTINGS_KEY, settings)
+        if settings.get("defaults"):  # start from the hand-picked recipes
+            for params in spaces.default_trials(settings["space"], settings["dataset"]):
+                study.enqueue_trial(params, user_attrs={"default": True})
     return study
 
 

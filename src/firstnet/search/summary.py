@@ -33,6 +33,8 @@ def trial_rows(study: optuna.Study) -> list[dict]:
             note = f"pruned after epoch {len(validation)}"
         elif attrs.get("diverged"):
             note = "diverged (scored at chance)"
+        elif attrs.get("default"):
+            note = "the default recipe"
         elif "retry_of" in attrs:
             note = f"retry of trial {attrs['retry_of']} ({attrs.get('retry_reason', '')})"
         elif "failed_trial" in trial.system_attrs:  # Optuna's RetryHeartbeatStaleTrialCallback
