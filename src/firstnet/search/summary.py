@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import optuna
+from matplotlib.ticker import FuncFormatter
 from optuna.trial import TrialState
 
 from firstnet.atomic import atomic_write
@@ -131,6 +132,9 @@ def plot_pareto(rows: list[dict], path: Path, cost: str = "seconds") -> Path:
         ax.scatter([best[cost]], [100 * best["val_acc"]], s=120, facecolors="none",
                    edgecolors="black", label=f"best: trial {best['number']}")  # fmt: skip
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 2, 5, 10 rather than 2x10^0
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel("training + validation seconds" if cost == "seconds" else "parameters")
     ax.set_ylabel("validation accuracy (%)")
     if done:
