@@ -62,9 +62,6 @@ class Surplus(Exception):
 def open_storage(where: str, heartbeat_s: int = HEARTBEAT_S):
     """Optuna storage: an SQLAlchemy URL (with heartbeats every `heartbeat_s` seconds, a trial
     silent for 4 of them failed and retried) or a journal file's path."""
-    # firstnet prints each trial itself; Optuna's own lines (a traceback for an interrupted trial)
-    # would repeat them
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     if "://" in where:
         try:
             with warnings.catch_warnings():
@@ -143,6 +140,9 @@ def create_or_load(
     win, so a worker cannot join with another space or split). Worker k's sampler draws from seed
     + k, so parallel workers do not propose the same trials; worker None draws from a random seed
     (a worker started by hand on another machine)."""
+    # firstnet prints each trial itself; Optuna's own lines (a traceback for an interrupted trial)
+    # would repeat them
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     directions = ["minimize"] * len(settings["objectives"])
     stored = stored_settings(storage, settings["name"])
     if stored is not None:
