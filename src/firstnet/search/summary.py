@@ -132,9 +132,11 @@ def plot_pareto(rows: list[dict], path: Path, cost: str = "seconds") -> Path:
         ax.scatter([best[cost]], [100 * best["val_acc"]], s=120, facecolors="none",
                    edgecolors="black", label=f"best: trial {best['number']}")  # fmt: skip
     ax.set_xscale("log")
-    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 2, 5, 10 rather than 2x10^0
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    # 1, 2, 5, 10, 20 ... rather than 2x10^0: the minor ticks labelled at 2 and 5 only
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(
+        FuncFormatter(lambda value, _: f"{value:g}" if f"{value:.0e}"[0] in "25" else "")
+    )
     ax.set_xlabel("training + validation seconds" if cost == "seconds" else "parameters")
     ax.set_ylabel("validation accuracy (%)")
     if done:
