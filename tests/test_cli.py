@@ -33,6 +33,7 @@ SUBCOMMANDS = [
     "plot",
     "serve",
     "experiment",
+    "search",
 ]
 
 

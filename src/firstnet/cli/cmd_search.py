@@ -17,7 +17,9 @@ from rich.table import Table
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
 from firstnet.cli.console import err, load_data, out, stop_on_sigint, task_bar
+from firstnet.config import DEVICES
 from firstnet.errors import ConfigError
+from firstnet.search import PRUNERS, SAMPLERS
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
 # --quick and the default budget: trials in all, seconds at most (the retraining comes after).
@@ -39,11 +41,14 @@ def add_parser(sub) -> None:
         "--objective",
         default="error",
         choices=("error", "error,seconds", "error,parameters"),
-        help="what to minimise: validation error alone (prunable), or also training seconds or "
-        "parameters (a Pareto front)",
+        metavar="OBJECTIVE",
+        help="what to minimise: error (validation error alone, prunable), error,seconds or "
+        "error,parameters (a Pareto front)",
     )
-    search.add_argument("--pruner", default="median", choices=("median", "hyperband", "none"))
-    search.add_argument("--sampler", default="tpe", choices=("tpe", "random", "grid", "cmaes"))
+    prune = "stop a trial worse than the others at the same point of its training"
+    search.add_argument("--pruner", default="median", choices=PRUNERS, help=prune)
+    sample = "how the next trial is chosen (cmaes: one objective only)"
+    search.add_argument("--sampler", default="tpe", choices=SAMPLERS, help=sample)
     search.add_argument(
         "--space",
         type=Path,
@@ -98,7 +103,8 @@ def add_parser(sub) -> None:
     )
     first = "do not start with the default recipe of each model family (trial 0, 1, ...)"
     search.add_argument("--no-defaults", action="store_true", help=first)
-    search.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    device = "where the trials train: auto picks cuda, else mps, when available"
+    search.add_argument("--device", default="auto", choices=DEVICES, help=device)
     options.add(search, "dataset", "data")
 
 

@@ -38,9 +38,6 @@ HEARTBEAT_S, GRACE_BEATS = 5, 4
 RETRIES = 3  # times a failed (killed) trial is run again
 POLL_S = 1.0  # how often a worker waiting for the others looks at the study
 SETTINGS_KEY = "firstnet"  # the study's user attribute that holds its settings
-OBJECTIVES = ("error", "seconds", "parameters")  # error: 1 - validation accuracy
-PRUNERS = ("median", "hyperband", "none")
-SAMPLERS = ("tpe", "random", "grid", "cmaes")
 JOURNAL = "journal.log"
 STEPS = 10  # pruning steps per trial: tenths of its training
 # The median pruner judges a trial from the second half of its training on. Earlier, accuracy
