@@ -188,6 +188,9 @@ def test_grid_values_cover_each_range():
     grid = spaces.grid({"params": params})
     assert grid["depth"] == [1, 2, 3] and grid["act"] == ["relu"]
     assert grid["lr"] == pytest.approx([0.01, 0.1, 1.0])
+    wide = spaces.grid({"params": {"wd": {"field": "weight_decay", "low": 1e-6, "high": 1e-2,
+                                          "log": True}}})  # fmt: skip
+    assert wide["wd"][0] == 1e-6 and wide["wd"][-1] == 1e-2  # never a rounding step outside
 
 
 def test_the_pareto_front_keeps_only_trials_nothing_beats():
@@ -491,3 +494,13 @@ def test_a_study_starts_from_the_default_recipe_of_each_family_it_can_express():
     study = studies.create_or_load(storage, settings, "tpe", "median")
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs == {"default": True}
+
+
+def test_a_killed_worker_not_yet_reaped_counts_as_dead():
+    process = subprocess.Popen(["sleep", "30"])
+    assert studies.pid_alive(process.pid)
+    process.send_signal(signal.SIGKILL)
+    time.sleep(0.3)  # a zombie now: its parent has not waited for it
+    assert not studies.pid_alive(process.pid)
+    process.wait()
+    assert not studies.pid_alive(process.pid)

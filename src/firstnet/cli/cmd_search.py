@@ -308,7 +308,7 @@ def run_workers(args, study, storage_url: str, settings: dict, deadline: float, 
     forwarded = False
     with task_bar("trials", settings["trials"]) as advance:
         shown = 0
-        while any(w.poll() is None for w in workers):
+        while [w.poll() for w in workers].count(None):  # poll each: reap every dead worker
             if stop() and not forwarded:
                 for w in workers:
                     w.send_signal(signal.SIGINT)

@@ -103,8 +103,27 @@ def run_study(cell: cells.Cell, ctx: cells.Context, budget: Budget) -> dict:
         "val_acc": [1 - t.value for t in trials],
         "seconds": [t.user_attrs["seconds"] for t in trials],
         "params": [t.params for t in trials],
+        "diverged": [bool(t.user_attrs.get("diverged")) for t in trials],  # scored at chance
         "importance": importance,
     }
+
+
+def trial_rows(result: dict) -> list[dict]:
+    """A study cell's trials as firstnet.search.summary rows (the Pareto front's input); a diverged
+    trial is left out (its accuracy is the chance level it was scored at, not a measurement)."""
+    return [
+        {
+            "number": k,
+            "state": "complete",
+            "val_acc": acc,
+            "seconds": sec,
+            "config": {"model": "mlp"},
+        }
+        for k, (acc, sec, diverged) in enumerate(
+            zip(result["val_acc"], result["seconds"], result["diverged"], strict=True)
+        )
+        if not diverged
+    ]
 
 
 def train_default(cell: cells.Cell, ctx: cells.Context, budget: Budget) -> dict:
@@ -138,13 +157,8 @@ def run(ctx: cells.Context, budget: Budget) -> dict:
     rows = [strategy_row(s, curves[s], results, seeds, budget) for s in STRATEGIES]
     best = max(rows, key=lambda row: mean_std(row["best"])[0])
     front_rows = [
-        {"number": k, "state": "complete", "val_acc": acc, "seconds": sec,
-         "config": {"model": "mlp"}, "seed": seed}
-        for seed in seeds
-        for k, (acc, sec) in enumerate(zip(results[f"{best['strategy']}-seed{seed}"]["val_acc"],
-                                           results[f"{best['strategy']}-seed{seed}"]["seconds"],
-                                           strict=True))
-    ]  # fmt: skip
+        row for seed in seeds for row in trial_rows(results[f"{best['strategy']}-seed{seed}"])
+    ]
     importance = mean_importance([results[f"random-seed{seed}"]["importance"] for seed in seeds])
     figures = [
         plot_curves(curves, default, ctx.out_dir / "search-strategies.png"),

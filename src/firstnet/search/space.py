@@ -199,11 +199,12 @@ def grid(space: dict, points: int = 3) -> dict[str, list]:
             continue
         low, high, log = spec["low"], spec["high"], spec.get("log", False)
         ticks = [
-            math.exp(math.log(low) + k * (math.log(high) - math.log(low)) / (points - 1))
+            low * (high / low) ** (k / (points - 1))
             if log
             else low + k * (high - low) / (points - 1)
             for k in range(points)
         ]
+        ticks[0], ticks[-1] = low, high  # exactly: rounding must not step outside the range
         if isinstance(low, int) and isinstance(high, int):
             ticks = sorted({round(t) for t in ticks})
         result[name] = ticks

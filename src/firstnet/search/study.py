@@ -225,13 +225,18 @@ def fail_dead_local_trials(study: optuna.Study) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine runs; a zombie (killed, not yet reaped by its parent)
+    does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: a zombie still answers kill(pid, 0)
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
 
 
 def retry(study: optuna.Study, number: int, params: dict, reason: str) -> None:
