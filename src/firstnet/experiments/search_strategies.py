@@ -103,7 +103,7 @@ def run_study(cell: cells.Cell, ctx: cells.Context, budget: Budget) -> dict:
         "val_acc": [1 - t.value for t in trials],
         "seconds": [t.user_attrs["seconds"] for t in trials],
         "params": [t.params for t in trials],
-        "diverged": [bool(t.user_attrs.get("diverged")) for t in trials],  # scored at chance
+        "diverged_trials": [bool(t.user_attrs.get("diverged")) for t in trials],  # at chance
         "importance": importance,
     }
 
@@ -120,7 +120,7 @@ def trial_rows(result: dict) -> list[dict]:
             "config": {"model": "mlp"},
         }
         for k, (acc, sec, diverged) in enumerate(
-            zip(result["val_acc"], result["seconds"], result["diverged"], strict=True)
+            zip(result["val_acc"], result["seconds"], result["diverged_trials"], strict=True)
         )
         if not diverged
     ]
