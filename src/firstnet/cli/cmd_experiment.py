@@ -36,6 +36,8 @@ def describe(result: dict) -> str:
         for key in ("test_acc", "train_acc")
         if key in result
     ]
+    if result.get("val_acc"):  # a search study: the best of its trials
+        parts.append(f"best validation {100 * max(result['val_acc']):.2f}%")
     if result.get("fits"):  # a 1-D fit of several widths
         first, last = result["fits"][0], result["fits"][-1]
         parts.append(
