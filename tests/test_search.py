@@ -504,3 +504,27 @@ def test_a_killed_worker_not_yet_reaped_counts_as_dead():
     assert not studies.pid_alive(process.pid)
     process.wait()
     assert not studies.pid_alive(process.pid)
+
+
+def test_a_multi_objective_study_and_the_hyperband_pruner(tmp_path, capsys):
+    out = tmp_path / "study"
+    space = write_space(tmp_path, TINY_SPACE)
+    args = ["search", "--space", space, "--trials", "3", "--out-dir", out, "--no-retrain",
+            "--validation-size", "5000", "--objective", "error,parameters"]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    assert "Pareto front: validation accuracy against parameters" in capsys.readouterr().out
+    study = journal_study(out)
+    assert len(study.directions) == 2 and len(finished(study)) == 3
+    assert all(
+        len(t.values) == 2 and t.values[1] == t.user_attrs["parameters"] for t in finished(study)
+    )
+    front = json.loads((out / "pareto.json").read_text())
+    assert [r["parameters"] for r in front] == sorted(r["parameters"] for r in front)
+    assert isinstance(
+        studies.pruner_for("none", {"objectives": ["error"]}), optuna.pruners.NopPruner
+    )
+    hyperband = studies.pruner_for("hyperband", {"objectives": ["error"]})
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    # Optuna cannot prune several objectives: such a study gets no pruner, whatever was asked
+    multi = studies.pruner_for("median", {"objectives": ["error", "seconds"]})
+    assert isinstance(multi, optuna.pruners.NopPruner)
