@@ -394,6 +394,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_finishes_it(tmp_path):
         process.kill()
     assert process.returncode == 130, stderr
     assert f"firstnet search --resume {out}" in stderr and "Traceback" not in stderr
+    assert "queued to run again" in stderr and "checkpoint" not in stderr
     study = journal_study(out)
     counts = studies.tally(study)
     assert counts["running"] == 0 and counts["waiting"] == 1  # the interrupted trial, queued

@@ -22,6 +22,7 @@ from firstnet.errors import ConfigError
 from firstnet.search import PRUNERS, SAMPLERS
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
+STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"
 # --quick and the default budget: trials in all, seconds at most (the retraining comes after).
 BUDGETS = {"quick": {"trials": 20, "timeout": 90}, "default": {"trials": 60, "timeout": 1800}}
 
@@ -180,7 +181,7 @@ def search_command(args) -> int:
     atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
     show_start(settings, out_dir, storage_url, args.workers)
     deadline = time.time() + timeout
-    with stop_on_sigint() as stop:
+    with stop_on_sigint(STOPPING) as stop:
         try:
             if args.workers == 1:
                 set_threads(args.threads)
@@ -342,7 +343,7 @@ def worker_command(args) -> int:
     split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
     check_same_split(settings, record)
     deadline = time.time() + args.timeout if args.timeout is not None else None
-    with stop_on_sigint() as stop:
+    with stop_on_sigint(STOPPING) as stop:
         try:
             studies.work(
                 study,

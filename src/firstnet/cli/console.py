@@ -81,8 +81,11 @@ def task_bar(
 
 
 @contextmanager
-def stop_on_sigint() -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C asks the job to stop at the next safe point; a second one aborts at once."""
+def stop_on_sigint(
+    message: str = "Stopping after this batch and saving a checkpoint",
+) -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the job to stop at the next safe point (saying `message`); a second one
+    aborts at once."""
     requested = False
 
     def handler(signum, frame):
@@ -90,9 +93,7 @@ def stop_on_sigint() -> Iterator[Callable[[], bool]]:
         if requested:
             raise KeyboardInterrupt
         requested = True
-        err.print(
-            "[yellow]Stopping after this batch and saving a checkpoint (Ctrl-C again to abort)..."
-        )
+        err.print(f"[yellow]{message} (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
