@@ -214,7 +214,7 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
                 "split": record, "trials": 7, "seed": 0, "device": "cpu", "sampler": "random",
                 "pruner": "median"}  # fmt: skip
     storage = optuna.storages.InMemoryStorage()
-    study = studies.create_or_load(storage, settings, "random", "median")
+    study = studies.create_or_load(storage, settings)
     distribution = optuna.distributions.CategoricalDistribution([1e-5, 0.2])
     for error in (0.3, 0.35, 0.4, 0.3, 0.4):  # five finished trials: median error 0.35
         study.add_trial(optuna.trial.create_trial(
@@ -490,9 +490,17 @@ def test_a_study_starts_from_the_default_recipe_of_each_family_it_can_express():
     assert spaces.default_trials(only_mlp) == [{k: v for k, v in mlp.items() if k != "model"}]
     assert spaces.default_trials(spaces.QUICK_SPACE) == []  # 5 MLP epochs lie outside 1..3
     storage = optuna.storages.InMemoryStorage()
-    settings = {"name": "d", "objectives": ["error"], "space": only_mlp, "seed": 0,
-                "dataset": "mnist", "defaults": True}  # fmt: skip
-    study = studies.create_or_load(storage, settings, "tpe", "median")
+    settings = {
+        "name": "d",
+        "objectives": ["error"],
+        "space": only_mlp,
+        "seed": 0,
+        "dataset": "mnist",
+        "defaults": True,
+        "sampler": "tpe",
+        "pruner": "median",
+    }
+    study = studies.create_or_load(storage, settings)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs == {"default": True}
 

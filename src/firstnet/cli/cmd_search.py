@@ -147,8 +147,6 @@ def search_command(args) -> int:
         out_dir = args.resume
         saved = read_study_json(out_dir)
         storage_url, settings = saved["storage"], saved["settings"]
-        if args.trials is not None:
-            settings["trials"] = args.trials
         timeout = args.timeout if args.timeout is not None else saved["timeout"]
     else:
         settings = study_settings(args, args.quick)
@@ -170,12 +168,12 @@ def search_command(args) -> int:
     if not args.resume and studies.stored_settings(storage, settings["name"]) is not None:
         err.print(f"The storage holds a study {settings['name']!r} already: joining it (its "
                   "space, split and budget win; --study NAME starts another)")  # fmt: skip
-    study = studies.create_or_load(storage, settings, settings["sampler"], settings["pruner"])
-    stored = study.user_attrs[studies.SETTINGS_KEY]
-    check_same_split(stored, record)
-    if stored["trials"] != settings["trials"]:  # --resume --trials N: a new budget for all workers
-        study.set_user_attr(studies.SETTINGS_KEY, stored | {"trials": settings["trials"]})
-    settings = study.user_attrs[studies.SETTINGS_KEY]
+    study = studies.create_or_load(storage, settings)
+    settings = study.user_attrs[studies.SETTINGS_KEY]  # a joined study's own settings win
+    check_same_split(settings, record)
+    if args.resume and args.trials is not None:  # a new budget, for every worker
+        settings = settings | {"trials": args.trials}
+        study.set_user_attr(studies.SETTINGS_KEY, settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {"storage": storage_url, "settings": settings, "timeout": timeout}
     atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
@@ -235,15 +233,19 @@ def show_start(settings: dict, out_dir: Path, storage_url: str, workers: int) ->
     )
 
 
+def config_text(config: dict) -> str:
+    """A trial's config in short: its shape, activation, optimizer and learning rate."""
+    shape = {"mlp": "depth {depth} x {hidden}, ", "cnn": "{channels} channels, "}
+    text = shape.get(config["model"], "").format(**config)
+    return text + f"{config['activation']}, {config['optimizer']} lr {config['lr']:.3g}"
+
+
 def describe_trial(trial) -> str:
     """One line: the trial's number, config in short, validation accuracy, seconds or state."""
-    config = trial.user_attrs.get("config") or {}
-    shape = {"mlp": "depth {depth} x {hidden}", "cnn": "{channels} channels", "linear": ""}
+    config = trial.user_attrs.get("config")
     text = f"trial {trial.number}" + (" (the default)" if trial.user_attrs.get("default") else "")
-    text += f": {config.get('model', '?')} "
-    text += shape.get(config.get("model"), "").format(**config) if config else ""
     if config:
-        text += f", {config['activation']}, {config['optimizer']} lr {config['lr']:.3g}, "
+        text += f": {config['model']} {config_text(config)}, "
         text += f"{config['epochs']} epochs, batch {config['batch_size']}"
         text += f", shifts {config['augment']}" if config.get("augment") else ""
     validation = trial.user_attrs.get("val_acc") or []
@@ -279,10 +281,9 @@ def run_here(study, storage, settings: dict, split, stop) -> None:
 
 
 def finished_count(study) -> int:
-    from firstnet.search.study import tally
+    from firstnet.search.study import finished_of, tally
 
-    counts = tally(study)
-    return counts["complete"] + counts["pruned"]
+    return finished_of(tally(study))
 
 
 def run_workers(args, study, storage_url: str, settings: dict, deadline: float, stop) -> None:
@@ -395,11 +396,6 @@ def pareto_table(front: list[dict], cost: str) -> Table:
         table.add_column(column, justify="left" if column in ("model", "config") else "right")
     for row in front:
         config = row["config"]
-        short = {
-            "mlp": f"depth {config['depth']} x {config['hidden']}",
-            "cnn": f"{config['channels']} channels",
-        }.get(config["model"], "")
-        short += f", {config['activation']}, {config['optimizer']} lr {config['lr']:.3g}"
         value = f"{row[cost]:.1f} s" if cost == "seconds" else f"{row[cost]:,}"
         table.add_row(
             str(row["number"]),
@@ -407,7 +403,7 @@ def pareto_table(front: list[dict], cost: str) -> Table:
             f"{100 * row['val_acc']:.2f}%",
             value,
             str(config["epochs"]),
-            short,
+            config_text(config),
         )
     return table
 

@@ -129,10 +129,8 @@ def read_space(path: Path) -> dict:
             space = yaml.safe_load(text)
         else:
             space = json.loads(text)
-    except ValueError as error:  # json.JSONDecodeError and yaml.YAMLError's subclasses
+    except Exception as error:  # json's ValueError, yaml.YAMLError (not a ValueError)
         raise ConfigError(f"{path} is not valid JSON/YAML: {error}") from None
-    except Exception as error:  # yaml.YAMLError does not derive from ValueError
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
     return check_space(space, str(path))
 
 

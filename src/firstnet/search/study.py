@@ -130,28 +130,23 @@ def pruner_for(name: str, settings: dict) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=STEPS, reduction_factor=3)
 
 
-def create_or_load(
-    storage, settings: dict, sampler: str, pruner: str, worker: int | None = 0
-) -> optuna.Study:
+def create_or_load(storage, settings: dict, worker: int | None = 0) -> optuna.Study:
     """The study named in `settings`: created with those settings, or loaded (its stored settings
-    win, so a worker cannot join with another space or split). Worker k's sampler draws from seed
-    + k, so parallel workers do not propose the same trials; worker None draws from a random seed
-    (a worker started by hand on another machine)."""
+    win, so a worker cannot join with another space or split), with the settings' sampler and
+    pruner. Worker k's sampler draws from seed + k, so parallel workers do not propose the same
+    trials; worker None draws from a random seed (a worker started by hand on another machine)."""
     # firstnet prints each trial itself; Optuna's own lines (a traceback for an interrupted trial)
     # would repeat them
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    directions = ["minimize"] * len(settings["objectives"])
     stored = stored_settings(storage, settings["name"])
-    if stored is not None:
-        settings = stored
+    settings = stored if stored is not None else settings
+    seed = None if worker is None else settings["seed"] + worker
     study = optuna.create_study(
         storage=storage,
         study_name=settings["name"],
-        directions=directions if stored is None else ["minimize"] * len(stored["objectives"]),
-        sampler=sampler_for(
-            sampler, settings, None if worker is None else settings["seed"] + worker
-        ),
-        pruner=pruner_for(pruner, settings),
+        directions=["minimize"] * len(settings["objectives"]),
+        sampler=sampler_for(settings["sampler"], settings, seed),
+        pruner=pruner_for(settings["pruner"], settings),
         load_if_exists=True,
     )
     if stored is None:
@@ -182,8 +177,7 @@ def load(storage, name: str, worker: int | None = None) -> tuple[optuna.Study, d
         raise ConfigError(
             f"no study named {name!r} in that storage; start one with firstnet search"
         )
-    study = create_or_load(storage, settings, settings["sampler"], settings["pruner"], worker)
-    return study, settings
+    return create_or_load(storage, settings, worker), settings
 
 
 def tally(study: optuna.Study) -> dict[str, int]:
@@ -191,10 +185,15 @@ def tally(study: optuna.Study) -> dict[str, int]:
     return {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
 
 
+def finished_of(counts: dict[str, int]) -> int:
+    """The trials of a `tally` that count against the budget: complete or pruned."""
+    return counts["complete"] + counts["pruned"]
+
+
 def budget_state(study: optuna.Study, budget: int) -> str:
     """ "go" (start a trial), "wait" (the budget may be met by trials running elsewhere), "done"."""
     counts = tally(study)
-    finished = counts["complete"] + counts["pruned"]
+    finished = finished_of(counts)
     if finished >= budget:
         return "wait" if counts["running"] else "done"
     if finished + counts["running"] >= budget and not counts["waiting"]:
@@ -258,9 +257,7 @@ def trial_config(values: dict, settings: dict) -> TrainConfig:
     )
 
 
-def objective_for(
-    study: optuna.Study, settings: dict, split, stop: Callable[[], bool], on_epoch=None
-) -> Callable:
+def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[], bool]) -> Callable:
     """The objective of one trial: train on the split's training rows, report validation error
     after each epoch (pruning), return the objectives. A diverged trial counts at chance level."""
     from firstnet.models import count_parameters
@@ -286,8 +283,6 @@ def objective_for(
                     trial.set_user_attr("val_acc", validation)
                     trial.set_user_attr("seconds", record["elapsed_s"])
                     raise optuna.TrialPruned(f"pruned after epoch {record['epoch']}")
-            if on_epoch:
-                on_epoch(trial.number, record)
 
         diverged = False
         try:
@@ -316,14 +311,13 @@ def work(
     settings: dict,
     split,
     stop: Callable[[], bool] = lambda: False,
-    on_epoch=None,
-    on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
-) -> int:
-    """Run trials until the study's budget is spent (or its deadline passes, or `stop()`); the
-    number of trials this worker finished. Ctrl-C (`stop`) mid-trial fails that trial and queues
-    it again, so the study stays consistent and a resume runs it."""
-    objective = objective_for(study, settings, split, stop, on_epoch)
-    deadline, finished = settings.get("deadline"), 0
+    on_trial: Callable[[optuna.trial.FrozenTrial], None] = lambda trial: None,
+) -> None:
+    """Run trials until the study's budget is spent (or its deadline passes, or `stop()`), calling
+    `on_trial` with each trial this worker ends. Ctrl-C (`stop`) mid-trial fails that trial and
+    queues it again, so the study stays consistent and a resume runs it."""
+    objective = objective_for(study, settings, split, stop)
+    deadline = settings.get("deadline")
     while not stop() and (deadline is None or time.time() < deadline):
         fail_stale(study, storage)
         state = budget_state(study, settings["trials"])
@@ -332,20 +326,14 @@ def work(
         if state == "wait":
             time.sleep(POLL_S)
             continue
-        finished_here: list[optuna.trial.FrozenTrial] = []
         try:
             study.optimize(
                 objective,
                 n_trials=1,
                 catch=(Surplus,),
-                callbacks=[lambda _study, trial, into=finished_here: into.append(trial)],
+                callbacks=[lambda _study, trial: on_trial(trial)],
             )
         except Interrupted:
             number = objective.current
             retry(study, number, study.trials[number].params, "interrupted (Ctrl-C)")
             raise
-        for trial in finished_here:
-            finished += trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            if on_trial:
-                on_trial(trial)
-    return finished
