@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from firstnet.config import TrainConfig
-from firstnet.data import load_mnist
+from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.train import Trainer
 from references import ToTensorNormalize  # noqa: I001 -- a sibling script in benchmarks/
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
-    data = load_mnist()
+    data = load_dataset()
     epochs = TrainConfig(model="mlp").epochs
     ours = [firstnet_run(data, seed, args.precision) for seed in range(args.seeds)]
     print(

@@ -21,7 +21,7 @@ import onnxruntime
 import torch
 
 from firstnet import export, runs
-from firstnet.data import load_mnist
+from firstnet.data import load_dataset
 from firstnet.device import cpu_name
 
 
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     _, model = runs.load_model(args.run)
     model = model.float().eval()
-    images = load_mnist().test_images
+    images = load_dataset().test_images
     with tempfile.TemporaryDirectory() as folder:
         path = export.export_onnx(args.run, Path(folder) / "model.onnx")
         options = onnxruntime.SessionOptions()

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from firstnet.config import TrainConfig
-from firstnet.data import load_mnist
+from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.scratch import ScratchTrainer
 from firstnet.train import Trainer
@@ -58,7 +58,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    data = load_mnist()
+    data = load_dataset()
     cfg = TrainConfig(model="mlp", epochs=args.epochs, device="cpu")
     times: dict[str, list[float]] = {"numpy": [], "torch": []}
     accuracy: dict[str, list[float]] = {"numpy": [], "torch": []}

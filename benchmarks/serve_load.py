@@ -37,7 +37,7 @@ import numpy as np
 import orjson
 from PIL import Image
 
-from firstnet.data import load_mnist
+from firstnet.data import load_dataset
 from firstnet.device import cpu_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
@@ -47,7 +47,7 @@ from tests.serve_probe import free_port, wait_until_healthy  # noqa: E402
 def payloads(kind: str, count: int) -> tuple[list[bytes], list[int], str]:
     """`count` request bodies made from the first MNIST test images, their labels, and the content
     type."""
-    data = load_mnist()
+    data = load_dataset()
     images, labels = data.test_images[:count], data.test_labels[:count].tolist()
     if kind == "mnist":
         bodies = [orjson.dumps({"image": (image / 255).round(4).tolist()}) for image in images]

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from firstnet.config import TrainConfig
-from firstnet.data import load_mnist
+from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.stats import summarize, time_to
 from firstnet.train import Trainer
@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args()
 
-    data, device = load_mnist(), torch.device(args.device)
+    data, device = load_dataset(), torch.device(args.device)
     cfg = TrainConfig(model="cnn", device=args.device)
     ours = []
     for seed in range(args.seeds):

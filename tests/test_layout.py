@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 from collections import Counter
 from pathlib import Path
 
@@ -67,3 +68,15 @@ def test_the_layer_check_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from firstnet.cli import main\n    import firstnet.runs\n")
     assert imported(module) == {"firstnet.cli", "firstnet.runs"}
+
+
+@pytest.mark.parametrize(
+    "script", sorted((PACKAGE.parents[1] / "benchmarks").glob("*.py")), ids=lambda path: path.name
+)
+def test_every_benchmark_script_imports(script, monkeypatch):
+    """The benchmarks are not run by the suite (machines are noisy), but what they import from
+    firstnet must exist: a renamed function once broke all of them."""
+    monkeypatch.syspath_prepend(str(script.parent))
+    monkeypatch.syspath_prepend(str(script.parents[1]))
+    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))  # a __main__ guard keeps it idle
