@@ -45,7 +45,7 @@ def main() -> None:
     model = model.float().eval()
     images = load_dataset().test_images
     with tempfile.TemporaryDirectory() as folder:
-        path = export.export_onnx(args.run, Path(folder) / "model.onnx")
+        path = export.export_onnx(model, Path(folder) / "model.onnx")
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         session = onnxruntime.InferenceSession(

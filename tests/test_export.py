@@ -27,8 +27,9 @@ def linear_run(tmp_path_factory, mnist):
 
 
 def check(run_dir, mnist, tmp_path) -> dict:
-    path = export.export_onnx(run_dir, tmp_path / "model.onnx")
-    result = export.check_onnx(path, run_dir, mnist.test_images)
+    _, model = runs.load_model(run_dir)
+    path = export.export_onnx(model, tmp_path / "model.onnx")
+    result = export.check_onnx(path, model, mnist.test_images)
     assert result["images"] == 10_000
     assert result["same_argmax"] == 1.0 and result["max_probability_difference"] <= 1e-4, result
     return result
@@ -45,14 +46,14 @@ def test_cnn_graph_agrees_with_firstnet(default_cnn_run, mnist, tmp_path):
 
 
 def test_the_graph_takes_any_batch_size(default_mlp_run, mnist, tmp_path):
-    path = export.export_onnx(default_mlp_run, tmp_path / "model.onnx")
+    path = export.export_onnx(runs.load_model(default_mlp_run)[1], tmp_path / "model.onnx")
     for count in (1, 7, 256):
         assert export.onnx_logits(path, mnist.test_images[:count]).shape == (count, 10)
 
 
 def test_weights_alone_with_their_layout(default_mlp_run, tmp_path):
-    path = export.export_weights(default_mlp_run, tmp_path / "w.safetensors")
-    _, model = runs.load_model(default_mlp_run)
+    cfg, model = runs.load_model(default_mlp_run)
+    path = export.export_weights(cfg, model, tmp_path / "w.safetensors")
     tensors = load_file(str(path))
     with safe_open(str(path), "pt") as handle:
         metadata = handle.metadata()

@@ -36,11 +36,11 @@ def needs(module: str):
         raise FirstnetError(f"{module} is not installed: pip install 'firstnet[export]'") from None
 
 
-def export_onnx(run_dir: Path, out: Path) -> Path:
-    """Write the run's model as an ONNX graph to `out` (atomically); returns `out`."""
+def export_onnx(model: torch.nn.Module, out: Path) -> Path:
+    """Write a run's model (`runs.load_model`) as an ONNX graph to `out` (atomically); returns
+    `out`."""
     needs("onnx")
     needs("onnxscript")
-    _, model = runs.load_model(run_dir)
     model = model.float().eval()
     example = torch.rand(2, 1, 28, 28)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
@@ -70,10 +70,9 @@ def onnx_logits(path: Path, images: np.ndarray) -> np.ndarray:
     return np.concatenate(batches)
 
 
-def check_onnx(path: Path, run_dir: Path, images: np.ndarray) -> dict:
-    """The graph against firstnet's fp32 forward pass on uint8 images (N, 28, 28): the share of
-    equal argmax and the largest difference of a probability."""
-    _, model = runs.load_model(run_dir)
+def check_onnx(path: Path, model: torch.nn.Module, images: np.ndarray) -> dict:
+    """The graph against firstnet's fp32 forward pass of `model` on uint8 images (N, 28, 28): the
+    share of equal argmax and the largest difference of a probability."""
     with torch.no_grad():
         pixels = torch.tensor(images).unsqueeze(1).float().div_(255)
         torch_probs = torch.cat(
@@ -87,10 +86,9 @@ def check_onnx(path: Path, run_dir: Path, images: np.ndarray) -> dict:
     }
 
 
-def export_weights(run_dir: Path, out: Path) -> Path:
-    """The run's weights alone as safetensors, with the config and the layout in its metadata (see
-    docs/export.md)."""
-    cfg, model = runs.load_model(run_dir)
+def export_weights(cfg, model: torch.nn.Module, out: Path) -> Path:
+    """A run's weights (`runs.load_model`) alone as safetensors, with the config and the layout in
+    its metadata (see docs/export.md)."""
     layout = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
     metadata = {"format": "firstnet-weights", "config": json.dumps(cfg.to_dict()),
                 "layout": json.dumps(layout)}  # fmt: skip

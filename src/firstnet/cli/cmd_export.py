@@ -27,18 +27,19 @@ def export_command(args) -> int:
     from firstnet import export, runs
 
     run = runs.find_run(args.run)
+    cfg, model = runs.load_model(run)
     suffix = ".onnx" if args.format == "onnx" else ".weights.safetensors"
     target = args.out or run / f"model{suffix}"
     if args.format == "safetensors":
-        path, result = export.export_weights(run, target), {}
+        path, result = export.export_weights(cfg, model, target), {}
     else:
         with err.status("Exporting to ONNX..."):
-            path = export.export_onnx(run, target)
+            path = export.export_onnx(model, target)
         result = {}
         if args.check:
             images = load_run_data(run, args.data_dir).test_images
             with err.status("Checking the graph with onnxruntime..."):
-                result = export.check_onnx(path, run, images)
+                result = export.check_onnx(path, model, images)
     if args.json:
         print(json.dumps({"file": str(path), "format": args.format} | result))
         return 0
