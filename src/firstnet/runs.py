@@ -362,6 +362,14 @@ def run_dirs(runs_dir: Path) -> list[Path]:
     return sorted(found, key=lambda run: ((run / CONFIG).stat().st_mtime, run.name))
 
 
+def model_of(run_dir: Path) -> str | None:
+    """The model a run trains, from its config.json alone; None when that cannot be read."""
+    try:
+        return read_config(run_dir).model
+    except (OSError, CheckpointError):
+        return None
+
+
 def find_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
     """The run directory a user means: a path, a name in `runs_dir`, `latest` (the newest run) or
     `latest-KIND` (the newest linear, mlp or cnn run); a CheckpointError names the nearest runs."""
@@ -370,8 +378,7 @@ def find_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
         return Path(reference)
     if reference == "latest" or reference.startswith("latest-"):
         kind = reference.removeprefix("latest").removeprefix("-") or None
-        candidates = [run for run in run_dirs(runs_dir)
-                      if kind is None or run_summary(run)["model"] == kind]  # fmt: skip
+        candidates = [run for run in run_dirs(runs_dir) if kind is None or model_of(run) == kind]
         if not candidates:
             what = f"{kind} run" if kind else "run"
             raise CheckpointError(f"no {what} in {runs_dir} yet; train one with: firstnet train")
