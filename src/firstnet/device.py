@@ -50,6 +50,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if native else "fp32"
 
 
+def inference_precision(precision: str, device: torch.device) -> str:
+    """The precision a trained model is evaluated in on `device`: its training's, except that an
+    fp16 run (trained on a GPU) runs in fp32, the CPU's closest, off CUDA."""
+    if precision == "fp16" and device.type != "cuda":
+        precision = "fp32"
+    return resolve_precision(precision, device)
+
+
 def autocast(precision: str, device: torch.device):
     """Mixed precision for the forward pass (`precision` already resolved)."""
     if precision == "fp32":

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from firstnet.device import autocast, resolve_precision
+from firstnet.device import autocast, inference_precision
 from firstnet.schedule import EVAL_BATCH
 
 # Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty,
@@ -86,10 +86,7 @@ def probabilities(cfg, model: torch.nn.Module, images: torch.Tensor) -> torch.Te
     """Class probabilities (N, 10) of a trained model, computed as its training evaluated it: with
     the precision and test-time augmentation of its TrainConfig `cfg`."""
     device = next(model.parameters()).device
-    precision = cfg.precision
-    if precision == "fp16" and device.type != "cuda":  # trained on a GPU: fp32 is the CPU's closest
-        precision = "fp32"
-    with autocast(resolve_precision(precision, device), device):
+    with autocast(inference_precision(cfg.precision, device), device):
         return predict_logits(model, images, tta=bool(cfg.tta)).softmax(1)
 
 

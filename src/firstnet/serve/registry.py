@@ -13,7 +13,7 @@ import torch
 from firstnet import runs
 from firstnet.config import MODELS, TrainConfig
 from firstnet.datasets import DATASETS
-from firstnet.device import resolve_precision
+from firstnet.device import inference_precision
 from firstnet.errors import CheckpointError, FirstnetError, ServeError
 from firstnet.evaluate import probabilities
 from firstnet.models import MLP
@@ -56,8 +56,8 @@ class ServedModel:
     @cached_property
     def single_pass(self) -> bool:
         """Whether the probabilities can come from the hidden activations' pass (fp32, no TTA)."""
-        precision = "fp32" if self.cfg.precision == "fp16" else self.cfg.precision  # see evaluate
-        return not self.cfg.tta and resolve_precision(precision, torch.device("cpu")) == "fp32"
+        cpu = torch.device("cpu")
+        return not self.cfg.tta and inference_precision(self.cfg.precision, cpu) == "fp32"
 
 
 def load_served(run_dir: Path) -> ServedModel:
