@@ -4,7 +4,7 @@ predictions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -119,10 +119,10 @@ def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
             warnings.append(f"skipped {run_dir}: {err}")
             continue
         if kind not in chosen:
-            loaded, skipped = try_loading([run_dir])
-            if loaded:
-                chosen[kind] = loaded[0]
-            warnings += skipped
+            try:
+                chosen[kind] = load_served(run_dir)
+            except FirstnetError as err:
+                warnings.append(f"skipped {run_dir}: {err}")
     if not chosen:
         raise ServeError(f"no finished run found in {runs_dir}; {TRAIN_HINT}")
     order = [(dataset, model) for dataset in DATASETS for model in MODELS]
@@ -192,6 +192,7 @@ def predict(served: ServedModel, image: np.ndarray) -> dict:
     return predict_batch(served, image[None])[0]
 
 
+@cache  # the same picture for every run: made once
 def warm_up_image() -> np.ndarray:
     """A "1" as the page would send it, made MNIST-like: the prediction each run answers when it
     is loaded."""
