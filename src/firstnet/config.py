@@ -85,6 +85,11 @@ MEMORISE_RECIPE = {
 }
 
 
+def flag_of(name: str) -> str:
+    """The command-line flag of TrainConfig field `name`: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
+
+
 def opt(default, help_text: str, choices=None):
     return field(default=default, metadata={"help": help_text, "choices": choices})
 
@@ -140,7 +145,7 @@ class TrainConfig:
             if choices and value is not None and value not in choices:
                 nearest = difflib.get_close_matches(str(value), choices, n=1)
                 hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
-                flag = "--" + f.name.replace("_", "-")
+                flag = flag_of(f.name)
                 raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(choices)}{hint}")
         own = DATASET_RECIPES.get(self.dataset, {}).get(self.model, {})
         for name, value in (MODEL_DEFAULTS[self.model] | own).items():
@@ -156,7 +161,7 @@ class TrainConfig:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {value}")
+                raise ConfigError(f"{flag_of(name)} must be positive, got {value}")
         if self.depth < 0 or not 0 <= self.augment <= 8:
             raise ConfigError(
                 f"--depth must be >= 0 and --augment in 0..8, got {self.depth} and {self.augment}"
@@ -166,7 +171,7 @@ class TrainConfig:
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise ConfigError(f"{flag_of(name)} must be at least 1, got {value}")
         check_size(self)
 
     def to_dict(self) -> dict:
@@ -208,7 +213,7 @@ def check_types(cfg: TrainConfig) -> None:
             continue
         base = kind.removesuffix(" | None")
         if not TYPE_CHECKS[base](value):
-            flag = "--" + f.name.replace("_", "-")
+            flag = flag_of(f.name)
             raise ConfigError(
                 f"{flag}: expected {'an' if base == 'int' else 'a'} {base}, got {value!r}"
             )
@@ -218,7 +223,7 @@ def check_size(cfg: TrainConfig) -> None:
     """The size fields lie under LIMITS, and the MLP under MAX_PARAMETERS."""
     for name, limit in LIMITS.items():
         if getattr(cfg, name) > limit:
-            flag = "--" + name.replace("_", "-")
+            flag = flag_of(name)
             raise ConfigError(f"{flag} is at most {limit:,}, got {getattr(cfg, name):,}")
     hidden = cfg.hidden
     layers = INPUT_DIM * hidden + hidden + (cfg.depth - 1) * (hidden * hidden + hidden)

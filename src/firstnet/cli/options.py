@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
+from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig, flag_of
 from firstnet.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
@@ -63,7 +63,7 @@ def add_config_options(parser, names: tuple[str, ...] | None = None, model: str 
     for f in dataclasses.fields(TrainConfig):
         if names is not None and f.name not in names:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flag = flag_of(f.name)
         kind, text = str(f.type).replace(" | None", ""), f.metadata["help"]
         if f.name in MODEL_DEFAULTS["mlp"]:  # every model's recipe sets the same fields
             recipes = [
@@ -111,7 +111,7 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     for name in names:
         if name in MODEL_FIELDS and cfg.model not in MODEL_FIELDS[name]:
             users = " and ".join(MODEL_FIELDS[name])
-            flag = "--" + name.replace("_", "-")
+            flag = flag_of(name)
             raise ConfigError(f"{flag} does not apply to the {cfg.model} model (only to: {users})")
     return cfg
 
