@@ -132,17 +132,15 @@ def build_set(
     return MNIST(**arrays, source=source, dataset=spec.name)
 
 
+def file_in(folder: Path, name: str) -> Path | None:
+    """The file `name` in `folder`, raw or .gz (raw first), or None."""
+    return next((p for p in (folder / name, folder / f"{name}.gz") if p.is_file()), None)
+
+
 def find_in_dir(folder: Path) -> dict[str, Path] | None:
     """Paths of the four files in `folder` (raw or .gz), or None if any is missing."""
-    found = {}
-    for key, name in FILE_NAMES.items():
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                found[key] = candidate
-                break
-        else:
-            return None
-    return found
+    found = {key: file_in(folder, name) for key, name in FILE_NAMES.items()}
+    return None if None in found.values() else found
 
 
 def missing_in(folder: Path, spec: DataSet) -> str:
@@ -150,10 +148,7 @@ def missing_in(folder: Path, spec: DataSet) -> str:
     if not folder.is_dir():
         what = "the folder does not exist"
     else:
-        names = list(FILE_NAMES.values())
-        missing = [
-            n for n in names if not (folder / n).is_file() and not (folder / f"{n}.gz").is_file()
-        ]
+        missing = [name for name in FILE_NAMES.values() if file_in(folder, name) is None]
         what = "it lacks " + ", ".join(f"{name}[.gz]" for name in missing)
     return (
         f"{spec.title} not found in {folder} (named by --data-dir or {spec.env}_DATA_DIR): {what}. "
