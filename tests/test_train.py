@@ -11,7 +11,7 @@ from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.schedule import learning_rate
-from firstnet.train import Trainer, random_translate, smoothed_cross_entropy
+from firstnet.train import Trainer, random_shifts, smoothed_cross_entropy, translate
 from tests.conftest import small_config
 
 
@@ -164,11 +164,11 @@ def test_label_smoothing_loss_matches_torch():
     assert torch.allclose(plain, torch.nn.functional.cross_entropy(logits, labels))
 
 
-def test_random_translate_moves_each_image_within_bounds():
+def test_random_shifts_move_each_image_within_bounds():
     images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
     images[:, 0, 13, 13] = 255  # one bright pixel in the middle of each image
     generator = torch.Generator().manual_seed(0)
-    moved = random_translate(images, 2, generator)
+    moved = translate(images, random_shifts(64, 2, generator), 2)
     assert moved.shape == images.shape and moved.dtype == torch.uint8
     positions = moved[:, 0].flatten(1).argmax(1)
     rows, cols = positions // 28, positions % 28

@@ -52,6 +52,13 @@ MODEL_DEFAULTS = {
 DATASET_RECIPES = {
     "fashion-mnist": {"cnn": {"epochs": 10, "augment": 1}},
 }
+# Where a device needs other values (`--device cuda`, or auto on a machine with a CUDA GPU): a GPU
+# runs these small models far below its arithmetic limit, so fewer and larger steps cost less time
+# per image. Measured in benchmarks/README.md (GPU).
+DEVICE_RECIPES = {
+    "cuda": {"cnn": {"batch_size": 500, "lr": 0.4, "epochs": 4},
+             "mlp": {"batch_size": 500, "lr": 0.3, "epochs": 8}},
+}  # fmt: skip
 
 # `firstnet plot boundary`: full-batch gradient descent with momentum on a 2-D toy set (batch_size
 # None: the caller sets it to the whole training set). Measured on 2-class spirals (see
@@ -130,6 +137,11 @@ class TrainConfig:
     compile: bool = opt(
         False, "torch.compile the model (worth it on a GPU; slow to start on a CPU)"
     )
+    graph: bool | None = opt(
+        None,
+        "capture the training step as a CUDA graph (full batches only; SGD); default: on CUDA "
+        "for SGD without --compile. On a CPU it runs the same step uncaptured",
+    )
     seed: int = opt(0, "random seed: initial weights and batch order")
     device: str = opt("auto", "auto picks cuda, else mps (Apple GPUs), when available", DEVICES)
     train_limit: int | None = opt(
@@ -148,6 +160,7 @@ class TrainConfig:
                 flag = flag_of(f.name)
                 raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(choices)}{hint}")
         own = DATASET_RECIPES.get(self.dataset, {}).get(self.model, {})
+        own = own | DEVICE_RECIPES.get(self.device, {}).get(self.model, {})
         for name, value in (MODEL_DEFAULTS[self.model] | own).items():
             if getattr(self, name) is None:
                 setattr(self, name, value)

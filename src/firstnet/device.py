@@ -58,12 +58,13 @@ def inference_precision(precision: str, device: torch.device) -> str:
     return resolve_precision(precision, device)
 
 
-def autocast(precision: str, device: torch.device):
-    """Mixed precision for the forward pass (`precision` already resolved)."""
+def autocast(precision: str, device: torch.device, cache: bool = True):
+    """Mixed precision for the forward pass (`precision` already resolved); `cache`: keep the
+    low-precision copies of the weights for the rest of the context (not in a CUDA graph)."""
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 def environment(device: torch.device) -> dict:

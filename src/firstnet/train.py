@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.device import autocast, resolve_device, resolve_precision
+from firstnet.errors import ConfigError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
 from firstnet.schedule import (
@@ -28,6 +29,7 @@ from firstnet.schedule import (
     epoch_record,
     learning_rate,
 )
+from firstnet.static_step import StaticStep
 
 
 def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,27 +54,36 @@ def smoothed_cross_entropy(
     return (1 - smoothing) * cross_entropy - smoothing * log_probs.mean(), cross_entropy
 
 
-def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: TrainConfig, model: torch.nn.Module, static: bool = False
+) -> torch.optim.Optimizer:
+    """The configured optimizer; `static` (SGD only): fused, with the learning rate a tensor on the
+    model's device that a captured step updates in place."""
     params = model.parameters()
     if cfg.optimizer == "sgd":
         nesterov = cfg.nesterov and cfg.momentum > 0
+        device = next(model.parameters()).device
         return torch.optim.SGD(
             params,
-            lr=cfg.lr,
+            lr=torch.tensor(cfg.lr, device=device) if static else cfg.lr,
             momentum=cfg.momentum,
             nesterov=nesterov,
             weight_decay=cfg.weight_decay,
+            fused=True if static else None,
         )
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def random_translate(
-    images: torch.Tensor, max_shift: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Shift each image of a uint8 batch (B, 1, H, W) by its own random offset in [-max_shift,
-    max_shift]^2.
+def random_shifts(count: int, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Offsets (2, count) into an image padded by `max_shift`, uniform in [0, 2 * max_shift]: a
+    shift of each image by its own (dy, dx) in [-max_shift, max_shift]^2."""
+    return torch.randint(0, 2 * max_shift + 1, (2, count), generator=generator)
+
+
+def translate(images: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Shift each image of a uint8 batch (B, 1, H, W) by its `offsets` (2, B) (see random_shifts).
 
     One gather for the whole batch, on uint8 (4x less memory traffic than float); borders fill with
     0.
@@ -80,7 +91,6 @@ def random_translate(
     count, _, height, width = images.shape
     device = images.device
     padded = F.pad(images, (max_shift,) * 4)  # (B, 1, H + 2s, W + 2s)
-    offsets = torch.randint(0, 2 * max_shift + 1, (2, count), generator=generator).to(device)
     rows = offsets[0, :, None] + torch.arange(height, device=device)  # (B, H)
     cols = offsets[1, :, None] + torch.arange(width, device=device)  # (B, W)
     batch = torch.arange(count, device=device)[:, None, None]
@@ -95,16 +105,39 @@ def check_position(state: dict, epochs: int, steps_per_epoch: int, examples: int
         raise ValueError(f"epoch {epoch!r}, batch {batch!r} is no place in {epochs} epochs")
     if order is not None and (not isinstance(order, torch.Tensor) or order.shape != (examples,)):
         raise ValueError("the batch order is not a permutation of the training set")
+    shifts = state.get("shifts")
+    if shifts is not None and (
+        not isinstance(shifts, torch.Tensor) or shifts.shape != (2, examples)
+    ):
+        raise ValueError("the shifts are not two offsets per training image")
     if not isinstance(history, list) or len(history) != epoch:
         raise ValueError(f"the history does not hold the {epoch} finished epochs")
     if not isinstance(state["sums"], torch.Tensor) or state["sums"].shape != (3,):
         raise ValueError("the running sums are not three numbers")
 
 
+def uses_static_step(cfg: TrainConfig, device: torch.device, examples: int) -> bool:
+    """Whether a run uses the fixed-shape step of `firstnet.static_step` (`--graph`; by default on
+    CUDA for SGD without --compile). ConfigError where it cannot."""
+    if cfg.graph is None:
+        return (
+            device.type == "cuda"
+            and cfg.optimizer == "sgd"
+            and not cfg.compile
+            and examples >= cfg.batch_size
+        )
+    if cfg.graph and (cfg.optimizer != "sgd" or cfg.compile):
+        raise ConfigError("--graph needs --optimizer sgd and no --compile")
+    if cfg.graph and examples < cfg.batch_size:
+        raise ConfigError(f"--graph needs at least one full batch ({cfg.batch_size} images)")
+    return cfg.graph
+
+
 class Trainer:
     """Holds everything a run needs to continue exactly where it stopped: model, optimizer, batch
-    order, position in the epoch, running sums and history. `state_dict()` exports all of it as one
-    dict and `load_state_dict()` takes it back; `firstnet.runs` only serialises that dict."""
+    order and shifts, position in the epoch, running sums and history. `state_dict()` exports all
+    of it as one dict and `load_state_dict()` takes it back; `firstnet.runs` only serialises that
+    dict."""
 
     def __init__(self, cfg: TrainConfig, data: MNIST, model: torch.nn.Module | None = None) -> None:
         """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets);
@@ -119,20 +152,42 @@ class Trainer:
         self.test_images, self.test_labels = to_device_tensors(
             data.test_images, data.test_labels, self.device
         )
+        examples = len(self.train_labels)
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
+        if self.device.type == "cuda":  # fixed shapes: let cuDNN time its algorithms once
+            torch.backends.cudnn.benchmark = True
         # The compiled wrapper shares the parameters; checkpoints always use the plain module's
         # names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
-        self.optimizer = build_optimizer(cfg, self.model)
+        static = uses_static_step(cfg, self.device, examples)
+        self.optimizer = build_optimizer(cfg, self.model, static)
         # A generator of its own, on the CPU, so batch order and augmentation depend only on the
         # seed.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
-        self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
+        # The static step uses full batches only.
+        self.steps_per_epoch = (
+            examples // cfg.batch_size if static else math.ceil(examples / cfg.batch_size)
+        )
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.static = None
+        if static:
+            table = [learning_rate(cfg, step, self.total_steps, self.steps_per_epoch)
+                     for step in range(self.total_steps)]  # fmt: skip
+            self.static = StaticStep(
+                self._step,
+                self.optimizer.param_groups[0]["lr"],
+                torch.tensor(table),
+                self.steps_per_epoch,
+                cfg.batch_size,
+                examples,
+                bool(cfg.augment),
+            )
         self.epoch = 0  # completed epochs
         self.batch = 0  # completed batches of the current epoch
         self.order: torch.Tensor | None = None  # this epoch's permutation of the training set
+        self.shifts: torch.Tensor | None = None  # this epoch's offsets (2, N) of random_shifts
         # loss*n, correct, n; MPS (Apple GPUs) has no float64
         self.sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64
         self.sums = torch.zeros(3, dtype=self.sum_dtype, device=self.device)
@@ -152,6 +207,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch": self.batch,
             "order": self.order,
+            "shifts": self.shifts,
             "sums": self.sums,
             "elapsed_s": self.elapsed_s,
             "history": self.history,
@@ -162,11 +218,16 @@ class Trainer:
         and numbers follow as if training had never stopped."""
         check_position(state, self.cfg.epochs, self.steps_per_epoch, len(self.train_labels))
         self.model.load_state_dict(state["model"])
+        lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # the static step's tensor stays in place
+            group["lr"] = lr
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
         self.epoch, self.batch = state["epoch"], state["batch"]
         self.order = None if state["order"] is None else state["order"].to(self.device)
+        shifts = state.get("shifts")  # absent from checkpoints before shifts were drawn per epoch
+        self.shifts = None if shifts is None else shifts.to(self.device)
         self.sums = state["sums"].to(self.device)
         self.elapsed_s, self.history = state["elapsed_s"], list(state["history"])
 
@@ -184,11 +245,7 @@ class Trainer:
         per finished epoch. Raises DivergedError on a non-finite loss.
         """
         while not self.finished:
-            if self.order is None:  # a fresh shuffle at the start of every epoch
-                self.order = torch.randperm(
-                    len(self.train_labels), generator=self.shuffle_generator
-                )
-                self.order = self.order.to(self.device)
+            self._draw_epoch()
             if not self._train_epoch(on_progress, should_stop, on_step):
                 break
             record = self._end_epoch()
@@ -196,40 +253,64 @@ class Trainer:
                 on_epoch(record)
         return self.history
 
+    def _draw_epoch(self) -> None:
+        """A fresh shuffle (and shifts) at the start of every epoch, drawn on the CPU by the
+        trainer's own generator; a resumed epoch keeps its own."""
+        examples, augment = len(self.train_labels), self.cfg.augment
+        if self.order is None:
+            self.order = torch.randperm(examples, generator=self.shuffle_generator)
+            self.order = self.order.to(self.device)
+            self.shifts = None
+        if augment and self.shifts is None:
+            self.shifts = random_shifts(examples, augment, self.shuffle_generator).to(self.device)
+        if self.static:
+            step = self.epoch * self.steps_per_epoch + self.batch
+            self.static.start(self.order, self.shifts, self.batch, step)
+
+    def _step(self, index: torch.Tensor, offsets: torch.Tensor | None) -> None:
+        """One optimizer step on the training rows `index` (B,), shifted by `offsets` (2, B)."""
+        cfg = self.cfg
+        images = self.train_images[index]  # (B, 1, 28, 28) uint8
+        if offsets is not None:
+            images = translate(images, offsets, cfg.augment)
+        images = as_float(images, self.layout)  # pixels in [0, 1]
+        labels = self.train_labels[index]  # (B,)
+        # a captured step may not keep autocast's cache of bf16 weights between replays
+        with autocast(self.precision, self.device, cache=self.static is None):
+            logits = self.forward(images)  # (B, 10)
+        loss, cross_entropy = smoothed_cross_entropy(logits, labels, cfg.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            dtype, count = self.sum_dtype, len(labels)
+            correct = (logits.argmax(1) == labels).sum()
+            self.sums += torch.stack(
+                [
+                    cross_entropy.detach().to(dtype) * count,
+                    correct.to(dtype),
+                    torch.full((), count, device=self.device, dtype=dtype),
+                ]
+            )
+
     def _train_epoch(self, on_progress, should_stop, on_step) -> bool:
         """Train the rest of the current epoch; False if stopped early."""
-        cfg, model = self.cfg, self.model
-        model.train()
-        total_steps = cfg.epochs * self.steps_per_epoch
+        cfg = self.cfg
+        self.model.train()
         start, start_batch = time.perf_counter(), self.batch
         while self.batch < self.steps_per_epoch:
             if should_stop():
                 self.elapsed_s += time.perf_counter() - start
                 return False
-            step = self.epoch * self.steps_per_epoch + self.batch
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, step, total_steps, self.steps_per_epoch)
-            index = self.order[self.batch * cfg.batch_size : (self.batch + 1) * cfg.batch_size]
-            images = self.train_images[index]  # (B, 1, 28, 28) uint8
-            if cfg.augment:
-                images = random_translate(images, cfg.augment, self.shuffle_generator)
-            images = as_float(images, self.layout)  # pixels in [0, 1]
-            labels = self.train_labels[index]  # (B,)
-            with autocast(self.precision, self.device):
-                logits = self.forward(images)  # (B, 10)
-            loss, cross_entropy = smoothed_cross_entropy(logits, labels, cfg.label_smoothing)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            with torch.no_grad():
-                correct = (logits.argmax(1) == labels).sum()
-                self.sums += torch.stack(
-                    [
-                        cross_entropy.detach().to(self.sum_dtype) * len(labels),
-                        correct.to(self.sum_dtype),
-                        torch.tensor(float(len(labels)), device=self.device, dtype=self.sum_dtype),
-                    ]
-                )
+            if self.static:
+                self.static()
+            else:
+                step = self.epoch * self.steps_per_epoch + self.batch
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, step, self.total_steps, self.steps_per_epoch)
+                rows = slice(self.batch * cfg.batch_size, (self.batch + 1) * cfg.batch_size)
+                index = self.order[rows]
+                self._step(index, None if self.shifts is None else self.shifts[:, index])
             self.batch += 1
             if on_step:
                 on_step(self.epoch * self.steps_per_epoch + self.batch)
@@ -238,10 +319,13 @@ class Trainer:
         self.elapsed_s += time.perf_counter() - start
         return True
 
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
     def _check_and_report(self, on_progress, start: float, start_batch: int) -> None:
         position = (self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch)
         samples = (self.batch - start_batch) * self.cfg.batch_size
-        seconds, lr = time.perf_counter() - start, self.optimizer.param_groups[0]["lr"]
+        seconds, lr = time.perf_counter() - start, self.current_lr()
         check_and_report(on_progress, position, self.sums.tolist(), samples, seconds, lr)
 
     def _end_epoch(self) -> dict:
@@ -254,10 +338,9 @@ class Trainer:
                 self.forward, self.test_images, self.test_labels, tta=tta
             )
         self.elapsed_s += time.perf_counter() - start
-        self.epoch, self.batch, self.order = self.epoch + 1, 0, None
+        self.epoch, self.batch, self.order, self.shifts = self.epoch + 1, 0, None, None
         self.sums.zero_()
-        lr = self.optimizer.param_groups[0]["lr"]
         sums, test = (loss_sum, correct, count), (test_loss, test_acc)
-        record = epoch_record(self.epoch, sums, test, self.elapsed_s, lr, tta=tta)
+        record = epoch_record(self.epoch, sums, test, self.elapsed_s, self.current_lr(), tta=tta)
         self.history.append(record)
         return record

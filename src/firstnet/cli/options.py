@@ -107,7 +107,12 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     """The TrainConfig of the options a command has, plus `fixed` fields. An option that shapes
     another kind of model than the one chosen (--hidden for the linear model) is refused."""
     names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
-    cfg = TrainConfig(**{name: getattr(args, name) for name in names if name not in fixed}, **fixed)
+    values = {name: getattr(args, name) for name in names if name not in fixed} | fixed
+    if values.get("device") == "auto":  # a GPU's own recipe (config.DEVICE_RECIPES) where one is
+        from firstnet.device import resolve_device
+
+        values["device"] = "cuda" if resolve_device("auto").type == "cuda" else "auto"
+    cfg = TrainConfig(**values)
     for name in names:
         if name in MODEL_FIELDS and cfg.model not in MODEL_FIELDS[name]:
             users = " and ".join(MODEL_FIELDS[name])
