@@ -25,8 +25,8 @@ from torch.utils.data import DataLoader
 from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
 from firstnet.device import environment
+from firstnet.reference import ToTensorNormalize
 from firstnet.train import Trainer
-from references import ToTensorNormalize  # noqa: I001 -- a sibling script in benchmarks/
 
 
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:

@@ -20,10 +20,8 @@ from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.errors import DivergedError
-from firstnet.stats import summarize, time_to
+from firstnet.stats import THRESHOLDS, summarize, times_to
 from firstnet.train import Trainer
-
-THRESHOLDS = (0.98, 0.99, 0.995)
 
 
 def parse_recipe(text: str, device: str) -> TrainConfig:
@@ -46,16 +44,14 @@ def sweep_row(text: str, cfg: TrainConfig, data, seeds: int) -> dict:
         histories.append(trainer.run())
         precision = trainer.precision
     row = {"recipe": text, "precision": precision, "graph": trainer.static is not None}
-    row |= summarize(histories)
-    for threshold in THRESHOLDS:
-        times = sorted(t for h in histories if (t := time_to(h, threshold)) is not None)
-        row[f"time_to_{threshold}"] = times[len(times) // 2] if len(times) == seeds else None
-    return row
+    return row | summarize(histories) | {"time_to": times_to(histories)}
 
 
 def show(row: dict) -> str:
     reach = " ".join(
-        f"{100 * t:g}%:{row[f'time_to_{t}']:.2f}s" if row[f"time_to_{t}"] else f"{100 * t:g}%:-"
+        f"{100 * t:g}%:{r['median_s']:.2f}s ({r['reached']}/{r['runs']})"
+        if (r := row["time_to"][t])["median_s"] is not None
+        else f"{100 * t:g}%:-"
         for t in THRESHOLDS
     )
     return (

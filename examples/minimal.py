@@ -4,56 +4,47 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "firstnet"  # firstnet's download cache
 FOLDER = Path((sys.argv[1:] or [os.environ.get("FIRSTNET_DATA_DIR", CACHE)])[0]).expanduser()
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+BF16 = DEVICE == "cuda" or torch.cpu.get_capabilities().get("avx512_bf16", False)  # else slow
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
-FAST = torch.channels_last  # the memory layout oneDNN's convolutions prefer
-BF16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()  # else slow
 
 
-def load(name, header_bytes):  # an IDX file, raw or gzip: a header, then uint8 values
-    raw = (next(FOLDER.glob(name + "*"), None) or sys.exit(f"no {name} in {FOLDER}")).read_bytes()
+def load(name):  # an IDX file, raw or gzip: a header of 16 (images) or 8 (labels) bytes, then uint8
+    raw = (next(FOLDER.glob(name + "*"), None) or sys.exit(f"no {name}* in {FOLDER}")).read_bytes()
     raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    return torch.from_numpy(np.frombuffer(raw, np.uint8, offset=header_bytes).copy())
+    values = torch.frombuffer(bytearray(raw), dtype=torch.uint8)[16 if "images" in name else 8 :]
+    return (values.view(-1, 28, 28) if "images" in name else values.long()).to(DEVICE)
 
 
-def conv(c_in, c_out, pool):  # pool before batch norm and ReLU: they then see 4x fewer pixels
-    pooling = [nn.MaxPool2d(2)] if pool else []
-    return [nn.Conv2d(c_in, c_out, 3, padding=1), *pooling, nn.BatchNorm2d(c_out), nn.ReLU()]
+def conv(a, b, pool):  # pool before batch norm and ReLU: they then see 4x fewer pixels
+    return [nn.Conv2d(a, b, 3, padding=1), *[nn.MaxPool2d(2)] * pool, nn.BatchNorm2d(b), nn.ReLU()]
 
 
-def images(raw):  # uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1]
-    return (raw.unsqueeze(1).float() / 255).contiguous(memory_format=FAST)
+def images(x, shift):  # uint8 (N, 28, 28) -> shifted float (N, 1, 28, 28) in [0, 1], channels-last
+    return torch.roll(x[:, None] / 255, shift, (2, 3)).contiguous(memory_format=torch.channels_last)
 
 
-x_train = load("train-images-idx3-ubyte", 16).view(-1, 28, 28)
-y_train = load("train-labels-idx1-ubyte", 8).long()
-x_test = load("t10k-images-idx3-ubyte", 16).view(-1, 28, 28)
-y_test = load("t10k-labels-idx1-ubyte", 8).long()
+x, y, x_test, y_test = map(load, ["train-images", "train-labels", "t10k-images", "t10k-labels"])
 torch.manual_seed(0)
 layers = conv(1, 16, 1) + conv(16, 32, 0) + conv(32, 32, 1) + conv(32, 64, 0) + conv(64, 64, 1)
-model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 10)).to(memory_format=FAST)
-epochs, batch = 4, 250
+model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 10)).to(DEVICE)
 optimizer = torch.optim.SGD(model.parameters(), 0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
-schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.2, epochs * 60000 // batch)
-for _ in range(epochs):
-    for index in torch.randperm(60000).view(-1, batch):
-        shift = torch.randint(-2, 3, (2,)).tolist()  # augment: move the batch by up to 2 pixels
-        with torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # bf16 where AMX / AVX-512 run it
-            logits = model(torch.roll(images(x_train[index]), shift, dims=(2, 3)))
-        loss = nn.functional.cross_entropy(logits.float(), y_train[index], label_smoothing=0.1)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-model.eval()
-with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=BF16):  # TTA: 1-pixel shifts
-    x = images(x_test)
-    probabilities = sum(model(torch.roll(x, s, dims=(2, 3))).float().softmax(1) for s in SHIFTS)
+schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.2, total_steps=4 * 240)  # 4 epochs
+for index in torch.cat([torch.randperm(60000, device=DEVICE) for _ in range(4)]).view(-1, 250):
+    with torch.autocast(DEVICE, torch.bfloat16, enabled=BF16):  # bf16 where the hardware has it
+        logits = model(images(x[index], torch.randint(-2, 3, (2,)).tolist()))  # moved <= 2 pixels
+    loss = nn.functional.cross_entropy(logits.float(), y[index], label_smoothing=0.1)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+with torch.no_grad(), torch.autocast(DEVICE, torch.bfloat16, enabled=BF16):  # TTA: 1-pixel shifts
+    probabilities = sum(model.eval()(images(x_test, s)).float().softmax(1) for s in SHIFTS)
 accuracy = (probabilities.argmax(1) == y_test).float().mean().item()
 print(f"test accuracy: {100 * accuracy:.2f}%")
 sys.exit(0 if accuracy >= 0.995 else 1)

@@ -19,6 +19,7 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import main
 from firstnet.config import TrainConfig
+from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError
 from firstnet.preprocess import load_image, mnist_like
 
@@ -306,6 +307,23 @@ def test_bench_reports_statistics_over_seeds(mnist, capsys):
     ] == "mlp"
 
 
+def test_bench_times_each_accuracy_and_runs_the_reference_beside(mnist, capsys):
+    small = ["--hidden", "16", "--epochs", "2", "--train-limit", "2000", "--test-limit", "500"]
+    reference = ["--reference", "--reference-cap", "6"]
+    assert main(["bench", "mlp", "--seeds", "2", *small, *reference, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    history = result["reference"]["history"]  # pytorch/examples' epochs within the 6 s cap
+    assert 1 <= len(history) <= 14 and all(0.5 < r["test_acc"] <= 1 for r in history)
+    assert set(result["time_to"]) == {"0.98", "0.99", "0.995"}
+    assert result["time_to"]["0.995"] == {"median_s": None, "reached": 0, "runs": 2}  # 2000 images
+    theirs = result["reference"]["time_to"]["0.98"]
+    first = next((r["elapsed_s"] for r in history if r["test_acc"] >= 0.98), None)
+    assert theirs == {"median_s": first, "reached": int(first is not None), "runs": 1}
+    assert main(["bench", "mlp", "--seeds", "1", *small]) == 0
+    text = capsys.readouterr().out
+    assert re.search(r"time to accuracy \(median over seeds\): 98% (never|[\d.]+ s)", text)
+
+
 def test_bench_rejects_zero_seeds():
     assert main(["bench", "mlp", "--seeds", "0"]) == 2
 
@@ -416,7 +434,8 @@ def test_serve_refuses_ports_out_of_range():
 
 def test_config_records_the_precision_that_ran(trained_run):
     config = json.loads((trained_run / runs.CONFIG).read_text())
-    assert config["config"]["precision"] == "fp32" and config["precision_used"] == "fp32"
+    assert config["config"]["precision"] == "auto"  # the MLP's recipe: bf16 where it is native
+    assert config["precision_used"] == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_minimal_example_looks_in_the_xdg_cache_and_says_what_is_missing(tmp_path):
@@ -425,7 +444,7 @@ def test_minimal_example_looks_in_the_xdg_cache_and_says_what_is_missing(tmp_pat
     script = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"no train-images-idx3-ubyte in {tmp_path / 'firstnet'}" in result.stderr
+    assert f"no train-images* in {tmp_path / 'firstnet'}" in result.stderr
 
 
 def test_piped_output_is_not_wrapped(trained_run, tmp_path):

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "firstnet"
 RANKS = {
     "firstnet": 0, "errors": 0, "atomic": 1, "activations": 1, "datasets": 1, "config": 2,
     "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
-    "evaluate": 4, "train": 5, "runs": 6, "scratch": 6,
+    "reference": 3, "evaluate": 4, "static_step": 4, "train": 5, "runs": 6, "scratch": 6,
     "figures": 7, "serve": 7, "export": 7, "search": 8, "experiments": 9,
     "cli": 10, "__main__": 11,
 }  # fmt: skip

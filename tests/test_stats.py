@@ -7,7 +7,15 @@ import statistics
 
 import pytest
 
-from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std, summarize, time_to
+from firstnet.stats import (
+    diverged_count,
+    mean_std,
+    percent,
+    percent_mean_std,
+    summarize,
+    time_to,
+    times_to,
+)
 
 NAN = float("nan")
 
@@ -52,3 +60,7 @@ def test_summarize_and_time_to():
         2.5,
     )
     assert time_to(histories[0], 0.985) == 2.0 and time_to(histories[2], 0.999) is None
+    reach = times_to(histories, (0.985, 0.994, 0.999))
+    assert reach[0.985] == {"median_s": 2.0, "reached": 3, "runs": 3}  # 2.0, 1.5, 2.5
+    assert reach[0.994] == {"median_s": 3.0, "reached": 1, "runs": 3}  # only the second run
+    assert reach[0.999] == {"median_s": None, "reached": 0, "runs": 3}

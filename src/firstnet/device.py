@@ -45,8 +45,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if device.type == "mps":
         return "fp32"
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-    native = native or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    flags = torch.cpu.get_capabilities()  # what the CPU reports (cpuid), as torch reads it
+    native = flags.get("avx512_bf16", False) or flags.get("amx_bf16", False)
     return "bf16" if native else "fp32"
 
 

@@ -57,6 +57,20 @@ def time_to(history: list[dict], accuracy: float) -> float | None:
     return next((r["elapsed_s"] for r in history if r["test_acc"] >= accuracy), None)
 
 
+THRESHOLDS = (0.98, 0.99, 0.995)  # the accuracies whose time `firstnet bench` reports
+
+
+def times_to(histories: list[list[dict]], thresholds=THRESHOLDS) -> dict[float, dict]:
+    """For each threshold: the median seconds to reach it over the runs that did (None if none
+    did) and how many of the runs reached it."""
+    result = {}
+    for threshold in thresholds:
+        times = [t for history in histories if (t := time_to(history, threshold)) is not None]
+        median = statistics.median(times) if times else None
+        result[threshold] = {"median_s": median, "reached": len(times), "runs": len(histories)}
+    return result
+
+
 def summarize(histories: list[list[dict]]) -> dict:
     """Final test accuracy (mean, std, range) and median wall time of several runs' histories."""
     accuracies = [h[-1]["test_acc"] for h in histories]

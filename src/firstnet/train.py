@@ -156,8 +156,8 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, self.device)
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
-        if self.device.type == "cuda":  # fixed shapes: let cuDNN time its algorithms once
-            torch.backends.cudnn.benchmark = True
+        if self.device.type == "cuda" and not torch.backends.cudnn.deterministic:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its algorithms once
         # The compiled wrapper shares the parameters; checkpoints always use the plain module's
         # names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model

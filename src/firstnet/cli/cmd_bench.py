@@ -1,5 +1,5 @@
-"""`firstnet bench MODEL`: several seeds of one recipe; accuracy mean ± std, median time, the
-hardware."""
+"""`firstnet bench MODEL`: several seeds of one recipe; accuracy mean ± std, median time, time to
+98/99/99.5%, the hardware; with --reference, pytorch/examples' recipe in the same run."""
 
 from __future__ import annotations
 
@@ -16,45 +16,99 @@ def add_parser(sub) -> None:
     bench = options.add_command(sub, "bench", bench_command)
     bench.add_argument("model", choices=MODELS, help="model to benchmark with its defaults")
     bench.add_argument("--seeds", type=int, default=5, help="number of runs (seeds 0..N-1)")
+    bench.add_argument(
+        "--reference",
+        action="store_true",
+        help="also train pytorch/examples' MNIST recipe once (14 epochs; minutes on a CPU) and "
+        "print how many times faster firstnet reaches each accuracy",
+    )
+    bench.add_argument(
+        "--reference-cap",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the reference after this many seconds (default: all 14 epochs)",
+    )
     options.add(bench, "json")
     fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")]
     options.add_config_options(bench, tuple(fields))
     options.add(bench, "config", "data")
 
 
-def bench_command(args) -> int:
-    """train several seeds; test accuracy mean ± std, median wall time, hardware"""
+def bench(cfg: TrainConfig, data, seeds: int, reference: bool, cap: float | None) -> dict:
+    """Train `seeds` seeds of `cfg` (and the reference once); the figures as one dict."""
     from firstnet import stats
     from firstnet.device import environment
+    from firstnet.reference import examples_run
     from firstnet.train import Trainer
 
+    histories = []
+    for seed in range(seeds):
+        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
+        with training_bar(f"{cfg.model} seed {seed}") as show:
+            histories.append(trainer.run(show))
+    result = stats.summarize(histories) | {
+        "model": cfg.model,
+        "precision": trainer.precision,
+        "graph": trainer.static is not None,
+        "time_to": stats.times_to(histories),
+        "config": cfg.to_dict(),
+        "environment": environment(trainer.device),
+    }
+    if reference:
+        with out.status("pytorch/examples' recipe (14 epochs)") as status:
+
+            def show(record: dict) -> None:
+                accuracy, seconds = 100 * record["test_acc"], record["elapsed_s"]
+                status.update(f"pytorch/examples epoch {record['epoch']}: {accuracy:.2f}% "
+                              f"at {seconds:.0f} s")  # fmt: skip
+
+            subset = data.subset(cfg.train_limit, cfg.test_limit)  # the images firstnet had
+            history = examples_run(subset, 0, trainer.device, cap, show)
+        result["reference"] = {"history": history, "time_to": stats.times_to([history])}
+    return result
+
+
+def reach_text(time_to: dict) -> str:
+    """'98% 1.2 s, 99% 2.9 s, 99.5% never' (with 'k/n' where only some runs reached it)."""
+    texts = []
+    for threshold, reach in time_to.items():
+        seconds, some = reach["median_s"], f" ({reach['reached']}/{reach['runs']})"
+        partial = some if 0 < reach["reached"] < reach["runs"] else ""
+        reached = f"{seconds:.2f} s{partial}" if seconds is not None else "never"
+        texts.append(f"{100 * threshold:g}% {reached}")
+    return ", ".join(texts)
+
+
+def bench_command(args) -> int:
+    """train several seeds: accuracy mean ± std, median time, time to each accuracy, hardware"""
     cfg = options.config_from_args(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     data = load_data(args.data_dir, args.dataset)
-    histories = []
-    for seed in range(args.seeds):
-        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        with training_bar(f"{cfg.model} seed {seed}") as show:
-            histories.append(trainer.run(show))
-    env = environment(trainer.device)
-    result = stats.summarize(histories) | {
-        "model": cfg.model,
-        "precision": trainer.precision,
-        "config": cfg.to_dict(),
-        "environment": env,
-    }
+    result = bench(cfg, data, args.seeds, args.reference, args.reference_cap)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2))  # thresholds as keys: "0.98", "0.99", "0.995"
         return 0
+    env = result["environment"]
     hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores"
     out.print(
         f"[bold]{cfg.model}[/]: test accuracy {100 * result['test_acc_mean']:.2f} ± "
         f"{100 * result['test_acc_std']:.2f}% (n={result['runs']}, "
         f"min {100 * result['test_acc_min']:.2f}%), "
-        f"median {result['seconds_median']:.1f} s training + evaluation"
+        f"median {result['seconds_median']:.2f} s training + evaluation"
     )
+    out.print(f"time to accuracy (median over seeds): {reach_text(result['time_to'])}")
+    if "reference" in result:
+        theirs = result["reference"]["time_to"]
+        out.print(f"pytorch/examples, same run: {reach_text(theirs)}")
+        for threshold, reach in result["time_to"].items():
+            if reach["median_s"] and theirs[threshold]["median_s"]:
+                ratio = theirs[threshold]["median_s"] / reach["median_s"]
+                out.print(f"to {100 * threshold:g}%: firstnet is {ratio:.1f}x faster")
+    graph = ", CUDA graphs" if result["graph"] else ""
     out.print(
-        f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), {trainer.precision}"
+        f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), "
+        f"{result['precision']}{graph}"
     )
     return 0
