@@ -8,7 +8,7 @@ epochs.
 
 Prints median training time (including the per-epoch test evaluation) and test accuracy of each over
 several seeds, the hardware, and the speed ratio. Usage:
-    python benchmarks/mlp_speed.py [--seeds 3] [--ref-seeds 1] [--precision fp32|bf16]
+    python benchmarks/mlp_speed.py [--seeds 3] [--ref-seeds 1] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="firstnet runs (default: 3)")
     parser.add_argument("--ref-seeds", type=int, default=1, help="reference runs (default: 1)")
     parser.add_argument(
-        "--precision", default="fp32", choices=("fp32", "bf16"), help="firstnet precision"
+        "--precision",
+        default="auto",
+        choices=("auto", "fp32", "bf16"),
+        help="firstnet precision (default: auto, the MLP recipe's: bf16 where it is native)",
     )
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()

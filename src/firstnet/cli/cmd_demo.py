@@ -51,8 +51,8 @@ def demo_command(args) -> int:
 
 DEMO_MODELS = ("linear", "mlp", "cnn")
 # Each model's share of the demo's training time, measured on 2-core CPUs (the CNN dominates: with
-# bf16 on AVX-512, linear 1 s, MLP 4 s, CNN 19 s): a rough guide to what is left.
-DEMO_SHARES = {"linear": 0.04, "mlp": 0.16, "cnn": 0.80}
+# bf16 on AVX-512 BF16, linear 1 s, MLP 2.4 s, CNN 12 s): a rough guide to what is left.
+DEMO_SHARES = {"linear": 0.06, "mlp": 0.15, "cnn": 0.79}
 
 
 def claims_table(summary: dict, results: dict[str, dict]) -> Table:

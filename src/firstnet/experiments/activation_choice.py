@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from firstnet.activations import ACTIVATIONS, LINEAR, RELU_FAMILY, SIGMOID_LIKE, SMOOTH_MODERN
-from firstnet.config import TrainConfig
+from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import markdown_table, scientific, write_results
@@ -69,12 +69,8 @@ def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
         for name in budget.deep_activations
     ]
     result = []
-    shared = {
-        "model": "mlp",
-        "epochs": budget.epochs,
-        "lr": budget.lr,
-        "train_limit": budget.train_limit,
-    }
+    shared = {"model": "mlp", "epochs": budget.epochs, "train_limit": budget.train_limit}
+    shared |= EXPERIMENT_MLP | {"lr": budget.lr}
     for name, depth, hidden, init in plan:
         for seed in range(seeds):
             cfg = TrainConfig(

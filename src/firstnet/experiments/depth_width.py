@@ -15,7 +15,7 @@ from pathlib import Path
 
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from firstnet.config import TrainConfig
+from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.results import table_of, write_results
 from firstnet.figures.style import PALETTE, plt, save
@@ -53,6 +53,7 @@ def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     for depth, width in architectures(budget):
         model = "linear" if depth == 0 else "mlp"
         shared = {"epochs": budget.epochs, "train_limit": budget.train_limit}
+        shared |= EXPERIMENT_MLP if model == "mlp" else {}
         for seed in range(seeds):
             cfg = TrainConfig(model=model, depth=depth, hidden=max(width, 1), seed=seed, **shared)
             label = f"depth {depth}, width {width}, seed {seed}"

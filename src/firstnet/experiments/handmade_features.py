@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from firstnet.config import TrainConfig
+from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.evaluate import evaluate
 from firstnet.experiments import cells
 from firstnet.experiments import features as fe
@@ -81,7 +81,8 @@ def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
     shared = {"epochs": budget.epochs, "train_limit": budget.train_limit}
     for kind, description in NETWORKS.items():
         for seed in range(seeds):
-            cfg = TrainConfig(model=kind, seed=seed, **shared)
+            recipe = EXPERIMENT_MLP if kind == "mlp" else {}
+            cfg = TrainConfig(model=kind, seed=seed, **shared, **recipe)
             result.append(
                 cells.training_cell(f"{kind}-seed{seed}", cfg, f"{description}, seed {seed}")
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 
-from firstnet.config import TrainConfig
+from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.data import validation_split
 from firstnet.experiments import cells
 from firstnet.experiments.results import table_of, write_results
@@ -55,7 +55,7 @@ DEFAULT = Budget(trials=30, epochs=3, train_limit=20_000)
 
 def space(budget: Budget) -> dict:
     fixed = {"model": "mlp", "epochs": budget.epochs, "batch_size": 128, "optimizer": "sgd",
-             "schedule": "onecycle", "tta": False}  # fmt: skip
+             "schedule": "onecycle", "tta": False, "precision": "fp32"}  # fmt: skip
     return {"params": SPACE_PARAMS, "fixed": fixed}
 
 
@@ -67,7 +67,7 @@ def plan(budget: Budget, seeds: int) -> list[cells.Cell]:
             key = f"{strategy}-seed{seed}"
             label = f"{strategy}, {budget.trials} trials, seed {seed}"
             result.append(cells.Cell(key, common | {"strategy": strategy}, label))
-        default = TrainConfig(model="mlp", epochs=budget.epochs, seed=seed)
+        default = TrainConfig(model="mlp", epochs=budget.epochs, seed=seed, **EXPERIMENT_MLP)
         result.append(
             cells.Cell(
                 f"default-seed{seed}",
