@@ -22,7 +22,7 @@ $(BIN)/firstnet: pyproject.toml
 install: $(BIN)/firstnet
 
 demo: install
-	$(BIN)/firstnet demo
+	$(BIN)/firstnet report --quick
 
 test: install
 	$(BIN)/ruff check .

@@ -26,7 +26,7 @@ from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.reference import ToTensorNormalize
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.errors import DivergedError
 from firstnet.stats import THRESHOLDS, summarize, times_to
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 def parse_recipe(text: str, device: str) -> TrainConfig:

@@ -3,7 +3,7 @@ in one run.
 
 Both train the same recipe -- the MLP's, 784-256-256-10 ReLU, one-cycle SGD with Nesterov
 momentum, label smoothing, in fp32 -- from the same config, on the CPU, each with its own trainer
-(NumPy: firstnet.scratch; torch: firstnet.train.Trainer). An epoch is timed from one end-of-epoch
+(NumPy: firstnet.scratch; torch: firstnet.trainer.Trainer). An epoch is timed from one end-of-epoch
 callback to the next, so it holds the training pass and the test-set evaluation in both. The two
 alternate, run after run, so a busy machine slows both alike. Prints the median epoch time and
 throughput of each, their ratio, the test accuracy reached, and the hardware. Usage:
@@ -24,7 +24,7 @@ from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.scratch import ScratchTrainer
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 def epoch_seconds(trainer) -> tuple[list[float], float]:

@@ -23,7 +23,7 @@ from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.reference import examples_run
 from firstnet.stats import THRESHOLDS, summarize, times_to
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 def describe(name: str, histories: list[list[dict]]) -> dict:

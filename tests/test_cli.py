@@ -29,6 +29,7 @@ SUBCOMMANDS = [
     "eval",
     "predict",
     "demo",
+    "report",
     "scratch",
     "bench",
     "plot",

@@ -12,7 +12,7 @@ from safetensors.torch import load_file, safe_open
 from firstnet import export, runs
 from firstnet.cli import main
 from firstnet.config import TrainConfig
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from firstnet.cli import main
 from firstnet.cli.cmd_demo import MINIMAL_LINES
 from firstnet.config import TrainConfig
 from firstnet.data.idx import encode_idx
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 from tests.photos import write_photos
 
 pytestmark = pytest.mark.gate

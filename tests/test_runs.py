@@ -13,7 +13,7 @@ from firstnet import runs
 from firstnet.atomic import atomic_write
 from firstnet.errors import CheckpointError, StorageError
 from firstnet.evaluate import probabilities
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 from tests.conftest import small_config
 
 

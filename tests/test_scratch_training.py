@@ -19,7 +19,7 @@ from firstnet.config import TrainConfig
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.evaluate import predict_logits as torch_predict_logits
 from firstnet.scratch import TORCH_NAMES, ScratchTrainer, from_torch_names, predict_logits
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 from tests.conftest import small_config
 
 

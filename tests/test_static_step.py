@@ -11,7 +11,7 @@ import torch
 
 from firstnet.errors import ConfigError
 from firstnet.schedule import learning_rate
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 from tests.conftest import small_config
 
 

@@ -11,7 +11,7 @@ from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.schedule import learning_rate
-from firstnet.train import Trainer, random_shifts, smoothed_cross_entropy, translate
+from firstnet.trainer import Trainer, random_shifts, smoothed_cross_entropy, translate
 from tests.conftest import small_config
 
 

@@ -25,7 +25,7 @@ from firstnet.config import TrainConfig
 from firstnet.device import environment
 from firstnet.errors import CheckpointError, DivergedError, StorageError
 from firstnet.models import model_for
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 try:
     import fcntl  # POSIX: run directories are locked; on Windows they are not (docs/security.md)

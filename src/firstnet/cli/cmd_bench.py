@@ -7,9 +7,10 @@ import dataclasses
 import json
 
 from firstnet.cli import options
-from firstnet.cli.console import load_data, out, training_bar
+from firstnet.cli.console import load_data
 from firstnet.config import MODELS, TrainConfig
 from firstnet.errors import ConfigError
+from firstnet.terminal import out, training_bar
 
 
 def add_parser(sub) -> None:
@@ -40,7 +41,7 @@ def bench(cfg: TrainConfig, data, seeds: int, reference: bool, cap: float | None
     from firstnet import stats
     from firstnet.device import environment
     from firstnet.reference import examples_run
-    from firstnet.train import Trainer
+    from firstnet.trainer import Trainer
 
     histories = []
     for seed in range(seeds):

@@ -11,8 +11,9 @@ from rich.table import Table
 from firstnet.cli import options
 from firstnet.cli.cmd_data import show_data
 from firstnet.cli.cmd_train import train_run
-from firstnet.cli.console import err, load_data, out
+from firstnet.cli.console import load_data
 from firstnet.config import TrainConfig
+from firstnet.terminal import err, out
 
 MINIMAL_LINES = 40  # non-blank lines of examples/minimal.py; a test keeps this in step
 

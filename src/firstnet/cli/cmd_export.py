@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import err, load_run_data, out
+from firstnet.cli.console import load_run_data
+from firstnet.terminal import err, out
 
 
 def add_parser(sub) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
-from firstnet.cli.console import load_data, load_run_data, out, task_bar, training_bar
+from firstnet.cli.console import load_data, load_run_data
 from firstnet.data.toy import TOY_DATASETS
 from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ConfigError
+from firstnet.terminal import out, training_bar
 
 FIGURES_DIR = Path("runs/figures")
 
@@ -172,36 +173,29 @@ def plot_boundary(args) -> int:
     """animation: decision regions of models training on 2-D toy data, beside their loss and
     accuracy curves (GIF, PNG of the last frame, MP4)
 
-    Trains each model of --compare on a toy data set, then draws the animation from the snapshots.
+    Trains each model of --compare on a toy data set, then draws the animation from the snapshots
+    (`firstnet.api.decision_boundary`).
     """
-    from firstnet.data.toy import make_toy
+    from firstnet import api
+    from firstnet.atomic import atomic_write
     from firstnet.figures import boundary
 
-    data = make_toy(args.dataset, args.points, args.noise, args.seed, args.classes)
     mlp = {"hidden": args.hidden, "depth": args.depth, "activation": args.activation}
-    configs = boundary.boundary_configs(
-        args.compare.split(","), args.steps, args.seed, data, mlp, args.lr
-    )
-    grid = boundary.make_grid(data, args.grid)
-    trained = []
-    with task_bar("training", args.steps * len(configs)) as advance:
-        for cfg in configs:
-            trained.append(
-                boundary.train_with_snapshots(cfg, data, grid, args.frames, on_step=advance)
-            )
-    title = f"Decision regions on {data.source}"
-    frames = boundary.render_frames(trained, data, grid, title, args.dpi)
-    stem = args.out_dir / f"boundary-{args.dataset}"
+    result = api.decision_boundary(
+        args.dataset, tuple(args.compare.split(",")), mlp, args.steps, args.frames, args.points,
+        args.noise, args.classes, args.lr, args.seed, args.grid, args.dpi,
+    )  # fmt: skip
+    frames, stem = result["frames"], args.out_dir / f"boundary-{args.dataset}"
     written = [
-        boundary.write_gif(frames, stem.with_suffix(".gif")),
-        boundary.write_png(frames[-1], stem.with_suffix(".png")),
+        atomic_write(stem.with_suffix(".gif"), result["gif"]),
+        atomic_write(stem.with_suffix(".png"), result["png"]),
     ]
     mp4 = boundary.write_mp4(frames, stem.with_suffix(".mp4")) if args.mp4 else None
     written += [mp4] if mp4 else []
-    for run in trained:
-        last = run.history[-1]
+    for run in result["runs"]:
+        last = run["history"][-1]
         out.print(
-            f"{run.label}: train {last['train_acc']:.1%}, test {last['test_acc']:.1%} "
+            f"{run['label']}: train {last['train_acc']:.1%}, test {last['test_acc']:.1%} "
             f"after {last['epoch']} steps ({last['elapsed_s']:.1f} s)"
         )
     skipped = "" if mp4 or not args.mp4 else " (no ffmpeg found: MP4 skipped)"

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from firstnet.cli import options
-from firstnet.cli.console import out
+from firstnet.terminal import out
 
 
 def add_parser(sub) -> None:

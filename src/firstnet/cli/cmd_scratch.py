@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import err, error_table, load_data, out, training_bar
+from firstnet.cli.console import error_table, load_data
 from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError
 from firstnet.scratch.fit import CONFIG_FIELDS, FIXED_FIELDS
+from firstnet.terminal import err, out, training_bar
 
 
 def add_parser(sub) -> None:

@@ -16,10 +16,11 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import err, load_data, out, stop_on_sigint, task_bar
+from firstnet.cli.console import load_data, stop_on_sigint
 from firstnet.config import DEVICES
 from firstnet.errors import ConfigError
 from firstnet.search import PRUNERS, SAMPLERS
+from firstnet.terminal import err, out, task_bar
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
 STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"

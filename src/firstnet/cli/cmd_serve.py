@@ -12,8 +12,8 @@ from pathlib import Path
 from rich.markup import escape
 
 from firstnet.cli import options
-from firstnet.cli.console import err, out
 from firstnet.errors import ServeError
+from firstnet.terminal import err, out
 
 
 def add_parser(sub) -> None:

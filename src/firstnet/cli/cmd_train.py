@@ -10,9 +10,10 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import err, load_data, load_run_data, out, stop_on_sigint, training_bar
+from firstnet.cli.console import load_data, load_run_data, stop_on_sigint
 from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ImageError
+from firstnet.terminal import err, out, training_bar
 
 
 def add_parser(sub) -> None:
@@ -41,7 +42,7 @@ def train_run(cfg, data, run_dir: Path, resume: bool = False):
     """Train (or continue) a run with a progress bar; the trainer when finished, None if stopped."""
     from firstnet import runs
     from firstnet.figures.curves import plot_curves
-    from firstnet.train import Trainer
+    from firstnet.trainer import Trainer
 
     trainer = Trainer(cfg, data)
     with runs.claim(run_dir, fresh=not resume):

@@ -23,7 +23,7 @@ from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_stati
 from firstnet.experiments.results import markdown_table, scientific, write_results
 from firstnet.figures.style import PALETTE, plt, save
 from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 TITLE = "Activations: the same MLP with every activation of the registry, then 10 layers deep"
 

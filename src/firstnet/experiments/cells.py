@@ -22,7 +22,7 @@ from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.errors import DivergedError, FirstnetError
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 CELLS = "cells"
 

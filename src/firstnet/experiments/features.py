@@ -6,7 +6,7 @@ fitted full-batch by L-BFGS. The objective is convex, so this finds (up to the t
 linear classifier on those features, whatever the learning-rate schedule: the comparison measures
 the features, not an optimiser budget. It is a small convex fit, not a training loop for networks --
 the networks of the experiment (the linear model on raw pixels as `firstnet train` trains it, and
-the MLP) go through `firstnet.train.Trainer`.
+the MLP) go through `firstnet.trainer.Trainer`.
 """
 
 from __future__ import annotations

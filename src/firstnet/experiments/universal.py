@@ -20,7 +20,7 @@ from firstnet.experiments import cells, fit1d
 from firstnet.experiments.results import markdown_table, write_results
 from firstnet.figures.style import PALETTE, plt, save
 from firstnet.stats import percent
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 TITLE = "Universal approximation, and memorising random labels"
 

@@ -116,7 +116,7 @@ def _shade(ax, facts: dict) -> None:
             ax.axvspan(low, max(high, low + 0.02), color=color, alpha=alpha, lw=0)
 
 
-def plot_activation_family(family: str, path: Path) -> Path:
+def plot_activation_family(family: str, path: Path | None):
     """One row per activation of `family`: f(z) on the left, f'(z) on the right, z in [-6, 6],
     problems marked."""
     names = family_members(family)

@@ -29,7 +29,7 @@ from firstnet.errors import ConfigError, FirstnetError
 from firstnet.evaluate import predict_logits
 from firstnet.figures.style import PALETTE, plt
 from firstnet.models import model_for
-from firstnet.train import Trainer
+from firstnet.trainer import Trainer
 
 
 @dataclass

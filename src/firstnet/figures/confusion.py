@@ -41,7 +41,7 @@ def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
     }
 
 
-def plot_confusion(matrix: np.ndarray, path: Path, title: str = "Confusion matrix") -> Path:
+def plot_confusion(matrix: np.ndarray, path: Path | None, title: str = "Confusion matrix"):
     """Counts with true class on rows and predicted class on columns; log colour scale shows rare
     errors."""
     matrix = np.asarray(matrix)
@@ -65,9 +65,9 @@ def plot_errors(
     labels: np.ndarray,
     predictions: np.ndarray,
     confidence: np.ndarray,
-    path: Path,
+    path: Path | None,
     columns: int = 8,
-) -> Path:
+):
     """The most confident mistakes: each digit titled 'true -> predicted (confidence)'."""
     shown = zip(labels, predictions, confidence, strict=True)
     titles = [f"{t}→{p} ({100 * c:.0f}%)" for t, p, c in shown]

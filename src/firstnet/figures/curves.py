@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator
 from firstnet.figures.style import PALETTE, plt, save
 
 
-def plot_curves(history: list[dict], path: Path, title: str = "Training progress") -> Path:
+def plot_curves(history: list[dict], path: Path | None, title: str = "Training progress"):
     """Loss and accuracy per epoch, train and test, side by side."""
     epochs = [r["epoch"] for r in history]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))

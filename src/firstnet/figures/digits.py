@@ -12,7 +12,7 @@ from firstnet.datasets import DATASETS
 from firstnet.figures.style import plt, save
 
 
-def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
+def sample_digits(data: MNIST, path: Path | None, per_class: int = 4):
     """A PNG grid of the first `per_class` training images of each digit: one column per class."""
     labels = data.train_labels
     first = np.stack([np.flatnonzero(labels == c)[:per_class] for c in range(10)], axis=1).ravel()
@@ -24,10 +24,10 @@ def sample_digits(data: MNIST, path: Path, per_class: int = 4) -> Path:
 def plot_digit_grid(
     images: np.ndarray,
     labels: np.ndarray,
-    path: Path,
+    path: Path | None,
     columns: int = 10,
     title: str = "MNIST samples",
-) -> Path:
+):
     """A grid of digits (N, 28, 28) titled with their labels."""
     return image_grid(images, [str(label) for label in labels], path, columns, title)
 
@@ -35,11 +35,11 @@ def plot_digit_grid(
 def image_grid(
     images: np.ndarray,
     titles: list[str],
-    path: Path,
+    path: Path | None,
     columns: int,
     title: str,
     title_color: str = "black",
-) -> Path:
+):
     """Digits (N, 28, 28) uint8 in a grid, dark ink on white, each with a small title."""
     rows = max(1, int(np.ceil(len(images) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15), squeeze=False)

@@ -27,7 +27,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
 from firstnet.figures.style import PALETTE, plt, save
-from firstnet.train import Trainer, to_device_tensors
+from firstnet.trainer import Trainer, to_device_tensors
 
 LOSS_CEILING = 3.0  # far from the minimum the loss explodes and would flatten everything else
 TRAJECTORY_POINTS = 60  # parameter snapshots kept along the way (each is ~1 MB for the default MLP)
@@ -182,7 +182,7 @@ def mnist_loss_slices(
     return slices, trainer
 
 
-def plot_mnist_slices(slices: list, path: Path, title: str) -> Path:
+def plot_mnist_slices(slices: list, path: Path | None, title: str):
     """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected
     trajectory (start, path, trained weights at the centre)."""
     fig = plt.figure(figsize=(12, 10))

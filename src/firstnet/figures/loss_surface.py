@@ -118,7 +118,7 @@ def gradient_intuition(
     }
 
 
-def plot_two_weight_landscape(intuition: dict, path: Path) -> Path:
+def plot_two_weight_landscape(intuition: dict, path: Path | None):
     """Left: the loss surface over (w1, w2) with the descent paths on it. Right: contours, the
     negative gradient as arrows (the direction gradient descent moves), and the same paths."""
     w1, w2, loss = (intuition[k].numpy() for k in ("w1", "w2", "loss"))

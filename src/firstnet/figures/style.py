@@ -30,12 +30,15 @@ plt.rcParams.update(
 )
 
 
-def save(fig, path: Path, **savefig_kwargs) -> Path:
-    """Write `fig` to `path` atomically and close it.
+def save(fig, path: Path | None, **savefig_kwargs):
+    """Write `fig` to `path` atomically and close it; the path. With `path` None the figure itself,
+    open: what the Python API's figure functions return (`firstnet.api`).
 
     `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly
     figsize * DPI pixels.
     """
+    if path is None:
+        return fig
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
     finally:

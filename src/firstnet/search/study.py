@@ -261,7 +261,7 @@ def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[],
     """The objective of one trial: train on the split's training rows, report validation error
     after each epoch (pruning), return the objectives. A diverged trial counts at chance level."""
     from firstnet.models import count_parameters
-    from firstnet.train import Trainer
+    from firstnet.trainer import Trainer
 
     budget, single = settings["trials"], len(settings["objectives"]) == 1
 

@@ -1,0 +1,284 @@
+"""The Python API: the lecture's work as functions, for scripts and notebooks.
+
+`import firstnet` exposes these (the names in `firstnet.__all__`) and loads none of them, nor torch,
+until one is used.
+Each function is what a command of the command line does, with numbers coming back as data and
+figures as matplotlib Figures (files only when a path is given). docs/api.md lists them all.
+
+>>> import firstnet
+>>> data = firstnet.load_mnist()
+>>> run = firstnet.train("linear", data=data, epochs=1, progress=False)
+>>> run.evaluate(data)["accuracy"] > 0.85
+True
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from firstnet import runs
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST, load_dataset
+from firstnet.evaluate import probabilities, test_report
+from firstnet.terminal import training_bar
+from firstnet.trainer import Trainer
+
+
+def _show_figures_in_notebooks() -> None:
+    """In a Jupyter kernel, a returned Figure displays as a PNG (figures draw with the headless Agg
+    backend, so nothing else shows them, and each shows once)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        select_figure_formats(shell, {"png"})
+
+
+_show_figures_in_notebooks()
+
+
+def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> MNIST:
+    """MNIST (or "fashion-mnist", "kmnist") as uint8 arrays, from the first source that has it
+    (a folder, the cache, known copies, the mirrors; docs/datasets.md).
+
+    >>> data = load_mnist()
+    >>> data.train_images.shape, data.test_images.shape, data.train_images.dtype
+    ((60000, 28, 28), (10000, 28, 28), dtype('uint8'))
+    """
+    return load_dataset(data_dir, dataset=dataset)
+
+
+@dataclass
+class Run:
+    """A trained model with its config and history (one record per epoch: train and test loss and
+    accuracy, elapsed seconds, learning rate). `path` is the run directory it was saved to or loaded
+    from, if any."""
+
+    config: TrainConfig
+    model: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    source: str = "unknown"  # where the training data came from
+    path: Path | None = None
+
+    def evaluate(self, data: MNIST | None = None) -> dict:
+        """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
+        confident mistakes on the test set of `data` (loaded when not given), as the model was
+        evaluated in training (its precision and test-time augmentation)."""
+        data = data if data is not None else load_mnist(dataset=self.config.dataset)
+        return test_report(self.config, self.model.eval(), data.test_images, data.test_labels)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for images (N, 28, 28) or one image (28, 28): uint8
+        pixels, or floats in [0, 1]; white digit on black, as MNIST
+        (`firstnet.preprocess.mnist_like` makes a picture so)."""
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            shape = images.shape
+            raise ValueError(f"expected images of shape (N, 28, 28) or (28, 28), got {shape}")
+        tensor = torch.from_numpy(images.copy()).unsqueeze(1)
+        if tensor.dtype != torch.uint8:
+            tensor = tensor.float()
+        return probabilities(self.config, self.model.eval(), tensor).float().numpy()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the run as a run directory (config.json, metrics.jsonl, model.safetensors) that
+        `firstnet eval`, `predict`, `export` and `serve` read; the directory."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        device = next(self.model.parameters()).device
+        runs.write_config(path, self.config, device, self.source)
+        runs.write_metrics(path, self.history)
+        runs.save_model(path, self.config, self.model.state_dict())
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU."""
+        config, model = runs.load_model(Path(path))
+        history = runs.read_metrics(Path(path))
+        return cls(config, model, history, source="a saved run", path=Path(path))
+
+
+def train(model: str = "mlp", data: MNIST | None = None, *, progress: bool = True, **config) -> Run:
+    """`firstnet train`: train `model` ("linear", "mlp" or "cnn") with its recipe; any
+    TrainConfig field (epochs, hidden, lr, seed, device, ...) can be given. A progress bar per epoch
+    in the terminal or the notebook unless `progress` is False.
+
+    >>> run = train("mlp", epochs=1, hidden=64, train_limit=5000, progress=False)
+    >>> len(run.history), run.history[-1]["test_acc"] > 0.8
+    (1, True)
+    """
+    cfg = TrainConfig(model=model, **config)
+    data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    trainer = Trainer(cfg, data)
+    with training_bar(model) if progress else nullcontext(None) as show:
+        history = trainer.run(show)
+    return Run(cfg, trainer.model.eval(), history, source=data.source)
+
+
+def train_numpy(data: MNIST | None = None, *, progress: bool = True, **config) -> Run:
+    """`firstnet scratch`: the lecture's homework, the 784-H-H-10 MLP trained by NumPy code with
+    hand-derived gradients (docs/gradients.md); the Run holds the same weights in the torch MLP, so
+    `evaluate`, `predict` and `save` work as for `train`.
+
+    >>> run = train_numpy(epochs=2, hidden=64, train_limit=10000, progress=False)
+    >>> run.history[-1]["test_acc"] > 0.8
+    True
+    """
+    from firstnet.scratch import ScratchTrainer
+    from firstnet.scratch.fit import FIXED_FIELDS
+    from firstnet.scratch.parity import to_torch_mlp
+
+    cfg = TrainConfig(**(FIXED_FIELDS | config))
+    data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    trainer = ScratchTrainer(cfg, data)
+    with training_bar("numpy mlp") if progress else nullcontext(None) as show:
+        history = trainer.run(show)
+    model = to_torch_mlp(trainer.params, cfg.activation).eval()
+    return Run(cfg, model, history, source=data.source)
+
+
+def gradcheck(seed: int = 0) -> dict:
+    """`firstnet scratch --gradcheck`: the NumPy MLP's hand-derived gradients of W1, b1, W2, b2,
+    W3, b3 for every activation, against finite differences (max relative error) and torch
+    autograd (max absolute difference); `passed` when all are under their tolerances.
+
+    >>> result = gradcheck()
+    >>> result["passed"], result["finite_differences"]["relu"]["W1"] < 1e-6
+    (True, True)
+    """
+    from firstnet.scratch import gradcheck as numeric
+    from firstnet.scratch import parity
+
+    differences = numeric.check_all_activations(seed)
+    autograd = parity.check_all_activations(seed)
+    passed = all(e < numeric.TOLERANCE for row in differences.values() for e in row.values())
+    passed &= all(e < parity.PARITY_TOLERANCE for row in autograd.values() for e in row.values())
+    return {"finite_differences": differences, "autograd": autograd, "passed": passed}
+
+
+def _figure(fig, path: str | Path | None):
+    """The API's figures: returned open; also written to `path` when one is given."""
+    if path is not None:
+        fig.savefig(Path(path))
+    return fig
+
+
+def figure_curves(run: Run, path: str | Path | None = None):
+    """Loss and accuracy per epoch, train and test (`firstnet plot curves`)."""
+    from firstnet.figures.curves import plot_curves
+
+    return _figure(plot_curves(run.history, None, title=f"{run.config.model}"), path)
+
+
+def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Path | None = None):
+    """The first `per_class` training images of each class, one column per class (`firstnet data`).
+
+    >>> figure_digits(per_class=2).axes[0].get_title()
+    '0'
+    """
+    from firstnet.figures.digits import sample_digits
+
+    return _figure(sample_digits(data if data is not None else load_mnist(), None, per_class), path)
+
+
+def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | None = None):
+    """The confusion matrix of `run` on the test set (`firstnet eval`)."""
+    from firstnet.figures.confusion import plot_confusion
+
+    matrix = np.array(run.evaluate(data)["confusion_matrix"])
+    title = f"{run.config.model}: confusion on the test set"
+    return _figure(plot_confusion(matrix, None, title), path)
+
+
+def figure_activations(family: str = "relu-family", path: str | Path | None = None):
+    """One activation family (sigmoid-like, relu-family, smooth-modern): f and f' with their
+    problems marked (`firstnet plot activations`).
+
+    >>> len(figure_activations("sigmoid-like").axes) > 2
+    True
+    """
+    from firstnet.figures.activation_families import plot_activation_family
+
+    return _figure(plot_activation_family(family, None), path)
+
+
+def figure_loss_surface(path: str | Path | None = None):
+    """A loss over two weights as a 3-D surface and as contours with the negative gradient and
+    three descent paths (`firstnet plot landscape --part a`)."""
+    from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
+
+    return _figure(plot_two_weight_landscape(gradient_intuition(), None), path)
+
+
+def decision_boundary(
+    dataset: str = "spirals",
+    compare: tuple[str, ...] = ("linear", "mlp"),
+    mlp: dict | None = None,
+    steps: int = 600,
+    frames: int = 60,
+    points: int = 800,
+    noise: float = 0.05,
+    classes: int | None = None,
+    lr: float = 0.3,
+    seed: int = 0,
+    grid: int = 150,
+    dpi: int = 80,
+    progress: bool = True,
+) -> dict:
+    """`firstnet plot boundary`: models trained side by side on 2-D toy data ("spirals", "moons",
+    "circles", "xor", "blobs"), their decision regions drawn at `frames` moments beside their loss
+    and accuracy curves. Returns the frames (RGB arrays), the animation as GIF bytes, the last frame
+    as PNG bytes, and each model's label and history (one record per step).
+
+    >>> result = decision_boundary(steps=60, frames=3, grid=40, dpi=40, progress=False)
+    >>> len(result["frames"]), result["gif"][:3], [run["label"] for run in result["runs"]]
+    (3, b'GIF', ['linear', 'MLP 2x32 relu'])
+    """
+    from firstnet.data.toy import make_toy
+    from firstnet.figures import boundary
+    from firstnet.terminal import task_bar
+
+    data = make_toy(dataset, points, noise, seed, classes)
+    shape = {"hidden": 32, "depth": 2, "activation": "relu"} | (mlp or {})
+    configs = boundary.boundary_configs(list(compare), steps, seed, data, shape, lr)
+    cells = boundary.make_grid(data, grid)
+    trained = []
+    with task_bar("training", steps * len(configs)) if progress else nullcontext(None) as advance:
+        for cfg in configs:
+            trained.append(boundary.train_with_snapshots(cfg, data, cells, frames, on_step=advance))
+    images = boundary.render_frames(trained, data, cells, f"Decision regions on {data.source}", dpi)
+    with tempfile.TemporaryDirectory() as folder:
+        gif = boundary.write_gif(images, Path(folder) / "boundary.gif").read_bytes()
+        png = boundary.write_png(images[-1], Path(folder) / "boundary.png").read_bytes()
+    runs_ = [{"label": run.label, "history": run.history} for run in trained]
+    return {"frames": images, "gif": gif, "png": png, "runs": runs_, "source": data.source}
+
+
+def experiment(
+    name: str,
+    data: MNIST | None = None,
+    quick: bool = True,
+    seeds: int | None = None,
+    out_dir: str | Path | None = None,
+) -> dict:
+    """`firstnet experiment NAME`: one of the lecture's open questions measured; its results as
+    data (the rows of its table among them). Cells are kept in `out_dir` (a temporary folder when
+    not given), so a second call there reuses them."""
+    from firstnet.experiments.runner import run_experiment
+
+    data = data if data is not None else load_mnist()
+    with tempfile.TemporaryDirectory() if out_dir is None else nullcontext(out_dir) as folder:
+        return run_experiment(name, data, Path(folder), quick, seeds)

@@ -1,0 +1,393 @@
+"""`firstnet report`: the whole lecture reproduced in one command, as one self-contained HTML page.
+
+For every claim and question of the lecture, in its order: the slide's words, the answer firstnet
+measured, the figure, and the command that reproduces it; then the hardware, the versions, the seeds
+and the time of every part. Each part is built from the Python API (`firstnet.api`); its result is
+kept in `OUT/parts/NAME.json` with its PNGs beside it, so a second run reuses every part that
+finished (`fresh` redoes all). `report.json` holds every number the page shows; the page embeds its
+images and makes no request.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from firstnet import __version__, api
+from firstnet.atomic import atomic_write
+from firstnet.data import MNIST, data_summary
+from firstnet.device import environment, resolve_device
+from firstnet.experiments import EXPERIMENTS
+from firstnet.figures.style import plt
+from firstnet.stats import mean_std
+
+MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
+SEED = 0  # of every training in the report
+
+
+def pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f}%"
+
+
+def claim(key: str, lecture: str, measured: str, value: float, command: str) -> dict:
+    """One row of the report: what the slide says, what firstnet measured (text and the number the
+    text shows), how to reproduce it."""
+    return {"id": key, "lecture": lecture, "measured": measured, "value": value, "command": command}
+
+
+def save_figure(fig, folder: Path, name: str) -> str:
+    fig.savefig(folder / name)
+    plt.close(fig)
+    return name
+
+
+def part_data(ctx: dict) -> dict:
+    data, folder = ctx["data"], ctx["folder"]
+    summary = data_summary(data)
+    figure = save_figure(api.figure_digits(data), folder, "digits.png")
+    dimension, classes = summary["dimension"], summary["num_classes"]
+    return {
+        "claims": [
+            claim("dimension", "D = ? (the slide says 764 units)", f"{dimension} = 28 x 28",
+                  dimension, "firstnet data"),
+            claim("classes", "How many classes?", str(classes), classes, "firstnet data"),
+        ],
+        "figures": [figure],
+        "numbers": summary,
+    }  # fmt: skip
+
+
+def trained(ctx: dict, model: str) -> tuple[api.Run, dict]:
+    run = api.train(model, data=ctx["data"], seed=SEED, progress=ctx["progress"])
+    return run, run.history[-1]
+
+
+def part_linear(ctx: dict) -> dict:
+    run, last = trained(ctx, "linear")
+    separable = "no" if last["train_acc"] < 1 else "yes"
+    figure = save_figure(api.figure_curves(run), ctx["folder"], "linear-curves.png")
+    command = "firstnet train --model linear"
+    return {
+        "claims": [
+            claim("separable", "Is MNIST linearly separable?",
+                  f"{separable}: the linear model fits {pct(last['train_acc'])} of the training "
+                  "set", last["train_acc"], command),
+            claim("linear-94", "A linear model reaches 94%",
+                  f"{pct(last['test_acc'])} test ({pct(last['train_acc'])} train)",
+                  last["test_acc"], command),
+        ],
+        "figures": [figure],
+        "numbers": last,
+    }  # fmt: skip
+
+
+def part_mlp(ctx: dict) -> dict:
+    run, last = trained(ctx, "mlp")
+    figure = save_figure(api.figure_curves(run), ctx["folder"], "mlp-curves.png")
+    cfg = run.config
+    measured = (f"{pct(last['test_acc'])} test, {pct(last['train_acc'])} train in "
+                f"{last['elapsed_s']:.1f} s (H = {cfg.hidden}, {cfg.epochs} epochs of "
+                "SGD)")  # fmt: skip
+    return {
+        "claims": [claim("mlp", "The 3-layer MLP 784-H-H-10 with ReLU, cross-entropy, argmax, "
+                         "trained by gradient descent", measured, last["test_acc"],
+                         "firstnet train --model mlp")],
+        "figures": [figure],
+        "numbers": last,
+    }  # fmt: skip
+
+
+def part_gradients(ctx: dict) -> dict:
+    result = api.gradcheck(SEED)
+    worst_numeric = max(max(row.values()) for row in result["finite_differences"].values())
+    worst_autograd = max(max(row.values()) for row in result["autograd"].values())
+    measured = (f"derived by hand (docs/gradients.md); finite differences agree to "
+                f"{worst_numeric:.1e}, torch autograd to {worst_autograd:.1e}, for all "
+                f"{len(result['autograd'])} activations")  # fmt: skip
+    return {
+        "claims": [claim("gradients", "Derive the gradients of W1, W2, W3", measured,
+                         worst_numeric, "firstnet scratch --gradcheck")],
+        "figures": [],
+        "tables": [table_of("Finite differences: max relative error", result["finite_differences"]),
+                   table_of("torch autograd: max absolute difference", result["autograd"])],
+        "numbers": {"passed": result["passed"]},
+    }  # fmt: skip
+
+
+def table_of(title: str, rows: dict[str, dict[str, float]]) -> dict:
+    columns = list(next(iter(rows.values())))
+    body = [[name, *[f"{row[c]:.1e}" for c in columns]] for name, row in rows.items()]
+    return {"title": title, "header": ["activation", *columns], "rows": body}
+
+
+def part_activations(ctx: dict) -> dict:
+    families = ("sigmoid-like", "relu-family", "smooth-modern")
+    figures = [save_figure(api.figure_activations(f), ctx["folder"], f"{f}.png") for f in families]
+    return {
+        "claims": [claim("activations", "Activation functions: sigmoid-like, the ReLU family, "
+                         "smooth modern ones, and their problems",
+                         "each family beside its derivative, saturated and dead regions marked; "
+                         "measured on MNIST in the experiments below", len(families),
+                         "firstnet plot activations")],
+        "figures": figures,
+    }  # fmt: skip
+
+
+def part_landscape(ctx: dict) -> dict:
+    figure = save_figure(api.figure_loss_surface(), ctx["folder"], "loss-surface.png")
+    return {
+        "claims": [claim("landscape", "Gradient intuition: a 3-D loss surface and the gradient "
+                         "field on its contours", "a loss over two weights, its negative gradient "
+                         "and three descent paths (too small, good, too large a step)", 3,
+                         "firstnet plot landscape --part a")],
+        "figures": [figure],
+    }  # fmt: skip
+
+
+def part_boundary(ctx: dict) -> dict:
+    result = api.decision_boundary(frames=30 if ctx["quick"] else 60, progress=ctx["progress"])
+    folder = ctx["folder"]
+    (folder / "boundary.png").write_bytes(result["png"])
+    (folder / "boundary.gif").write_bytes(result["gif"])
+    mlp = result["runs"][-1]["history"][-1]
+    linear = result["runs"][0]["history"][-1]
+    measured = (f"on two spirals the MLP fits {pct(mlp['train_acc'])} of the training points, "
+                f"the linear model {pct(linear['train_acc'])}")  # fmt: skip
+    return {
+        "claims": [claim("boundary", "The decision boundary of an MLP moving while it trains, "
+                         "beside its training progress", measured, mlp["train_acc"],
+                         "firstnet plot boundary")],
+        "figures": ["boundary.gif"],
+    }  # fmt: skip
+
+
+def part_deep(ctx: dict) -> dict:
+    run, last = trained(ctx, "cnn")
+    figure = save_figure(api.figure_curves(run), ctx["folder"], "cnn-curves.png")
+    lines = [line for line in MINIMAL.read_text().splitlines() if line.strip()]
+    return {
+        "claims": [
+            claim("deep-99.5", "A deep network reaches 99.5%",
+                  f"{pct(last['test_acc'])} test with a 5-layer CNN in {last['elapsed_s']:.1f} s",
+                  last["test_acc"], "firstnet train --model cnn"),
+            claim("lines", "How many lines of code reach 99.5%?",
+                  f"{len(lines)} readable lines, torch only", len(lines),
+                  "python examples/minimal.py"),
+        ],
+        "figures": [figure],
+        "numbers": last,
+    }  # fmt: skip
+
+
+QUESTIONS = {  # the lecture's open questions, by experiment
+    "activations": "Which activation function, and what goes wrong with the others?",
+    "no-activation": "What if the network has no activation function?",
+    "depth-width": "Deeper or wider?",
+    "handmade-features": "Do hand-made features beat a learned hidden layer?",
+    "universal": "Can a deep network solve anything?",
+    "search": "How to search for the right architecture?",
+}
+
+
+def mean(values: list[float]) -> float:
+    """The mean over the seeds that did not diverge; -1 when none (sorts last)."""
+    value = mean_std(values)[0]
+    return -1.0 if value != value else value
+
+
+def headline(name: str, results: dict) -> tuple[str, float]:
+    """One sentence and its number for an experiment's results (the table is shown below it)."""
+    if name == "activations":
+        best = max(results["shallow"], key=lambda row: mean(row["test_acc"]))
+        value = mean(best["test_acc"])
+        return f"the best at depth 2: {best['activation']}, {pct(value)} test", value
+    if name == "no-activation":
+        gap = results["identity_minus_linear_points"]
+        return f"without activations the MLP is a linear model: {gap:+.2f} points against it", gap
+    if name == "depth-width":
+        best = max(results["rows"], key=lambda row: mean(row["test_acc"]))
+        value = mean(best["test_acc"])
+        text = f"the best: depth {best['depth']}, width {best['width']}, {pct(value)} test"
+        return text, value
+    if name == "handmade-features":
+        rows = results["rows"]
+        hand = max((r for r in rows if not r["network"]), key=lambda r: mean(r["test_acc"]))
+        net = max((r for r in rows if r["network"]), key=lambda r: mean(r["test_acc"]))
+        value = mean(hand["test_acc"])
+        text = (f"the best hand-made features ({hand['kind']}): {pct(value)}; a learned "
+                f"network ({net['kind']}): {pct(mean(net['test_acc']))}")  # fmt: skip
+        return text, value
+    if name == "universal":
+        value = mean(results["memorisation"]["random"]["train_acc"])
+        return f"an MLP memorises random labels: {pct(value)} of its training images", value
+    best = max(results["rows"], key=lambda row: mean(row["best"]))
+    value = mean(best["best"])
+    return f"the best strategy: {best['strategy']}, {pct(value)} validation", value
+
+
+def part_experiment(name: str) -> Callable[[dict], dict]:
+    def part(ctx: dict) -> dict:
+        folder = ctx["folder"]
+        results = api.experiment(name, data=ctx["data"], quick=ctx["quick"],
+                                 out_dir=ctx["out_dir"] / "experiments")  # fmt: skip
+        source = ctx["out_dir"] / "experiments" / name
+        figures = []
+        for png in sorted(source.glob("*.png")):
+            shutil.copyfile(png, folder / f"{name}-{png.name}")
+            figures.append(f"{name}-{png.name}")
+        text, value = headline(name, results)
+        command = f"firstnet experiment {name}" + (" --quick" if ctx["quick"] else "")
+        return {
+            "claims": [claim(f"experiment-{name}", QUESTIONS[name], text, value, command)],
+            "figures": figures,
+            "text": (source / "results.md").read_text(),
+        }
+
+    return part
+
+
+PARTS: dict[str, tuple[str, Callable[[dict], dict]]] = {
+    "data": ("The data: MNIST", part_data),
+    "linear": ("A linear model", part_linear),
+    "mlp": ("The 3-layer MLP", part_mlp),
+    "gradients": ("Gradients by hand", part_gradients),
+    "activations": ("Activation functions", part_activations),
+    "landscape": ("Gradient intuition", part_landscape),
+    "boundary": ("The decision boundary while training", part_boundary),
+    "deep": ("A deep network at 99.5%", part_deep),
+    **{f"experiment-{name}": (QUESTIONS[name], part_experiment(name)) for name in EXPERIMENTS},
+}
+
+
+def kept(path: Path, budget: str) -> bool:
+    """Whether a part finished before with this budget (a damaged file counts as not finished)."""
+    try:
+        part = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(part, dict) and part.get("budget") == budget and "claims" in part
+
+
+def build(
+    out_dir: Path,
+    quick: bool = True,
+    fresh: bool = False,
+    data: MNIST | None = None,
+    progress: bool = False,
+    on_part: Callable[[str, str, bool], None] = lambda key, title, cached: None,
+) -> dict:
+    """Run (or reuse) every part into `out_dir`; write report.json and report.html; the report."""
+    out_dir = Path(out_dir)
+    parts_dir = out_dir / "parts"
+    if fresh and out_dir.exists():
+        shutil.rmtree(parts_dir, ignore_errors=True)
+        shutil.rmtree(out_dir / "experiments", ignore_errors=True)
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    data = data if data is not None else api.load_mnist()
+    budget = "quick" if quick else "full"
+    ctx = {"data": data, "folder": parts_dir, "out_dir": out_dir, "quick": quick,
+           "progress": progress}  # fmt: skip
+    start, parts = time.perf_counter(), {}
+    for key, (title, make) in PARTS.items():
+        path = parts_dir / f"{key}.json"
+        cached = kept(path, budget)
+        on_part(key, title, cached)
+        if not cached:
+            began = time.perf_counter()
+            result = make(ctx) | {"budget": budget, "title": title}
+            result["seconds"] = time.perf_counter() - began
+            atomic_write(path, json.dumps(result, indent=2, default=float) + "\n")
+        parts[key] = json.loads(path.read_text())
+    report = {
+        "firstnet": __version__,
+        "budget": budget,
+        "seconds": time.perf_counter() - start,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "environment": environment(resolve_device("auto")),
+        "data_source": data.source,
+        "seed": SEED,
+        "parts": parts,
+        "claims": [c | {"part": key} for key, part in parts.items() for c in part["claims"]],
+    }
+    atomic_write(out_dir / "report.json", json.dumps(report, indent=2, default=float) + "\n")
+    atomic_write(out_dir / "report.html", render(report, parts_dir))
+    return report
+
+
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+img { max-width: 100%; display: block; margin: 1em 0; }
+code, pre { background: #f6f6f6; font-size: 13px; }
+pre { padding: 8px; overflow-x: auto; white-space: pre-wrap; }
+.measured { font-weight: 600; }
+"""
+
+
+def embedded(folder: Path, name: str) -> str:
+    kind = "gif" if name.endswith(".gif") else "png"
+    data = base64.b64encode((folder / name).read_bytes()).decode()
+    return f'<img alt="{html.escape(name)}" src="data:image/{kind};base64,{data}">'
+
+
+def claims_table(claims: list[dict], table_id: str = "") -> str:
+    rows = "".join(
+        f'<tr data-claim="{html.escape(c["id"])}"><td>{html.escape(c["lecture"])}</td>'
+        f'<td class="measured">{html.escape(c["measured"])}</td>'
+        f"<td><code>{html.escape(c['command'])}</code></td></tr>"
+        for c in claims
+    )
+    named = f' id="{table_id}"' if table_id else ""
+    return (f"<table{named}><tr><th>the lecture</th><th>firstnet measured</th><th>command</th>"
+            f"</tr>{rows}</table>")  # fmt: skip
+
+
+def html_table(table: dict) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table["header"])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in table["rows"]
+    )
+    return f"<h4>{html.escape(table['title'])}</h4><table><tr>{head}</tr>{body}</table>"
+
+
+def render(report: dict, folder: Path) -> str:
+    """The page: the claims, then a section per part in the lecture's order, then the machine."""
+    env = report["environment"]
+    sections = []
+    for key, part in report["parts"].items():
+        body = [f'<section id="{key}"><h2>{html.escape(part["title"])}</h2>',
+                claims_table(part["claims"])]  # fmt: skip
+        body += [html_table(t) for t in part.get("tables", [])]
+        if part.get("text"):
+            body.append(f"<pre>{html.escape(part['text'])}</pre>")
+        body += [embedded(folder, name) for name in part["figures"]]
+        body.append(f"<p>{part['seconds']:.1f} s ({part['budget']} budget)</p></section>")
+        sections.append("\n".join(body))
+    machine = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in env.items()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Your First Deep Network, reproduced by firstnet</title>
+<style>{STYLE}</style></head><body>
+<h1>Your First Deep Network, reproduced</h1>
+<p>Every claim and question of the lecture, measured by firstnet {html.escape(report["firstnet"])}
+on {html.escape(str(env.get("gpu") or env.get("cpu")))} ({report["budget"]} budget, seed
+{report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
+{report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.</p>
+<h2>The claims</h2>
+{claims_table(report["claims"], "claims")}
+{"".join(sections)}
+<h2>The machine</h2><table>{machine}</table>
+</body></html>
+"""

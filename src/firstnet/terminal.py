@@ -1,0 +1,76 @@
+"""What a person watches while firstnet works, in a terminal or a Jupyter notebook: the two consoles
+(results on stdout, progress and messages on stderr) and the one progress-bar setup. Shared by the
+command line and the Python API (rich draws its bars in Jupyter too)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from firstnet.schedule import ProgressRecord
+
+# Piped or redirected output is never wrapped (rich would wrap at 80 columns): a printed command
+# stays pasteable, a line greppable; tables take the width they need. On a terminal: its width.
+UNWRAPPED = 10_000
+
+
+def console(stderr: bool) -> Console:
+    """A console on stdout or stderr (whichever stream is current when it prints: tests capture)."""
+    wrapped = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, soft_wrap=not wrapped, width=None if wrapped else UNWRAPPED)
+
+
+out = console(stderr=False)
+err = console(stderr=True)
+
+
+def progress_bar(*extra_columns, transient: bool = False) -> Progress:
+    """Every progress bar of firstnet: on stderr, description, bar, count, `extra_columns`, elapsed
+    time."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns += [*extra_columns, TimeElapsedColumn()]
+    return Progress(*columns, console=err, transient=transient)
+
+
+@contextmanager
+def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
+    """A bar per epoch; yields the `on_progress` callback of `Trainer.run` and
+    `ScratchTrainer.run`."""
+    with progress_bar(TextColumn("{task.fields[stats]}")) as bar:
+        tasks: dict[int, int] = {}
+
+        def update(p: ProgressRecord) -> None:
+            if p.epoch not in tasks:
+                description = f"{label} epoch {p.epoch}/{p.epochs}"
+                tasks[p.epoch] = bar.add_task(description, total=p.batches, stats="")
+            stats = (
+                f"loss {p.train_loss:.4f}  acc {100 * p.train_acc:5.2f}%  "
+                f"{p.samples_per_s:,.0f} img/s"
+            )
+            bar.update(tasks[p.epoch], completed=p.batch, stats=stats)
+
+        yield update
+
+
+@contextmanager
+def task_bar(
+    description: str, total: int | None, transient: bool = False
+) -> Iterator[Callable[..., None]]:
+    """One bar for `total` units of work; yields `advance(count=1, description=None,
+    total=None)`."""
+    with progress_bar(transient=transient) as bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(
+            count: int = 1, description: str | None = None, total: int | None = None
+        ) -> None:
+            changes = {"description": description, "total": total}
+            bar.update(task, advance=count, **{k: v for k, v in changes.items() if v is not None})
+
+        yield advance

@@ -1,0 +1,142 @@
+"""The Python API (`firstnet.api`, exported lazily from `firstnet`): each function against what the
+command line and the lower layers compute, and every docstring example run as a doctest."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+import firstnet
+from firstnet import api
+from firstnet.cli import main
+
+
+@pytest.fixture(scope="module")
+def mlp_run(mnist):
+    return firstnet.train("mlp", data=mnist, epochs=1, hidden=64, progress=False)
+
+
+def test_every_docstring_example_runs():
+    """The examples of docs/api.md's functions are doctests: they train on the real MNIST."""
+    failures, tried = doctest.testmod(api, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert tried >= 8 and failures == 0
+
+
+def test_import_firstnet_loads_no_torch_until_a_name_is_used():
+    code = (
+        "import sys, firstnet\n"
+        "light = 'torch' not in sys.modules\n"
+        "firstnet.train\n"
+        "print(light, 'torch' in sys.modules, sorted(set(firstnet.__all__) - set(dir(firstnet))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "True", "[]"], result.stderr
+
+
+def test_the_exported_names_are_the_api_and_nothing_else_resolves(monkeypatch):
+    public = {name for name in vars(api) if not name.startswith("_")}
+    assert set(firstnet.__all__) <= public
+    for name in firstnet.__all__:
+        assert getattr(firstnet, name) is getattr(api, name)
+    with pytest.raises(AttributeError, match="no attribute 'trian'"):
+        firstnet.trian  # noqa: B018
+
+
+def test_load_mnist_is_the_data_layers_mnist(mnist):
+    data = firstnet.load_mnist()
+    assert data.train_images.shape == (60000, 28, 28) and data.test_labels.shape == (10000,)
+    assert np.array_equal(data.test_images, mnist.test_images)
+
+
+def test_train_returns_a_run_whose_evaluation_is_its_last_epoch(mlp_run, mnist):
+    assert mlp_run.config.model == "mlp" and mlp_run.config.hidden == 64
+    assert len(mlp_run.history) == 1
+    report = mlp_run.evaluate(mnist)
+    assert report["accuracy"] == pytest.approx(mlp_run.history[-1]["test_acc"], abs=1e-4)
+    assert sum(map(sum, report["confusion_matrix"])) == 10000 and report["accuracy"] > 0.95
+
+
+def test_predict_gives_probabilities_that_match_evaluate(mlp_run, mnist):
+    probabilities = mlp_run.predict(mnist.test_images[:500])
+    assert probabilities.shape == (500, 10)
+    assert np.allclose(probabilities.sum(1), 1, atol=1e-4)
+    right = (probabilities.argmax(1) == mnist.test_labels[:500]).mean()
+    assert right > 0.95
+    one = mlp_run.predict(mnist.test_images[0])  # one image (28, 28)
+    floats = mlp_run.predict(mnist.test_images[:1] / 255.0)  # floats in [0, 1]
+    assert np.allclose(one, probabilities[:1], atol=1e-5) and np.allclose(floats, one, atol=1e-4)
+    with pytest.raises(ValueError, match=r"shape \(N, 28, 28\)"):
+        mlp_run.predict(np.zeros((3, 784), dtype=np.uint8))
+
+
+def test_save_writes_a_run_the_command_line_reads_and_load_gives_it_back(mlp_run, mnist, tmp_path):
+    folder = mlp_run.save(tmp_path / "api-run")
+    assert mlp_run.path == folder and (folder / "model.safetensors").is_file()
+    back = firstnet.Run.load(folder)
+    assert back.config == mlp_run.config and back.history == mlp_run.history
+    images = mnist.test_images[:200]
+    assert np.allclose(back.predict(images), mlp_run.predict(images), atol=1e-6)
+    assert main(["eval", str(folder), "--json", "--out-dir", str(tmp_path / "figures")]) == 0
+
+
+def test_eval_command_and_api_agree(mlp_run, mnist, tmp_path, capsys):
+    folder = mlp_run.save(tmp_path / "agree")
+    capsys.readouterr()
+    assert main(["eval", str(folder), "--json", "--out-dir", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["accuracy"] == pytest.approx(mlp_run.evaluate(mnist)["accuracy"], abs=1e-9)
+
+
+def test_train_numpy_is_the_homework_in_a_run(mnist):
+    run = firstnet.train_numpy(data=mnist, epochs=2, hidden=64, train_limit=10000, progress=False)
+    assert run.config.precision in ("auto", "fp32") and run.history[-1]["test_acc"] > 0.85
+    assert run.evaluate(mnist)["accuracy"] == pytest.approx(run.history[-1]["test_acc"], abs=2e-3)
+
+
+def test_gradcheck_reports_every_activation_and_parameter():
+    result = firstnet.gradcheck()
+    assert result["passed"]
+    assert set(result["autograd"]["relu"]) >= {"W1", "b1", "W2", "b2", "W3", "b3"}
+    assert len(result["finite_differences"]) == len(result["autograd"]) >= 10
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda run, data: firstnet.figure_curves(run),
+        lambda run, data: firstnet.figure_confusion(run, data),
+        lambda run, data: firstnet.figure_digits(data, per_class=2),
+        lambda run, data: firstnet.figure_activations("smooth-modern"),
+        lambda run, data: firstnet.figure_loss_surface(),
+    ],
+    ids=["curves", "confusion", "digits", "activations", "loss-surface"],
+)
+def test_figures_come_back_as_figures_and_are_written_only_when_asked(
+    draw, mlp_run, mnist, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    fig = draw(mlp_run, mnist)
+    assert isinstance(fig, Figure) and fig.axes and list(tmp_path.iterdir()) == []
+    fig.savefig(tmp_path / "drawn.png")
+    assert (tmp_path / "drawn.png").stat().st_size > 5000
+
+
+def test_a_figure_is_written_where_asked(mlp_run, tmp_path):
+    fig = firstnet.figure_curves(mlp_run, path=tmp_path / "curves.png")
+    assert isinstance(fig, Figure) and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_experiment_returns_its_table_as_data(mnist, tmp_path):
+    results = firstnet.experiment("no-activation", data=mnist, quick=True, out_dir=tmp_path)
+    rows = results["rows"]
+    assert [row["model"] for row in rows[:2]] == ["linear", "identity MLP"] or len(rows) >= 2
+    assert all(0.5 < acc <= 1 for row in rows[:2] for acc in row["test_acc"])
+    assert (tmp_path / "no-activation" / "results.md").is_file()
+    again = firstnet.experiment("no-activation", data=mnist, quick=True, out_dir=tmp_path)
+    assert again["trained_cells"] == 0 and again["rows"] == rows  # the cells on disk are reused

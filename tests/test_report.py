@@ -1,0 +1,105 @@
+"""`firstnet report`: every claim of the lecture measured, in one self-contained page that opens
+from disk. The quick report is built once (about a minute on 2 cores) and checked against the JSON
+each number came from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from firstnet import report
+from firstnet.cli import main
+from tests.test_serve_e2e import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+
+MINIMAL = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
+# The lecture's claims and questions, in its order: the report must measure each.
+EXPERIMENTS = ("activations", "no-activation", "depth-width", "handmade-features", "universal",
+               "search")  # fmt: skip
+CLAIMS = ["dimension", "classes", "separable", "linear-94", "mlp", "gradients", "activations",
+          "landscape", "boundary", "deep-99.5", "lines",
+          *[f"experiment-{name}" for name in EXPERIMENTS]]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, mnist):
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", "--quick", "--out-dir", str(out)]) == 0
+    return out, json.loads((out / "report.json").read_text())
+
+
+def test_every_claim_is_measured_and_matches_the_json_it_came_from(built):
+    out, document = built
+    claims = {c["id"]: c for c in document["claims"]}
+    assert list(claims) == CLAIMS
+    parts = document["parts"]
+    assert claims["dimension"]["value"] == 784 and claims["classes"]["value"] == 10
+    linear, mlp, deep = (parts[key]["numbers"] for key in ("linear", "mlp", "deep"))
+    assert claims["separable"]["value"] == linear["train_acc"] < 1
+    assert claims["linear-94"]["value"] == linear["test_acc"] and 0.9 < linear["test_acc"] < 0.94
+    assert claims["mlp"]["value"] == mlp["test_acc"] > 0.98
+    assert claims["deep-99.5"]["value"] == deep["test_acc"] >= 0.995
+    lines = [line for line in MINIMAL.read_text().splitlines() if line.strip()]
+    assert claims["lines"]["value"] == len(lines) <= 40
+    assert parts["gradients"]["numbers"]["passed"] and claims["gradients"]["value"] < 1e-6
+    assert claims["boundary"]["value"] == 1.0  # the MLP separates the spirals' training points
+    for name in EXPERIMENTS:
+        results = json.loads((out / "experiments" / name / "results.json").read_text())
+        text, value = report.headline(name, results)
+        assert claims[f"experiment-{name}"]["measured"] == text
+        assert claims[f"experiment-{name}"]["value"] == pytest.approx(value)
+    for claim in claims.values():  # each row's text shows its number
+        number = claim["value"]
+        shown = f"{100 * number:.2f}%" if isinstance(number, float) and number <= 1 else None
+        if shown and claim["id"] not in ("gradients",):
+            assert shown in claim["measured"] or claim["id"].startswith("experiment-"), claim
+    assert document["environment"]["cpu"] and document["seed"] == 0
+    assert all(part["seconds"] > 0 for part in parts.values())
+
+
+@needs_browser
+def test_the_page_opens_from_disk_makes_no_request_and_shows_every_claim(built):
+    out, document = built
+    page_url = (out / "report.html").resolve().as_uri()
+    requests, problems = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(page_url)
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all(
+            "img", "all => all.map(i => [i.alt, i.complete && i.naturalWidth > 0])"
+        )
+        rows = page.eval_on_selector_all(
+            "#claims tr[data-claim]",
+            "all => all.map(r => [r.dataset.claim, r.querySelector('.measured').textContent])",
+        )
+        browser.close()
+    assert problems == []
+    assert [url for url in requests if not url.startswith("data:")] == [page_url]
+    assert len(images) >= 15 and all(decoded for _, decoded in images), images
+    assert rows == [[c["id"], c["measured"]] for c in document["claims"]]
+
+
+def test_a_second_report_reuses_its_parts_and_fresh_redoes_them(tmp_path, monkeypatch, mnist):
+    calls = []
+
+    def part(ctx):
+        calls.append(ctx["quick"])
+        return {"claims": [report.claim("one", "a claim", "1", 1, "cmd")], "figures": []}
+
+    monkeypatch.setattr(report, "PARTS", {"one": ("One part", part)})
+    seen = []
+    report.build(tmp_path, data=mnist, on_part=lambda key, title, cached: seen.append(cached))
+    report.build(tmp_path, data=mnist, on_part=lambda key, title, cached: seen.append(cached))
+    assert calls == [True] and seen == [False, True]
+    report.build(tmp_path, quick=False, data=mnist)  # another budget is not reused
+    (tmp_path / "parts" / "one.json").write_text('{"budget": "full", "cla')  # damaged: redone
+    report.build(tmp_path, quick=False, data=mnist)
+    report.build(tmp_path, quick=False, fresh=True, data=mnist)
+    assert calls == [True, False, False, False]
+    assert "a claim" in (tmp_path / "report.html").read_text()
