@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -72,14 +73,26 @@ class Run:
     def evaluate(self, data: MNIST | None = None) -> dict:
         """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
         confident mistakes on the test set of `data` (loaded when not given), as the model was
-        evaluated in training (its precision and test-time augmentation)."""
+        evaluated in training (its precision and test-time augmentation).
+
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> report = run.evaluate()
+        >>> report["test_size"], abs(report["accuracy"] - run.history[-1]["test_acc"]) < 1e-4
+        (10000, True)
+        """
         data = data if data is not None else load_mnist(dataset=self.config.dataset)
         return test_report(self.config, self.model.eval(), data.test_images, data.test_labels)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 10) for images (N, 28, 28) or one image (28, 28): uint8
         pixels, or floats in [0, 1]; white digit on black, as MNIST
-        (`firstnet.preprocess.mnist_like` makes a picture so)."""
+        (`firstnet.preprocess.mnist_like` makes a picture so).
+
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> probabilities = run.predict(load_mnist().test_images[:3])
+        >>> probabilities.shape, bool(abs(probabilities.sum(1) - 1).max() < 1e-4)
+        ((3, 10), True)
+        """
         images = np.asarray(images)
         if images.ndim == 2:
             images = images[None]
@@ -93,7 +106,16 @@ class Run:
 
     def save(self, path: str | Path) -> Path:
         """Write the run as a run directory (config.json, metrics.jsonl, model.safetensors) that
-        `firstnet eval`, `predict`, `export` and `serve` read; the directory."""
+        `firstnet eval`, `predict`, `export` and `serve` read; the directory.
+
+        >>> import tempfile
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> folder = run.save(tempfile.mkdtemp() + "/linear")
+        >>> sorted(path.name for path in folder.iterdir())
+        ['config.json', 'metrics.jsonl', 'model.safetensors']
+        >>> Run.load(folder).history == run.history
+        True
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         device = next(self.model.parameters()).device
@@ -105,7 +127,8 @@ class Run:
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
-        """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU."""
+        """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU (an
+        example: `Run.save`)."""
         config, model = runs.load_model(Path(path))
         history = runs.read_metrics(Path(path))
         return cls(config, model, history, source="a saved run", path=Path(path))
@@ -177,7 +200,12 @@ def _figure(fig, path: str | Path | None):
 
 
 def figure_curves(run: Run, path: str | Path | None = None):
-    """Loss and accuracy per epoch, train and test (`firstnet plot curves`)."""
+    """Loss and accuracy per epoch, train and test (`firstnet plot curves`).
+
+    >>> run = train("linear", epochs=2, train_limit=2000, progress=False)
+    >>> [axes.get_title() for axes in figure_curves(run).axes]
+    ['Loss', 'Accuracy']
+    """
     from firstnet.figures.curves import plot_curves
 
     return _figure(plot_curves(run.history, None, title=f"{run.config.model}"), path)
@@ -195,7 +223,12 @@ def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Pat
 
 
 def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | None = None):
-    """The confusion matrix of `run` on the test set (`firstnet eval`)."""
+    """The confusion matrix of `run` on the test set (`firstnet eval`).
+
+    >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+    >>> figure_confusion(run).axes[0].get_xlabel()
+    'predicted class'
+    """
     from firstnet.figures.confusion import plot_confusion
 
     matrix = np.array(run.evaluate(data)["confusion_matrix"])
@@ -217,10 +250,70 @@ def figure_activations(family: str = "relu-family", path: str | Path | None = No
 
 def figure_loss_surface(path: str | Path | None = None):
     """A loss over two weights as a 3-D surface and as contours with the negative gradient and
-    three descent paths (`firstnet plot landscape --part a`)."""
+    three descent paths (`firstnet plot landscape --part a`).
+
+    >>> len(figure_loss_surface().axes) >= 2
+    True
+    """
     from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 
     return _figure(plot_two_weight_landscape(gradient_intuition(), None), path)
+
+
+def bench(
+    model: str = "cnn",
+    data: MNIST | None = None,
+    seeds: int = 5,
+    reference: bool = False,
+    reference_cap: float | None = None,
+    *,
+    progress: bool = True,
+    **config,
+) -> dict:
+    """`firstnet bench`: `seeds` runs (seeds 0 .. seeds-1) of a model's recipe; accuracy mean,
+    std, min and max, median seconds, the median time to 98/99/99.5% (`time_to`), the precision,
+    the hardware. With `reference`, pytorch/examples' MNIST recipe trained once beside it
+    (`firstnet.reference`; stopped after `reference_cap` seconds when given).
+
+    >>> result = bench("linear", seeds=2, epochs=1, train_limit=2000, progress=False)
+    >>> result["runs"], result["time_to"][0.995]["reached"]
+    (2, 0)
+    """
+    from firstnet import stats
+    from firstnet.device import environment
+    from firstnet.reference import examples_run
+    from firstnet.terminal import err
+
+    cfg = TrainConfig(model=model, **config)
+    data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    histories = []
+    for seed in range(seeds):
+        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
+        bar = training_bar(f"{model} seed {seed}") if progress else nullcontext(None)
+        with bar as show:
+            histories.append(trainer.run(show))
+    result = stats.summarize(histories) | {
+        "model": model,
+        "precision": trainer.precision,
+        "graph": trainer.static is not None,
+        "time_to": stats.times_to(histories),
+        "config": cfg.to_dict(),
+        "environment": environment(trainer.device),
+    }
+    if reference:
+        spinner = err.status("pytorch/examples' recipe (14 epochs)") if progress else None
+        with spinner if spinner else nullcontext() as status:
+
+            def show(record: dict) -> None:
+                if status:
+                    accuracy, seconds = 100 * record["test_acc"], record["elapsed_s"]
+                    status.update(f"pytorch/examples epoch {record['epoch']}: {accuracy:.2f}% "
+                                  f"at {seconds:.0f} s")  # fmt: skip
+
+            subset = data.subset(cfg.train_limit, cfg.test_limit)  # the images firstnet had
+            history = examples_run(subset, 0, trainer.device, reference_cap, show)
+        result["reference"] = {"history": history, "time_to": stats.times_to([history])}
+    return result
 
 
 def decision_boundary(
@@ -276,7 +369,12 @@ def experiment(
 ) -> dict:
     """`firstnet experiment NAME`: one of the lecture's open questions measured; its results as
     data (the rows of its table among them). Cells are kept in `out_dir` (a temporary folder when
-    not given), so a second call there reuses them."""
+    not given), so a second call there reuses them.
+
+    >>> results = experiment("no-activation", quick=True, seeds=1)
+    >>> [row["model"] for row in results["rows"]]
+    ['linear', 'identity', 'relu']
+    """
     from firstnet.experiments.runner import run_experiment
 
     data = data if data is not None else load_mnist()

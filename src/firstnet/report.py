@@ -376,6 +376,13 @@ def render(report: dict, folder: Path) -> str:
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in env.items()
     )
+    caveat = (
+        " The quick budget runs the experiments on small subsets in seconds: their numbers answer"
+        " each question at that budget (a network trained on a few thousand images, for one);"
+        " <code>firstnet report --full</code> runs their default budgets."
+        if report["budget"] == "quick"
+        else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Your First Deep Network, reproduced by firstnet</title>
@@ -384,7 +391,7 @@ def render(report: dict, folder: Path) -> str:
 <p>Every claim and question of the lecture, measured by firstnet {html.escape(report["firstnet"])}
 on {html.escape(str(env.get("gpu") or env.get("cpu")))} ({report["budget"]} budget, seed
 {report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
-{report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.</p>
+{report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.{caveat}</p>
 <h2>The claims</h2>
 {claims_table(report["claims"], "claims")}
 {"".join(sections)}

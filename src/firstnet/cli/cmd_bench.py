@@ -10,7 +10,7 @@ from firstnet.cli import options
 from firstnet.cli.console import load_data
 from firstnet.config import MODELS, TrainConfig
 from firstnet.errors import ConfigError
-from firstnet.terminal import out, training_bar
+from firstnet.terminal import out
 
 
 def add_parser(sub) -> None:
@@ -36,40 +36,6 @@ def add_parser(sub) -> None:
     options.add(bench, "config", "data")
 
 
-def bench(cfg: TrainConfig, data, seeds: int, reference: bool, cap: float | None) -> dict:
-    """Train `seeds` seeds of `cfg` (and the reference once); the figures as one dict."""
-    from firstnet import stats
-    from firstnet.device import environment
-    from firstnet.reference import examples_run
-    from firstnet.trainer import Trainer
-
-    histories = []
-    for seed in range(seeds):
-        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        with training_bar(f"{cfg.model} seed {seed}") as show:
-            histories.append(trainer.run(show))
-    result = stats.summarize(histories) | {
-        "model": cfg.model,
-        "precision": trainer.precision,
-        "graph": trainer.static is not None,
-        "time_to": stats.times_to(histories),
-        "config": cfg.to_dict(),
-        "environment": environment(trainer.device),
-    }
-    if reference:
-        with out.status("pytorch/examples' recipe (14 epochs)") as status:
-
-            def show(record: dict) -> None:
-                accuracy, seconds = 100 * record["test_acc"], record["elapsed_s"]
-                status.update(f"pytorch/examples epoch {record['epoch']}: {accuracy:.2f}% "
-                              f"at {seconds:.0f} s")  # fmt: skip
-
-            subset = data.subset(cfg.train_limit, cfg.test_limit)  # the images firstnet had
-            history = examples_run(subset, 0, trainer.device, cap, show)
-        result["reference"] = {"history": history, "time_to": stats.times_to([history])}
-    return result
-
-
 def reach_text(time_to: dict) -> str:
     """'98% 1.2 s, 99% 2.9 s, 99.5% never' (with 'k/n' where only some runs reached it)."""
     texts = []
@@ -86,8 +52,11 @@ def bench_command(args) -> int:
     cfg = options.config_from_args(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
+    from firstnet import api
+
     data = load_data(args.data_dir, args.dataset)
-    result = bench(cfg, data, args.seeds, args.reference, args.reference_cap)
+    fields = {key: value for key, value in cfg.to_dict().items() if key not in ("model", "seed")}
+    result = api.bench(cfg.model, data, args.seeds, args.reference, args.reference_cap, **fields)
     if args.json:
         print(json.dumps(result, indent=2))  # thresholds as keys: "0.98", "0.99", "0.995"
         return 0
