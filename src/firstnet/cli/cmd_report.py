@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     budget = report.add_mutually_exclusive_group()
     quick = "the quick budget: experiments on small subsets (the default; about 3 min on 2 cores)"
     budget.add_argument("--quick", action="store_true", help=quick)
-    full = "the experiments' default budgets (tens of minutes on 2 cores)"
+    full = "the experiments' default budgets (about 12 min on 2 cores)"
     budget.add_argument("--full", action="store_true", help=full)
     out_dir = "where report.html, report.json and the parts go"
     report.add_argument("--out-dir", type=Path, default=Path("runs/report"), help=out_dir)
