@@ -11,16 +11,16 @@ kernels, cuDNN's choices), which the others do not. Data loading is timed apart 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 import traceback
 
+from firstnet.api import bench
 from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.errors import DivergedError
-from firstnet.stats import THRESHOLDS, summarize, times_to
+from firstnet.stats import THRESHOLDS
 from firstnet.trainer import Trainer
 
 
@@ -38,13 +38,9 @@ def parse_recipe(text: str, device: str) -> TrainConfig:
 
 
 def sweep_row(text: str, cfg: TrainConfig, data, seeds: int) -> dict:
-    histories, precision = [], None
-    for seed in range(seeds):
-        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        histories.append(trainer.run())
-        precision = trainer.precision
-    row = {"recipe": text, "precision": precision, "graph": trainer.static is not None}
-    return row | summarize(histories) | {"time_to": times_to(histories)}
+    fields = {key: value for key, value in cfg.to_dict().items() if key not in ("model", "seed")}
+    result = bench(cfg.model, data, seeds, progress=False, **fields)
+    return {"recipe": text} | result
 
 
 def show(row: dict) -> str:

@@ -13,17 +13,15 @@ sides count training plus the evaluation after every epoch. On CUDA, firstnet ta
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 import torch
 
-from firstnet.config import TrainConfig
+from firstnet.api import bench
 from firstnet.data import load_dataset
 from firstnet.device import environment
 from firstnet.reference import examples_run
 from firstnet.stats import THRESHOLDS, summarize, times_to
-from firstnet.trainer import Trainer
 
 
 def describe(name: str, histories: list[list[dict]]) -> dict:
@@ -60,13 +58,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data, device = load_dataset(), torch.device(args.device)
-    cfg = TrainConfig(model="cnn", device=args.device)
-    ours = []
-    for seed in range(args.seeds):
-        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        ours.append(trainer.run())
-        last = ours[-1][-1]
-        print(f"  firstnet seed {seed}: {100 * last['test_acc']:.2f}% in {last['elapsed_s']:.2f} s")
+    ours = bench("cnn", data, args.seeds, device=args.device)  # a bar per epoch and seed
 
     def show(record: dict) -> None:
         accuracy, seconds = 100 * record["test_acc"], record["elapsed_s"]
@@ -76,13 +68,13 @@ def main() -> None:
         examples_run(data, seed, device, args.ref_time_cap, show) for seed in range(args.ref_seeds)
     ]
     finished = [h for h in reference if h]  # a run capped before its first epoch has no numbers
-    rows = [describe("firstnet cnn", ours)] + (
+    rows = [{"recipe": "firstnet cnn"} | ours] + (
         [describe("pytorch/examples", finished)] if finished else []
     )
     env = environment(device)
     print(
         f"\nMNIST time to accuracy on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), "
-        f"torch {env['torch']}, firstnet precision {trainer.precision}"
+        f"torch {env['torch']}, firstnet precision {ours['precision']}"
     )
     print(" | ".join(["recipe", "to 98%", "to 99%", "to 99.5%", "final acc (mean ± std)", "total"]))
     for row in rows:

@@ -338,7 +338,7 @@ def embedded(folder: Path, name: str) -> str:
     return f'<img alt="{html.escape(name)}" src="data:image/{kind};base64,{data}">'
 
 
-def claims_table(claims: list[dict], table_id: str = "") -> str:
+def claims_html(claims: list[dict], table_id: str = "") -> str:
     rows = "".join(
         f'<tr data-claim="{html.escape(c["id"])}"><td>{html.escape(c["lecture"])}</td>'
         f'<td class="measured">{html.escape(c["measured"])}</td>'
@@ -365,7 +365,7 @@ def render(report: dict, folder: Path) -> str:
     sections = []
     for key, part in report["parts"].items():
         body = [f'<section id="{key}"><h2>{html.escape(part["title"])}</h2>',
-                claims_table(part["claims"])]  # fmt: skip
+                claims_html(part["claims"])]  # fmt: skip
         body += [html_table(t) for t in part.get("tables", [])]
         if part.get("text"):
             body.append(f"<pre>{html.escape(part['text'])}</pre>")
@@ -393,7 +393,7 @@ on {html.escape(str(env.get("gpu") or env.get("cpu")))} ({report["budget"]} budg
 {report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
 {report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.{caveat}</p>
 <h2>The claims</h2>
-{claims_table(report["claims"], "claims")}
+{claims_html(report["claims"], "claims")}
 {"".join(sections)}
 <h2>The machine</h2><table>{machine}</table>
 </body></html>

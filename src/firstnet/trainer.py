@@ -220,8 +220,9 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.load_state_dict(state["optimizer"])
-        for group in self.optimizer.param_groups:  # the static step's tensor stays in place
-            group["lr"] = lr
+        if self.static:  # the static step's learning-rate tensor stays in place
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
         torch.set_rng_state(state["rng"]["torch"])
         self.epoch, self.batch = state["epoch"], state["batch"]

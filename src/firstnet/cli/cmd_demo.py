@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from rich.table import Table
-
 from firstnet.cli import options
 from firstnet.cli.cmd_data import show_data
+from firstnet.cli.cmd_report import claims_table
 from firstnet.cli.cmd_train import train_run
 from firstnet.cli.console import load_data
 from firstnet.config import TrainConfig
@@ -45,7 +44,7 @@ def demo_command(args) -> int:
     if args.json:
         print(json.dumps({"data": summary, "results": results}, indent=2))
     else:
-        out.print(claims_table(summary, results))
+        out.print(claims_table(demo_claims(summary, results)))
     err.print(f"demo: {time.perf_counter() - start:.0f} s in all", highlight=False)
     return 0
 
@@ -56,34 +55,37 @@ DEMO_MODELS = ("linear", "mlp", "cnn")
 DEMO_SHARES = {"linear": 0.06, "mlp": 0.15, "cnn": 0.79}
 
 
-def claims_table(summary: dict, results: dict[str, dict]) -> Table:
-    """Rows of (lecture's claim, measured, command) from `data_summary` and final epoch records."""
-    table = Table(title="Your First Deep Network: the lecture's claims, measured")
-    for column in ("the lecture", "measured by firstnet", "command"):
-        table.add_column(column)
-    table.add_row(
+def demo_claims(summary: dict, results: dict[str, dict]) -> list[dict]:
+    """The claims (lecture, measured, command) of `data_summary` and the final epoch records, for
+    `cmd_report.claims_table`."""
+    rows = []
+
+    def row(lecture: str, measured: str, command: str) -> None:
+        rows.append({"lecture": lecture, "measured": measured, "command": command})
+
+    row(
         "D (dimension of a sample)?  \\[slide: '764 units']",
         f"{summary['dimension']} = 28 x 28",
         "firstnet data",
     )
-    table.add_row("How many classes?", str(summary["num_classes"]), "firstnet data")
+    row("How many classes?", str(summary["num_classes"]), "firstnet data")
     linear, mlp = results.get("linear"), results.get("mlp")
     if linear:
         separable = "no" if linear["train_acc"] < 1 else "yes"
-        table.add_row(
+        row(
             "Linearly separable?",
             f"{separable}: the linear model fits {100 * linear['train_acc']:.2f}% of the training "
             "set",
             "firstnet train --model linear",
         )
-        table.add_row(
+        row(
             "A linear model reaches 94%",
             f"test {100 * linear['test_acc']:.2f}%, train {100 * linear['train_acc']:.2f}% "
             f"({linear['elapsed_s']:.1f} s)",
             "firstnet train --model linear",
         )
     if mlp:
-        table.add_row(
+        row(
             "3-layer MLP with ReLU (784-H-H-10)",
             f"test {100 * mlp['test_acc']:.2f}%, train {100 * mlp['train_acc']:.2f}% "
             f"({mlp['elapsed_s']:.1f} s)",
@@ -91,14 +93,14 @@ def claims_table(summary: dict, results: dict[str, dict]) -> Table:
         )
     cnn = results.get("cnn")
     if cnn:
-        table.add_row(
+        row(
             "A deep network reaches 99.5%",
             f"test {100 * cnn['test_acc']:.2f}% with a 5-layer CNN ({cnn['elapsed_s']:.1f} s)",
             "firstnet train --model cnn",
         )
-    table.add_row(
+    row(
         "How many lines of code reach 99.5%?",
         f"{MINIMAL_LINES} lines, torch only",
         "python examples/minimal.py",
     )
-    return table
+    return rows
