@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from matplotlib.figure import Figure
 import firstnet
 from firstnet import api
 from firstnet.cli import main
+from firstnet.errors import CheckpointError, FirstnetError
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,36 @@ def test_eval_command_and_api_agree(mlp_run, mnist, tmp_path, capsys):
     assert printed["accuracy"] == pytest.approx(mlp_run.evaluate(mnist)["accuracy"], abs=1e-9)
 
 
+def test_train_into_a_folder_stops_on_ctrl_c_and_resume_reaches_the_unstopped_run(mnist, tmp_path):
+    settings = {"epochs": 2, "hidden": 32, "train_limit": 3000, "seed": 3, "progress": False}
+    whole = firstnet.train("mlp", data=mnist, path=tmp_path / "whole", **settings)
+    assert whole.finished and whole.path == tmp_path / "whole"
+    assert {"config.json", "metrics.jsonl", "model.safetensors", "curves.png"} <= {
+        path.name for path in whole.path.iterdir()
+    }
+
+    def ctrl_c(record: dict) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C (or Jupyter's stop) sends
+
+    folder = tmp_path / "stopped"
+    stopped = firstnet.train("mlp", data=mnist, path=folder, on_epoch=ctrl_c, **settings)
+    assert not stopped.finished and len(stopped.history) == 1
+    assert (folder / "checkpoint.safetensors").is_file()
+    assert not (folder / "model.safetensors").exists()
+    back = firstnet.resume(folder, mnist, progress=False)
+    assert back.finished and back.history[-1]["test_acc"] == whole.history[-1]["test_acc"]
+    assert back.history[-1]["train_loss"] == whole.history[-1]["train_loss"]
+    with pytest.raises(CheckpointError, match="already finished"):
+        firstnet.resume(folder, mnist, progress=False)
+
+
+def test_train_refuses_a_folder_that_holds_something_else(mnist, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FirstnetError):
+        firstnet.train("linear", data=mnist, path=tmp_path, epochs=1, progress=False)
+    assert [path.name for path in tmp_path.iterdir() if path.name != ".lock"] == ["notes.txt"]
+
+
 def test_train_numpy_is_the_homework_in_a_run(mnist):
     run = firstnet.train_numpy(data=mnist, epochs=2, hidden=64, train_limit=10000, progress=False)
     assert run.config.precision in ("auto", "fp32") and run.history[-1]["test_acc"] > 0.85
@@ -140,3 +174,45 @@ def test_experiment_returns_its_table_as_data(mnist, tmp_path):
     assert (tmp_path / "no-activation" / "results.md").is_file()
     again = firstnet.experiment("no-activation", data=mnist, quick=True, out_dir=tmp_path)
     assert again["trained_cells"] == 0 and again["rows"] == rows  # the cells on disk are reused
+
+
+def test_search_returns_what_the_study_folder_holds_and_resume_reuses_the_retraining(tmp_path):
+    fix = {"model": "linear", "epochs": 1}
+    found = firstnet.architecture_search(trials=3, fix=fix, out_dir=tmp_path, seed=1)
+    assert len(found["rows"]) == 3 and not found["interrupted"]
+    assert {row["config"]["model"] for row in found["rows"]} == {"linear"}
+    best = max(found["rows"], key=lambda row: row["val_acc"])
+    assert found["best"]["number"] == best["number"] and best in found["front"]
+    stored = json.loads((tmp_path / "best.json").read_text())
+    assert stored["lr"] == pytest.approx(best["config"]["lr"])
+    final = json.loads((tmp_path / "final.json").read_text())
+    assert final["trial"] == best["number"] and not found["final"]["reused"]
+    assert found["final"]["test_acc"] == final["test_acc"] > 0.85
+    again = firstnet.architecture_search(resume=tmp_path)
+    assert len(again["rows"]) == 3 and again["final"]["reused"]
+    assert again["final"]["test_acc"] == final["test_acc"]
+
+
+def test_search_with_a_wrong_option_is_a_clear_error_and_writes_nothing(tmp_path):
+    with pytest.raises(FirstnetError, match="trials"):
+        firstnet.architecture_search(trials=0, out_dir=tmp_path / "study")
+    with pytest.raises(FirstnetError):
+        firstnet.architecture_search(fix={"seed": 3}, out_dir=tmp_path / "study")
+    assert not (tmp_path / "study").exists()
+
+
+def test_the_demo_claims_are_the_reports_wording(mnist, tmp_path):
+    """`firstnet demo` trains into run directories and answers with the report's claims."""
+    from firstnet import report
+
+    result = report.demo(mnist, tmp_path, seed=0)
+    ids = [claim["id"] for claim in result["claims"]]
+    assert ids == ["dimension", "classes", "separable", "linear-94", "mlp", "deep-99.5", "lines"]
+    for model in report.DEMO_MODELS:
+        run = Path(result["results"][model]["run"])
+        assert run.parent == tmp_path and (run / "model.safetensors").is_file()
+        assert firstnet.Run.load(run).history[-1] == {
+            k: v for k, v in result["results"][model].items() if k != "run"
+        }
+    deep = result["claims"][ids.index("deep-99.5")]
+    assert deep["value"] == result["results"]["cnn"]["test_acc"] >= 0.995

@@ -67,6 +67,32 @@ def test_imports_point_down_the_layers(path):
     assert upward == [], f"{own} (rank {RANKS[own]}) imports {upward}"
 
 
+# What only the library may touch: the training loops and the study's trial loop. A command that
+# imported one of these would hold logic that Python users (firstnet.api) cannot reach.
+LIBRARY_ONLY = ("firstnet.trainer", "firstnet.static_step", "firstnet.search.study", "optuna")
+
+
+def every_import(path: Path) -> set[str]:
+    """Every module `path` imports, and every name it imports from one, as "module.name"."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("*.py")), ids=lambda path: path.name)
+def test_the_commands_are_thin_wrappers_that_train_nothing_themselves(path):
+    held = [
+        name
+        for name in every_import(path)
+        if name.startswith(LIBRARY_ONLY) or name.endswith(".ScratchTrainer")
+    ]
+    assert held == [], f"{path.name} imports {held}: move that work into the library and the API"
+
+
 def test_the_layer_check_sees_lazy_imports(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from firstnet.cli import main\n    import firstnet.runs\n")

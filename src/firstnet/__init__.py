@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Run",
+    "architecture_search",
     "bench",
     "decision_boundary",
     "experiment",
@@ -19,6 +20,7 @@ __all__ = [
     "figure_loss_surface",
     "gradcheck",
     "load_mnist",
+    "resume",
     "train",
     "train_numpy",
 ]

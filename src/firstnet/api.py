@@ -15,7 +15,11 @@ True
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import signal
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +30,9 @@ import torch
 from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
+from firstnet.errors import CheckpointError
 from firstnet.evaluate import probabilities, test_report
-from firstnet.terminal import training_bar
+from firstnet.terminal import stop_on_sigint, training_bar
 from firstnet.trainer import Trainer
 
 
@@ -69,6 +74,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     source: str = "unknown"  # where the training data came from
     path: Path | None = None
+    finished: bool = True  # False: stopped with a checkpoint in `path` (`resume` continues it)
 
     def evaluate(self, data: MNIST | None = None) -> dict:
         """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
@@ -134,10 +140,23 @@ class Run:
         return cls(config, model, history, source="a saved run", path=Path(path))
 
 
-def train(model: str = "mlp", data: MNIST | None = None, *, progress: bool = True, **config) -> Run:
+def train(
+    model: str = "mlp",
+    data: MNIST | None = None,
+    *,
+    path: str | Path | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+    **config,
+) -> Run:
     """`firstnet train`: train `model` ("linear", "mlp" or "cnn") with its recipe; any
     TrainConfig field (epochs, hidden, lr, seed, device, ...) can be given. A progress bar per epoch
-    in the terminal or the notebook unless `progress` is False.
+    in the terminal or the notebook unless `progress` is False; `on_epoch(record)` after each epoch.
+
+    With `path` (a new or empty folder) it trains in a run directory as `firstnet train` does: the
+    metrics and a checkpoint after every epoch, curves.png, the weights at the end. Ctrl-C (in
+    Jupyter: interrupt the kernel) then stops it after the current batch with its checkpoint saved:
+    the Run comes back with `finished` False, and `resume(path)` continues it.
 
     >>> run = train("mlp", epochs=1, hidden=64, train_limit=5000, progress=False)
     >>> len(run.history), run.history[-1]["test_acc"] > 0.8
@@ -145,16 +164,82 @@ def train(model: str = "mlp", data: MNIST | None = None, *, progress: bool = Tru
     """
     cfg = TrainConfig(model=model, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    return _train(cfg, data, path, False, progress, on_epoch)
+
+
+def resume(
+    path: str | Path,
+    data: MNIST | None = None,
+    *,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> Run:
+    """`firstnet train --resume`: continue a run directory that `train(path=...)` or `firstnet
+    train` left unfinished, from its checkpoint, to the result it would have reached unstopped.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp() + "/mlp"
+    >>> stopped = train("mlp", path=folder, epochs=2, hidden=32, train_limit=2000, progress=False,
+    ...                 on_epoch=lambda record: _interrupt())
+    >>> stopped.finished, len(stopped.history)
+    (False, 1)
+    >>> run = resume(folder, progress=False)
+    >>> run.finished, [record["epoch"] for record in run.history]
+    (True, [1, 2])
+    """
+    path = Path(path)
+    cfg = runs.read_config(path)
+    if (path / runs.MODEL).is_file():
+        raise CheckpointError(
+            f"{path} is already finished ({cfg.epochs} epochs); nothing to resume"
+        )
+    data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    return _train(cfg, data, path, True, progress, on_epoch)
+
+
+def _interrupt() -> None:
+    """What Ctrl-C does, for the examples: a SIGINT to this process."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _train(
+    cfg: TrainConfig,
+    data: MNIST,
+    path: str | Path | None,
+    resuming: bool,
+    progress: bool,
+    on_epoch: Callable[[dict], None] | None,
+) -> Run:
     trainer = Trainer(cfg, data)
-    with training_bar(model) if progress else nullcontext(None) as show:
-        history = trainer.run(show)
-    return Run(cfg, trainer.model.eval(), history, source=data.source)
+    with training_bar(cfg.model) if progress else nullcontext(None) as show:
+        if path is None:
+            trainer.run(show, on_epoch)
+            return Run(cfg, trainer.model.eval(), trainer.history, source=data.source)
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
+        with stop_on_sigint() as stop:
+            finished = runs.train_run(trainer, path, resuming, data.source, show, stop, on_epoch)
+    if trainer.history:
+        from firstnet.figures.curves import plot_curves
+
+        plot_curves(trainer.history, path / "curves.png", title=f"{cfg.model}: {path.name}")
+    model = trainer.model.eval()
+    return Run(cfg, model, trainer.history, source=data.source, path=path, finished=finished)
 
 
-def train_numpy(data: MNIST | None = None, *, progress: bool = True, **config) -> Run:
+def train_numpy(
+    data: MNIST | None = None,
+    *,
+    path: str | Path | None = None,
+    progress: bool = True,
+    **config,
+) -> Run:
     """`firstnet scratch`: the lecture's homework, the 784-H-H-10 MLP trained by NumPy code with
     hand-derived gradients (docs/gradients.md); the Run holds the same weights in the torch MLP, so
-    `evaluate`, `predict` and `save` work as for `train`.
+    `evaluate`, `predict` and `save` work as for `train`. With `path` (a new or empty folder) it
+    trains in a run directory as `firstnet scratch` does: config.json, the metrics after every
+    epoch, curves.png, and the weights under the torch MLP's names at the end (a Ctrl-C leaves the
+    finished epochs' metrics and no model: NumPy runs do not resume).
 
     >>> run = train_numpy(epochs=2, hidden=64, train_limit=10000, progress=False)
     >>> run.history[-1]["test_acc"] > 0.8
@@ -167,10 +252,28 @@ def train_numpy(data: MNIST | None = None, *, progress: bool = True, **config) -
     cfg = TrainConfig(**(FIXED_FIELDS | config))
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     trainer = ScratchTrainer(cfg, data)
-    with training_bar("numpy mlp") if progress else nullcontext(None) as show:
-        history = trainer.run(show)
-    model = to_torch_mlp(trainer.params, cfg.activation).eval()
-    return Run(cfg, model, history, source=data.source)
+    bar = training_bar("numpy mlp") if progress else nullcontext(None)
+    if path is None:
+        with bar as show:
+            trainer.run(show)
+        model = to_torch_mlp(trainer.params, cfg.activation).eval()
+        return Run(cfg, model, trainer.history, source=data.source)
+    from firstnet.figures.curves import plot_curves
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with runs.claim(path, fresh=True):
+        extra = {"trainer": "firstnet.scratch (NumPy)"}
+        runs.write_config(path, cfg, torch.device("cpu"), data.source, extra=extra)
+        with bar as show:
+            trainer.run(show, on_epoch=lambda _record: runs.write_metrics(path, trainer.history))
+        title = f"scratch (NumPy) MLP: {path.name}"
+        plot_curves(trainer.history, path / "curves.png", title=title)
+        # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at
+        # that value.
+        model = to_torch_mlp(trainer.params, cfg.activation).eval()
+        runs.save_model(path, cfg, model.state_dict())
+    return Run(cfg, model, trainer.history, source=data.source, path=path)
 
 
 def gradcheck(seed: int = 0) -> dict:
@@ -314,6 +417,38 @@ def bench(
             history = examples_run(subset, 0, trainer.device, reference_cap, show)
         result["reference"] = {"history": history, "time_to": stats.times_to([history])}
     return result
+
+
+def architecture_search(
+    *,
+    out_dir: str | Path | None = None,
+    quick: bool = False,
+    trials: int | None = None,
+    fix: dict | None = None,
+    retrain: bool = True,
+    **options,
+) -> dict:
+    """`firstnet search` (`firstnet.search` is the package that runs it, hence the name): an Optuna
+    study of models and recipes scored on 10,000 held-out training images (docs/search.md), its
+    files in `out_dir` (trials.csv, pareto.png, best.json, ...). `fix` holds fields every trial
+    keeps, e.g. {"model": "mlp"}; the other options are the command's flags (objective, sampler,
+    pruner, space, timeout, workers, storage, resume, seed, device, dataset, ...). With `retrain`,
+    the best config is trained on all training images and tested once. Returns `rows` (every
+    trial), `front` (the Pareto front), `best` (its config and validation accuracy) and `final`
+    (the retrained best's test accuracy).
+
+    >>> import tempfile
+    >>> found = architecture_search(trials=2, fix={"model": "linear", "epochs": 1},
+    ...                             out_dir=tempfile.mkdtemp(), retrain=False)
+    >>> len(found["rows"]), found["best"]["config"]["model"], found["best"]["val_acc"] > 0.85
+    (2, 'linear', True)
+    """
+    from firstnet.search.coordinator import search as run_study
+
+    fixed = [f"{name}={json.dumps(value)}" for name, value in (fix or {}).items()]
+    return run_study(
+        out_dir=out_dir, quick=quick, trials=trials, fix=fixed, retrain=retrain, **options
+    )
 
 
 def decision_boundary(

@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from firstnet import __version__, api
+from firstnet import __version__, api, runs
 from firstnet.atomic import atomic_write
+from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
@@ -46,20 +47,66 @@ def save_figure(fig, folder: Path, name: str) -> str:
     return name
 
 
+def data_claims(summary: dict) -> list[dict]:
+    dimension, classes = summary["dimension"], summary["num_classes"]
+    return [
+        claim("dimension", "D = ? (the slide says 764 units)", f"{dimension} = 28 x 28", dimension,
+              "firstnet data"),
+        claim("classes", "How many classes?", str(classes), classes, "firstnet data"),
+    ]  # fmt: skip
+
+
+def linear_claims(last: dict) -> list[dict]:
+    """The linear model's claims from its last epoch record."""
+    separable = "no" if last["train_acc"] < 1 else "yes"
+    command = "firstnet train --model linear"
+    return [
+        claim("separable", "Is MNIST linearly separable?",
+              f"{separable}: the linear model fits {pct(last['train_acc'])} of the training set",
+              last["train_acc"], command),
+        claim("linear-94", "A linear model reaches 94%",
+              f"{pct(last['test_acc'])} test ({pct(last['train_acc'])} train)", last["test_acc"],
+              command),
+    ]  # fmt: skip
+
+
+def mlp_claims(last: dict, cfg: TrainConfig) -> list[dict]:
+    measured = (f"{pct(last['test_acc'])} test, {pct(last['train_acc'])} train in "
+                f"{last['elapsed_s']:.1f} s (H = {cfg.hidden}, {cfg.epochs} epochs of "
+                "SGD)")  # fmt: skip
+    return [
+        claim(
+            "mlp",
+            "The 3-layer MLP 784-H-H-10 with ReLU, cross-entropy, argmax, trained by "
+            "gradient descent",
+            measured,
+            last["test_acc"],
+            "firstnet train --model mlp",
+        )
+    ]
+
+
+def minimal_lines() -> int:
+    """Non-blank lines of examples/minimal.py, the fewest lines firstnet knows for 99.5%."""
+    return sum(1 for line in MINIMAL.read_text().splitlines() if line.strip())
+
+
+def deep_claims(last: dict) -> list[dict]:
+    lines = minimal_lines()
+    return [
+        claim("deep-99.5", "A deep network reaches 99.5%",
+              f"{pct(last['test_acc'])} test with a 5-layer CNN in {last['elapsed_s']:.1f} s",
+              last["test_acc"], "firstnet train --model cnn"),
+        claim("lines", "How many lines of code reach 99.5%?",
+              f"{lines} readable lines, torch only", lines, "python examples/minimal.py"),
+    ]  # fmt: skip
+
+
 def part_data(ctx: dict) -> dict:
     data, folder = ctx["data"], ctx["folder"]
     summary = data_summary(data)
     figure = save_figure(api.figure_digits(data), folder, "digits.png")
-    dimension, classes = summary["dimension"], summary["num_classes"]
-    return {
-        "claims": [
-            claim("dimension", "D = ? (the slide says 764 units)", f"{dimension} = 28 x 28",
-                  dimension, "firstnet data"),
-            claim("classes", "How many classes?", str(classes), classes, "firstnet data"),
-        ],
-        "figures": [figure],
-        "numbers": summary,
-    }  # fmt: skip
+    return {"claims": data_claims(summary), "figures": [figure], "numbers": summary}
 
 
 def trained(ctx: dict, model: str) -> tuple[api.Run, dict]:
@@ -69,37 +116,14 @@ def trained(ctx: dict, model: str) -> tuple[api.Run, dict]:
 
 def part_linear(ctx: dict) -> dict:
     run, last = trained(ctx, "linear")
-    separable = "no" if last["train_acc"] < 1 else "yes"
     figure = save_figure(api.figure_curves(run), ctx["folder"], "linear-curves.png")
-    command = "firstnet train --model linear"
-    return {
-        "claims": [
-            claim("separable", "Is MNIST linearly separable?",
-                  f"{separable}: the linear model fits {pct(last['train_acc'])} of the training "
-                  "set", last["train_acc"], command),
-            claim("linear-94", "A linear model reaches 94%",
-                  f"{pct(last['test_acc'])} test ({pct(last['train_acc'])} train)",
-                  last["test_acc"], command),
-        ],
-        "figures": [figure],
-        "numbers": last,
-    }  # fmt: skip
+    return {"claims": linear_claims(last), "figures": [figure], "numbers": last}
 
 
 def part_mlp(ctx: dict) -> dict:
     run, last = trained(ctx, "mlp")
     figure = save_figure(api.figure_curves(run), ctx["folder"], "mlp-curves.png")
-    cfg = run.config
-    measured = (f"{pct(last['test_acc'])} test, {pct(last['train_acc'])} train in "
-                f"{last['elapsed_s']:.1f} s (H = {cfg.hidden}, {cfg.epochs} epochs of "
-                "SGD)")  # fmt: skip
-    return {
-        "claims": [claim("mlp", "The 3-layer MLP 784-H-H-10 with ReLU, cross-entropy, argmax, "
-                         "trained by gradient descent", measured, last["test_acc"],
-                         "firstnet train --model mlp")],
-        "figures": [figure],
-        "numbers": last,
-    }  # fmt: skip
+    return {"claims": mlp_claims(last, run.config), "figures": [figure], "numbers": last}
 
 
 def part_gradients(ctx: dict) -> dict:
@@ -169,19 +193,7 @@ def part_boundary(ctx: dict) -> dict:
 def part_deep(ctx: dict) -> dict:
     run, last = trained(ctx, "cnn")
     figure = save_figure(api.figure_curves(run), ctx["folder"], "cnn-curves.png")
-    lines = [line for line in MINIMAL.read_text().splitlines() if line.strip()]
-    return {
-        "claims": [
-            claim("deep-99.5", "A deep network reaches 99.5%",
-                  f"{pct(last['test_acc'])} test with a 5-layer CNN in {last['elapsed_s']:.1f} s",
-                  last["test_acc"], "firstnet train --model cnn"),
-            claim("lines", "How many lines of code reach 99.5%?",
-                  f"{len(lines)} readable lines, torch only", len(lines),
-                  "python examples/minimal.py"),
-        ],
-        "figures": [figure],
-        "numbers": last,
-    }  # fmt: skip
+    return {"claims": deep_claims(last), "figures": [figure], "numbers": last}
 
 
 QUESTIONS = {  # the lecture's open questions, by experiment
@@ -262,6 +274,36 @@ PARTS: dict[str, tuple[str, Callable[[dict], dict]]] = {
     "deep": ("A deep network at 99.5%", part_deep),
     **{f"experiment-{name}": (QUESTIONS[name], part_experiment(name)) for name in EXPERIMENTS},
 }
+
+
+DEMO_MODELS = ("linear", "mlp", "cnn")
+
+
+def demo(
+    data: MNIST,
+    runs_dir: Path,
+    seed: int = SEED,
+    on_model: Callable[[int, str], None] = lambda step, model: None,
+) -> dict:
+    """`firstnet demo`, the short version: the linear model, the MLP and the CNN trained into run
+    directories under `runs_dir` (`on_model(step, model)` before each), and the claims they answer.
+    The last epoch record of each model, with its run directory, in `results`; when Ctrl-C stopped a
+    training, `stopped` names its run directory (`firstnet train --resume` continues it) and no
+    claims are made."""
+    results = {}
+    for step, model in enumerate(DEMO_MODELS, 1):
+        on_model(step, model)
+        cfg = TrainConfig(model=model, seed=seed)
+        run_dir = runs.create_run_dir(runs_dir, runs.default_name(cfg), numbered=True)
+        run = api.train(data=data, path=run_dir, **cfg.to_dict())
+        if not run.finished:
+            return {"results": results, "stopped": str(run_dir)}
+        results[model] = run.history[-1] | {"run": str(run_dir)}
+    summary = data_summary(data)
+    claims = data_claims(summary) + linear_claims(results["linear"])
+    claims += mlp_claims(results["mlp"], TrainConfig(model="mlp", seed=seed))
+    claims += deep_claims(results["cnn"])
+    return {"data": summary, "results": results, "claims": claims}
 
 
 def kept(path: Path, budget: str) -> bool:

@@ -329,6 +329,26 @@ def train_in_dir(
     return True
 
 
+def train_run(
+    trainer: Trainer,
+    run_dir: Path,
+    resuming: bool = False,
+    data_source: str = "unknown",
+    on_progress=None,
+    should_stop=lambda: False,
+    on_epoch=None,
+) -> bool:
+    """A run directory's whole training: the folder claimed against a second writer, config.json
+    written (or, `resuming`, the checkpoint loaded), then `train_in_dir`; True once finished."""
+    with claim(run_dir, fresh=not resuming):
+        if resuming:
+            resume(run_dir, trainer)
+        else:
+            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
+            write_config(run_dir, trainer.cfg, trainer.device, data_source, extra=extra)
+        return train_in_dir(trainer, run_dir, on_progress, should_stop, on_epoch)
+
+
 def run_summary(run_dir: Path) -> dict:
     """What `firstnet runs` shows of a run directory: name, model, state, epochs, last test
     accuracy, data, time made; a run whose files cannot be read says so in `state`."""

@@ -1,10 +1,13 @@
 """What a person watches while firstnet works, in a terminal or a Jupyter notebook: the two consoles
-(results on stdout, progress and messages on stderr) and the one progress-bar setup. Shared by the
-command line and the Python API (rich draws its bars in Jupyter too)."""
+(results on stdout, progress and messages on stderr), the one progress-bar setup and Ctrl-C as a
+request to stop. Shared by the command line and the Python API (rich draws its bars in Jupyter
+too)."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -13,6 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from firstnet.data import MNIST
     from firstnet.schedule import ProgressRecord
 
 # Piped or redirected output is never wrapped (rich would wrap at 80 columns): a printed command
@@ -74,3 +80,36 @@ def task_bar(
             bar.update(task, advance=count, **{k: v for k, v in changes.items() if v is not None})
 
         yield advance
+
+
+@contextmanager
+def stop_on_sigint(
+    message: str = "Stopping after this batch and saving a checkpoint",
+) -> Iterator[Callable[[], bool]]:
+    """The first Ctrl-C asks the job to stop at the next safe point (saying `message`); a second one
+    aborts at once."""
+    requested = False
+
+    def handler(signum, frame):
+        nonlocal requested
+        if requested:
+            raise KeyboardInterrupt
+        requested = True
+        err.print(f"[yellow]{message} (Ctrl-C again to abort)...")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signals reach the main thread only: Ctrl-C stays Python's there
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def load_data(data_dir: Path | None, dataset: str = "mnist") -> MNIST:
+    """The data set from the first source that has it, with a spinner while it loads."""
+    from firstnet.data import DATASETS, load_dataset
+
+    with err.status(f"Loading {DATASETS[dataset].title}..."):
+        return load_dataset(data_dir, dataset=dataset)

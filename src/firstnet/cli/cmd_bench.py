@@ -7,10 +7,9 @@ import dataclasses
 import json
 
 from firstnet.cli import options
-from firstnet.cli.console import load_data
 from firstnet.config import MODELS, TrainConfig
 from firstnet.errors import ConfigError
-from firstnet.terminal import out
+from firstnet.terminal import load_data, out
 
 
 def add_parser(sub) -> None:

@@ -9,10 +9,9 @@ from pathlib import Path
 from rich.table import Table
 
 from firstnet.cli import options
-from firstnet.cli.console import load_data
 from firstnet.data import MNIST, data_summary
 from firstnet.datasets import DATASETS
-from firstnet.terminal import out
+from firstnet.terminal import load_data, out
 
 
 def add_parser(sub) -> None:

@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import load_data, stop_on_sigint
 from firstnet.errors import ConfigError
 from firstnet.experiments import NAMES
-from firstnet.terminal import err, out, task_bar
+from firstnet.terminal import err, load_data, out, stop_on_sigint, task_bar
 
 
 def add_parser(sub) -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
-from firstnet.cli.console import load_data, load_run_data
+from firstnet.cli.console import load_run_data
 from firstnet.data.toy import TOY_DATASETS
 from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ConfigError
-from firstnet.terminal import out, training_bar
+from firstnet.terminal import load_data, out, training_bar
 
 FIGURES_DIR = Path("runs/figures")
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from firstnet.cli import options
-from firstnet.cli.console import load_data
-from firstnet.terminal import err, out
+from firstnet.terminal import err, load_data, out
 
 
 def add_parser(sub) -> None:

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import error_table, load_data
+from firstnet.cli.console import error_table
 from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError
 from firstnet.scratch.fit import CONFIG_FIELDS, FIXED_FIELDS
-from firstnet.terminal import err, out, training_bar
+from firstnet.terminal import err, load_data, out
 
 
 def add_parser(sub) -> None:
@@ -27,43 +27,15 @@ def add_parser(sub) -> None:
     options.add(scratch, "data")
 
 
-def scratch_run(cfg: TrainConfig, data, run_dir: Path):
-    """Train the NumPy MLP with a progress bar into `run_dir`, a run directory `firstnet eval`
-    reads.
-
-    Weights are saved under the torch MLP's names, so `runs.load_model` rebuilds it from
-    config.json. A Ctrl-C leaves config.json and the finished epochs' metrics (each file written
-    atomically), no model.
-    """
-    import torch
-
-    from firstnet import runs
-    from firstnet.figures.curves import plot_curves
-    from firstnet.scratch import ScratchTrainer
-    from firstnet.scratch.parity import to_torch_mlp
-
-    trainer = ScratchTrainer(cfg, data)
-    extra = {"trainer": "firstnet.scratch (NumPy)"}
-    runs.write_config(run_dir, cfg, torch.device("cpu"), data.source, extra=extra)
-    with training_bar("scratch") as show:
-        trainer.run(show, on_epoch=lambda _record: runs.write_metrics(run_dir, trainer.history))
-    plot_curves(
-        trainer.history, run_dir / "curves.png", title=f"scratch (NumPy) MLP: {run_dir.name}"
-    )
-    # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at that
-    # value.
-    runs.save_model(run_dir, cfg, to_torch_mlp(trainer.params, cfg.activation).state_dict())
-    return trainer
-
-
 def show_gradcheck(seed: int) -> int:
     """Print the finite-difference and autograd errors of every activation; 1 if any is too
     large."""
+    from firstnet import api
     from firstnet.scratch import gradcheck, parity
 
     with err.status("Checking gradients against finite differences and torch autograd..."):
-        numeric = gradcheck.check_all_activations(seed)
-        autograd = parity.check_all_activations(seed)
+        result = api.gradcheck(seed)
+    numeric, autograd = result["finite_differences"], result["autograd"]
     sizes, hidden = "-".join(map(str, gradcheck.GRADCHECK_SIZES)), parity.PARITY_HIDDEN
     checks = [
         (
@@ -81,11 +53,7 @@ def show_gradcheck(seed: int) -> int:
     ]
     for title, errors, tolerance in checks:
         out.print(error_table(title, errors, tolerance))
-    worst = [
-        (max(max(row.values()) for row in errors.values()), tolerance)
-        for _, errors, tolerance in checks
-    ]
-    passed = all(error < tolerance for error, tolerance in worst)
+    passed = result["passed"]
     out.print(
         "[green]All gradients agree." if passed else "[bold red]Some gradients disagree (in red)."
     )
@@ -95,7 +63,7 @@ def show_gradcheck(seed: int) -> int:
 def scratch_command(args) -> int:
     """train the NumPy MLP with hand-derived gradients (784-H-H-10, SGD) into a run
     directory, or check its gradients with --gradcheck"""
-    from firstnet import runs
+    from firstnet import api, runs
 
     if args.gradcheck:
         return show_gradcheck(args.seed)
@@ -106,8 +74,8 @@ def scratch_command(args) -> int:
         raise CheckpointError(f"{run_dir} already exists; pick another --name")
     data = load_data(args.data_dir, args.dataset)
     run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
-    with runs.claim(run_dir, fresh=True):
-        last = scratch_run(cfg, data, run_dir).history[-1]
+    fields = {name: getattr(cfg, name) for name in CONFIG_FIELDS}
+    last = api.train_numpy(data, path=run_dir, **fields).history[-1]
     if args.json:
         history = runs.read_metrics(run_dir)
         print(json.dumps({"run": str(run_dir), "model": "mlp (NumPy)", "history": history}))

@@ -10,10 +10,10 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import load_data, load_run_data, stop_on_sigint
+from firstnet.cli.console import load_run_data
 from firstnet.datasets import DATASETS
-from firstnet.errors import CheckpointError, ImageError
-from firstnet.terminal import err, out, training_bar
+from firstnet.errors import ImageError
+from firstnet.terminal import err, load_data, out
 
 
 def add_parser(sub) -> None:
@@ -36,29 +36,6 @@ def add_parser(sub) -> None:
     predict.add_argument("--show", action="store_true", help=show)
     save = "also write each 28x28 model input as DIR/<image name>.png (default: do not)"
     predict.add_argument("--save-input", type=Path, metavar="DIR", help=save)
-
-
-def train_run(cfg, data, run_dir: Path, resume: bool = False):
-    """Train (or continue) a run with a progress bar; the trainer when finished, None if stopped."""
-    from firstnet import runs
-    from firstnet.figures.curves import plot_curves
-    from firstnet.trainer import Trainer
-
-    trainer = Trainer(cfg, data)
-    with runs.claim(run_dir, fresh=not resume):
-        if resume:
-            runs.resume(run_dir, trainer)
-        else:
-            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
-            runs.write_config(run_dir, cfg, trainer.device, data.source, extra=extra)
-        with training_bar(cfg.model) as show, stop_on_sigint() as stop:
-            finished = runs.train_in_dir(trainer, run_dir, show, stop, on_epoch=report_epoch)
-    if trainer.history:
-        plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {run_dir.name}")
-    if not finished:
-        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
-        return None
-    return trainer
 
 
 def report_epoch(record: dict) -> None:
@@ -90,29 +67,28 @@ def check_hardware(cfg) -> None:
 
 def train_command(args) -> int:
     """train a model into a run directory"""
-    from firstnet import runs
+    from firstnet import api, runs
 
     if args.resume:
         run_dir = runs.find_run(args.resume, args.runs_dir)
         cfg = runs.read_config(run_dir)
-        if (run_dir / runs.MODEL).is_file():
-            raise CheckpointError(
-                f"{run_dir} is already finished ({cfg.epochs} epochs); nothing to resume"
-            )
     else:
         cfg = options.config_from_args(args)
         check_hardware(cfg)  # before a folder is made: a refused --device leaves nothing behind
     data = load_data(args.data_dir, cfg.dataset)
-    if not args.resume:
+    if args.resume:
+        run = api.resume(run_dir, data, on_epoch=report_epoch)
+    else:
         name = args.name or runs.default_name(cfg)
         run_dir = runs.create_run_dir(args.runs_dir, name, numbered=args.name is None)
-    trainer = train_run(cfg, data, run_dir, resume=bool(args.resume))
-    if trainer is None:
+        run = api.train(data=data, path=run_dir, on_epoch=report_epoch, **cfg.to_dict())
+    if not run.finished:
+        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
         return 130
     if args.json:
-        print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": trainer.history}))
+        print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": run.history}))
         return 0
-    out.print(final_line(cfg.model, trainer.history))
+    out.print(final_line(cfg.model, run.history))
     out.print(f"Run directory: {run_dir}")
     return 0
 

@@ -1,51 +1,19 @@
-"""The command line's own terminal work: tables, Ctrl-C handling, loading MNIST with a spinner. The
-consoles and progress bars it shares with the Python API are in `firstnet.terminal`."""
+"""The command line's own terminal work: its tables, and a run's data loaded. The consoles, progress
+bars, Ctrl-C handling and the loading spinner it shares with the Python API are in
+`firstnet.terminal`."""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 
-from firstnet.terminal import err
+from firstnet.terminal import load_data
 
 if TYPE_CHECKING:
     from firstnet.data import MNIST
-
-
-@contextmanager
-def stop_on_sigint(
-    message: str = "Stopping after this batch and saving a checkpoint",
-) -> Iterator[Callable[[], bool]]:
-    """The first Ctrl-C asks the job to stop at the next safe point (saying `message`); a second one
-    aborts at once."""
-    requested = False
-
-    def handler(signum, frame):
-        nonlocal requested
-        if requested:
-            raise KeyboardInterrupt
-        requested = True
-        err.print(f"[yellow]{message} (Ctrl-C again to abort)...")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: requested
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def load_data(data_dir: Path | None, dataset: str = "mnist") -> MNIST:
-    """The data set from the first source that has it, with a spinner while it loads."""
-    from firstnet.data import DATASETS, load_dataset
-
-    with err.status(f"Loading {DATASETS[dataset].title}..."):
-        return load_dataset(data_dir, dataset=dataset)
 
 
 def load_run_data(run: Path, data_dir: Path | None) -> MNIST:

@@ -1,6 +1,7 @@
 """What a study found, as files: the table of trials (CSV and JSON), the Pareto front of validation
 error against training seconds (or parameters), the optimisation history and parameter-importance
-figures, and the best trial's config as a file `firstnet train --config` accepts."""
+figures, and the best trial's config as a file `firstnet train --config` accepts; and a trial in
+one line of text."""
 
 from __future__ import annotations
 
@@ -84,6 +85,35 @@ def config_file_values(config: dict) -> dict:
         if not (name in MODEL_FIELDS and model not in MODEL_FIELDS[name])
         and not (name in ("train_limit", "test_limit") and value is None)
     }
+
+
+def config_text(config: dict) -> str:
+    """A trial's config in short: its shape, activation, optimizer and learning rate."""
+    shape = {"mlp": "depth {depth} x {hidden}, ", "cnn": "{channels} channels, "}
+    text = shape.get(config["model"], "").format(**config)
+    return text + f"{config['activation']}, {config['optimizer']} lr {config['lr']:.3g}"
+
+
+def describe_trial(trial) -> str:
+    """One line: the trial's number, config in short, validation accuracy, seconds or state."""
+    config = trial.user_attrs.get("config")
+    text = f"trial {trial.number}" + (" (the default)" if trial.user_attrs.get("default") else "")
+    if config:
+        text += f": {config['model']} {config_text(config)}, "
+        text += f"{config['epochs']} epochs, batch {config['batch_size']}"
+        text += f", shifts {config['augment']}" if config.get("augment") else ""
+    validation = trial.user_attrs.get("val_acc") or []
+    state = trial.state.name.lower()
+    if trial.user_attrs.get("diverged"):
+        text += ": diverged (scored at chance)"
+    elif state == "complete" and validation:
+        text += f": validation {100 * validation[-1]:.2f}% in {trial.user_attrs['seconds']:.1f} s"
+    elif state == "pruned":
+        text += f": pruned after epoch {len(validation)}"
+    else:
+        reason = trial.system_attrs.get("fail_reason", "").splitlines()
+        text += f": {state}" + (f" ({reason[0]})" if reason else "")
+    return text
 
 
 def write_tables(out_dir: Path, rows: list[dict], cost: str) -> dict[str, Path]:

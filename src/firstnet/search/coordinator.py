@@ -1,0 +1,362 @@
+"""A study of `firstnet search` from start to finish: its settings, a new study or one resumed from
+its folder, the trials run in this process or by worker processes, then the tables, the figures, the
+Pareto front, and the best config retrained on all training images and tested once.
+
+`search` and `join` are what `firstnet search` (and `--worker`) and the Python API's
+`firstnet.search` call; they show progress on stderr and return what the study found as data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from firstnet.atomic import atomic_write
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST, validation_split
+from firstnet.errors import ConfigError
+from firstnet.search import space as spaces
+from firstnet.search import study as studies
+from firstnet.search import summary
+from firstnet.terminal import err, load_data, stop_on_sigint, task_bar
+
+STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
+STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"
+# --quick and the default budget: trials in all, seconds at most (the retraining comes after).
+BUDGETS = {"quick": {"trials": 20, "timeout": 90}, "default": {"trials": 60, "timeout": 1800}}
+
+
+def search(
+    *,
+    out_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    quick: bool = False,
+    trials: int | None = None,
+    timeout: float | None = None,
+    objective: str = "error",
+    pruner: str = "median",
+    sampler: str = "tpe",
+    space: str | Path | dict | None = None,
+    fix: list[str] | tuple[str, ...] = (),
+    workers: int = 1,
+    storage: str | None = None,
+    heartbeat: int = studies.HEARTBEAT_S,
+    study: str = "firstnet",
+    validation_size: int = 10_000,
+    seed: int = 0,
+    threads: int | None = None,
+    retrain: bool = True,
+    defaults: bool = True,
+    device: str = "auto",
+    dataset: str = "mnist",
+    data_dir: str | Path | None = None,
+) -> dict:
+    """Run a study (or continue the one in the folder `resume`) and summarise it: the study folder,
+    whether Ctrl-C stopped it, the trials' rows, the Pareto front, the best row and, once retrained,
+    the best config's test accuracy (`final`)."""
+    if resume is not None:
+        out_dir = Path(resume)
+        saved = read_study_json(out_dir)
+        storage_url, settings = saved["storage"], saved["settings"]
+        timeout = timeout if timeout is not None else saved["timeout"]
+    else:
+        settings = study_settings(
+            quick=quick, space=space, fix=fix, trials=trials, workers=workers, name=study,
+            dataset=dataset, objectives=objective.split(","), validation_size=validation_size,
+            seed=seed, device=device, sampler=sampler, pruner=pruner, defaults=defaults,
+        )  # fmt: skip
+        out_dir = Path(out_dir or Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}")
+        if (out_dir / STUDY_JSON).exists():
+            raise ConfigError(
+                f"{out_dir} holds a study already; continue it with --resume {out_dir}"
+            )
+        storage_url = storage or str(out_dir / studies.JOURNAL)
+        timeout = timeout if timeout is not None else BUDGETS[budget_name(quick)]["timeout"]
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    data = load_data(data_dir, settings["dataset"])
+    split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
+    settings["split"] = record
+    opened = studies.open_storage(storage_url, heartbeat)
+    if resume is None and studies.stored_settings(opened, settings["name"]) is not None:
+        err.print(f"The storage holds a study {settings['name']!r} already: joining it (its "
+                  "space, split and budget win; --study NAME starts another)")  # fmt: skip
+    the_study = studies.create_or_load(opened, settings)
+    settings = the_study.user_attrs[studies.SETTINGS_KEY]  # a joined study's own settings win
+    check_same_split(settings, record)
+    if resume is not None and trials is not None:  # a new budget, for every worker
+        settings = settings | {"trials": trials}
+        the_study.set_user_attr(studies.SETTINGS_KEY, settings)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = {"storage": storage_url, "settings": settings, "timeout": timeout}
+    atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
+    show_start(settings, out_dir, storage_url, workers)
+    deadline = time.time() + timeout
+    with stop_on_sigint(STOPPING) as stop:
+        try:
+            if workers == 1:
+                set_threads(threads)
+                run_here(the_study, opened, settings | {"deadline": deadline}, split, stop)
+            else:
+                command = worker_command(storage_url, settings["name"], workers, threads, data_dir)
+                run_workers(the_study, command, workers, settings, deadline, stop)
+        except studies.Interrupted:
+            pass  # the trial is failed and queued again; the others stand
+        interrupted = stop()
+    result = summarise(the_study, settings, out_dir) | {"interrupted": interrupted}
+    if result["best"] is not None and retrain and not interrupted:
+        result["final"] = retrain_best(result["best"], out_dir, data)
+    return result
+
+
+def budget_name(quick: bool) -> str:
+    return "quick" if quick else "default"
+
+
+def study_settings(
+    *,
+    quick: bool,
+    space: str | Path | dict | None,
+    fix: list[str] | tuple[str, ...],
+    trials: int | None,
+    workers: int,
+    name: str,
+    dataset: str,
+    objectives: list[str],
+    validation_size: int,
+    seed: int,
+    device: str,
+    sampler: str,
+    pruner: str,
+    defaults: bool,
+) -> dict:
+    """A new study's settings, as stored with it (every worker reads them from the storage)."""
+    if isinstance(space, dict):
+        base = space
+    else:
+        base = spaces.read_space(Path(space)) if space else None
+        base = base or (spaces.QUICK_SPACE if quick else spaces.DEFAULT_SPACE)
+    checked = spaces.fix(base, list(fix)) if fix else spaces.check_space(base)
+    trials = trials if trials is not None else BUDGETS[budget_name(quick)]["trials"]
+    if trials < 1 or workers < 1:
+        raise ConfigError(f"--trials and --workers must be at least 1, got {trials}, {workers}")
+    return {
+        "name": name,
+        "dataset": dataset,
+        "objectives": objectives,
+        "space": checked,
+        "split": {"size": validation_size, "seed": seed},
+        "trials": trials,
+        "seed": seed,
+        "device": device,
+        "sampler": sampler,
+        "pruner": pruner,
+        "defaults": defaults,
+    }
+
+
+def check_same_split(stored: dict, record: dict) -> None:
+    if stored["split"] != record:
+        raise ConfigError(
+            f"this study's validation split is {stored['split']}, but this machine's data give "
+            f"{record}: the data set or numpy differ; workers must hold the same data"
+        )
+
+
+def read_study_json(out_dir: Path) -> dict:
+    path = Path(out_dir) / STUDY_JSON
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{out_dir} holds no study ({STUDY_JSON} is missing)") from None
+    except ValueError as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}") from None
+
+
+def set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def show_start(settings: dict, out_dir: Path, storage_url: str, workers: int) -> None:
+    objectives = " and ".join(settings["objectives"])
+    err.print(
+        f"Study {settings['name']!r}: {settings['trials']} trials, {workers} worker(s), "
+        f"minimising {objectives} on {settings['split']['size']:,} held-out training images; "
+        f"storage {studies.redact(storage_url)}; folder {out_dir}",
+        highlight=False,
+    )
+
+
+def finished_count(study) -> int:
+    return studies.finished_of(studies.tally(study))
+
+
+def run_here(study, storage, settings: dict, split, stop: Callable[[], bool]) -> None:
+    """One worker in this process, a bar of finished trials and a line per trial."""
+    with task_bar("trials", settings["trials"]) as advance:
+        shown = finished_count(study)
+        advance(shown)
+
+        def on_trial(trial) -> None:
+            nonlocal shown
+            err.print("  " + summary.describe_trial(trial), highlight=False)
+            now = finished_count(study)
+            advance(now - shown)
+            shown = now
+
+        studies.work(study, storage, settings, split, stop, on_trial=on_trial)
+
+
+def worker_command(
+    storage_url: str, name: str, workers: int, threads: int | None, data_dir: str | Path | None
+) -> list[str]:
+    """The command line of one more worker process (`firstnet search --worker`), threads shared
+    out between `workers` of them."""
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    command = [sys.executable, "-m", "firstnet", "search", "--worker", "--storage", storage_url,
+               "--study", name, "--threads", str(threads)]  # fmt: skip
+    return command + (["--data-dir", str(data_dir)] if data_dir else [])
+
+
+def run_workers(
+    study, command: list[str], workers: int, settings: dict, deadline: float, stop
+) -> None:
+    """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
+    to every worker."""
+    command = [*command, "--timeout", f"{max(deadline - time.time(), 1):.0f}"]
+    started = [subprocess.Popen([*command, "--worker-index", str(k)]) for k in range(workers)]
+    forwarded = False
+    with task_bar("trials", settings["trials"]) as advance:
+        shown = 0
+        while [w.poll() for w in started].count(None):  # poll each: reap every dead worker
+            if stop() and not forwarded:
+                for w in started:
+                    w.send_signal(signal.SIGINT)
+                forwarded = True
+            now = finished_count(study)
+            advance(now - shown)
+            shown = now
+            time.sleep(0.5)
+        advance(finished_count(study) - shown)
+    failed = [w.returncode for w in started if w.returncode not in (0, 130)]
+    if failed:
+        err.print(f"[red]{len(failed)} worker(s) failed (exit codes {failed}); see above")
+
+
+def join(
+    *,
+    storage: str | None = None,
+    study: str = "firstnet",
+    out_dir: str | Path | None = None,
+    worker_index: int | None = None,
+    threads: int | None = None,
+    timeout: float | None = None,
+    heartbeat: int = studies.HEARTBEAT_S,
+    data_dir: str | Path | None = None,
+) -> bool:
+    """One more worker of an existing study (in `storage` under the name `study`, or the study of
+    the folder `out_dir`), until its budget is spent; False when Ctrl-C stopped it."""
+    if storage:
+        storage_url, name = storage, study
+    elif out_dir:
+        saved = read_study_json(Path(out_dir))
+        storage_url, name = saved["storage"], saved["settings"]["name"]
+    else:
+        raise ConfigError("--worker needs --storage URL (and --study NAME) or --out-dir DIR")
+    opened = studies.open_storage(storage_url, heartbeat)
+    the_study, settings = studies.load(opened, name, worker_index)
+    set_threads(threads)
+    data = load_data(data_dir, settings["dataset"])
+    split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
+    check_same_split(settings, record)
+    deadline = time.time() + timeout if timeout is not None else None
+    with stop_on_sigint(STOPPING) as stop:
+        try:
+            studies.work(
+                the_study,
+                opened,
+                settings | {"deadline": deadline},
+                split,
+                stop,
+                on_trial=lambda t: err.print(
+                    f"  [{studies.worker_name()}] " + summary.describe_trial(t), highlight=False
+                ),
+            )
+        except studies.Interrupted:
+            return False
+        return not stop()
+
+
+def summarise(study, settings: dict, out_dir: Path) -> dict:
+    """The tables and figures written into the study folder; the rows, the front and the best."""
+    cost = "parameters" if "parameters" in settings["objectives"] else "seconds"
+    rows = summary.trial_rows(study)
+    paths = summary.write_tables(out_dir, rows, cost)
+    figures = [
+        summary.plot_pareto(rows, out_dir / "pareto.png", cost),
+        summary.plot_history(study, out_dir / "history.png"),
+        summary.plot_importance(study, out_dir / "importance.png"),
+    ]
+    return {
+        "out_dir": out_dir,
+        "cost": cost,
+        "rows": rows,
+        "front": summary.pareto_front(rows, cost),
+        "best": summary.best_row(rows),
+        "best_json": paths.get("best"),  # None when no trial completed
+        "files": [p for p in figures if p is not None] + [paths["trials_csv"]],
+        "final": None,
+    }
+
+
+def retrain_best(best: dict, out_dir: Path, data: MNIST) -> dict | None:
+    """The best config trained on all training images into out_dir/best-run; its test accuracy,
+    the only time the study touches the test set, goes to final.json (and comes back, with
+    `reused` when an earlier call retrained the same trial). None when Ctrl-C stopped it."""
+    from firstnet import runs
+    from firstnet.figures.curves import plot_curves
+    from firstnet.terminal import training_bar
+    from firstnet.trainer import Trainer
+
+    cfg = TrainConfig.from_dict(best["config"])
+    run_dir = out_dir / BEST_RUN
+    if (out_dir / FINAL_JSON).exists():
+        final = json.loads((out_dir / FINAL_JSON).read_text())
+        if final.get("trial") == best["number"]:
+            return final | {"reused": True}
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # an older best's run, or one interrupted: start it afresh
+    run_dir = runs.create_run_dir(out_dir, BEST_RUN)
+    err.print(
+        f"Retraining trial {best['number']}'s config on all {len(data.train_labels):,} "
+        "training images, then testing it once..."
+    )
+    trainer = Trainer(cfg, data)
+    with training_bar(cfg.model) as show, stop_on_sigint() as stop:
+        finished = runs.train_run(trainer, run_dir, False, data.source, show, stop)
+    if trainer.history:
+        plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {BEST_RUN}")
+    if not finished:
+        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
+        return None
+    last = trainer.history[-1]
+    final = {
+        "trial": best["number"],
+        "val_acc": best["val_acc"],
+        "test_acc": last["test_acc"],
+        "seconds": last["elapsed_s"],
+        "run": str(run_dir),
+        "config": cfg.to_dict(),
+    }
+    atomic_write(out_dir / FINAL_JSON, json.dumps(final, indent=1))
+    return final | {"reused": False}
