@@ -64,3 +64,6 @@ def test_notebook_runs_top_to_bottom(path, mnist):
     if path.name.startswith("06"):
         accuracy = float(re.search(r"test accuracy ([\d.]+)%", printed).group(1))
         assert accuracy >= 99.5 and "40 lines" in printed
+    if path.name.startswith("07"):
+        retrained = float(re.search(r"test after retraining ([\d.]+)%", printed).group(1))
+        assert "best of 6 trials" in printed and retrained > 90
