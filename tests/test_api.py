@@ -216,3 +216,24 @@ def test_the_demo_claims_are_the_reports_wording(mnist, tmp_path):
         }
     deep = result["claims"][ids.index("deep-99.5")]
     assert deep["value"] == result["results"]["cnn"]["test_acc"] >= 0.995
+
+
+def test_bench_summarises_one_training_per_seed(mnist):
+    settings = {"epochs": 1, "train_limit": 5000, "progress": False}
+    result = firstnet.bench("linear", data=mnist, seeds=2, **settings)
+    alone = [firstnet.train("linear", data=mnist, seed=seed, **settings) for seed in (0, 1)]
+    expected = [run.history[-1]["test_acc"] for run in alone]
+    assert result["runs"] == 2 and result["accuracies"] == pytest.approx(expected, abs=1e-9)
+    assert result["test_acc_mean"] == pytest.approx(np.mean(expected), abs=1e-9)
+    assert result["test_acc_min"] == min(expected) and result["precision"] in ("fp32", "bf16")
+    assert result["time_to"][0.98]["reached"] == 0  # a linear model never reaches 98%
+
+
+def test_decision_boundary_trains_each_model_and_draws_every_frame():
+    result = firstnet.decision_boundary(steps=300, frames=4, grid=40, dpi=40, progress=False)
+    assert len(result["frames"]) == 4 and result["frames"][0].ndim == 3
+    assert result["gif"][:6] in (b"GIF87a", b"GIF89a") and result["png"][:4] == b"\x89PNG"
+    linear, mlp = (run["history"] for run in result["runs"])
+    assert len(linear) == len(mlp) == 300
+    # two spirals: no line separates them, a small MLP does far better
+    assert linear[-1]["train_acc"] < 0.8 < mlp[-1]["train_acc"]
