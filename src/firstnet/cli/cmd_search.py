@@ -114,18 +114,19 @@ def search_command(args) -> int:
         heartbeat=args.heartbeat, study=args.study, validation_size=args.validation_size,
         seed=args.seed, threads=args.threads, retrain=not args.no_retrain,
         defaults=not args.no_defaults, device=args.device, dataset=args.dataset,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, on_summary=show_summary,
     )  # fmt: skip
-    show_result(result)
+    if result["best"] is not None:
+        show_final(result)
     if result["interrupted"]:
         err.print(f"Study interrupted. Continue with: firstnet search --resume {result['out_dir']}")
         return 130
     return 0
 
 
-def show_result(result: dict) -> None:
-    """The Pareto front, the best trial, its retraining's test accuracy, the study's files."""
-    best, final = result["best"], result["final"]
+def show_summary(result: dict) -> None:
+    """The Pareto front and the best trial, before the best is retrained."""
+    best = result["best"]
     out.print(pareto_table(result["front"], result["cost"]))
     if best is None:
         err.print("No trial completed: nothing to retrain.")
@@ -135,8 +136,13 @@ def show_result(result: dict) -> None:
         f"({result['best_json']})",
         highlight=False,
     )
+
+
+def show_final(result: dict) -> None:
+    """The retrained best's test accuracy and the study's files."""
+    final = result["final"]
     if final is not None:
-        done = f"done before, {final['run']}" if final["reused"] else f"{final['seconds']:.1f} s"
+        done = "done before" if final["reused"] else f"{final['seconds']:.1f} s"
         out.print(
             f"Retrained best (trial {final['trial']}) on all training images: test accuracy "
             f"{100 * final['test_acc']:.2f}% (validation {100 * final['val_acc']:.2f}%; {done}); "

@@ -57,10 +57,12 @@ def search(
     device: str = "auto",
     dataset: str = "mnist",
     data_dir: str | Path | None = None,
+    on_summary: Callable[[dict], None] = lambda result: None,
 ) -> dict:
     """Run a study (or continue the one in the folder `resume`) and summarise it: the study folder,
     whether Ctrl-C stopped it, the trials' rows, the Pareto front, the best row and, once retrained,
-    the best config's test accuracy (`final`)."""
+    the best config's test accuracy (`final`). `on_summary(result)` sees the summary before the
+    retraining starts (the command prints its tables there)."""
     if resume is not None:
         out_dir = Path(resume)
         saved = read_study_json(out_dir)
@@ -111,6 +113,7 @@ def search(
             pass  # the trial is failed and queued again; the others stand
         interrupted = stop()
     result = summarise(the_study, settings, out_dir) | {"interrupted": interrupted}
+    on_summary(result)
     if result["best"] is not None and retrain and not interrupted:
         result["final"] = retrain_best(result["best"], out_dir, data)
     return result
