@@ -395,6 +395,22 @@ def test_a_diverged_run_keeps_its_metrics_and_says_so(tmp_path, capsys, small_mn
     assert "diverged and has no model: training diverged" in capsys.readouterr().err
 
 
+def test_resuming_a_finished_run_is_refused_before_the_data_load(
+    mnist, tmp_path, monkeypatch, capsys
+):
+    from firstnet import api
+    from firstnet.cli import cmd_train
+
+    done = api.train("linear", data=mnist, path=tmp_path / "done", epochs=1, progress=False)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data set was loaded for a run that cannot resume")
+
+    monkeypatch.setattr(cmd_train, "load_data", no_loading)
+    assert main(["train", "--resume", str(done.path)]) == 1
+    assert "already finished (1 epochs); nothing to resume" in capsys.readouterr().err
+
+
 def test_ctrl_c_while_the_cli_loads_is_one_line():
     code = (
         "import sys\n"

@@ -103,3 +103,11 @@ def test_a_second_report_reuses_its_parts_and_fresh_redoes_them(tmp_path, monkey
     report.build(tmp_path, quick=False, fresh=True, data=mnist)
     assert calls == [True, False, False, False]
     assert "a claim" in (tmp_path / "report.html").read_text()
+
+
+def test_without_the_source_checkouts_examples_the_lines_claim_is_left_out(monkeypatch, tmp_path):
+    record = {"test_acc": 0.9957, "elapsed_s": 12.0}
+    assert [c["id"] for c in report.deep_claims(record)] == ["deep-99.5", "lines"]
+    monkeypatch.setattr(report, "MINIMAL", tmp_path / "examples" / "minimal.py")
+    assert report.minimal_lines() is None
+    assert [c["id"] for c in report.deep_claims(record)] == ["deep-99.5"]

@@ -412,7 +412,7 @@ def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
     out.mkdir()
     (out / "study.json").write_text("{}")
     result = firstnet("search", "--out-dir", out, "--trials", 1)
-    assert result.returncode == 2 and f"continue it with --resume {out}" in result.stderr
+    assert result.returncode == 2 and f"continue it (--resume {out}" in result.stderr
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------

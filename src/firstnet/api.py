@@ -30,7 +30,6 @@ import torch
 from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
-from firstnet.errors import CheckpointError
 from firstnet.evaluate import probabilities, test_report
 from firstnet.terminal import stop_on_sigint, training_bar
 from firstnet.trainer import Trainer
@@ -188,11 +187,7 @@ def resume(
     (True, [1, 2])
     """
     path = Path(path)
-    cfg = runs.read_config(path)
-    if (path / runs.MODEL).is_file():
-        raise CheckpointError(
-            f"{path} is already finished ({cfg.epochs} epochs); nothing to resume"
-        )
+    cfg = runs.resumable_config(path)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     return _train(cfg, data, path, True, progress, on_epoch)
 

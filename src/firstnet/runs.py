@@ -329,6 +329,16 @@ def train_in_dir(
     return True
 
 
+def resumable_config(run_dir: Path) -> TrainConfig:
+    """The config of a run directory that can be resumed; a CheckpointError for a finished one."""
+    cfg = read_config(run_dir)
+    if (Path(run_dir) / MODEL).is_file():
+        raise CheckpointError(
+            f"{run_dir} is already finished ({cfg.epochs} epochs); nothing to resume"
+        )
+    return cfg
+
+
 def train_run(
     trainer: Trainer,
     run_dir: Path,

@@ -9,6 +9,7 @@ import time
 from firstnet.cli import options
 from firstnet.cli.cmd_data import show_data
 from firstnet.cli.cmd_report import claims_table
+from firstnet.cli.cmd_train import report_epoch
 from firstnet.terminal import err, load_data, out
 
 # Each model's share of the demo's training time, measured on 2-core CPUs (the CNN dominates: with
@@ -37,7 +38,7 @@ def demo_command(args) -> int:
         so_far = f"{elapsed:.0f} s so far; {share}"
         err.print(f"[bold]demo step {step} of {total}[/]: {model} ({so_far})")
 
-    result = report.demo(data, args.runs_dir, args.seed, on_model=announce)
+    result = report.demo(data, args.runs_dir, args.seed, on_model=announce, on_epoch=report_epoch)
     if "stopped" in result:
         err.print(f"Checkpoint saved. Continue with: firstnet train --resume {result['stopped']}")
         return 130

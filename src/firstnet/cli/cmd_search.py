@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from firstnet.cli import options
+from firstnet.cli.cmd_train import report_epoch
 from firstnet.config import DEVICES
 from firstnet.search import PRUNERS, SAMPLERS
 from firstnet.terminal import err, out
@@ -114,7 +115,7 @@ def search_command(args) -> int:
         heartbeat=args.heartbeat, study=args.study, validation_size=args.validation_size,
         seed=args.seed, threads=args.threads, retrain=not args.no_retrain,
         defaults=not args.no_defaults, device=args.device, dataset=args.dataset,
-        data_dir=args.data_dir, on_summary=show_summary,
+        data_dir=args.data_dir, on_summary=show_summary, on_epoch=report_epoch,
     )  # fmt: skip
     if result["best"] is not None:
         show_final(result)

@@ -71,7 +71,7 @@ def train_command(args) -> int:
 
     if args.resume:
         run_dir = runs.find_run(args.resume, args.runs_dir)
-        cfg = runs.read_config(run_dir)
+        cfg = runs.resumable_config(run_dir)  # before the data load: a finished run is refused
     else:
         cfg = options.config_from_args(args)
         check_hardware(cfg)  # before a folder is made: a refused --device leaves nothing behind

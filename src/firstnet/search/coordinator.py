@@ -3,7 +3,8 @@ its folder, the trials run in this process or by worker processes, then the tabl
 Pareto front, and the best config retrained on all training images and tested once.
 
 `search` and `join` are what `firstnet search` (and `--worker`) and the Python API's
-`firstnet.search` call; they show progress on stderr and return what the study found as data.
+`firstnet.architecture_search` call; they show progress on stderr and return what the study found
+as data.
 """
 
 from __future__ import annotations
@@ -58,11 +59,13 @@ def search(
     dataset: str = "mnist",
     data_dir: str | Path | None = None,
     on_summary: Callable[[dict], None] = lambda result: None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run a study (or continue the one in the folder `resume`) and summarise it: the study folder,
     whether Ctrl-C stopped it, the trials' rows, the Pareto front, the best row and, once retrained,
     the best config's test accuracy (`final`). `on_summary(result)` sees the summary before the
-    retraining starts (the command prints its tables there)."""
+    retraining starts (the command prints its tables there); `on_epoch(record)` after each epoch
+    of the retraining."""
     if resume is not None:
         out_dir = Path(resume)
         saved = read_study_json(out_dir)
@@ -77,12 +80,13 @@ def search(
         out_dir = Path(out_dir or Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}")
         if (out_dir / STUDY_JSON).exists():
             raise ConfigError(
-                f"{out_dir} holds a study already; continue it with --resume {out_dir}"
+                f"{out_dir} holds a study already; continue it (--resume {out_dir}, or from "
+                "Python resume=) or name another folder"
             )
         storage_url = storage or str(out_dir / studies.JOURNAL)
         timeout = timeout if timeout is not None else BUDGETS[budget_name(quick)]["timeout"]
     if workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {workers}")
+        raise ConfigError(f"workers (--workers) must be at least 1, got {workers}")
     data = load_data(data_dir, settings["dataset"])
     split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
     settings["split"] = record
@@ -108,6 +112,7 @@ def search(
                 run_here(the_study, opened, settings | {"deadline": deadline}, split, stop)
             else:
                 command = worker_command(storage_url, settings["name"], workers, threads, data_dir)
+                command += ["--heartbeat", str(heartbeat)]
                 run_workers(the_study, command, workers, settings, deadline, stop)
         except studies.Interrupted:
             pass  # the trial is failed and queued again; the others stand
@@ -115,7 +120,7 @@ def search(
     result = summarise(the_study, settings, out_dir) | {"interrupted": interrupted}
     on_summary(result)
     if result["best"] is not None and retrain and not interrupted:
-        result["final"] = retrain_best(result["best"], out_dir, data)
+        result["final"] = retrain_best(result["best"], out_dir, data, on_epoch)
     return result
 
 
@@ -149,7 +154,9 @@ def study_settings(
     checked = spaces.fix(base, list(fix)) if fix else spaces.check_space(base)
     trials = trials if trials is not None else BUDGETS[budget_name(quick)]["trials"]
     if trials < 1 or workers < 1:
-        raise ConfigError(f"--trials and --workers must be at least 1, got {trials}, {workers}")
+        raise ConfigError(
+            f"trials and workers (--trials, --workers) must be at least 1, got {trials}, {workers}"
+        )
     return {
         "name": name,
         "dataset": dataset,
@@ -322,7 +329,9 @@ def summarise(study, settings: dict, out_dir: Path) -> dict:
     }
 
 
-def retrain_best(best: dict, out_dir: Path, data: MNIST) -> dict | None:
+def retrain_best(
+    best: dict, out_dir: Path, data: MNIST, on_epoch: Callable[[dict], None] | None = None
+) -> dict | None:
     """The best config trained on all training images into out_dir/best-run; its test accuracy,
     the only time the study touches the test set, goes to final.json (and comes back, with
     `reused` when an earlier call retrained the same trial). None when Ctrl-C stopped it."""
@@ -346,7 +355,7 @@ def retrain_best(best: dict, out_dir: Path, data: MNIST) -> dict | None:
     )
     trainer = Trainer(cfg, data)
     with training_bar(cfg.model) as show, stop_on_sigint() as stop:
-        finished = runs.train_run(trainer, run_dir, False, data.source, show, stop)
+        finished = runs.train_run(trainer, run_dir, False, data.source, show, stop, on_epoch)
     if trainer.history:
         plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {BEST_RUN}")
     if not finished:
