@@ -407,6 +407,41 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_finishes_it(tmp_path):
     assert len(rerun) == 1 and rerun[0].params == study.trials[victim.number].params
 
 
+def workers_seen(study: optuna.Study) -> set[str]:
+    return {t.user_attrs["worker"] for t in study.trials if "worker" in t.user_attrs}
+
+
+def test_a_terminal_ctrl_c_stops_local_workers_once_each_and_cleanly(tmp_path):
+    """A terminal's Ctrl-C goes to its whole foreground process group: the workers must hear it
+    once (from the search that started them), not twice, which would abort them mid-trial."""
+    out = tmp_path / "study"
+    space = write_space(tmp_path, SLOW_SPACE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "firstnet", "search", "--space", str(space), "--trials", "4",
+         "--workers", "2", "--out-dir", str(out), "--no-retrain"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        running_trial(lambda: journal_study(out))
+        deadline = time.time() + 120
+        while len(workers_seen(journal_study(out))) < 2 and time.time() < deadline:
+            time.sleep(0.1)  # both workers at work (their Ctrl-C handling set up)
+        pids = {int(name.rsplit(":", 1)[1]) for name in workers_seen(journal_study(out))}
+        # out of the terminal's process group: its Ctrl-C reaches them only through the search
+        assert len(pids) == 2 and all(os.getpgid(pid) != process.pid for pid in pids)
+        os.killpg(process.pid, signal.SIGINT)  # what the terminal does: the whole group
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert "worker(s) failed" not in stderr
+    counts = studies.tally(journal_study(out))
+    assert counts["running"] == 0, counts
+    assert counts["waiting"] >= 1  # the interrupted trials, queued to run again
+
+
 def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
     out = tmp_path / "study"
     out.mkdir()

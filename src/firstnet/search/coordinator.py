@@ -244,7 +244,12 @@ def run_workers(
     """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
     to every worker."""
     command = [*command, "--timeout", f"{max(deadline - time.time(), 1):.0f}"]
-    started = [subprocess.Popen([*command, "--worker-index", str(k)]) for k in range(workers)]
+    # Each worker in a session of its own: a terminal's Ctrl-C reaches this process alone, which
+    # passes it on once (twice, a worker in mid-batch would take it as "abort now").
+    started = [
+        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True)
+        for k in range(workers)
+    ]
     forwarded = False
     with task_bar("trials", settings["trials"]) as advance:
         shown = 0
