@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import doctest
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -106,7 +105,7 @@ def test_train_into_a_folder_stops_on_ctrl_c_and_resume_reaches_the_unstopped_ru
     }
 
     def ctrl_c(record: dict) -> None:
-        os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C (or Jupyter's stop) sends
+        signal.raise_signal(signal.SIGINT)  # what a terminal's Ctrl-C (or Jupyter's stop) sends
 
     folder = tmp_path / "stopped"
     stopped = firstnet.train("mlp", data=mnist, path=folder, on_epoch=ctrl_c, **settings)

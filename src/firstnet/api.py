@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import tempfile
 from collections.abc import Callable
@@ -194,7 +193,7 @@ def resume(
 
 def _interrupt() -> None:
     """What Ctrl-C does, for the examples: a SIGINT to this process."""
-    os.kill(os.getpid(), signal.SIGINT)
+    signal.raise_signal(signal.SIGINT)
 
 
 def _train(
