@@ -17,8 +17,8 @@ RANKS = {
     "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
     "reference": 3, "evaluate": 4, "terminal": 4, "static_step": 4, "trainer": 5,
     "runs": 6, "scratch": 6,
-    "figures": 7, "serve": 7, "export": 7, "search": 8, "experiments": 9,
-    "api": 10, "report": 11, "cli": 12, "__main__": 13,
+    "figures": 7, "serve": 7, "export": 7, "watched": 8, "search": 9, "experiments": 10,
+    "api": 11, "report": 12, "cli": 13, "__main__": 14,
 }  # fmt: skip
 
 

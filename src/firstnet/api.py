@@ -30,8 +30,9 @@ from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
 from firstnet.evaluate import probabilities, test_report
-from firstnet.terminal import stop_on_sigint, training_bar
+from firstnet.terminal import training_bar
 from firstnet.trainer import Trainer
+from firstnet.watched import train_watched
 
 
 def _show_figures_in_notebooks() -> None:
@@ -204,21 +205,13 @@ def _train(
     progress: bool,
     on_epoch: Callable[[dict], None] | None,
 ) -> Run:
+    if path is not None:
+        done = train_watched(cfg, data, Path(path), resuming, progress, on_epoch)
+        return Run(cfg, done["model"], done["history"], data.source, Path(path), done["finished"])
     trainer = Trainer(cfg, data)
-    with training_bar(cfg.model) if progress else nullcontext(None) as show:
-        if path is None:
-            trainer.run(show, on_epoch)
-            return Run(cfg, trainer.model.eval(), trainer.history, source=data.source)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
-        with stop_on_sigint() as stop:
-            finished = runs.train_run(trainer, path, resuming, data.source, show, stop, on_epoch)
-    if trainer.history:
-        from firstnet.figures.curves import plot_curves
-
-        plot_curves(trainer.history, path / "curves.png", title=f"{cfg.model}: {path.name}")
-    model = trainer.model.eval()
-    return Run(cfg, model, trainer.history, source=data.source, path=path, finished=finished)
+    with training_bar(cfg.model, progress) as show:
+        trainer.run(show, on_epoch)
+    return Run(cfg, trainer.model.eval(), trainer.history, source=data.source)
 
 
 def train_numpy(
@@ -246,7 +239,7 @@ def train_numpy(
     cfg = TrainConfig(**(FIXED_FIELDS | config))
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     trainer = ScratchTrainer(cfg, data)
-    bar = training_bar("numpy mlp") if progress else nullcontext(None)
+    bar = training_bar("numpy mlp", progress)
     if path is None:
         with bar as show:
             trainer.run(show)
@@ -386,8 +379,7 @@ def bench(
     histories = []
     for seed in range(seeds):
         trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        bar = training_bar(f"{model} seed {seed}") if progress else nullcontext(None)
-        with bar as show:
+        with training_bar(f"{model} seed {seed}", progress) as show:
             histories.append(trainer.run(show))
     result = stats.summarize(histories) | {
         "model": model,

@@ -342,11 +342,11 @@ def resumable_config(run_dir: Path) -> TrainConfig:
 def train_run(
     trainer: Trainer,
     run_dir: Path,
-    resuming: bool = False,
-    data_source: str = "unknown",
-    on_progress=None,
-    should_stop=lambda: False,
-    on_epoch=None,
+    resuming: bool,
+    data_source: str,
+    on_progress,
+    should_stop,
+    on_epoch,
 ) -> bool:
     """A run directory's whole training: the folder claimed against a second writer, config.json
     written (or, `resuming`, the checkpoint loaded), then `train_in_dir`; True once finished."""

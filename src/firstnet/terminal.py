@@ -45,9 +45,14 @@ def progress_bar(*extra_columns, transient: bool = False) -> Progress:
 
 
 @contextmanager
-def training_bar(label: str) -> Iterator[Callable[[ProgressRecord], None]]:
+def training_bar(
+    label: str, shown: bool = True
+) -> Iterator[Callable[[ProgressRecord], None] | None]:
     """A bar per epoch; yields the `on_progress` callback of `Trainer.run` and
-    `ScratchTrainer.run`."""
+    `ScratchTrainer.run` (None, and no bar, when not `shown`)."""
+    if not shown:
+        yield None
+        return
     with progress_bar(TextColumn("{task.fields[stats]}")) as bar:
         tasks: dict[int, int] = {}
 

@@ -40,8 +40,7 @@ def demo_command(args) -> int:
 
     result = report.demo(data, args.runs_dir, args.seed, on_model=announce, on_epoch=report_epoch)
     if "stopped" in result:
-        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {result['stopped']}")
-        return 130
+        return 130  # the checkpoint is kept; how to continue it was said
     if args.json:
         print(json.dumps({"data": summary, "results": result["results"]}, indent=2))
     else:

@@ -83,8 +83,7 @@ def train_command(args) -> int:
         run_dir = runs.create_run_dir(args.runs_dir, name, numbered=args.name is None)
         run = api.train(data=data, path=run_dir, on_epoch=report_epoch, **cfg.to_dict())
     if not run.finished:
-        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
-        return 130
+        return 130  # the checkpoint is kept; how to continue it was said
     if args.json:
         print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": run.history}))
         return 0

@@ -341,9 +341,7 @@ def retrain_best(
     the only time the study touches the test set, goes to final.json (and comes back, with
     `reused` when an earlier call retrained the same trial). None when Ctrl-C stopped it."""
     from firstnet import runs
-    from firstnet.figures.curves import plot_curves
-    from firstnet.terminal import training_bar
-    from firstnet.trainer import Trainer
+    from firstnet.watched import train_watched
 
     cfg = TrainConfig.from_dict(best["config"])
     run_dir = out_dir / BEST_RUN
@@ -358,15 +356,10 @@ def retrain_best(
         f"Retraining trial {best['number']}'s config on all {len(data.train_labels):,} "
         "training images, then testing it once..."
     )
-    trainer = Trainer(cfg, data)
-    with training_bar(cfg.model) as show, stop_on_sigint() as stop:
-        finished = runs.train_run(trainer, run_dir, False, data.source, show, stop, on_epoch)
-    if trainer.history:
-        plot_curves(trainer.history, run_dir / "curves.png", title=f"{cfg.model}: {BEST_RUN}")
-    if not finished:
-        err.print(f"Checkpoint saved. Continue with: firstnet train --resume {run_dir}")
+    done = train_watched(cfg, data, run_dir, on_epoch=on_epoch)
+    if not done["finished"]:
         return None
-    last = trainer.history[-1]
+    last = done["history"][-1]
     final = {
         "trial": best["number"],
         "val_acc": best["val_acc"],
