@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,21 +199,39 @@ def test_search_with_a_wrong_option_is_a_clear_error_and_writes_nothing(tmp_path
     assert not (tmp_path / "study").exists()
 
 
-def test_the_demo_claims_are_the_reports_wording(mnist, tmp_path):
-    """`firstnet demo` trains into run directories and answers with the report's claims."""
+def test_demo_answers_with_the_reports_claims_for_its_three_runs(
+    mnist, tmp_path, monkeypatch, capsys
+):
+    """`firstnet demo` trains into run directories and prints the report's claims of those runs.
+    Its trainings are cut to a few images here (the gates and the report train them whole)."""
+    from firstnet import data as data_layer
     from firstnet import report
 
-    result = report.demo(mnist, tmp_path, seed=0)
-    ids = [claim["id"] for claim in result["claims"]]
-    assert ids == ["dimension", "classes", "separable", "linear-94", "mlp", "deep-99.5", "lines"]
-    for model in report.DEMO_MODELS:
-        run = Path(result["results"][model]["run"])
-        assert run.parent == tmp_path and (run / "model.safetensors").is_file()
-        assert firstnet.Run.load(run).history[-1] == {
-            k: v for k, v in result["results"][model].items() if k != "run"
-        }
-    deep = result["claims"][ids.index("deep-99.5")]
-    assert deep["value"] == result["results"]["cnn"]["test_acc"] >= 0.995
+    trained, whole = [], api.train
+
+    def small(**config) -> firstnet.Run:
+        trained.append(whole(**config | {"epochs": 1, "train_limit": 3000, "test_limit": 1000}))
+        return trained[-1]
+
+    monkeypatch.setattr(api, "train", small)
+    assert main(["demo", "--runs-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert [run.config.model for run in trained] == list(report.DEMO_MODELS)
+    assert all(run.path.parent == tmp_path and run.finished for run in trained)
+    linear, mlp, cnn = (run.history[-1] for run in trained)
+    claims = report.data_claims(data_layer.data_summary(mnist)) + report.linear_claims(linear)
+    claims += report.mlp_claims(mlp, trained[1].config) + report.deep_claims(cnn)
+    assert len(claims) == 7
+    for claim in claims:
+        assert claim["lecture"] in printed and claim["measured"] in printed, claim
+
+    assert main(["demo", "--runs-dir", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)  # one document: the data's answers and the runs
+    assert printed["data"] == data_layer.data_summary(mnist)
+    results = printed["results"]
+    for run in trained[3:]:
+        record = results[run.config.model]
+        assert record["run"] == str(run.path) and record["test_acc"] == run.history[-1]["test_acc"]
 
 
 def test_bench_summarises_one_training_per_seed(mnist):

@@ -290,13 +290,15 @@ def demo(
     seed: int = SEED,
     on_model: Callable[[int, str], None] = lambda step, model: None,
     on_epoch: Callable[[dict], None] | None = None,
+    summary: dict | None = None,
 ) -> dict:
     """`firstnet demo`, the short version: the linear model, the MLP and the CNN trained into run
     directories under `runs_dir` (`on_model(step, model)` before each, `on_epoch(record)` after each
     epoch), and the claims they answer. The last epoch record of each model, with its run directory,
     in `results`; when Ctrl-C stopped a training, `stopped` names its run directory (`firstnet train
-    --resume` continues it) and no claims are made."""
-    results = {}
+    --resume` continues it) and no claims are made. `summary`: the data's `data_summary`, when the
+    caller has it already."""
+    results, configs = {}, {}
     for step, model in enumerate(DEMO_MODELS, 1):
         on_model(step, model)
         cfg = TrainConfig(model=model, seed=seed)
@@ -304,11 +306,10 @@ def demo(
         run = api.train(data=data, path=run_dir, on_epoch=on_epoch, **cfg.to_dict())
         if not run.finished:
             return {"results": results, "stopped": str(run_dir)}
-        results[model] = run.history[-1] | {"run": str(run_dir)}
-    summary = data_summary(data)
+        results[model], configs[model] = run.history[-1] | {"run": str(run_dir)}, run.config
+    summary = summary if summary is not None else data_summary(data)
     claims = data_claims(summary) + linear_claims(results["linear"])
-    claims += mlp_claims(results["mlp"], TrainConfig(model="mlp", seed=seed))
-    claims += deep_claims(results["cnn"])
+    claims += mlp_claims(results["mlp"], configs["mlp"]) + deep_claims(results["cnn"])
     return {"data": summary, "results": results, "claims": claims}
 
 

@@ -10,6 +10,7 @@ from firstnet.cli import options
 from firstnet.cli.cmd_data import show_data
 from firstnet.cli.cmd_report import claims_table
 from firstnet.cli.cmd_train import report_epoch
+from firstnet.data import data_summary
 from firstnet.terminal import err, load_data, out
 
 # Each model's share of the demo's training time, measured on 2-core CPUs (the CNN dominates: with
@@ -29,7 +30,10 @@ def demo_command(args) -> int:
     from firstnet import report
 
     data, start = load_data(args.data_dir), time.perf_counter()
-    summary = show_data(data, args.runs_dir / "mnist-samples.png", as_json=args.json)
+    if args.json:  # one JSON document on stdout: the data's answers go into it
+        summary = data_summary(data)
+    else:
+        summary = show_data(data, args.runs_dir / "mnist-samples.png")
 
     def announce(step: int, model: str) -> None:
         elapsed = time.perf_counter() - start
@@ -38,7 +42,9 @@ def demo_command(args) -> int:
         so_far = f"{elapsed:.0f} s so far; {share}"
         err.print(f"[bold]demo step {step} of {total}[/]: {model} ({so_far})")
 
-    result = report.demo(data, args.runs_dir, args.seed, on_model=announce, on_epoch=report_epoch)
+    result = report.demo(
+        data, args.runs_dir, args.seed, on_model=announce, on_epoch=report_epoch, summary=summary
+    )
     if "stopped" in result:
         return 130  # the checkpoint is kept; how to continue it was said
     if args.json:
