@@ -30,6 +30,7 @@ from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
 from firstnet.evaluate import probabilities, test_report
+from firstnet.figures import style
 from firstnet.terminal import training_bar
 from firstnet.trainer import Trainer
 from firstnet.watched import train_watched
@@ -285,7 +286,7 @@ def gradcheck(seed: int = 0) -> dict:
 def _figure(fig, path: str | Path | None):
     """The API's figures: returned open; also written to `path` when one is given."""
     if path is not None:
-        fig.savefig(Path(path))
+        style.save(fig, Path(path), keep_open=True)
     return fig
 
 
@@ -474,9 +475,7 @@ def decision_boundary(
         for cfg in configs:
             trained.append(boundary.train_with_snapshots(cfg, data, cells, frames, on_step=advance))
     images = boundary.render_frames(trained, data, cells, f"Decision regions on {data.source}", dpi)
-    with tempfile.TemporaryDirectory() as folder:
-        gif = boundary.write_gif(images, Path(folder) / "boundary.gif").read_bytes()
-        png = boundary.write_png(images[-1], Path(folder) / "boundary.png").read_bytes()
+    gif, png = boundary.gif_bytes(images), boundary.png_bytes(images[-1])
     runs_ = [{"label": run.label, "history": run.history} for run in trained]
     return {"frames": images, "gif": gif, "png": png, "runs": runs_, "source": data.source}
 

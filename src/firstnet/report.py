@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
-from firstnet.figures.style import plt
+from firstnet.figures import style
 from firstnet.stats import mean_std
 
 MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
@@ -42,8 +43,8 @@ def claim(key: str, lecture: str, measured: str, value: float, command: str) -> 
 
 
 def save_figure(fig, folder: Path, name: str) -> str:
-    fig.savefig(folder / name)
-    plt.close(fig)
+    """`fig` written into the part's folder (atomically) and closed; its name."""
+    style.save(fig, folder / name)
     return name
 
 
@@ -180,9 +181,7 @@ def part_landscape(ctx: dict) -> dict:
 
 def part_boundary(ctx: dict) -> dict:
     result = api.decision_boundary(frames=30 if ctx["quick"] else 60, progress=ctx["progress"])
-    folder = ctx["folder"]
-    (folder / "boundary.png").write_bytes(result["png"])
-    (folder / "boundary.gif").write_bytes(result["gif"])
+    atomic_write(ctx["folder"] / "boundary.gif", result["gif"])  # the page shows the animation
     mlp = result["runs"][-1]["history"][-1]
     linear = result["runs"][0]["history"][-1]
     measured = (f"on two spirals the MLP fits {pct(mlp['train_acc'])} of the training points, "
@@ -214,7 +213,7 @@ QUESTIONS = {  # the lecture's open questions, by experiment
 def mean(values: list[float]) -> float:
     """The mean over the seeds that did not diverge; -1 when none (sorts last)."""
     value = mean_std(values)[0]
-    return -1.0 if value != value else value
+    return -1.0 if math.isnan(value) else value
 
 
 def headline(name: str, results: dict) -> tuple[str, float]:
@@ -313,13 +312,15 @@ def demo(
     return {"data": summary, "results": results, "claims": claims}
 
 
-def kept(path: Path, budget: str) -> bool:
-    """Whether a part finished before with this budget (a damaged file counts as not finished)."""
+def kept(path: Path, budget: str) -> dict | None:
+    """The part that finished before with this budget; None when there is none (a damaged file
+    counts as none)."""
     try:
         part = json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
-    return isinstance(part, dict) and part.get("budget") == budget and "claims" in part
+        return None
+    finished = isinstance(part, dict) and part.get("budget") == budget and "claims" in part
+    return part if finished else None
 
 
 def build(
@@ -344,14 +345,16 @@ def build(
     start, parts = time.perf_counter(), {}
     for key, (title, make) in PARTS.items():
         path = parts_dir / f"{key}.json"
-        cached = kept(path, budget)
-        on_part(key, title, cached)
-        if not cached:
+        part = kept(path, budget)
+        on_part(key, title, part is not None)
+        if part is None:
             began = time.perf_counter()
             result = make(ctx) | {"budget": budget, "title": title}
             result["seconds"] = time.perf_counter() - began
-            atomic_write(path, json.dumps(result, indent=2, default=float) + "\n")
-        parts[key] = json.loads(path.read_text())
+            text = json.dumps(result, indent=2, default=float) + "\n"
+            atomic_write(path, text)
+            part = json.loads(text)  # as a later run reads it back
+        parts[key] = part
     report = {
         "firstnet": __version__,
         "budget": budget,

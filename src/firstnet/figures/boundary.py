@@ -10,6 +10,7 @@ installed) and the last frame as PNG.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -313,10 +314,8 @@ def render_frames(
         figure.close()
 
 
-def write_gif(
-    frames: list[np.ndarray], path: Path, frame_ms: int = 100, hold_ms: int = 2000
-) -> Path:
-    """An endlessly looping GIF; the last frame stays up for `hold_ms`. Written atomically."""
+def gif_bytes(frames: list[np.ndarray], frame_ms: int = 100, hold_ms: int = 2000) -> bytes:
+    """An endlessly looping GIF; the last frame stays up for `hold_ms`."""
     # One palette for every frame (from the last, most varied one): Pillow then stores only the part
     # of each frame that changed, which makes the file several times smaller than one palette per
     # frame.
@@ -326,16 +325,16 @@ def write_gif(
         for frame in frames
     ]
     durations = [frame_ms] * (len(images) - 1) + [hold_ms]
-    return atomic_write(
-        path,
-        lambda tmp: images[0].save(
-            tmp, save_all=True, append_images=images[1:], loop=0, duration=durations, optimize=False
-        ),
-    )
+    buffer = io.BytesIO()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=durations, optimize=False)  # fmt: skip
+    return buffer.getvalue()
 
 
-def write_png(frame: np.ndarray, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: Image.fromarray(frame).save(tmp))
+def png_bytes(frame: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path | None:

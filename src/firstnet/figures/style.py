@@ -30,9 +30,9 @@ plt.rcParams.update(
 )
 
 
-def save(fig, path: Path | None, **savefig_kwargs):
-    """Write `fig` to `path` atomically and close it; the path. With `path` None the figure itself,
-    open: what the Python API's figure functions return (`firstnet.api`).
+def save(fig, path: Path | None, keep_open: bool = False, **savefig_kwargs):
+    """Write `fig` to `path` atomically and close it (unless `keep_open`); the path. With `path`
+    None the figure itself, open: what the Python API's figure functions return (`firstnet.api`).
 
     `savefig_kwargs` go to `fig.savefig`, e.g. bbox_inches=fig.bbox_inches for an image of exactly
     figsize * DPI pixels.
@@ -42,4 +42,5 @@ def save(fig, path: Path | None, **savefig_kwargs):
     try:
         return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
     finally:
-        plt.close(fig)
+        if not keep_open:
+            plt.close(fig)
