@@ -189,6 +189,10 @@ def test_search_returns_what_the_study_folder_holds_and_resume_reuses_the_retrai
     again = firstnet.architecture_search(resume=tmp_path)
     assert len(again["rows"]) == 3 and again["final"]["reused"]
     assert again["final"]["test_acc"] == final["test_acc"]
+    (tmp_path / "final.json").write_text('{"trial": ')  # damaged: retrained, not an error
+    mended = firstnet.architecture_search(resume=tmp_path)
+    assert not mended["final"]["reused"] and mended["final"]["trial"] == best["number"]
+    assert json.loads((tmp_path / "final.json").read_text())["trial"] == best["number"]
 
 
 def test_search_with_a_wrong_option_is_a_clear_error_and_writes_nothing(tmp_path):

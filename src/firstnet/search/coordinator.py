@@ -73,7 +73,7 @@ def search(
         timeout = timeout if timeout is not None else saved["timeout"]
     else:
         settings = study_settings(
-            quick=quick, space=space, fix=fix, trials=trials, workers=workers, name=study,
+            quick=quick, space=space, fix=fix, trials=trials, name=study,
             dataset=dataset, objectives=objective.split(","), validation_size=validation_size,
             seed=seed, device=device, sampler=sampler, pruner=pruner, defaults=defaults,
         )  # fmt: skip
@@ -85,8 +85,6 @@ def search(
             )
         storage_url = storage or str(out_dir / studies.JOURNAL)
         timeout = timeout if timeout is not None else BUDGETS[budget_name(quick)]["timeout"]
-    if workers < 1:
-        raise ConfigError(f"workers (--workers) must be at least 1, got {workers}")
     data = load_data(data_dir, settings["dataset"])
     split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
     settings["split"] = record
@@ -134,7 +132,6 @@ def study_settings(
     space: str | Path | dict | None,
     fix: list[str] | tuple[str, ...],
     trials: int | None,
-    workers: int,
     name: str,
     dataset: str,
     objectives: list[str],
@@ -153,10 +150,8 @@ def study_settings(
         base = base or (spaces.QUICK_SPACE if quick else spaces.DEFAULT_SPACE)
     checked = spaces.fix(base, list(fix)) if fix else spaces.check_space(base)
     trials = trials if trials is not None else BUDGETS[budget_name(quick)]["trials"]
-    if trials < 1 or workers < 1:
-        raise ConfigError(
-            f"trials and workers (--trials, --workers) must be at least 1, got {trials}, {workers}"
-        )
+    if trials < 1:
+        raise ConfigError(f"trials (--trials) must be at least 1, got {trials}")
     return {
         "name": name,
         "dataset": dataset,
@@ -345,10 +340,12 @@ def retrain_best(
 
     cfg = TrainConfig.from_dict(best["config"])
     run_dir = out_dir / BEST_RUN
-    if (out_dir / FINAL_JSON).exists():
+    try:
         final = json.loads((out_dir / FINAL_JSON).read_text())
-        if final.get("trial") == best["number"]:
-            return final | {"reused": True}
+    except (OSError, ValueError):  # none yet, or damaged: retrain
+        final = None
+    if isinstance(final, dict) and final.get("trial") == best["number"]:
+        return final | {"reused": True}
     if run_dir.exists():
         shutil.rmtree(run_dir)  # an older best's run, or one interrupted: start it afresh
     run_dir = runs.create_run_dir(out_dir, BEST_RUN)
