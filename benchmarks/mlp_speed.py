@@ -1,7 +1,8 @@
 """MLP training speed: firstnet's defaults against the loop a newcomer writes, in one run.
 
 firstnet: `firstnet train --model mlp` defaults (784-256-256-10 ReLU, data resident as uint8
-tensors, shuffled index batches of 128, one-cycle SGD, 5 epochs). Reference: the same architecture
+tensors, shuffled index batches, one-cycle SGD: the MLP recipe of `firstnet.config`), run through
+`firstnet.api.bench`. Reference: the same architecture
 trained the way most tutorials show it -- a per-sample `torch.utils.data.Dataset` that converts each
 image on access, `DataLoader(batch_size=64, shuffle=True)`, SGD with momentum, the same number of
 epochs.
@@ -22,11 +23,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from firstnet.api import bench
 from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
-from firstnet.device import environment
+from firstnet.device import hardware
 from firstnet.reference import ToTensorNormalize
-from firstnet.trainer import Trainer
 
 
 def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
@@ -61,12 +62,6 @@ def reference_run(data, epochs: int, seed: int) -> tuple[float, float]:
     return time.perf_counter() - start, correct / len(data.test_labels)
 
 
-def firstnet_run(data, seed: int, precision: str) -> tuple[float, float]:
-    trainer = Trainer(TrainConfig(model="mlp", seed=seed, precision=precision, device="cpu"), data)
-    history = trainer.run()
-    return history[-1]["elapsed_s"], history[-1]["test_acc"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -84,9 +79,10 @@ def main() -> None:
 
     data = load_dataset()
     epochs = TrainConfig(model="mlp").epochs
-    ours = [firstnet_run(data, seed, args.precision) for seed in range(args.seeds)]
+    ours = bench("mlp", data, args.seeds, progress=False, precision=args.precision, device="cpu")
+    runs = list(zip(ours["seconds"], ours["accuracies"], strict=True))
     print(
-        "firstnet  runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in ours), flush=True
+        "firstnet  runs: " + ", ".join(f"{t:.2f} s / {100 * a:.2f}%" for t, a in runs), flush=True
     )
     reference = [reference_run(data, epochs, seed) for seed in range(args.ref_seeds)]
     print(
@@ -94,14 +90,13 @@ def main() -> None:
         flush=True,
     )
 
-    env = environment(torch.device("cpu"))
+    env = ours["environment"]
     summary = {
-        "hardware": f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']} "
-        f"({env['torch_threads']} threads)",
+        "hardware": f"{hardware(env)}, torch {env['torch']} ({env['torch_threads']} threads)",
         "epochs": epochs,
-        "precision": args.precision,
-        "firstnet_seconds": statistics.median(t for t, _ in ours),
-        "firstnet_test_acc": statistics.median(a for _, a in ours),
+        "precision": ours["precision"],  # what "auto" became on this machine
+        "firstnet_seconds": ours["seconds_median"],
+        "firstnet_test_acc": statistics.median(ours["accuracies"]),
         "reference_seconds": statistics.median(t for t, _ in reference),
         "reference_test_acc": statistics.median(a for _, a in reference),
     }

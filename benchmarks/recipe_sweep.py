@@ -18,9 +18,9 @@ import traceback
 from firstnet.api import bench
 from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
-from firstnet.device import environment
+from firstnet.device import environment, hardware
 from firstnet.errors import DivergedError
-from firstnet.stats import THRESHOLDS
+from firstnet.stats import reach_text
 from firstnet.trainer import Trainer
 
 
@@ -44,17 +44,11 @@ def sweep_row(text: str, cfg: TrainConfig, data, seeds: int) -> dict:
 
 
 def show(row: dict) -> str:
-    reach = " ".join(
-        f"{100 * t:g}%:{r['median_s']:.2f}s ({r['reached']}/{r['runs']})"
-        if (r := row["time_to"][t])["median_s"] is not None
-        else f"{100 * t:g}%:-"
-        for t in THRESHOLDS
-    )
     return (
         f"{row['recipe']:<48} {100 * row['test_acc_mean']:.2f} ± {100 * row['test_acc_std']:.2f}% "
         f"(min {100 * row['test_acc_min']:.2f}, n={row['runs']})"
         f"  median {row['seconds_median']:.2f} s"
-        f"  [{reach}]  {row['precision']}{' graph' if row['graph'] else ''}"
+        f"  [{reach_text(row['time_to'])}]  {row['precision']}{' graph' if row['graph'] else ''}"
     )
 
 
@@ -80,7 +74,7 @@ def main() -> None:
         flush=True,
     )
     env = environment(first.device)
-    print(f"{env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), torch {env['torch']}")
+    print(f"{hardware(env)}, torch {env['torch']}")
     rows = []
     for text, cfg in configs:
         try:
@@ -89,7 +83,8 @@ def main() -> None:
             print(f"{text:<48} {error}", flush=True)
         except RuntimeError:  # one recipe's failure (e.g. a capture) must not end the sweep
             print(f"{text:<48} failed:\n{traceback.format_exc()}", flush=True)
-        print(show(rows[-1]), flush=True)
+        else:
+            print(show(rows[-1]), flush=True)
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump({"environment": env, "rows": rows}, handle, indent=2)

@@ -19,9 +19,9 @@ import torch
 
 from firstnet.api import bench
 from firstnet.data import load_dataset
-from firstnet.device import environment
+from firstnet.device import hardware
 from firstnet.reference import examples_run
-from firstnet.stats import THRESHOLDS, summarize, times_to
+from firstnet.stats import THRESHOLDS, reach_cell, speedups, summarize, times_to
 
 
 def describe(name: str, histories: list[list[dict]]) -> dict:
@@ -30,11 +30,7 @@ def describe(name: str, histories: list[list[dict]]) -> dict:
 
 
 def cells(row: dict) -> list[str]:
-    texts = [row["recipe"]]
-    for threshold in THRESHOLDS:
-        reach = row["time_to"][threshold]
-        seconds, count = reach["median_s"], f"{reach['reached']}/{reach['runs']}"
-        texts.append(f"{seconds:.1f} s ({count})" if seconds is not None else "never")
+    texts = [row["recipe"]] + [reach_cell(row["time_to"][threshold]) for threshold in THRESHOLDS]
     mean, std = 100 * row["test_acc_mean"], 100 * row["test_acc_std"]
     return texts + [f"{mean:.2f} ± {std:.2f}% (n={row['runs']})", f"{row['seconds_median']:.1f} s"]
 
@@ -71,19 +67,17 @@ def main() -> None:
     rows = [{"recipe": "firstnet cnn"} | ours] + (
         [describe("pytorch/examples", finished)] if finished else []
     )
-    env = environment(device)
+    env = ours["environment"]
     print(
-        f"\nMNIST time to accuracy on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores), "
+        f"\nMNIST time to accuracy on {hardware(env)}, "
         f"torch {env['torch']}, firstnet precision {ours['precision']}"
     )
     print(" | ".join(["recipe", "to 98%", "to 99%", "to 99.5%", "final acc (mean ± std)", "total"]))
     for row in rows:
         print(" | ".join(cells(row)))
-    for threshold in THRESHOLDS if finished else ():
-        theirs = rows[1]["time_to"][threshold]["median_s"]
-        mine = rows[0]["time_to"][threshold]["median_s"]
-        if theirs and mine:
-            print(f"to {100 * threshold:g}%: firstnet is {theirs / mine:.1f}x faster")
+    ratios = speedups(ours["time_to"], rows[1]["time_to"]) if finished else {}
+    for threshold, ratio in ratios.items():
+        print(f"to {100 * threshold:g}%: firstnet is {ratio:.1f}x faster")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"environment": env, "rows": rows}, handle, indent=2)

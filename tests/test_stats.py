@@ -12,6 +12,8 @@ from firstnet.stats import (
     mean_std,
     percent,
     percent_mean_std,
+    reach_text,
+    speedups,
     summarize,
     time_to,
     times_to,
@@ -64,3 +66,6 @@ def test_summarize_and_time_to():
     assert reach[0.985] == {"median_s": 2.0, "reached": 3, "runs": 3}  # 2.0, 1.5, 2.5
     assert reach[0.994] == {"median_s": 3.0, "reached": 1, "runs": 3}  # only the second run
     assert reach[0.999] == {"median_s": None, "reached": 0, "runs": 3}
+    assert reach_text(reach) == "98.5% 2.00 s, 99.4% 3.00 s (1/3), 99.9% never"
+    reference = times_to([[{"test_acc": 0.99, "elapsed_s": 8.0}]], (0.985, 0.994, 0.999))
+    assert speedups(reach, reference) == {0.985: 4.0}  # 8.0 / 2.0; the others: one side never

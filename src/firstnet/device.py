@@ -84,6 +84,12 @@ def environment(device: torch.device) -> dict:
     return info
 
 
+def hardware(env: dict) -> str:
+    """The machine of an `environment` in a few words: the GPU's name, else the CPU's and its
+    cores."""
+    return env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores"
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -23,7 +23,7 @@ from firstnet import __version__, api, runs
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
-from firstnet.device import environment, resolve_device
+from firstnet.device import environment, hardware, resolve_device
 from firstnet.experiments import EXPERIMENTS
 from firstnet.figures import style
 from firstnet.stats import mean_std
@@ -441,7 +441,7 @@ def render(report: dict, folder: Path) -> str:
 <style>{STYLE}</style></head><body>
 <h1>Your First Deep Network, reproduced</h1>
 <p>Every claim and question of the lecture, measured by firstnet {html.escape(report["firstnet"])}
-on {html.escape(str(env.get("gpu") or env.get("cpu")))} ({report["budget"]} budget, seed
+on {html.escape(hardware(env))} ({report["budget"]} budget, seed
 {report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
 {report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.{caveat}</p>
 <h2>The claims</h2>

@@ -71,6 +71,31 @@ def times_to(histories: list[list[dict]], thresholds=THRESHOLDS) -> dict[float, 
     return result
 
 
+def reach_cell(reach: dict) -> str:
+    """One threshold of `times_to`: '1.23 s' ('1.23 s (3/5)' where only some runs reached it), or
+    'never'."""
+    if reach["median_s"] is None:
+        return "never"
+    text = f"{reach['median_s']:.2f} s"
+    if 0 < reach["reached"] < reach["runs"]:
+        text += f" ({reach['reached']}/{reach['runs']})"
+    return text
+
+
+def reach_text(time_to: dict[float, dict]) -> str:
+    """All of `times_to`: '98% 1.23 s, 99% 2.90 s, 99.5% never'."""
+    return ", ".join(f"{100 * threshold:g}% {reach_cell(r)}" for threshold, r in time_to.items())
+
+
+def speedups(ours: dict[float, dict], theirs: dict[float, dict]) -> dict[float, float]:
+    """Per threshold both reached: how many times sooner `ours` got there than `theirs`."""
+    return {
+        threshold: theirs[threshold]["median_s"] / reach["median_s"]
+        for threshold, reach in ours.items()
+        if reach["median_s"] and theirs[threshold]["median_s"]
+    }
+
+
 def summarize(histories: list[list[dict]]) -> dict:
     """Final test accuracy (mean, std, range) and median wall time of several runs' histories."""
     accuracies = [h[-1]["test_acc"] for h in histories]

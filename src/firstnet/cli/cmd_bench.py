@@ -35,23 +35,14 @@ def add_parser(sub) -> None:
     options.add(bench, "config", "data")
 
 
-def reach_text(time_to: dict) -> str:
-    """'98% 1.2 s, 99% 2.9 s, 99.5% never' (with 'k/n' where only some runs reached it)."""
-    texts = []
-    for threshold, reach in time_to.items():
-        seconds, some = reach["median_s"], f" ({reach['reached']}/{reach['runs']})"
-        partial = some if 0 < reach["reached"] < reach["runs"] else ""
-        reached = f"{seconds:.2f} s{partial}" if seconds is not None else "never"
-        texts.append(f"{100 * threshold:g}% {reached}")
-    return ", ".join(texts)
-
-
 def bench_command(args) -> int:
     """train several seeds: accuracy mean ± std, median time, time to each accuracy, hardware"""
     cfg = options.config_from_args(args)
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {args.seeds}")
     from firstnet import api
+    from firstnet.device import hardware
+    from firstnet.stats import reach_text, speedups
 
     data = load_data(args.data_dir, args.dataset)
     fields = {key: value for key, value in cfg.to_dict().items() if key not in ("model", "seed")}
@@ -60,7 +51,6 @@ def bench_command(args) -> int:
         print(json.dumps(result, indent=2))  # thresholds as keys: "0.98", "0.99", "0.995"
         return 0
     env = result["environment"]
-    hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores"
     out.print(
         f"[bold]{cfg.model}[/]: test accuracy {100 * result['test_acc_mean']:.2f} ± "
         f"{100 * result['test_acc_std']:.2f}% (n={result['runs']}, "
@@ -71,13 +61,11 @@ def bench_command(args) -> int:
     if "reference" in result:
         theirs = result["reference"]["time_to"]
         out.print(f"pytorch/examples, same run: {reach_text(theirs)}")
-        for threshold, reach in result["time_to"].items():
-            if reach["median_s"] and theirs[threshold]["median_s"]:
-                ratio = theirs[threshold]["median_s"] / reach["median_s"]
-                out.print(f"to {100 * threshold:g}%: firstnet is {ratio:.1f}x faster")
+        for threshold, ratio in speedups(result["time_to"], theirs).items():
+            out.print(f"to {100 * threshold:g}%: firstnet is {ratio:.1f}x faster")
     graph = ", CUDA graphs" if result["graph"] else ""
     out.print(
-        f"{hardware}; torch {env['torch']} ({env['torch_threads']} threads), "
+        f"{hardware(env)}; torch {env['torch']} ({env['torch_threads']} threads), "
         f"{result['precision']}{graph}"
     )
     return 0

@@ -12,7 +12,7 @@ import torch
 
 from firstnet.atomic import atomic_write
 from firstnet.datasets import DATASETS
-from firstnet.device import environment
+from firstnet.device import environment, hardware
 from firstnet.experiments.cells import Context
 
 RESULTS_MD, RESULTS_JSON = "results.md", "results.json"
@@ -50,13 +50,13 @@ def write_results(
     """results.md (title, budget line, Markdown sections, figures) and results.json (`payload` plus
     the facts)."""
     env = environment(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    hardware = env.get("gpu") or f"{env['cpu']}, {env['cpu_count']} cores, torch {env['torch']}"
+    machine = f"{hardware(env)}, torch {env['torch']}"
     budget_text = ", ".join(f"{key} {show(value)}" for key, value in budget.items())
     seconds = sum(result.get("cell_seconds", 0) for result in payload.get("cells", {}).values())
     lines = [
         f"# {title}\n",
         f"Data: {DATASETS[ctx.data.dataset].title}. "
-        f"Budget: {budget_text}; seeds: {ctx.seeds}. Hardware: {hardware}. "
+        f"Budget: {budget_text}; seeds: {ctx.seeds}. Hardware: {machine}. "
         f"Compute of all cells: {seconds:.0f} s.\n",
         *sections,
     ]
