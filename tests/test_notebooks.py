@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from firstnet.report import minimal_lines
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 try:
@@ -63,7 +65,7 @@ def test_notebook_runs_top_to_bottom(path, mnist):
         assert "all gradients agree: True" in printed
     if path.name.startswith("06"):
         accuracy = float(re.search(r"test accuracy ([\d.]+)%", printed).group(1))
-        assert accuracy >= 99.5 and "40 lines" in printed
+        assert accuracy >= 99.5 and f"\n{minimal_lines()} lines\n" in printed
     if path.name.startswith("07"):
         retrained = float(re.search(r"test after retraining ([\d.]+)%", printed).group(1))
         assert "best of 6 trials" in printed and retrained > 90

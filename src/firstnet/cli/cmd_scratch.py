@@ -75,9 +75,9 @@ def scratch_command(args) -> int:
     data = load_data(args.data_dir, args.dataset)
     run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
     fields = {name: getattr(cfg, name) for name in CONFIG_FIELDS}
-    last = api.train_numpy(data, path=run_dir, **fields).history[-1]
+    history = api.train_numpy(data, path=run_dir, **fields).history
+    last = history[-1]
     if args.json:
-        history = runs.read_metrics(run_dir)
         print(json.dumps({"run": str(run_dir), "model": "mlp (NumPy)", "history": history}))
         return 0
     test_size = len(data.subset(cfg.train_limit, cfg.test_limit).test_labels)
