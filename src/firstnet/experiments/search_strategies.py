@@ -54,8 +54,9 @@ DEFAULT = Budget(trials=30, epochs=3, train_limit=20_000)
 
 
 def space(budget: Budget) -> dict:
-    fixed = {"model": "mlp", "epochs": budget.epochs, "batch_size": 128, "optimizer": "sgd",
-             "schedule": "onecycle", "tta": False, "precision": "fp32"}  # fmt: skip
+    recipe = {key: EXPERIMENT_MLP[key] for key in ("batch_size", "precision")}  # lr is searched
+    fixed = {"model": "mlp", "epochs": budget.epochs, "optimizer": "sgd", "schedule": "onecycle",
+             "tta": False, **recipe}  # fmt: skip
     return {"params": SPACE_PARAMS, "fixed": fixed}
 
 
