@@ -138,7 +138,9 @@ def test_a_client_that_stalls_is_cut_off_at_the_deadline(server, sent):
         sock.sendall(sent)
         assert sock.recv(65536) == b""  # closed by the server, nothing answered
         waited = time.monotonic() - start
-    assert DEADLINE * 0.9 <= waited < DEADLINE + 1.5
+    # Cut at the deadline (the server's timer), not earlier, and long before the client's own
+    # timeout of 4 x DEADLINE: a bound an idle server meets on any machine.
+    assert DEADLINE * 0.9 <= waited < 2 * DEADLINE
     good_request(server)
 
 
@@ -311,13 +313,19 @@ def largest_png() -> bytes:
 
 
 def test_healthz_answers_during_the_largest_uploads(server, server_pid):
-    body, done, answers = largest_png(), threading.Event(), []
+    """Two clients upload the largest image the server decodes, again and again, while a third asks
+    /healthz. Decoding runs off the event loop, so /healthz never waits for a whole decode: its p99
+    stays under half the median upload's time, measured in the same run (on the loop it would wait
+    up to a whole decode), and under a second on any machine. The exact figures belong in
+    benchmarks/serve_load.py."""
+    body, done, uploads = largest_png(), threading.Event(), []
 
     def upload() -> None:
         request = urllib.request.Request(server + "/api/predict", body, {"Content-Type": PNG})
         while not done.is_set():
+            start = time.monotonic()
             with urllib.request.urlopen(request, timeout=30) as response:
-                answers.append(response.status)
+                uploads.append((response.status, time.monotonic() - start))
 
     uploaders = [threading.Thread(target=upload) for _ in range(2)]
     for thread in uploaders:
@@ -325,7 +333,7 @@ def test_healthz_answers_during_the_largest_uploads(server, server_pid):
     latencies = []
     try:
         deadline = time.monotonic() + 4
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline or len(uploads) < 4:
             start = time.monotonic()
             with urllib.request.urlopen(server + "/healthz", timeout=5) as response:
                 assert response.status == 200
@@ -335,12 +343,17 @@ def test_healthz_answers_during_the_largest_uploads(server, server_pid):
         done.set()
         for thread in uploaders:
             thread.join(timeout=30)
-    assert len(answers) >= 4 and set(answers) == {200}  # the uploads were served meanwhile
+    assert {status for status, _ in uploads} == {200}  # the uploads were served meanwhile
     p99 = float(np.quantile(latencies, 0.99))
-    assert p99 < 0.1, f"/healthz p99 {1000 * p99:.0f} ms over {len(latencies)} requests"
+    upload_median = float(np.median([seconds for _, seconds in uploads]))
+    shown = (
+        f"/healthz p99 {1000 * p99:.1f} ms over {len(latencies)} requests; median upload "
+        f"{1000 * upload_median:.0f} ms over {len(uploads)}"
+    )
+    print(shown)
+    assert p99 < min(0.5 * upload_median, 1.0), shown
     peak = peak_memory_mb(server_pid)
-    print(f"/healthz p99 {1000 * p99:.1f} ms ({len(latencies)} requests, {len(answers)} uploads); "
-          f"server peak RSS {peak:.0f} MB")  # fmt: skip
+    print(f"server peak RSS {peak:.0f} MB")
     assert peak < 500, f"server peak RSS {peak:.0f} MB"
 
 
