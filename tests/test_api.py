@@ -4,6 +4,7 @@ command line and the lower layers compute, and every docstring example run as a 
 from __future__ import annotations
 
 import doctest
+import io
 import json
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from PIL import Image
 
 import firstnet
 from firstnet import api
@@ -154,13 +156,27 @@ def test_figures_come_back_as_figures_and_are_written_only_when_asked(
     monkeypatch.chdir(tmp_path)
     fig = draw(mlp_run, mnist)
     assert isinstance(fig, Figure) and fig.axes and list(tmp_path.iterdir()) == []
-    fig.savefig(tmp_path / "drawn.png")
-    assert (tmp_path / "drawn.png").stat().st_size > 5000
+    plotted = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert plotted and all(ax.has_data() for ax in plotted)  # no empty panel
+    pixels = rendered(fig)
+    colours = np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)
+    assert len(colours) > 50  # drawn lines, text and fills, not a blank canvas
+
+
+def rendered(fig) -> np.ndarray:
+    """The figure as the PNG a savefig writes, decoded to pixels."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
 
 
 def test_a_figure_is_written_where_asked(mlp_run, tmp_path):
     fig = firstnet.figure_curves(mlp_run, path=tmp_path / "curves.png")
-    assert isinstance(fig, Figure) and (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert isinstance(fig, Figure)
+    written = np.asarray(Image.open(tmp_path / "curves.png"))
+    assert np.array_equal(written, rendered(fig))  # the file is this figure, drawn whole
+    losses = [record["train_loss"] for record in mlp_run.history]
+    assert any(list(line.get_ydata()) == losses for line in fig.axes[0].lines)
 
 
 def test_experiment_returns_its_table_as_data(mnist, tmp_path):
@@ -250,9 +266,9 @@ def test_bench_summarises_one_training_per_seed(mnist):
 
 def test_decision_boundary_trains_each_model_and_draws_every_frame():
     result = firstnet.decision_boundary(steps=300, frames=4, grid=40, dpi=40, progress=False)
-    assert len(result["frames"]) == 4 and result["frames"][0].ndim == 3
-    assert result["gif"][:6] in (b"GIF87a", b"GIF89a") and result["png"][:4] == b"\x89PNG"
-    linear, mlp = (run["history"] for run in result["runs"])
+    assert len(result.frames) == 4 and result.frames[0].ndim == 3
+    assert result.gif[:6] in (b"GIF87a", b"GIF89a") and result.png[:4] == b"\x89PNG"
+    linear, mlp = (run.history for run in result.runs)
     assert len(linear) == len(mlp) == 300
     # two spirals: no line separates them, a small MLP does far better
     assert linear[-1]["train_acc"] < 0.8 < mlp[-1]["train_acc"]

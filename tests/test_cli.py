@@ -125,11 +125,17 @@ def test_importing_the_cli_loads_no_torch():
     assert not {name for name in imported if name.split(".")[0] in HEAVY}
 
 
-def test_top_level_help_lists_commands():
-    result = firstnet("--help")
+def test_top_level_help_lists_every_command_once_with_its_help():
+    result = firstnet("--help", env=os.environ | {"COLUMNS": "200"})
     assert result.returncode == 0
-    for command in SUBCOMMANDS:
-        assert command in result.stdout
+    # the command list: "    NAME   help", the help on the next line when NAME is long
+    listed = re.findall(r"^    (\S+)\s+(\S.*)$", result.stdout, flags=re.MULTILINE)
+    assert [name for name, _ in listed] == [
+        "data", "train", "eval", "predict", "runs", "scratch", "bench", "demo", "report", "plot",
+        "serve", "experiment", "search", "export",
+    ]  # fmt: skip
+    assert set(SUBCOMMANDS) < {name for name, _ in listed}
+    assert all(len(text.split()) >= 3 for _, text in listed)  # a phrase, not a placeholder
 
 
 @pytest.fixture(scope="module")

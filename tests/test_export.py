@@ -12,17 +12,14 @@ from safetensors.torch import load_file, safe_open
 from firstnet import export, runs
 from firstnet.cli import main
 from firstnet.config import TrainConfig
-from firstnet.trainer import Trainer
+from firstnet.training import train_run
 
 
 @pytest.fixture(scope="module")
 def linear_run(tmp_path_factory, mnist):
     """`firstnet train --model linear` with its defaults, as a run directory."""
     run_dir = runs.create_run_dir(tmp_path_factory.mktemp("linear"), "linear")
-    cfg = TrainConfig(model="linear")
-    trainer = Trainer(cfg, mnist)
-    runs.write_config(run_dir, cfg, trainer.device, mnist.source)
-    assert runs.train_in_dir(trainer, run_dir)
+    assert train_run(TrainConfig(model="linear"), mnist, run_dir, progress=False).finished
     return run_dir
 
 

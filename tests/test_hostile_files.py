@@ -20,6 +20,8 @@ from firstnet.cli import main
 from firstnet.data.sources import download_file, load_dataset
 from firstnet.datasets import DATASETS, FILE_NAMES
 from firstnet.errors import CheckpointError, DataNotFoundError
+from firstnet.trainer import Trainer
+from firstnet.training import load_checkpoint
 from tests.conftest import small_config
 
 SHARED_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -177,7 +179,7 @@ def test_writes_reach_the_disk_before_they_are_renamed(tmp_path, monkeypatch):
 
 def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, capsys):
     cfg = small_config(epochs=2)
-    trainer = runs.Trainer(cfg, small_mnist)
+    trainer = Trainer(cfg, small_mnist)
     runs.write_config(tmp_path, cfg, torch.device("cpu"), "test")
     trainer.run(should_stop=iter([False] * 5 + [True] * 100).__next__)
     runs.save_checkpoint(tmp_path, trainer.state_dict())
@@ -191,7 +193,7 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
         err = capsys.readouterr().err
         assert "firstnet: error:" in err and "checkpoint" in err and "Traceback" not in err, err
         with pytest.raises(CheckpointError, match="checkpoint"):
-            runs.resume(tmp_path, runs.Trainer(cfg, small_mnist))
+            load_checkpoint(Trainer(cfg, small_mnist), tmp_path)
 
 
 def test_data_not_found_still_says_so(tmp_path):

@@ -16,8 +16,9 @@ RANKS = {
     "firstnet": 0, "errors": 0, "atomic": 1, "activations": 1, "datasets": 1, "config": 2,
     "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
     "reference": 3, "evaluate": 4, "terminal": 4, "static_step": 4, "trainer": 5,
-    "runs": 6, "scratch": 6,
-    "figures": 7, "serve": 7, "export": 7, "watched": 8, "search": 9, "experiments": 10,
+    "runs": 6, "benchmark": 6,
+    "figures": 7, "serve": 7, "export": 7, "training": 8, "scratch": 9, "search": 9,
+    "experiments": 10,
     "api": 11, "report": 12, "cli": 13, "__main__": 14,
 }  # fmt: skip
 
@@ -109,3 +110,14 @@ def test_every_benchmark_script_imports(script, monkeypatch):
     monkeypatch.syspath_prepend(str(script.parents[1]))
     spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))  # a __main__ guard keeps it idle
+
+
+def test_tests_share_helpers_through_conftest_or_helper_modules_not_other_tests():
+    tests = Path(__file__).parent
+    borrowed = [
+        f"{path.name} imports {name}"
+        for path in sorted(tests.glob("*.py"))
+        for name in every_import(path)
+        if name.startswith("tests.test_")
+    ]
+    assert borrowed == []

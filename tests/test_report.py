@@ -11,7 +11,7 @@ import pytest
 
 from firstnet import report
 from firstnet.cli import main
-from tests.test_serve_e2e import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
 
 MINIMAL = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
 # The lecture's claims and questions, in its order: the report must measure each.

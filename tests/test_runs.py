@@ -14,14 +14,12 @@ from firstnet.atomic import atomic_write
 from firstnet.errors import CheckpointError, StorageError
 from firstnet.evaluate import probabilities
 from firstnet.trainer import Trainer
+from firstnet.training import Run, load_checkpoint, train_run
 from tests.conftest import small_config
 
 
-def train_in(run_dir, data, cfg, should_stop=lambda: False) -> Trainer:
-    trainer = Trainer(cfg, data)
-    runs.write_config(run_dir, cfg, trainer.device, data.source)
-    runs.train_in_dir(trainer, run_dir, should_stop=should_stop)
-    return trainer
+def train_in(run_dir, data, cfg, should_stop=None) -> Run:
+    return train_run(cfg, data, run_dir, progress=False, should_stop=should_stop)
 
 
 def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp_path):
@@ -32,14 +30,13 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
     (tmp_path / "cut").mkdir()
     calls = iter(range(10_000))
     stopped = train_in(tmp_path / "cut", small_mnist, cfg, should_stop=lambda: next(calls) >= 33)
-    assert not stopped.finished and (stopped.epoch, stopped.batch) == (1, 13)  # mid-epoch 2
-    assert (tmp_path / "cut" / runs.CHECKPOINT).is_file() and not (
-        tmp_path / "cut" / runs.MODEL
-    ).exists()
+    kept = runs.read_checkpoint(tmp_path / "cut")
+    assert not stopped.finished and (kept["epoch"], kept["batch"]) == (1, 13)  # mid-epoch 2
+    assert not (tmp_path / "cut" / runs.MODEL).exists()
 
-    resumed = Trainer(runs.read_config(tmp_path / "cut"), small_mnist)
-    runs.resume(tmp_path / "cut", resumed)
-    assert runs.train_in_dir(resumed, tmp_path / "cut")
+    cfg = runs.read_config(tmp_path / "cut")
+    resumed = train_run(cfg, small_mnist, tmp_path / "cut", resuming=True, progress=False)
+    assert resumed.finished
 
     for name, tensor in whole.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
@@ -53,17 +50,17 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
 
 
 def test_run_directory_contents(small_mnist, tmp_path):
-    trainer = train_in(tmp_path, small_mnist, small_config(epochs=2))
+    run = train_in(tmp_path, small_mnist, small_config(epochs=2))
     config = json.loads((tmp_path / runs.CONFIG).read_text())
     assert config["config"]["hidden"] == 32 and config["seed"] == 0
     assert {"torch", "numpy", "python", "device", "cpu", "firstnet"} <= config.keys()
     metrics = runs.read_metrics(tmp_path)
     assert [m["epoch"] for m in metrics] == [1, 2]
-    assert metrics[-1]["test_acc"] == trainer.history[-1]["test_acc"]
+    assert metrics[-1]["test_acc"] == run.history[-1]["test_acc"]
     cfg, model = runs.load_model(tmp_path)
-    assert cfg == trainer.cfg
+    assert cfg == run.config
     images = torch.rand(4, 1, 28, 28)
-    assert torch.allclose(model(images), trainer.model.eval()(images))
+    assert torch.allclose(model(images), run.model.eval()(images))
     assert not list(tmp_path.glob(".*.tmp*"))  # no temporary files left behind
 
 
@@ -137,14 +134,12 @@ def test_atomic_write_temporary_names_are_unique(tmp_path):
 def test_loaded_run_predicts_as_training_evaluated(small_mnist, tmp_path):
     """A CNN run (bf16 where supported, TTA) evaluated after loading gives the accuracy its training
     recorded."""
-    trainer = train_in(
-        tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True)
-    )
+    run = train_in(tmp_path, small_mnist, small_config(model="cnn", channels=8, epochs=1, tta=True))
     cfg, model = runs.load_model(tmp_path)
     images = torch.tensor(small_mnist.test_images).unsqueeze(1)
     labels = torch.tensor(small_mnist.test_labels, dtype=torch.int64)
     accuracy = (probabilities(cfg, model, images).argmax(1) == labels).double().mean().item()
-    assert accuracy == pytest.approx(trainer.history[-1]["test_acc"], abs=1e-6)
+    assert accuracy == pytest.approx(run.history[-1]["test_acc"], abs=1e-6)
 
 
 def test_state_serialisation_round_trip():
@@ -183,7 +178,7 @@ def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_pa
     first.run(should_stop=lambda: next(calls) >= 7)
     runs.save_checkpoint(tmp_path, first.state_dict())
     second = Trainer(cfg, small_mnist)
-    runs.resume(tmp_path, second)
+    load_checkpoint(second, tmp_path)
     assert (second.epoch, second.batch) == (first.epoch, first.batch) == (0, 7)
     first.run()
     second.run()

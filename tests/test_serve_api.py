@@ -18,10 +18,8 @@ from PIL import Image
 from firstnet import runs
 from firstnet.cli import main
 from firstnet.cli.cmd_serve import bind
-from firstnet.config import TrainConfig
 from firstnet.errors import ImageError, ServeError
 from firstnet.evaluate import probabilities
-from firstnet.models import model_for
 from firstnet.preprocess import load_image, mnist_like
 from firstnet.serve import batching
 from firstnet.serve.app import allowed_hosts, create_app
@@ -32,18 +30,9 @@ from firstnet.serve.registry import (
     predict,
     predict_batch,
 )
+from tests.run_dirs import hostile_runs, untrained_run
 
 JSON, PNG = "application/json", "image/png"
-
-
-def untrained_run(runs_dir, name: str, model: str):
-    """A finished run directory holding freshly initialised weights (enough to test loading and
-    routing)."""
-    run_dir = runs.create_run_dir(runs_dir, name)
-    cfg = TrainConfig(model=model, device="cpu")
-    runs.write_config(run_dir, cfg, torch.device("cpu"), "test")
-    runs.save_model(run_dir, cfg, model_for(cfg).state_dict())
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -489,42 +478,6 @@ def test_models_list_names_runs_without_paths_and_no_cdn_docs(client, default_ml
     assert default_mlp_run.name in text and str(default_mlp_run.parent) not in text
     assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
-
-
-def hostile_runs(runs_dir) -> dict[str, str]:
-    """Run directories that must not stop a server, by name, with the words of the reason each is
-    skipped (empty: the run is served)."""
-    cases = {}
-
-    def config_edit(name: str, key: str, value, words: str) -> None:
-        run_dir = untrained_run(runs_dir, name, "mlp")
-        config = json.loads((run_dir / runs.CONFIG).read_text())
-        config["config"][key] = value
-        (run_dir / runs.CONFIG).write_text(json.dumps(config))
-        cases[name] = words
-
-    config_edit("huge-hidden", "hidden", 10**12, "--hidden is at most")
-    config_edit("float-hidden", "hidden", 32.0, "--hidden: expected an int")
-    config_edit("string-epochs", "epochs", "5", "--epochs: expected an int")
-    config_edit("fp16-on-cuda", "precision", "fp16", "")  # served in fp32 on the CPU
-    for name, text, words in [("truncated-metrics", '{"epoch": 1, "test_a', "not an epoch record"),
-                              ("list-metrics", "[1, 2]\n", "not an epoch record")]:  # fmt: skip
-        run_dir = untrained_run(runs_dir, name, "mlp")
-        (run_dir / runs.METRICS).write_text(text)
-        cases[name] = words
-    for name, change, words in [
-        ("nan-bias", lambda t: t["out.bias"].fill_(float("nan")), "non-finite"),
-        ("float64", lambda t: {k: v.double() for k, v in t.items()}, "dtype float64, not float32"),
-        ("int8", lambda t: {k: v.to(torch.int8) for k, v in t.items()}, "dtype int8"),
-    ]:
-        run_dir = untrained_run(runs_dir, name, "mlp")
-        tensors = runs.load_tensors(run_dir / runs.MODEL)[0]
-        changed = change(tensors)
-        runs.save_tensors(
-            run_dir / runs.MODEL, changed if isinstance(changed, dict) else tensors, {}
-        )
-        cases[name] = words
-    return cases
 
 
 def test_hostile_runs_are_skipped_by_name_and_the_good_ones_served(tmp_path, mnist):

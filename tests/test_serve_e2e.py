@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,29 +24,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+from tests.run_dirs import hostile_runs, untrained_run
 from tests.serve_probe import free_port, wait_until_healthy
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the dev extras install it
-    sync_playwright = None
-needs_browser = pytest.mark.skipif(
-    sync_playwright is None or not shutil.which(CHROMIUM),
-    reason="needs Playwright for Python and Debian's chromium at /usr/bin/chromium",
-)
-
-
 DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
 PROCESSES: dict[str, int] = {}  # server URL -> its process id
 PNG = "image/png"
@@ -366,8 +347,6 @@ def peak_memory_mb(pid: int) -> float:
 
 
 def test_serve_starts_over_hostile_runs_and_names_each_skipped_one(tmp_path):
-    from tests.test_serve_api import hostile_runs, untrained_run
-
     cases = hostile_runs(tmp_path)
     good = untrained_run(tmp_path, "good-mlp", "mlp")
     port, log = free_port(), tmp_path / "server.log"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -179,9 +180,28 @@ def test_random_shifts_move_each_image_within_bounds():
     assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 10
 
 
-def test_precision_auto_resolves_to_a_concrete_precision():
-    assert resolve_precision("auto", torch.device("cpu")) in ("bf16", "fp32")
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as the kernel lists them (independent of torch's reading)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs Linux's /proc/cpuinfo")
+def test_precision_auto_is_bf16_exactly_where_this_cpu_computes_it_natively():
+    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if native else "fp32")
     assert resolve_precision("fp32", torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "expected"),
+    [({"avx512_bf16": True}, "bf16"), ({"amx_bf16": True}, "bf16"), ({"avx2": True}, "fp32")],
+)
+def test_precision_auto_follows_the_cpu_capabilities(capabilities, expected, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    assert resolve_precision("auto", torch.device("cpu")) == expected
 
 
 def test_cnn_trains_with_augmentation_and_tta(small_mnist):

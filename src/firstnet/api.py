@@ -14,26 +14,20 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import signal
 import tempfile
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
-from firstnet.evaluate import probabilities, test_report
 from firstnet.figures import style
-from firstnet.terminal import training_bar
-from firstnet.trainer import Trainer
-from firstnet.watched import train_watched
+from firstnet.training import Run, train_run
 
 
 def _show_figures_in_notebooks() -> None:
@@ -63,83 +57,6 @@ def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> MN
     return load_dataset(data_dir, dataset=dataset)
 
 
-@dataclass
-class Run:
-    """A trained model with its config and history (one record per epoch: train and test loss and
-    accuracy, elapsed seconds, learning rate). `path` is the run directory it was saved to or loaded
-    from, if any."""
-
-    config: TrainConfig
-    model: torch.nn.Module
-    history: list[dict] = field(default_factory=list)
-    source: str = "unknown"  # where the training data came from
-    path: Path | None = None
-    finished: bool = True  # False: stopped with a checkpoint in `path` (`resume` continues it)
-
-    def evaluate(self, data: MNIST | None = None) -> dict:
-        """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
-        confident mistakes on the test set of `data` (loaded when not given), as the model was
-        evaluated in training (its precision and test-time augmentation).
-
-        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
-        >>> report = run.evaluate()
-        >>> report["test_size"], abs(report["accuracy"] - run.history[-1]["test_acc"]) < 1e-4
-        (10000, True)
-        """
-        data = data if data is not None else load_mnist(dataset=self.config.dataset)
-        return test_report(self.config, self.model.eval(), data.test_images, data.test_labels)
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, 10) for images (N, 28, 28) or one image (28, 28): uint8
-        pixels, or floats in [0, 1]; white digit on black, as MNIST
-        (`firstnet.preprocess.mnist_like` makes a picture so).
-
-        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
-        >>> probabilities = run.predict(load_mnist().test_images[:3])
-        >>> probabilities.shape, bool(abs(probabilities.sum(1) - 1).max() < 1e-4)
-        ((3, 10), True)
-        """
-        images = np.asarray(images)
-        if images.ndim == 2:
-            images = images[None]
-        if images.ndim != 3 or images.shape[1:] != (28, 28):
-            shape = images.shape
-            raise ValueError(f"expected images of shape (N, 28, 28) or (28, 28), got {shape}")
-        tensor = torch.from_numpy(images.copy()).unsqueeze(1)
-        if tensor.dtype != torch.uint8:
-            tensor = tensor.float()
-        return probabilities(self.config, self.model.eval(), tensor).float().numpy()
-
-    def save(self, path: str | Path) -> Path:
-        """Write the run as a run directory (config.json, metrics.jsonl, model.safetensors) that
-        `firstnet eval`, `predict`, `export` and `serve` read; the directory.
-
-        >>> import tempfile
-        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
-        >>> folder = run.save(tempfile.mkdtemp() + "/linear")
-        >>> sorted(path.name for path in folder.iterdir())
-        ['config.json', 'metrics.jsonl', 'model.safetensors']
-        >>> Run.load(folder).history == run.history
-        True
-        """
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        device = next(self.model.parameters()).device
-        runs.write_config(path, self.config, device, self.source)
-        runs.write_metrics(path, self.history)
-        runs.save_model(path, self.config, self.model.state_dict())
-        self.path = path
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Run:
-        """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU (an
-        example: `Run.save`)."""
-        config, model = runs.load_model(Path(path))
-        history = runs.read_metrics(Path(path))
-        return cls(config, model, history, source="a saved run", path=Path(path))
-
-
 def train(
     model: str = "mlp",
     data: MNIST | None = None,
@@ -164,7 +81,7 @@ def train(
     """
     cfg = TrainConfig(model=model, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    return _train(cfg, data, path, False, progress, on_epoch)
+    return train_run(cfg, data, path, False, progress, on_epoch)
 
 
 def resume(
@@ -190,29 +107,12 @@ def resume(
     path = Path(path)
     cfg = runs.resumable_config(path)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    return _train(cfg, data, path, True, progress, on_epoch)
+    return train_run(cfg, data, path, True, progress, on_epoch)
 
 
 def _interrupt() -> None:
     """What Ctrl-C does, for the examples: a SIGINT to this process."""
     signal.raise_signal(signal.SIGINT)
-
-
-def _train(
-    cfg: TrainConfig,
-    data: MNIST,
-    path: str | Path | None,
-    resuming: bool,
-    progress: bool,
-    on_epoch: Callable[[dict], None] | None,
-) -> Run:
-    if path is not None:
-        done = train_watched(cfg, data, Path(path), resuming, progress, on_epoch)
-        return Run(cfg, done["model"], done["history"], data.source, Path(path), done["finished"])
-    trainer = Trainer(cfg, data)
-    with training_bar(cfg.model, progress) as show:
-        trainer.run(show, on_epoch)
-    return Run(cfg, trainer.model.eval(), trainer.history, source=data.source)
 
 
 def train_numpy(
@@ -233,35 +133,12 @@ def train_numpy(
     >>> run.history[-1]["test_acc"] > 0.8
     True
     """
-    from firstnet.scratch import ScratchTrainer
     from firstnet.scratch.fit import FIXED_FIELDS
-    from firstnet.scratch.parity import to_torch_mlp
+    from firstnet.scratch.numpy_run import train_numpy_run
 
     cfg = TrainConfig(**(FIXED_FIELDS | config))
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    trainer = ScratchTrainer(cfg, data)
-    bar = training_bar("numpy mlp", progress)
-    if path is None:
-        with bar as show:
-            trainer.run(show)
-        model = to_torch_mlp(trainer.params, cfg.activation).eval()
-        return Run(cfg, model, trainer.history, source=data.source)
-    from firstnet.figures.curves import plot_curves
-
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    with runs.claim(path, fresh=True):
-        extra = {"trainer": "firstnet.scratch (NumPy)"}
-        runs.write_config(path, cfg, torch.device("cpu"), data.source, extra=extra)
-        with bar as show:
-            trainer.run(show, on_epoch=lambda _record: runs.write_metrics(path, trainer.history))
-        title = f"scratch (NumPy) MLP: {path.name}"
-        plot_curves(trainer.history, path / "curves.png", title=title)
-        # The torch MLP's full state: PReLU's slopes, which the NumPy MLP keeps fixed, saved at
-        # that value.
-        model = to_torch_mlp(trainer.params, cfg.activation).eval()
-        runs.save_model(path, cfg, model.state_dict())
-    return Run(cfg, model, trainer.history, source=data.source, path=path)
+    return train_numpy_run(cfg, data, None if path is None else Path(path), progress)
 
 
 def gradcheck(seed: int = 0) -> dict:
@@ -370,40 +247,11 @@ def bench(
     >>> result["runs"], result["time_to"][0.995]["reached"]
     (2, 0)
     """
-    from firstnet import stats
-    from firstnet.device import environment
-    from firstnet.reference import examples_run
-    from firstnet.terminal import err
+    from firstnet.benchmark import bench_seeds
 
     cfg = TrainConfig(model=model, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    histories = []
-    for seed in range(seeds):
-        trainer = Trainer(dataclasses.replace(cfg, seed=seed), data)
-        with training_bar(f"{model} seed {seed}", progress) as show:
-            histories.append(trainer.run(show))
-    result = stats.summarize(histories) | {
-        "model": model,
-        "precision": trainer.precision,
-        "graph": trainer.static is not None,
-        "time_to": stats.times_to(histories),
-        "config": cfg.to_dict(),
-        "environment": environment(trainer.device),
-    }
-    if reference:
-        spinner = err.status("pytorch/examples' recipe (14 epochs)") if progress else None
-        with spinner if spinner else nullcontext() as status:
-
-            def show(record: dict) -> None:
-                if status:
-                    accuracy, seconds = 100 * record["test_acc"], record["elapsed_s"]
-                    status.update(f"pytorch/examples epoch {record['epoch']}: {accuracy:.2f}% "
-                                  f"at {seconds:.0f} s")  # fmt: skip
-
-            subset = data.subset(cfg.train_limit, cfg.test_limit)  # the images firstnet had
-            history = examples_run(subset, 0, trainer.device, reference_cap, show)
-        result["reference"] = {"history": history, "time_to": stats.times_to([history])}
-    return result
+    return bench_seeds(cfg, data, seeds, reference, reference_cap, progress)
 
 
 def architecture_search(
@@ -452,32 +300,23 @@ def decision_boundary(
     grid: int = 150,
     dpi: int = 80,
     progress: bool = True,
-) -> dict:
+):
     """`firstnet plot boundary`: models trained side by side on 2-D toy data ("spirals", "moons",
     "circles", "xor", "blobs"), their decision regions drawn at `frames` moments beside their loss
-    and accuracy curves. Returns the frames (RGB arrays), the animation as GIF bytes, the last frame
-    as PNG bytes, and each model's label and history (one record per step).
+    and accuracy curves. Returns an `Animation`: the frames (RGB arrays), the GIF and the last
+    frame's PNG as bytes, and each model's run (its label, history and trained model).
 
     >>> result = decision_boundary(steps=60, frames=3, grid=40, dpi=40, progress=False)
-    >>> len(result["frames"]), result["gif"][:3], [run["label"] for run in result["runs"]]
+    >>> len(result.frames), result.gif[:3], [run.label for run in result.runs]
     (3, b'GIF', ['linear', 'MLP 2x32 relu'])
     """
     from firstnet.data.toy import make_toy
     from firstnet.figures import boundary
-    from firstnet.terminal import task_bar
 
     data = make_toy(dataset, points, noise, seed, classes)
     shape = {"hidden": 32, "depth": 2, "activation": "relu"} | (mlp or {})
     configs = boundary.boundary_configs(list(compare), steps, seed, data, shape, lr)
-    cells = boundary.make_grid(data, grid)
-    trained = []
-    with task_bar("training", steps * len(configs)) if progress else nullcontext(None) as advance:
-        for cfg in configs:
-            trained.append(boundary.train_with_snapshots(cfg, data, cells, frames, on_step=advance))
-    images = boundary.render_frames(trained, data, cells, f"Decision regions on {data.source}", dpi)
-    gif, png = boundary.gif_bytes(images), boundary.png_bytes(images[-1])
-    runs_ = [{"label": run.label, "history": run.history} for run in trained]
-    return {"frames": images, "gif": gif, "png": png, "runs": runs_, "source": data.source}
+    return boundary.animate(data, configs, frames, grid, dpi, progress)
 
 
 def experiment(

@@ -181,9 +181,9 @@ def part_landscape(ctx: dict) -> dict:
 
 def part_boundary(ctx: dict) -> dict:
     result = api.decision_boundary(frames=30 if ctx["quick"] else 60, progress=ctx["progress"])
-    atomic_write(ctx["folder"] / "boundary.gif", result["gif"])  # the page shows the animation
-    mlp = result["runs"][-1]["history"][-1]
-    linear = result["runs"][0]["history"][-1]
+    atomic_write(ctx["folder"] / "boundary.gif", result.gif)  # the page shows the animation
+    mlp = result.runs[-1].history[-1]
+    linear = result.runs[0].history[-1]
     measured = (f"on two spirals the MLP fits {pct(mlp['train_acc'])} of the training points, "
                 f"the linear model {pct(linear['train_acc'])}")  # fmt: skip
     return {

@@ -2,8 +2,9 @@
 
 Every file is written atomically (`firstnet.atomic`), so a crash or Ctrl-C never leaves a
 half-written file. Tensors go to safetensors and everything else to JSON: loading a run never
-executes code (no pickle). The checkpoint is `Trainer.state_dict()` serialised as it is: this module
-knows no Trainer field.
+executes code (no pickle). The checkpoint is the training loop's state dict serialised as it is:
+this module knows none of its fields, and trains nothing (`firstnet.training` does, and stores
+here).
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from safetensors.torch import load_file, safe_open, save_file
 from firstnet.atomic import atomic_write, remove_stale, sync_folder
 from firstnet.config import TrainConfig
 from firstnet.device import environment
-from firstnet.errors import CheckpointError, DivergedError, StorageError
+from firstnet.errors import CheckpointError, StorageError
 from firstnet.models import model_for
-from firstnet.trainer import Trainer
 
 try:
     import fcntl  # POSIX: run directories are locked; on Windows they are not (docs/security.md)
@@ -262,8 +262,7 @@ def join_tensors(value, tensors: dict[str, torch.Tensor]):
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> None:
-    """A state dict (`Trainer.state_dict()`) as checkpoint.safetensors: tensors plus the rest as
-    JSON."""
+    """A training's state dict as checkpoint.safetensors: tensors plus the rest as JSON."""
     tensors: dict[str, torch.Tensor] = {}
     tree = split_tensors(state, "state", tensors)
     metadata = {"format": CHECKPOINT_FORMAT, "state": json.dumps(tree)}
@@ -287,46 +286,19 @@ def read_checkpoint(run_dir: Path) -> dict:
         raise CheckpointError(f"{path}: checkpoint metadata is missing or corrupt ({err})") from err
 
 
-def resume(run_dir: Path, trainer: Trainer) -> None:
-    """Load the run's checkpoint into a freshly built trainer of the same config."""
-    state = read_checkpoint(run_dir)
-    path = Path(run_dir) / CHECKPOINT
-    check_state(trainer.model, state.get("model", {}), path)
-    try:
-        trainer.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
-        raise CheckpointError(f"{path}: checkpoint does not fit this run ({err})") from err
+def write_diverged(run_dir: Path, history: list[dict], error: str) -> None:
+    """A run that diverged: its finished epochs' metrics and diverged.json with the error; no
+    checkpoint (continuing it would diverge again)."""
+    write_metrics(run_dir, history)
+    atomic_write(Path(run_dir) / DIVERGED, json.dumps({"error": error}, indent=2) + "\n")
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)
 
 
-def train_in_dir(
-    trainer: Trainer, run_dir: Path, on_progress=None, should_stop=lambda: False, on_epoch=None
-) -> bool:
-    """Train in `run_dir`, checkpointing after every epoch and when stopped; True once finished.
-
-    A stopped run keeps its checkpoint, so `resume` continues it to the same result. A finished one
-    gets model.safetensors, and its checkpoint is removed.
-    """
-
-    def keep(record: dict) -> None:
-        write_metrics(run_dir, trainer.history)
-        save_checkpoint(run_dir, trainer.state_dict())
-        if on_epoch:
-            on_epoch(record)
-
-    try:
-        trainer.run(on_progress, keep, should_stop)
-    except DivergedError as err:  # the folder keeps the epochs that finished and says what happened
-        write_metrics(run_dir, trainer.history)
-        atomic_write(run_dir / DIVERGED, json.dumps({"error": str(err)}, indent=2) + "\n")
-        (run_dir / CHECKPOINT).unlink(missing_ok=True)
-        raise
-    if not trainer.finished:
-        save_checkpoint(run_dir, trainer.state_dict())
-        return False
-    save_model(run_dir, trainer.cfg, trainer.model.state_dict())  # on the disk before ...
-    (run_dir / CHECKPOINT).unlink(missing_ok=True)  # ... the checkpoint goes
-    sync_folder(run_dir)
-    return True
+def finish(run_dir: Path, cfg: TrainConfig, state: dict[str, torch.Tensor]) -> None:
+    """A finished run: its weights on the disk, then its checkpoint removed."""
+    save_model(run_dir, cfg, state)
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)
+    sync_folder(Path(run_dir))
 
 
 def resumable_config(run_dir: Path) -> TrainConfig:
@@ -337,26 +309,6 @@ def resumable_config(run_dir: Path) -> TrainConfig:
             f"{run_dir} is already finished ({cfg.epochs} epochs); nothing to resume"
         )
     return cfg
-
-
-def train_run(
-    trainer: Trainer,
-    run_dir: Path,
-    resuming: bool,
-    data_source: str,
-    on_progress,
-    should_stop,
-    on_epoch,
-) -> bool:
-    """A run directory's whole training: the folder claimed against a second writer, config.json
-    written (or, `resuming`, the checkpoint loaded), then `train_in_dir`; True once finished."""
-    with claim(run_dir, fresh=not resuming):
-        if resuming:
-            resume(run_dir, trainer)
-        else:
-            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
-            write_config(run_dir, trainer.cfg, trainer.device, data_source, extra=extra)
-        return train_in_dir(trainer, run_dir, on_progress, should_stop, on_epoch)
 
 
 def run_summary(run_dir: Path) -> dict:

@@ -185,17 +185,17 @@ def plot_boundary(args) -> int:
         args.dataset, tuple(args.compare.split(",")), mlp, args.steps, args.frames, args.points,
         args.noise, args.classes, args.lr, args.seed, args.grid, args.dpi,
     )  # fmt: skip
-    frames, stem = result["frames"], args.out_dir / f"boundary-{args.dataset}"
+    frames, stem = result.frames, args.out_dir / f"boundary-{args.dataset}"
     written = [
-        atomic_write(stem.with_suffix(".gif"), result["gif"]),
-        atomic_write(stem.with_suffix(".png"), result["png"]),
+        atomic_write(stem.with_suffix(".gif"), result.gif),
+        atomic_write(stem.with_suffix(".png"), result.png),
     ]
     mp4 = boundary.write_mp4(frames, stem.with_suffix(".mp4")) if args.mp4 else None
     written += [mp4] if mp4 else []
-    for run in result["runs"]:
-        last = run["history"][-1]
+    for run in result.runs:
+        last = run.history[-1]
         out.print(
-            f"{run['label']}: train {last['train_acc']:.1%}, test {last['test_acc']:.1%} "
+            f"{run.label}: train {last['train_acc']:.1%}, test {last['test_acc']:.1%} "
             f"after {last['epoch']} steps ({last['elapsed_s']:.1f} s)"
         )
     skipped = "" if mp4 or not args.mp4 else " (no ffmpeg found: MP4 skipped)"

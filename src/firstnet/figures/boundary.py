@@ -14,7 +14,7 @@ import io
 import shutil
 import subprocess
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,11 @@ from firstnet.errors import ConfigError, FirstnetError
 from firstnet.evaluate import predict_logits
 from firstnet.figures.style import PALETTE, plt
 from firstnet.models import model_for
+from firstnet.terminal import task_bar
 from firstnet.trainer import Trainer
+
+CLASS_COLOURS = np.array([to_rgb(c) for c in PALETTE[:7]])  # (7, 3): the palette without black
+FRAME_DPI = 80
 
 
 @dataclass
@@ -162,10 +166,38 @@ def boundary_configs(
     ]
 
 
+@dataclass
+class Animation:
+    """The decision boundary moving: every frame (RGB arrays of one size), the GIF and the last
+    frame's PNG as bytes, and each model's run (label, snapshots, history, trained model)."""
+
+    frames: list[np.ndarray]
+    gif: bytes
+    png: bytes
+    runs: list[BoundaryRun]
+    source: str  # the toy data set, described
+
+
+def animate(
+    data: ToyData,
+    configs: list[TrainConfig],
+    frames: int = 60,
+    grid: int = 150,
+    dpi: int = FRAME_DPI,
+    progress: bool = True,
+) -> Animation:
+    """Train each of `configs` on `data` with `frames` snapshots on a `grid` x `grid` plane, then
+    draw the animation at `dpi`; a bar over every model's steps unless not `progress`."""
+    cells = make_grid(data, grid)
+    steps = sum(cfg.epochs for cfg in configs)
+    with task_bar("training", steps) if progress else nullcontext(None) as advance:
+        trained = [train_with_snapshots(cfg, data, cells, frames, advance) for cfg in configs]
+    images = render_frames(trained, data, cells, f"Decision regions on {data.source}", dpi)
+    return Animation(images, gif_bytes(images), png_bytes(images[-1]), trained, data.source)
+
+
 # The drawing: one figure built once, its moving artists updated per frame.
 
-CLASS_COLOURS = np.array([to_rgb(c) for c in PALETTE[:7]])  # (7, 3): the palette without black
-FRAME_DPI = 80
 CONFIDENCE_BANDS = 5
 ROW_INCHES = (12.0, 3.75)  # width, height of one model's row
 
@@ -343,29 +375,9 @@ def write_mp4(frames: list[np.ndarray], path: Path, fps: int = 10) -> Path | Non
     if ffmpeg is None:
         return None
     height, width = (s - s % 2 for s in frames[0].shape[:2])  # yuv420p needs even sizes
-    command = [
-        ffmpeg,
-        "-loglevel",
-        "error",
-        "-y",
-        "-f",
-        "rawvideo",
-        "-pix_fmt",
-        "rgb24",
-        "-s",
-        f"{width}x{height}",
-        "-r",
-        str(fps),
-        "-i",
-        "-",
-        "-an",
-        "-vcodec",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-f",
-        "mp4",
-    ]
+    command = [ffmpeg, "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", "-an",
+               "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-f", "mp4"]  # fmt: skip
 
     def encode(tmp: Path) -> None:
         data = b"".join(np.ascontiguousarray(f[:height, :width]).tobytes() for f in frames)

@@ -336,7 +336,7 @@ def retrain_best(
     the only time the study touches the test set, goes to final.json (and comes back, with
     `reused` when an earlier call retrained the same trial). None when Ctrl-C stopped it."""
     from firstnet import runs
-    from firstnet.watched import train_watched
+    from firstnet.training import train_run
 
     cfg = TrainConfig.from_dict(best["config"])
     run_dir = out_dir / BEST_RUN
@@ -353,10 +353,10 @@ def retrain_best(
         f"Retraining trial {best['number']}'s config on all {len(data.train_labels):,} "
         "training images, then testing it once..."
     )
-    done = train_watched(cfg, data, run_dir, on_epoch=on_epoch)
-    if not done["finished"]:
+    run = train_run(cfg, data, run_dir, on_epoch=on_epoch)
+    if not run.finished:
         return None
-    last = done["history"][-1]
+    last = run.history[-1]
     final = {
         "trial": best["number"],
         "val_acc": best["val_acc"],

@@ -1,0 +1,174 @@
+"""A training, from config to `Run`: the one function that trains into a run directory.
+
+`train_run` reads top to bottom: build the `Trainer`; claim the folder; write config.json, or load
+the checkpoint of a stopped run; train with a bar per epoch, the metrics and a checkpoint written
+after every epoch and Ctrl-C taken as a request to stop; then the weights (finished) or the
+checkpoint (stopped), curves.png, and the `Run`. `firstnet train`, the Python API, the search's
+retraining of its best and the lab all train through it. `firstnet.runs` only stores what it is
+given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from firstnet import runs
+from firstnet.config import TrainConfig
+from firstnet.data import MNIST, load_dataset
+from firstnet.errors import CheckpointError, DivergedError
+from firstnet.evaluate import probabilities, test_report
+from firstnet.figures.curves import plot_curves
+from firstnet.terminal import err, stop_on_sigint, training_bar
+from firstnet.trainer import Trainer
+
+
+@dataclass
+class Run:
+    """A trained model with its config and history (one record per epoch: train and test loss and
+    accuracy, elapsed seconds, learning rate). `path` is the run directory it was saved to or loaded
+    from, if any."""
+
+    config: TrainConfig
+    model: torch.nn.Module
+    history: list[dict] = field(default_factory=list)
+    source: str = "unknown"  # where the training data came from
+    path: Path | None = None
+    finished: bool = True  # False: stopped with a checkpoint in `path` (`resume` continues it)
+
+    def evaluate(self, data: MNIST | None = None) -> dict:
+        """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
+        confident mistakes on the test set of `data` (loaded when not given), as the model was
+        evaluated in training (its precision and test-time augmentation).
+
+        >>> from firstnet.api import train
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> report = run.evaluate()
+        >>> report["test_size"], abs(report["accuracy"] - run.history[-1]["test_acc"]) < 1e-4
+        (10000, True)
+        """
+        data = data if data is not None else load_dataset(dataset=self.config.dataset)
+        return test_report(self.config, self.model.eval(), data.test_images, data.test_labels)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, 10) for images (N, 28, 28) or one image (28, 28): uint8
+        pixels, or floats in [0, 1]; white digit on black, as MNIST
+        (`firstnet.preprocess.mnist_like` makes a picture so).
+
+        >>> from firstnet.api import load_mnist, train
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> probabilities = run.predict(load_mnist().test_images[:3])
+        >>> probabilities.shape, bool(abs(probabilities.sum(1) - 1).max() < 1e-4)
+        ((3, 10), True)
+        """
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            shape = images.shape
+            raise ValueError(f"expected images of shape (N, 28, 28) or (28, 28), got {shape}")
+        tensor = torch.from_numpy(images.copy()).unsqueeze(1)
+        if tensor.dtype != torch.uint8:
+            tensor = tensor.float()
+        return probabilities(self.config, self.model.eval(), tensor).float().numpy()
+
+    def save(self, path: str | Path) -> Path:
+        """Write the run as a run directory (config.json, metrics.jsonl, model.safetensors) that
+        `firstnet eval`, `predict`, `export` and `serve` read; the directory.
+
+        >>> import tempfile
+        >>> from firstnet.api import train
+        >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
+        >>> folder = run.save(tempfile.mkdtemp() + "/linear")
+        >>> sorted(path.name for path in folder.iterdir())
+        ['config.json', 'metrics.jsonl', 'model.safetensors']
+        >>> Run.load(folder).history == run.history
+        True
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        device = next(self.model.parameters()).device
+        runs.write_config(path, self.config, device, self.source)
+        runs.write_metrics(path, self.history)
+        runs.save_model(path, self.config, self.model.state_dict())
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Run:
+        """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU (an
+        example: `Run.save`)."""
+        config, model = runs.load_model(Path(path))
+        history = runs.read_metrics(Path(path))
+        return cls(config, model, history, source="a saved run", path=Path(path))
+
+
+def train_run(
+    cfg: TrainConfig,
+    data: MNIST,
+    path: Path | None = None,
+    resuming: bool = False,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Run:
+    """Train `cfg` on `data`: in memory, or into the run directory `path` (a new or empty folder,
+    or, `resuming`, a stopped run, continued to the result it would have reached unstopped). Into a
+    folder, Ctrl-C or `should_stop()` turning true stops it after the current batch, with its
+    checkpoint kept and the Run's `finished` False."""
+    trainer = Trainer(cfg, data)
+    if path is None:
+        with training_bar(cfg.model, progress) as show:
+            trainer.run(show, on_epoch)
+        return Run(cfg, trainer.model.eval(), trainer.history, data.source)
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
+
+    def keep(record: dict) -> None:  # after every epoch: its metrics and a checkpoint
+        runs.write_metrics(path, trainer.history)
+        runs.save_checkpoint(path, trainer.state_dict())
+        if on_epoch:
+            on_epoch(record)
+
+    with runs.claim(path, fresh=not resuming):  # a second process is refused
+        if resuming:
+            load_checkpoint(trainer, path)
+        else:
+            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
+            runs.write_config(path, cfg, trainer.device, data.source, extra=extra)
+        with training_bar(cfg.model, progress) as show, stop_on_sigint() as interrupted:
+            stop = should_stop or (lambda: False)
+            try:
+                trainer.run(show, keep, lambda: interrupted() or stop())
+            except DivergedError as error:  # the folder keeps the finished epochs and the error
+                runs.write_diverged(path, trainer.history, str(error))
+                raise
+        if trainer.finished:
+            runs.finish(path, cfg, trainer.model.state_dict())  # the weights replace the checkpoint
+        else:
+            runs.save_checkpoint(path, trainer.state_dict())
+    if trainer.history:
+        plot_curves(trainer.history, path / "curves.png", title=f"{cfg.model}: {path.name}")
+    if not trainer.finished:
+        err.print(
+            f"Checkpoint saved. Continue with: firstnet train --resume {path} "
+            f"(from Python: firstnet.resume({str(path)!r}))",
+            highlight=False,
+        )
+    return Run(cfg, trainer.model.eval(), trainer.history, data.source, path, trainer.finished)
+
+
+def load_checkpoint(trainer: Trainer, run_dir: Path) -> None:
+    """The checkpoint of a stopped run, checked, into a freshly built trainer of its config."""
+    state = runs.read_checkpoint(run_dir)
+    path = Path(run_dir) / runs.CHECKPOINT
+    runs.check_state(trainer.model, state.get("model", {}), path)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: checkpoint does not fit this run ({error})") from error

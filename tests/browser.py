@@ -1,0 +1,27 @@
+"""Headless Chromium for the browser tests (the page of `firstnet serve`, the report): Debian's
+chromium driven by Playwright for Python (dev extras); `.ci/run` installs chromium."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the dev extras install it
+    sync_playwright = None
+needs_browser = pytest.mark.skipif(
+    sync_playwright is None or not shutil.which(CHROMIUM),
+    reason="needs Playwright for Python and Debian's chromium at /usr/bin/chromium",
+)
