@@ -6,6 +6,7 @@ from __future__ import annotations
 import doctest
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -164,9 +165,9 @@ def test_figures_come_back_as_figures_and_are_written_only_when_asked(
 
 
 def rendered(fig) -> np.ndarray:
-    """The figure as the PNG a savefig writes, decoded to pixels."""
+    """The figure as a PNG at the house resolution, cropped tight, decoded to pixels."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
 
 
@@ -272,3 +273,23 @@ def test_decision_boundary_trains_each_model_and_draws_every_frame():
     assert len(linear) == len(mlp) == 300
     # two spirals: no line separates them, a small MLP does far better
     assert linear[-1]["train_acc"] < 0.8 < mlp[-1]["train_acc"]
+
+
+def test_importing_firstnet_sets_nothing_global():
+    """No backend chosen, no rcParams changed, no thread pool started at import: a notebook keeps
+    its own matplotlib settings (its figures are firstnet's business only inside firstnet's
+    functions)."""
+    script = """
+import threading, matplotlib
+before, threads = dict(matplotlib.rcParams), threading.active_count()
+backend = before["backend"]
+import firstnet.api, firstnet.report, firstnet.serve.app, firstnet.search.summary
+import firstnet.figures.boundary, firstnet.figures.loss_slice, firstnet.experiments.runner
+assert matplotlib.rcParams["backend"] == backend, matplotlib.rcParams["backend"]
+changed = sorted(key for key, value in matplotlib.rcParams.items() if before[key] != value)
+assert changed == [], changed
+assert threading.active_count() == threads, threading.enumerate()
+"""
+    svg = os.environ | {"MPLBACKEND": "svg"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=svg)
+    assert result.returncode == 0, result.stderr

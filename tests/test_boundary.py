@@ -113,20 +113,17 @@ def small_runs():
 def test_drawn_regions_are_the_model_predictions(small_runs):
     data, grid, runs = small_runs
     figure = BoundaryFigure(runs, data, grid, "test")
-    try:
-        figure.show(6)  # the last frame: the trained models
-        for run, row in zip(runs, figure.rows, strict=True):
-            with torch.no_grad():
-                # row r has y = ys[r]
-                predicted = run.model(grid.points).argmax(1).reshape(40, 40).numpy()
-            drawn = decode_regions(np.asarray(row["image"].get_array()), data.num_classes)
-            assert np.array_equal(drawn, predicted)
-            assert row["image"].get_extent() == list(grid.extent)
-            # the grid point of row 5, column 9 lies at (xs[9], ys[5])
-            x, y = grid.points[5 * 40 + 9]
-            assert (x, y) == (grid.xs[9], grid.ys[5])
-    finally:
-        figure.close()
+    figure.show(6)  # the last frame: the trained models
+    for run, row in zip(runs, figure.rows, strict=True):
+        with torch.no_grad():
+            # row r has y = ys[r]
+            predicted = run.model(grid.points).argmax(1).reshape(40, 40).numpy()
+        drawn = decode_regions(np.asarray(row["image"].get_array()), data.num_classes)
+        assert np.array_equal(drawn, predicted)
+        assert row["image"].get_extent() == list(grid.extent)
+        # the grid point of row 5, column 9 lies at (xs[9], ys[5])
+        x, y = grid.points[5 * 40 + 9]
+        assert (x, y) == (grid.xs[9], grid.ys[5])
 
 
 def test_snapshots_and_curves_follow_the_training(small_runs):

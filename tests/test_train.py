@@ -11,6 +11,7 @@ import torch
 from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError, DivergedError
+from firstnet.models import model_for
 from firstnet.schedule import learning_rate
 from firstnet.trainer import Trainer, random_shifts, smoothed_cross_entropy, translate
 from tests.conftest import small_config
@@ -228,3 +229,17 @@ def test_mps_without_an_apple_gpu_is_a_clear_error(small_mnist):
         pytest.skip("an Apple GPU is present")
     with pytest.raises(ConfigError, match="--device mps: no Apple GPU"):
         Trainer(small_config(device="mps"), small_mnist)
+
+
+def test_training_leaves_the_global_random_state_alone(small_mnist):
+    """The Trainer seeds through what it owns: its shuffle generator and `model_for`'s forked
+    state; a notebook's own torch.rand calls are neither reset nor shifted by a training."""
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    Trainer(small_config(epochs=1), small_mnist).run()
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.rand(7)  # whatever the global state, the initial weights follow the seed alone
+    first, again, other = (model_for(small_config(seed=seed)) for seed in (3, 3, 4))
+    for name, tensor in first.state_dict().items():
+        assert torch.equal(tensor, again.state_dict()[name]), name
+    assert not torch.equal(first.state_dict()["out.weight"], other.state_dict()["out.weight"])

@@ -30,22 +30,6 @@ from firstnet.figures import style
 from firstnet.training import Run, train_run
 
 
-def _show_figures_in_notebooks() -> None:
-    """In a Jupyter kernel, a returned Figure displays as a PNG (figures draw with the headless Agg
-    backend, so nothing else shows them, and each shows once)."""
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import select_figure_formats
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None and hasattr(shell, "display_formatter"):
-        select_figure_formats(shell, {"png"})
-
-
-_show_figures_in_notebooks()
-
-
 def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> MNIST:
     """MNIST (or "fashion-mnist", "kmnist") as uint8 arrays, from the first source that has it
     (a folder, the cache, known copies, the mirrors; docs/datasets.md).
@@ -161,10 +145,26 @@ def gradcheck(seed: int = 0) -> dict:
 
 
 def _figure(fig, path: str | Path | None):
-    """The API's figures: returned open; also written to `path` when one is given."""
+    """The API's figures: returned; also written to `path` when one is given. In a Jupyter kernel
+    a returned Figure then displays as a PNG (the figures are not pyplot's, so nothing else shows
+    them, and each shows once)."""
     if path is not None:
-        style.save(fig, Path(path), keep_open=True)
+        style.save(fig, Path(path))
+    _show_figures_in_notebooks()
     return fig
+
+
+def _show_figures_in_notebooks() -> None:
+    """Tell IPython, when this runs in a kernel, to display Figures as PNG (at call time: nothing
+    is set at import)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        select_figure_formats(shell, {"png"})
 
 
 def figure_curves(run: Run, path: str | Path | None = None):

@@ -43,7 +43,7 @@ def claim(key: str, lecture: str, measured: str, value: float, command: str) -> 
 
 
 def save_figure(fig, folder: Path, name: str) -> str:
-    """`fig` written into the part's folder (atomically) and closed; its name."""
+    """`fig` written into the part's folder (atomically); its name."""
     style.save(fig, folder / name)
     return name
 

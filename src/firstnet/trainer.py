@@ -144,7 +144,6 @@ class Trainer:
         `model`, when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
-        torch.manual_seed(cfg.seed)
         data = data.subset(cfg.train_limit, cfg.test_limit)
         self.train_images, self.train_labels = to_device_tensors(
             data.train_images, data.train_labels, self.device
@@ -164,7 +163,8 @@ class Trainer:
         static = uses_static_step(cfg, self.device, examples)
         self.optimizer = build_optimizer(cfg, self.model, static)
         # A generator of its own, on the CPU, so batch order and augmentation depend only on the
-        # seed.
+        # seed (the model's initial weights too: `model_for`); the global random state is not
+        # touched.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
         # The static step uses full batches only.
         self.steps_per_epoch = (
@@ -203,7 +203,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "rng": {"shuffle": self.shuffle_generator.get_state(), "torch": torch.get_rng_state()},
+            "rng": {"shuffle": self.shuffle_generator.get_state()},
             "epoch": self.epoch,
             "batch": self.batch,
             "order": self.order,
@@ -224,7 +224,6 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
         self.shuffle_generator.set_state(state["rng"]["shuffle"])
-        torch.set_rng_state(state["rng"]["torch"])
         self.epoch, self.batch = state["epoch"], state["batch"]
         self.order = None if state["order"] is None else state["order"].to(self.device)
         shifts = state.get("shifts")  # absent from checkpoints before shifts were drawn per epoch

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from firstnet.activations import ACTIVATIONS, LINEAR, RELU_FAMILY, SIGMOID_LIKE, SMOOTH_MODERN
 from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import markdown_table, scientific, write_results
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std
 from firstnet.trainer import Trainer
 
@@ -247,6 +248,7 @@ def deep_table(rows: list[dict], depth: int) -> str:
     return markdown_table(headers, body, right=range(2, 9))
 
 
+@styled
 def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     """Test accuracy per activation (bars coloured by family, ± std over seeds) beside dead and
     saturated units."""
@@ -255,7 +257,7 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     stats = [percent_mean_std(row["test_acc"]) for row in rows]
     means, stds = np.array([s[0] for s in stats]), np.array([s[1] for s in stats])
     colors = [FAMILY_COLORS[row["family"]] for row in rows]
-    fig, (acc_ax, unit_ax) = plt.subplots(
+    fig, (acc_ax, unit_ax) = subplots(
         1,
         2,
         figsize=(11, 0.38 * len(rows) + 1.6),
@@ -284,7 +286,7 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
         title="Accuracy (mean ± std over seeds)",
     )
     acc_ax.legend(
-        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
+        handles=[Rectangle((0, 0), 1, 1, color=c) for c in FAMILY_COLORS.values()],
         labels=list(FAMILY_COLORS),
         loc="upper center",
         bbox_to_anchor=(0.5, -0.1),
@@ -313,6 +315,7 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     return save(fig, path)
 
 
+@styled
 def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
     """Gradient norm of each weight matrix, input layer to output layer, at initialisation and after
     epoch 1; one column per initialisation, one line per activation (log scale: vanishing gradients
@@ -320,7 +323,7 @@ def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
     inits = list(dict.fromkeys(row["init"] for row in rows))
     names = list(dict.fromkeys(row["activation"] for row in rows))
     colors = dict(zip(names, PALETTE, strict=False))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         2, len(inits), figsize=(5.5 * len(inits), 7.5), sharex=True, sharey=True, squeeze=False
     )
     for column, init in enumerate(inits):

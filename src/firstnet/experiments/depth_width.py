@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.results import table_of, write_results
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
 
@@ -115,10 +115,11 @@ def reading(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+@styled
 def plot_depth_width(rows: list[dict], path: Path) -> Path:
     """Test accuracy against parameters and against training time; one line per depth, width grows
     along it; two hidden layers drawn thicker."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(11, 4.5), sharey=True)
     depths = sorted({row["depth"] for row in rows})
     for depth, color in zip(depths, PALETTE, strict=False):
         mine = sorted(

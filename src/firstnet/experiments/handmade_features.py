@@ -22,7 +22,7 @@ from firstnet.evaluate import evaluate
 from firstnet.experiments import cells
 from firstnet.experiments import features as fe
 from firstnet.experiments.results import table_of, write_results
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
 
@@ -161,6 +161,7 @@ def run(ctx: cells.Context, budget: Budget) -> dict:
     return write_results(ctx, TITLE, dataclasses.asdict(budget), [table, note], payload, [figure])
 
 
+@styled
 def plot_handmade(rows: list[dict], path: Path) -> Path:
     """Test accuracy of each feature set's linear classifier, with the two trained networks as
     references."""
@@ -168,7 +169,7 @@ def plot_handmade(rows: list[dict], path: Path) -> Path:
     stats = [percent_mean_std(row["test_acc"]) for row in rows]
     means = np.array([s[0] for s in stats])
     colors = [PALETTE[7] if row["network"] else PALETTE[0] for row in rows]
-    fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 1.4))
+    fig, ax = subplots(figsize=(10, 0.5 * len(rows) + 1.4))
     ax.barh(y, means, xerr=[s[1] for s in stats], color=colors, capsize=2)
     for yi, (mean, std), row in zip(y, stats, rows, strict=True):
         ax.text(mean + std, yi, f"  {mean:.2f}%  (D = {row['dimension']})", va="center", fontsize=8)

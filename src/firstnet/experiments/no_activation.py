@@ -21,7 +21,7 @@ from firstnet.config import INPUT_DIM, MNIST_MEAN, MNIST_STD, NO_ACTIVATION_RECI
 from firstnet.errors import ConfigError
 from firstnet.experiments import cells
 from firstnet.experiments.results import markdown_table, scientific, table_of, write_results
-from firstnet.figures.style import plt, save
+from firstnet.figures.style import save, styled, subplots
 from firstnet.models import MLP, count_parameters
 from firstnet.stats import mean_std, percent
 
@@ -192,6 +192,7 @@ def composition_table(checks: list[dict]) -> str:
     return markdown_table(headers, body, right=(0, 1, 2, 3, 4))
 
 
+@styled
 def plot_templates(
     linear: list | None, composed: list | None, accuracies: list[str], path: Path
 ) -> Path:
@@ -202,7 +203,7 @@ def plot_templates(
         (f"identity MLP, W3 W2 W1 ({accuracies[1]})", composed),
     ]
     maps = [(title, np.asarray(weights)) for title, weights in maps if weights is not None]
-    fig, axes = plt.subplots(len(maps), 10, figsize=(12, 1.5 * len(maps) + 0.6), squeeze=False)
+    fig, axes = subplots(len(maps), 10, figsize=(12, 1.5 * len(maps) + 0.6), squeeze=False)
     for row, (title, weights) in enumerate(maps):
         for digit, ax in enumerate(axes[row]):
             image = weights[digit].reshape(28, 28)

@@ -21,7 +21,7 @@ from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.data import validation_split
 from firstnet.experiments import cells
 from firstnet.experiments.results import table_of, write_results
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.search import study as studies
 from firstnet.search.summary import pareto_front, plot_pareto
 from firstnet.stats import mean_std, percent
@@ -242,9 +242,10 @@ def reading(rows, default, importance, best, front_rows) -> str:
     return "\n".join(lines) + "\n"
 
 
+@styled
 def plot_curves(curves: dict[str, list[list[float]]], default: list[float], path: Path) -> Path:
     """Best validation accuracy so far against trials spent: mean over seeds, band min..max."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = subplots(figsize=(7.5, 4.5))
     for colour, (strategy, runs) in zip(PALETTE, curves.items(), strict=False):
         trials = range(1, len(runs[0]) + 1)
         mean = [100 * sum(values) / len(values) for values in zip(*runs, strict=True)]

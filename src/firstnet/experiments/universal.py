@@ -18,7 +18,7 @@ from firstnet.config import MEMORISE_RECIPE, TrainConfig
 from firstnet.evaluate import evaluate
 from firstnet.experiments import cells, fit1d
 from firstnet.experiments.results import markdown_table, write_results
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.stats import percent
 from firstnet.trainer import Trainer
 
@@ -210,10 +210,11 @@ def memorise_table(memorise: dict, budget: Budget) -> str:
     )
 
 
+@styled
 def plot_errors(errors_by_target: dict, widths: tuple[int, ...], path: Path) -> Path:
     """RMSE against width, log-log, one line per target; the noisy target also on its own training
     points."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = subplots(figsize=(7.5, 4.8))
     for (name, error), color in zip(errors_by_target.items(), PALETTE, strict=False):
         ax.plot(
             widths,
@@ -240,12 +241,13 @@ def plot_errors(errors_by_target: dict, widths: tuple[int, ...], path: Path) -> 
     return save(fig, path)
 
 
+@styled
 def plot_fits(first_seed: dict, widths: tuple[int, ...], path: Path) -> Path:
     """Per target: the function (and its training points when noisy) with the networks' fitted
     curves."""
     shown = [w for w in SHOWN_WIDTHS if w in widths] or list(widths[-1:])
     plot_x = torch.linspace(-1, 1, fit1d.PLOT_POINTS)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         1, len(first_seed), figsize=(4 * len(first_seed), 3.8), sharex=True, squeeze=False
     )
     for ax, (name, run) in zip(axes[0], first_seed.items(), strict=True):
@@ -268,9 +270,10 @@ def plot_fits(first_seed: dict, widths: tuple[int, ...], path: Path) -> Path:
     return save(fig, path)
 
 
+@styled
 def plot_memorisation(histories: dict[str, list[dict]], path: Path) -> Path:
     """Running train accuracy and test accuracy per epoch, with true and with shuffled labels."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = subplots(figsize=(7.5, 4.5))
     for (labels, history), color in zip(histories.items(), (PALETTE[3], PALETTE[0]), strict=False):
         epochs = [r["epoch"] for r in history]
         for key, style, what in MEMORISATION_CURVES:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.patches import Rectangle
 
 from firstnet.activations import (
     ACTIVATIONS,
@@ -20,7 +21,7 @@ from firstnet.activations import (
     get_activation,
 )
 from firstnet.errors import ConfigError
-from firstnet.figures.style import DPI, PALETTE, plt, save
+from firstnet.figures.style import DPI, PALETTE, save, styled, subplots
 
 FAMILIES = {
     SIGMOID_LIKE: "Sigmoid-like: bounded outputs",
@@ -116,12 +117,13 @@ def _shade(ax, facts: dict) -> None:
             ax.axvspan(low, max(high, low + 0.02), color=color, alpha=alpha, lw=0)
 
 
+@styled
 def plot_activation_family(family: str, path: Path | None):
     """One row per activation of `family`: f(z) on the left, f'(z) on the right, z in [-6, 6],
     problems marked."""
     names = family_members(family)
     width, height = figure_size(family)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(names), 2, figsize=(width / DPI, height / DPI), squeeze=False, layout="constrained"
     )
     for row, name in enumerate(names):
@@ -179,8 +181,8 @@ def plot_activation_family(family: str, path: Path | None):
             f_ax.set_xlabel("z (pre-activation)")
             d_ax.set_xlabel("z (pre-activation)")
     handles = [
-        plt.Rectangle((0, 0), 1, 1, color=SATURATED_COLOR, alpha=0.35),
-        plt.Rectangle((0, 0), 1, 1, color=DEAD_COLOR, alpha=0.35),
+        Rectangle((0, 0), 1, 1, color=SATURATED_COLOR, alpha=0.35),
+        Rectangle((0, 0), 1, 1, color=DEAD_COLOR, alpha=0.35),
     ]
     fig.legend(
         handles,

@@ -28,7 +28,7 @@ from firstnet.config import TOY_RECIPE, TrainConfig
 from firstnet.data.toy import ToyData
 from firstnet.errors import ConfigError, FirstnetError
 from firstnet.evaluate import predict_logits
-from firstnet.figures.style import PALETTE, plt
+from firstnet.figures.style import PALETTE, styled, subplots
 from firstnet.models import model_for
 from firstnet.terminal import task_bar
 from firstnet.trainer import Trainer
@@ -140,7 +140,6 @@ def single_thread():
 
 
 def _train(cfg: TrainConfig, data: ToyData, grid: Grid, frames: int, on_step) -> BoundaryRun:
-    torch.manual_seed(cfg.seed)
     model = model_for(cfg, inputs=2, classes=data.num_classes, mean=0.0, std=1.0)
     trainer = Trainer(cfg, data, model=model)
     wanted = set(snapshot_steps(cfg.epochs, frames))
@@ -229,7 +228,7 @@ class BoundaryFigure:
     ) -> None:
         self.runs, self.grid = runs, grid
         width, height = ROW_INCHES
-        self.fig, axes = plt.subplots(
+        self.fig, axes = subplots(
             len(runs),
             3,
             figsize=(width, height * len(runs) + 0.4),
@@ -326,24 +325,19 @@ class BoundaryFigure:
                 artist.axes.draw_artist(artist)
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
-    def close(self) -> None:
-        plt.close(self.fig)
 
-
+@styled
 def render_frames(
     runs: list[BoundaryRun], data: ToyData, grid: Grid, title: str, dpi: int = FRAME_DPI
 ) -> list[np.ndarray]:
     """Every frame of the animation, RGB uint8 arrays of one size (ROW_INCHES per model at
     `dpi`)."""
     figure = BoundaryFigure(runs, data, grid, title, dpi)
-    try:
-        frames = []
-        for index in range(max(len(run.snapshots) for run in runs)):
-            figure.show(index)
-            frames.append(figure.pixels())
-        return frames
-    finally:
-        figure.close()
+    frames = []
+    for index in range(max(len(run.snapshots) for run in runs)):
+        figure.show(index)
+        frames.append(figure.pixels())
+    return frames
 
 
 def gif_bytes(frames: list[np.ndarray], frame_ms: int = 100, hold_ms: int = 2000) -> bytes:

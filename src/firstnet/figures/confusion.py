@@ -12,7 +12,7 @@ from firstnet import runs
 from firstnet.data import MNIST
 from firstnet.evaluate import test_report
 from firstnet.figures.digits import image_grid
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 
 
 def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
@@ -41,11 +41,12 @@ def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
     }
 
 
+@styled
 def plot_confusion(matrix: np.ndarray, path: Path | None, title: str = "Confusion matrix"):
     """Counts with true class on rows and predicted class on columns; log colour scale shows rare
     errors."""
     matrix = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig, ax = subplots(figsize=(6.5, 5.5))
     shown = ax.imshow(np.log1p(matrix), cmap="Blues")
     for (row, col), count in np.ndenumerate(matrix):
         if count:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 
 
+@styled
 def plot_curves(history: list[dict], path: Path | None, title: str = "Training progress"):
     """Loss and accuracy per epoch, train and test, side by side."""
     epochs = [r["epoch"] for r in history]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (loss_ax, acc_ax) = subplots(1, 2, figsize=(10, 4))
     for split, color in (("train", PALETTE[0]), ("test", PALETTE[1])):
         loss_ax.plot(epochs, [r[f"{split}_loss"] for r in history], "o-", color=color, label=split)
         acc_ax.plot(

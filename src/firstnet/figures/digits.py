@@ -9,7 +9,7 @@ import numpy as np
 
 from firstnet.data import MNIST
 from firstnet.datasets import DATASETS
-from firstnet.figures.style import plt, save
+from firstnet.figures.style import save, styled, subplots
 
 
 def sample_digits(data: MNIST, path: Path | None, per_class: int = 4):
@@ -32,6 +32,7 @@ def plot_digit_grid(
     return image_grid(images, [str(label) for label in labels], path, columns, title)
 
 
+@styled
 def image_grid(
     images: np.ndarray,
     titles: list[str],
@@ -42,7 +43,7 @@ def image_grid(
 ):
     """Digits (N, 28, 28) uint8 in a grid, dark ink on white, each with a small title."""
     rows = max(1, int(np.ceil(len(images) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15), squeeze=False)
+    fig, axes = subplots(rows, columns, figsize=(columns * 1.0, rows * 1.15), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, text in zip(axes.flat, images, titles, strict=False):

@@ -26,7 +26,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, figure, save, styled
 from firstnet.trainer import Trainer, to_device_tensors
 
 LOSS_CEILING = 3.0  # far from the minimum the loss explodes and would flatten everything else
@@ -182,10 +182,11 @@ def mnist_loss_slices(
     return slices, trainer
 
 
+@styled
 def plot_mnist_slices(slices: list, path: Path | None, title: str):
     """Top row: each slice's loss surface in 3-D. Bottom row: its contours with the projected
     trajectory (start, path, trained weights at the centre)."""
-    fig = plt.figure(figsize=(12, 10))
+    fig = figure(figsize=(12, 10))
     for column, piece in enumerate(slices):
         a, b = np.meshgrid(piece.alphas.numpy(), piece.betas.numpy())
         loss, route = np.minimum(piece.loss.numpy(), LOSS_CEILING), piece.path.numpy()

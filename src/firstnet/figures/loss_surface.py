@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, figure, save, styled
 
 PATH_COLOURS = {"too small": PALETTE[5], "good": PALETTE[2], "too large": PALETTE[3]}
 ARROW_STRIDE = 5  # one arrow every 5 grid points keeps the field readable
@@ -118,11 +118,12 @@ def gradient_intuition(
     }
 
 
+@styled
 def plot_two_weight_landscape(intuition: dict, path: Path | None):
     """Left: the loss surface over (w1, w2) with the descent paths on it. Right: contours, the
     negative gradient as arrows (the direction gradient descent moves), and the same paths."""
     w1, w2, loss = (intuition[k].numpy() for k in ("w1", "w2", "loss"))
-    fig = plt.figure(figsize=(13, 5.5))
+    fig = figure(figsize=(13, 5.5))
     surface = fig.add_subplot(1, 2, 1, projection="3d")
     surface.plot_surface(w1, w2, loss, cmap="viridis", alpha=0.75, linewidth=0)
     contour = fig.add_subplot(1, 2, 2)

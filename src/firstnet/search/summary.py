@@ -11,13 +11,14 @@ import json
 import warnings
 from pathlib import Path
 
+import matplotlib
 import optuna
 from matplotlib.ticker import FuncFormatter
 from optuna.trial import TrialState
 
 from firstnet.atomic import atomic_write
 from firstnet.config import MODEL_FIELDS
-from firstnet.figures.style import PALETTE, plt, save
+from firstnet.figures.style import PALETTE, save, styled, subplots
 
 TRIALS_CSV, TRIALS_JSON, BEST, PARETO_JSON = "trials.csv", "trials.json", "best.json", "pareto.json"
 COLUMNS = ("number", "state", "val_acc", "seconds", "parameters", "epochs_run", "worker", "note")
@@ -139,11 +140,12 @@ def write_tables(out_dir: Path, rows: list[dict], cost: str) -> dict[str, Path]:
     return paths
 
 
+@styled
 def plot_pareto(rows: list[dict], path: Path, cost: str = "seconds") -> Path:
     """Every complete trial by validation accuracy against `cost`, the front joined, the best
     ringed."""
     done, front = complete(rows), pareto_front(rows, cost)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = subplots(figsize=(7, 4.5))
     families = sorted({r["config"]["model"] for r in done})
     for colour, family in zip(PALETTE, families, strict=False):
         points = [r for r in done if r["config"]["model"] == family]
@@ -183,21 +185,22 @@ def plot_history(study: optuna.Study, path: Path) -> Path | None:
     """Optuna's optimisation history of the validation error (None before two complete trials)."""
     if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
         return None
-    with warnings.catch_warnings():
+    # Optuna sets its "ggplot" style globally: rc_context undoes that when it returns
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
         target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
         ax = optuna.visualization.matplotlib.plot_optimization_history(
             study, target=target, target_name="validation error"
         )
     ax.set_yscale("log")
-    return save(ax.figure, path)
+    return save_optuna(ax.figure, path)
 
 
 def plot_importance(study: optuna.Study, path: Path) -> Path | None:
     """Optuna's fANOVA importance of each param for the validation error (None when it cannot
     be computed: too few complete trials, or a param that never varied)."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), matplotlib.rc_context():
             warnings.simplefilter("ignore")
             target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
             ax = optuna.visualization.matplotlib.plot_param_importances(
@@ -205,4 +208,15 @@ def plot_importance(study: optuna.Study, path: Path) -> Path | None:
             )
     except (ValueError, RuntimeError):
         return None
-    return save(ax.figure, path)
+    return save_optuna(ax.figure, path)
+
+
+def save_optuna(fig, path: Path) -> Path:
+    """Optuna draws its plots through pyplot: saved, then closed, so that pyplot keeps none of
+    them (a notebook would show each again)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return save(fig, path)
+    finally:
+        plt.close(fig)

@@ -92,32 +92,33 @@ class BodyLimit:
 
 
 # Decoding an upload and making it MNIST-like take up to a few hundred milliseconds of CPU for a
-# large image: both run in this small pool, so the event loop (and /healthz) keeps answering while
-# they do; one thread bounds the memory (a 2048x2048 upload needs about 100 MB while it is decoded).
-DECODERS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
-
-
+# large image: both run in a small pool that `create_app` makes (app.state.decoders), so the event
+# loop (and /healthz) keeps answering while they do; one thread bounds the memory (a 2048x2048
+# upload needs about 100 MB while it is decoded).
 INLINE_PIXELS = 512 * 512  # smaller images take a few milliseconds: cheaper than a thread hop
 
 
-async def off_loop(function, *args):
-    """`function(*args)` in the DECODERS pool, awaited."""
-    return await asyncio.get_running_loop().run_in_executor(DECODERS, function, *args)
+async def off_loop(request: Request, function, *args):
+    """`function(*args)` in the app's decoding pool, awaited."""
+    pool = request.app.state.decoders
+    return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
 
 
-async def decode(data: bytes) -> np.ndarray:
+async def decode(request: Request, data: bytes) -> np.ndarray:
     """`image_from_bytes`, in the pool unless the PNG header announces a small image."""
     size = png_size(data)
     if size is not None and size[0] * size[1] <= INLINE_PIXELS:
         return image_from_bytes(data)
-    return await off_loop(image_from_bytes, data)
+    return await off_loop(request, image_from_bytes, data)
 
 
-async def prepare(gray: np.ndarray, preprocess: bool | None) -> tuple[np.ndarray, bool]:
+async def prepare(
+    request: Request, gray: np.ndarray, preprocess: bool | None
+) -> tuple[np.ndarray, bool]:
     """`model_input`, in the pool for a large image."""
     if gray.size <= INLINE_PIXELS:
         return model_input(gray, preprocess)
-    return await off_loop(model_input, gray, preprocess)
+    return await off_loop(request, model_input, gray, preprocess)
 
 
 class SameSite:
@@ -176,7 +177,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
             payload.get("preprocess"),
         )
     if media_type == "image/png":
-        return await decode(await request.body()), wanted, None
+        return await decode(request, await request.body()), wanted, None
     if media_type == "multipart/form-data":
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("image")
@@ -184,7 +185,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
                 raise BadRequest(422, 'the multipart form has no file in the field "image"')
             model = form.get("model")
             return (
-                await decode(await upload.read()),
+                await decode(request, await upload.read()),
                 model if isinstance(model, str) else wanted,
                 None,
             )
@@ -298,7 +299,7 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
         except KeyError:
             names = ", ".join(sorted({m.kind for m in models} | {m.name for m in models}))
             raise BadRequest(422, f"model {wanted!r} is not served; choose from {names}") from None
-        image, preprocessed = await prepare(gray, preprocess)
+        image, preprocessed = await prepare(request, gray, preprocess)
         result = await batcher.predict(served, image)
         return json_response(
             {
@@ -349,6 +350,7 @@ def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) 
         docs_url=None,
         redoc_url=None,
     )
+    app.state.decoders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
     add_routes(app, models)
     add_predict_schema(app)
     add_error_handlers(app)
