@@ -19,7 +19,7 @@ RANKS = {
     "runs": 6, "benchmark": 6,
     "figures": 7, "serve": 7, "export": 7, "training": 8, "scratch": 9, "search": 9,
     "experiments": 10,
-    "api": 11, "report": 12, "cli": 13, "__main__": 14,
+    "api": 11, "report_page": 11, "report": 12, "cli": 13, "__main__": 14,
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from firstnet import report
 from firstnet.cli import main
+from firstnet.experiments.runner import experiment_module
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
 
 MINIMAL = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
@@ -46,7 +47,7 @@ def test_every_claim_is_measured_and_matches_the_json_it_came_from(built):
     assert claims["boundary"]["value"] == 1.0  # the MLP separates the spirals' training points
     for name in EXPERIMENTS:
         results = json.loads((out / "experiments" / name / "results.json").read_text())
-        text, value = report.headline(name, results)
+        text, value = experiment_module(name).headline(results)
         assert claims[f"experiment-{name}"]["measured"] == text
         assert claims[f"experiment-{name}"]["value"] == pytest.approx(value)
     for claim in claims.values():  # each row's text shows its number

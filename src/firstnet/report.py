@@ -10,10 +10,7 @@ images and makes no request.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -23,10 +20,11 @@ from firstnet import __version__, api, runs
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
-from firstnet.device import environment, hardware, resolve_device
+from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
+from firstnet.experiments.runner import experiment_module
 from firstnet.figures import style
-from firstnet.stats import mean_std
+from firstnet.report_page import render
 
 MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
 SEED = 0  # of every training in the report
@@ -210,42 +208,6 @@ QUESTIONS = {  # the lecture's open questions, by experiment
 }
 
 
-def mean(values: list[float]) -> float:
-    """The mean over the seeds that did not diverge; -1 when none (sorts last)."""
-    value = mean_std(values)[0]
-    return -1.0 if math.isnan(value) else value
-
-
-def headline(name: str, results: dict) -> tuple[str, float]:
-    """One sentence and its number for an experiment's results (the table is shown below it)."""
-    if name == "activations":
-        best = max(results["shallow"], key=lambda row: mean(row["test_acc"]))
-        value = mean(best["test_acc"])
-        return f"the best at depth 2: {best['activation']}, {pct(value)} test", value
-    if name == "no-activation":
-        gap = results["identity_minus_linear_points"]
-        return f"without activations the MLP is a linear model: {gap:+.2f} points against it", gap
-    if name == "depth-width":
-        best = max(results["rows"], key=lambda row: mean(row["test_acc"]))
-        value = mean(best["test_acc"])
-        text = f"the best: depth {best['depth']}, width {best['width']}, {pct(value)} test"
-        return text, value
-    if name == "handmade-features":
-        rows = results["rows"]
-        hand = max((r for r in rows if not r["network"]), key=lambda r: mean(r["test_acc"]))
-        net = max((r for r in rows if r["network"]), key=lambda r: mean(r["test_acc"]))
-        value = mean(hand["test_acc"])
-        text = (f"the best hand-made features ({hand['kind']}): {pct(value)}; a learned "
-                f"network ({net['kind']}): {pct(mean(net['test_acc']))}")  # fmt: skip
-        return text, value
-    if name == "universal":
-        value = mean(results["memorisation"]["random"]["train_acc"])
-        return f"an MLP memorises random labels: {pct(value)} of its training images", value
-    best = max(results["rows"], key=lambda row: mean(row["best"]))
-    value = mean(best["best"])
-    return f"the best strategy: {best['strategy']}, {pct(value)} validation", value
-
-
 def part_experiment(name: str) -> Callable[[dict], dict]:
     def part(ctx: dict) -> dict:
         folder = ctx["folder"]
@@ -256,7 +218,7 @@ def part_experiment(name: str) -> Callable[[dict], dict]:
         for png in sorted(source.glob("*.png")):
             shutil.copyfile(png, folder / f"{name}-{png.name}")
             figures.append(f"{name}-{png.name}")
-        text, value = headline(name, results)
+        text, value = experiment_module(name).headline(results)
         command = f"firstnet experiment {name}" + (" --quick" if ctx["quick"] else "")
         return {
             "claims": [claim(f"experiment-{name}", QUESTIONS[name], text, value, command)],
@@ -369,84 +331,3 @@ def build(
     atomic_write(out_dir / "report.json", json.dumps(report, indent=2, default=float) + "\n")
     atomic_write(out_dir / "report.html", render(report, parts_dir))
     return report
-
-
-STYLE = """
-body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-img { max-width: 100%; display: block; margin: 1em 0; }
-code, pre { background: #f6f6f6; font-size: 13px; }
-pre { padding: 8px; overflow-x: auto; white-space: pre-wrap; }
-.measured { font-weight: 600; }
-"""
-
-
-def embedded(folder: Path, name: str) -> str:
-    kind = "gif" if name.endswith(".gif") else "png"
-    data = base64.b64encode((folder / name).read_bytes()).decode()
-    return f'<img alt="{html.escape(name)}" src="data:image/{kind};base64,{data}">'
-
-
-def claims_html(claims: list[dict], table_id: str = "") -> str:
-    rows = "".join(
-        f'<tr data-claim="{html.escape(c["id"])}"><td>{html.escape(c["lecture"])}</td>'
-        f'<td class="measured">{html.escape(c["measured"])}</td>'
-        f"<td><code>{html.escape(c['command'])}</code></td></tr>"
-        for c in claims
-    )
-    named = f' id="{table_id}"' if table_id else ""
-    return (f"<table{named}><tr><th>the lecture</th><th>firstnet measured</th><th>command</th>"
-            f"</tr>{rows}</table>")  # fmt: skip
-
-
-def html_table(table: dict) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table["header"])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-        for row in table["rows"]
-    )
-    return f"<h4>{html.escape(table['title'])}</h4><table><tr>{head}</tr>{body}</table>"
-
-
-def render(report: dict, folder: Path) -> str:
-    """The page: the claims, then a section per part in the lecture's order, then the machine."""
-    env = report["environment"]
-    sections = []
-    for key, part in report["parts"].items():
-        body = [f'<section id="{key}"><h2>{html.escape(part["title"])}</h2>',
-                claims_html(part["claims"])]  # fmt: skip
-        body += [html_table(t) for t in part.get("tables", [])]
-        if part.get("text"):
-            body.append(f"<pre>{html.escape(part['text'])}</pre>")
-        body += [embedded(folder, name) for name in part["figures"]]
-        body.append(f"<p>{part['seconds']:.1f} s ({part['budget']} budget)</p></section>")
-        sections.append("\n".join(body))
-    machine = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in env.items()
-    )
-    caveat = (
-        " The quick budget runs the experiments on small subsets in seconds: their numbers answer"
-        " each question at that budget (a network trained on a few thousand images, for one);"
-        " <code>firstnet report --full</code> runs their default budgets."
-        if report["budget"] == "quick"
-        else ""
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Your First Deep Network, reproduced by firstnet</title>
-<style>{STYLE}</style></head><body>
-<h1>Your First Deep Network, reproduced</h1>
-<p>Every claim and question of the lecture, measured by firstnet {html.escape(report["firstnet"])}
-on {html.escape(hardware(env))} ({report["budget"]} budget, seed
-{report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
-{report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.{caveat}</p>
-<h2>The claims</h2>
-{claims_html(report["claims"], "claims")}
-{"".join(sections)}
-<h2>The machine</h2><table>{machine}</table>
-</body></html>
-"""

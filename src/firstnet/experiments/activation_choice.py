@@ -21,7 +21,7 @@ from firstnet.activations import ACTIVATIONS, LINEAR, RELU_FAMILY, SIGMOID_LIKE,
 from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
-from firstnet.experiments.results import markdown_table, scientific, write_results
+from firstnet.experiments.results import markdown_table, pct, scientific, seed_mean, write_results
 from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std
 from firstnet.trainer import Trainer
@@ -350,3 +350,10 @@ def plot_depth_gradients(rows: list[dict], depth: int, path: Path) -> Path:
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"{depth} hidden layers: gradient norm per layer")
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    best = max(results["shallow"], key=lambda row: seed_mean(row["test_acc"]))
+    value = seed_mean(best["test_acc"])
+    return f"the best at depth 2: {best['activation']}, {pct(value)} test", value

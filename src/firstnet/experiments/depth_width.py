@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
-from firstnet.experiments.results import table_of, write_results
+from firstnet.experiments.results import pct, seed_mean, table_of, write_results
 from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
@@ -179,3 +179,10 @@ def plot_depth_width(rows: list[dict], path: Path) -> Path:
         "Depth × width at a fixed budget of epochs (mean over seeds; dots: single seeds)", y=1.02
     )
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    best = max(results["rows"], key=lambda row: seed_mean(row["test_acc"]))
+    value = seed_mean(best["test_acc"])
+    return f"the best: depth {best['depth']}, width {best['width']}, {pct(value)} test", value

@@ -21,7 +21,7 @@ from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.evaluate import evaluate
 from firstnet.experiments import cells
 from firstnet.experiments import features as fe
-from firstnet.experiments.results import table_of, write_results
+from firstnet.experiments.results import pct, seed_mean, table_of, write_results
 from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
@@ -187,3 +187,14 @@ def plot_handmade(rows: list[dict], path: Path) -> Path:
         title="A linear classifier on hand-made features (blue) vs trained networks (black)",
     )
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    rows = results["rows"]
+    hand = max((r for r in rows if not r["network"]), key=lambda r: seed_mean(r["test_acc"]))
+    net = max((r for r in rows if r["network"]), key=lambda r: seed_mean(r["test_acc"]))
+    value = seed_mean(hand["test_acc"])
+    text = (f"the best hand-made features ({hand['kind']}): {pct(value)}; a learned "
+            f"network ({net['kind']}): {pct(seed_mean(net['test_acc']))}")  # fmt: skip
+    return text, value

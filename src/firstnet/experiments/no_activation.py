@@ -20,7 +20,12 @@ import torch
 from firstnet.config import INPUT_DIM, MNIST_MEAN, MNIST_STD, NO_ACTIVATION_RECIPE, TrainConfig
 from firstnet.errors import ConfigError
 from firstnet.experiments import cells
-from firstnet.experiments.results import markdown_table, scientific, table_of, write_results
+from firstnet.experiments.results import (
+    markdown_table,
+    scientific,
+    table_of,
+    write_results,
+)
 from firstnet.figures.style import save, styled, subplots
 from firstnet.models import MLP, count_parameters
 from firstnet.stats import mean_std, percent
@@ -216,3 +221,9 @@ def plot_templates(
         axes[row, 0].set_ylabel(title.replace(" (", "\n(").replace(", W3", "\nW3"), fontsize=8)
     fig.suptitle("One template per class: what the single linear map looks for (red +, blue −)")
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    gap = results["identity_minus_linear_points"]
+    return f"without activations the MLP is a linear model: {gap:+.2f} points against it", gap

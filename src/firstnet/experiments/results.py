@@ -14,8 +14,19 @@ from firstnet.atomic import atomic_write
 from firstnet.datasets import DATASETS
 from firstnet.device import environment, hardware
 from firstnet.experiments.cells import Context
+from firstnet.stats import mean_std
 
 RESULTS_MD, RESULTS_JSON = "results.md", "results.json"
+
+
+def seed_mean(values: Sequence[float]) -> float:
+    """The mean over the seeds that did not diverge; -1 when none did (so it sorts last)."""
+    value = mean_std(values)[0]
+    return -1.0 if math.isnan(value) else value
+
+
+def pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f}%"
 
 
 def scientific(value: float) -> str:

@@ -20,7 +20,7 @@ import optuna
 from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.data import validation_split
 from firstnet.experiments import cells
-from firstnet.experiments.results import table_of, write_results
+from firstnet.experiments.results import pct, seed_mean, table_of, write_results
 from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.search import study as studies
 from firstnet.search.summary import pareto_front, plot_pareto
@@ -262,3 +262,10 @@ def plot_curves(curves: dict[str, list[list[float]]], default: list[float], path
     ax.set_title(f"Search strategies at equal budget ({len(next(iter(curves.values())))} seeds)")
     ax.legend(loc="lower right")
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    best = max(results["rows"], key=lambda row: seed_mean(row["best"]))
+    value = seed_mean(best["best"])
+    return f"the best strategy: {best['strategy']}, {pct(value)} validation", value

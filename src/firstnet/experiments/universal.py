@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator
 from firstnet.config import MEMORISE_RECIPE, TrainConfig
 from firstnet.evaluate import evaluate
 from firstnet.experiments import cells, fit1d
-from firstnet.experiments.results import markdown_table, write_results
+from firstnet.experiments.results import markdown_table, pct, seed_mean, write_results
 from firstnet.figures.style import PALETTE, save, styled, subplots
 from firstnet.stats import percent
 from firstnet.trainer import Trainer
@@ -289,3 +289,9 @@ def plot_memorisation(histories: dict[str, list[dict]], path: Path) -> Path:
     )
     ax.legend(fontsize=8)
     return save(fig, path)
+
+
+def headline(results: dict) -> tuple[str, float]:
+    """The report's sentence for these results, and its number."""
+    value = seed_mean(results["memorisation"]["random"]["train_acc"])
+    return f"an MLP memorises random labels: {pct(value)} of its training images", value
