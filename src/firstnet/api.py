@@ -15,13 +15,9 @@ True
 from __future__ import annotations
 
 import json
-import signal
 import tempfile
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
-
-import numpy as np
 
 from firstnet import runs
 from firstnet.config import TrainConfig
@@ -80,8 +76,9 @@ def resume(
 
     >>> import tempfile
     >>> folder = tempfile.mkdtemp() + "/mlp"
+    >>> import signal  # Ctrl-C after the first epoch:
     >>> stopped = train("mlp", path=folder, epochs=2, hidden=32, train_limit=2000, progress=False,
-    ...                 on_epoch=lambda record: _interrupt())
+    ...                 on_epoch=lambda record: signal.raise_signal(signal.SIGINT))
     >>> stopped.finished, len(stopped.history)
     (False, 1)
     >>> run = resume(folder, progress=False)
@@ -92,11 +89,6 @@ def resume(
     cfg = runs.resumable_config(path)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     return train_run(cfg, data, path, True, progress, on_epoch)
-
-
-def _interrupt() -> None:
-    """What Ctrl-C does, for the examples: a SIGINT to this process."""
-    signal.raise_signal(signal.SIGINT)
 
 
 def train_numpy(
@@ -134,37 +126,9 @@ def gradcheck(seed: int = 0) -> dict:
     >>> result["passed"], result["finite_differences"]["relu"]["W1"] < 1e-6
     (True, True)
     """
-    from firstnet.scratch import gradcheck as numeric
-    from firstnet.scratch import parity
+    from firstnet.scratch.parity import check_gradients
 
-    differences = numeric.check_all_activations(seed)
-    autograd = parity.check_all_activations(seed)
-    passed = all(e < numeric.TOLERANCE for row in differences.values() for e in row.values())
-    passed &= all(e < parity.PARITY_TOLERANCE for row in autograd.values() for e in row.values())
-    return {"finite_differences": differences, "autograd": autograd, "passed": passed}
-
-
-def _figure(fig, path: str | Path | None):
-    """The API's figures: returned; also written to `path` when one is given. In a Jupyter kernel
-    a returned Figure then displays as a PNG (the figures are not pyplot's, so nothing else shows
-    them, and each shows once)."""
-    if path is not None:
-        style.save(fig, Path(path))
-    _show_figures_in_notebooks()
-    return fig
-
-
-def _show_figures_in_notebooks() -> None:
-    """Tell IPython, when this runs in a kernel, to display Figures as PNG (at call time: nothing
-    is set at import)."""
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import select_figure_formats
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None and hasattr(shell, "display_formatter"):
-        select_figure_formats(shell, {"png"})
+    return check_gradients(seed)
 
 
 def figure_curves(run: Run, path: str | Path | None = None):
@@ -176,7 +140,7 @@ def figure_curves(run: Run, path: str | Path | None = None):
     """
     from firstnet.figures.curves import plot_curves
 
-    return _figure(plot_curves(run.history, None, title=f"{run.config.model}"), path)
+    return style.handed_out(plot_curves(run.history, None, title=f"{run.config.model}"), path)
 
 
 def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Path | None = None):
@@ -187,7 +151,9 @@ def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Pat
     """
     from firstnet.figures.digits import sample_digits
 
-    return _figure(sample_digits(data if data is not None else load_mnist(), None, per_class), path)
+    return style.handed_out(
+        sample_digits(data if data is not None else load_mnist(), None, per_class), path
+    )
 
 
 def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | None = None):
@@ -199,9 +165,9 @@ def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | Non
     """
     from firstnet.figures.confusion import plot_confusion
 
-    matrix = np.array(run.evaluate(data)["confusion_matrix"])
+    matrix = run.evaluate(data)["confusion_matrix"]
     title = f"{run.config.model}: confusion on the test set"
-    return _figure(plot_confusion(matrix, None, title), path)
+    return style.handed_out(plot_confusion(matrix, None, title), path)
 
 
 def figure_activations(family: str = "relu-family", path: str | Path | None = None):
@@ -213,7 +179,7 @@ def figure_activations(family: str = "relu-family", path: str | Path | None = No
     """
     from firstnet.figures.activation_families import plot_activation_family
 
-    return _figure(plot_activation_family(family, None), path)
+    return style.handed_out(plot_activation_family(family, None), path)
 
 
 def figure_loss_surface(path: str | Path | None = None):
@@ -225,7 +191,7 @@ def figure_loss_surface(path: str | Path | None = None):
     """
     from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 
-    return _figure(plot_two_weight_landscape(gradient_intuition(), None), path)
+    return style.handed_out(plot_two_weight_landscape(gradient_intuition(), None), path)
 
 
 def bench(
@@ -337,5 +303,5 @@ def experiment(
     from firstnet.experiments.runner import run_experiment
 
     data = data if data is not None else load_mnist()
-    with tempfile.TemporaryDirectory() if out_dir is None else nullcontext(out_dir) as folder:
-        return run_experiment(name, data, Path(folder), quick, seeds)
+    with tempfile.TemporaryDirectory() as scratch:  # the cells' folder when none is given
+        return run_experiment(name, data, Path(out_dir or scratch), quick, seeds)

@@ -73,3 +73,21 @@ def save(fig: Figure, path: Path | None, **savefig_kwargs):
     if path is None:
         return fig
     return atomic_write(path, lambda tmp: fig.savefig(tmp, **savefig_kwargs))
+
+
+def handed_out(fig: Figure, path: str | Path | None) -> Figure:
+    """A figure as the Python API returns it: also written to `path` when one is given. In a
+    Jupyter kernel it then displays as a PNG (these figures are not pyplot's, so nothing else shows
+    them, and each shows once): IPython is told so here, when a figure is handed out, never at
+    import."""
+    if path is not None:
+        save(fig, Path(path))
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return fig
+    shell = get_ipython()
+    if shell is not None and hasattr(shell, "display_formatter"):
+        select_figure_formats(shell, {"png"})
+    return fig

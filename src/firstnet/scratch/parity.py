@@ -1,6 +1,7 @@
 """The NumPy MLP against torch: the same weights in `firstnet.models.MLP`, gradients from autograd.
 
-The one module of `firstnet.scratch` that imports torch; the package itself never imports it.
+With `numpy_run`, the modules of `firstnet.scratch` that import torch; the package itself never
+imports them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from firstnet.activations import ACTIVATIONS
 from firstnet.config import INPUT_DIM, NUM_CLASSES
 from firstnet.models import MLP
+from firstnet.scratch import gradcheck
 from firstnet.scratch.mlp import (
     PARAM_NAMES,
     TORCH_NAMES,
@@ -87,3 +89,14 @@ def check_against_autograd(activation: str, seed=0, smoothing=0.1) -> dict[str, 
 def check_all_activations(seed: int = 0) -> dict[str, dict[str, float]]:
     """`check_against_autograd` for every activation of the registry."""
     return {name: check_against_autograd(name, seed) for name in ACTIVATIONS}
+
+
+def check_gradients(seed: int = 0) -> dict:
+    """The NumPy MLP's hand-derived gradients for every activation, against finite differences
+    (max relative error) and torch autograd (max absolute difference); `passed` when all are under
+    their tolerances."""
+    differences = gradcheck.check_all_activations(seed)
+    autograd = check_all_activations(seed)
+    passed = all(e < gradcheck.TOLERANCE for row in differences.values() for e in row.values())
+    passed &= all(e < PARITY_TOLERANCE for row in autograd.values() for e in row.values())
+    return {"finite_differences": differences, "autograd": autograd, "passed": passed}
