@@ -556,7 +556,8 @@ def test_a_typo_in_a_config_file_gets_the_nearest_choice_too():
 
 
 def test_training_shows_each_epochs_test_accuracy_and_says_last_or_best(capsys, tmp_path):
-    from firstnet.cli.cmd_train import final_line, report_epoch
+    from firstnet.cli.cmd_train import final_line
+    from firstnet.cli.console import report_epoch
 
     history = [
         {"epoch": e, "test_acc": a, "train_acc": 0.99, "test_loss": 0.1, "elapsed_s": 1.0 * e}

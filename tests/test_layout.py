@@ -121,3 +121,9 @@ def test_tests_share_helpers_through_conftest_or_helper_modules_not_other_tests(
         if name.startswith("tests.test_")
     ]
     assert borrowed == []
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "cli").glob("cmd_*.py")), ids=lambda p: p.name)
+def test_commands_share_through_the_console_not_each_other(path):
+    sideways = [name for name in imported(path) if name.startswith("firstnet.cli.cmd_")]
+    assert sideways == [], f"{path.name} imports {sideways}: move what they share to cli/console.py"

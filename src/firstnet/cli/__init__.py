@@ -16,6 +16,7 @@ from firstnet.cli import (
     cmd_bench,
     cmd_data,
     cmd_demo,
+    cmd_eval,
     cmd_experiment,
     cmd_export,
     cmd_plot,
@@ -34,6 +35,7 @@ from firstnet.errors import FirstnetError
 COMMAND_GROUPS = (
     cmd_data,
     cmd_train,
+    cmd_eval,
     cmd_runs,
     cmd_scratch,
     cmd_bench,

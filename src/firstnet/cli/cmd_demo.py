@@ -7,9 +7,7 @@ import json
 import time
 
 from firstnet.cli import options
-from firstnet.cli.cmd_data import show_data
-from firstnet.cli.cmd_report import claims_table
-from firstnet.cli.cmd_train import report_epoch
+from firstnet.cli.console import claims_table, report_epoch, show_data
 from firstnet.data import data_summary
 from firstnet.terminal import err, load_data, out
 

@@ -150,12 +150,15 @@ def plot_run_curves(args) -> int:
 
 def plot_run_confusion(args) -> int:
     """confusion matrix and most confident errors of a run on the test set"""
+    from firstnet import api
     from firstnet.figures.confusion import confusion_figures
     from firstnet.runs import find_run
 
-    run = find_run(args.run)
-    result = confusion_figures(run, load_run_data(run, args.data_dir), args.out_dir or run)
-    out.print("\n".join(result["figures"]), soft_wrap=True)
+    run = api.Run.load(find_run(args.run))
+    data = load_run_data(run.path, args.data_dir)
+    report = run.evaluate(data)
+    figures = confusion_figures(report, run.config.model, data, args.out_dir or run.path)
+    out.print("\n".join(figures), soft_wrap=True)
     return 0
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
-
 from firstnet.cli import options
+from firstnet.cli.console import claims_table
 from firstnet.terminal import err, load_data, out
 
 
@@ -44,12 +43,3 @@ def report_command(args) -> int:
     out.print(claims_table(result["claims"]))
     out.print(f"Report: {args.out_dir / 'report.html'} ({result['seconds']:.0f} s)")
     return 0
-
-
-def claims_table(claims: list[dict]) -> Table:
-    table = Table(title="Your First Deep Network: the lecture's claims, measured")
-    for column in ("the lecture", "measured by firstnet", "command"):
-        table.add_column(column)
-    for claim in claims:
-        table.add_row(claim["lecture"], claim["measured"], claim["command"])
-    return table

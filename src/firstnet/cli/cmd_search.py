@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from firstnet.cli import options
-from firstnet.cli.cmd_train import report_epoch
+from firstnet.cli.console import report_epoch
 from firstnet.config import DEVICES
 from firstnet.search import PRUNERS, SAMPLERS
 from firstnet.terminal import err, out

@@ -1,16 +1,20 @@
-"""The command line's own terminal work: its tables, and a run's data loaded. The consoles, progress
-bars, Ctrl-C handling and the loading spinner it shares with the Python API are in
-`firstnet.terminal`."""
+"""The command line's own terminal work, shared by its commands (which import from here, never from
+each other): its tables, the data questions' answers, the lecture's claims, each epoch's test
+numbers, and a run's data loaded. The consoles, progress bars, Ctrl-C handling and the loading
+spinner it shares with the Python API are in `firstnet.terminal`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
 
-from firstnet.terminal import load_data
+from firstnet.data import data_summary
+from firstnet.datasets import DATASETS
+from firstnet.terminal import err, load_data, out
 
 if TYPE_CHECKING:
     from firstnet.data import MNIST
@@ -43,3 +47,57 @@ def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: floa
         ]
         table.add_row(name, *cells)
     return table
+
+
+def report_epoch(record: dict) -> None:
+    """The test numbers after each epoch, under the progress bars: watch for overfitting."""
+    err.print(
+        f"  epoch {record['epoch']}: test accuracy {100 * record['test_acc']:.2f}%, "
+        f"test loss {record['test_loss']:.4f} (train {100 * record['train_acc']:.2f}%)",
+        highlight=False,
+    )
+
+
+def claims_table(claims: list[dict]) -> Table:
+    table = Table(title="Your First Deep Network: the lecture's claims, measured")
+    for column in ("the lecture", "measured by firstnet", "command"):
+        table.add_column(column)
+    for claim in claims:
+        table.add_row(claim["lecture"], claim["measured"], claim["command"])
+    return table
+
+
+def show_data(data: MNIST, samples_path: Path, as_json: bool = False) -> dict:
+    """Print the data questions' answers (a table, or JSON), write the sample grid, return the
+    summary."""
+    from firstnet.figures.digits import sample_digits
+
+    summary = data_summary(data)
+    if as_json:
+        samples = str(sample_digits(data, samples_path))
+        print(json.dumps(summary | {"source": data.source, "samples": samples}, indent=2))
+        return summary
+    title = DATASETS[data.dataset].title
+    table = Table(title=f"{title} ({data.source})")
+    table.add_column("question")
+    table.add_column("answer")
+    rows = [
+        ("D (dimension of a sample)", f"{summary['dimension']} = 28 x 28 pixels"),
+        ("number of classes", f"{summary['num_classes']} ({', '.join(data.classes)})"),
+        ("train / test images", f"{summary['train_size']:,} / {summary['test_size']:,}"),
+        ("train images per class", " ".join(map(str, summary["train_class_counts"]))),
+        ("test images per class", " ".join(map(str, summary["test_class_counts"]))),
+        (
+            "pixel mean / std (on [0, 1])",
+            f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}",
+        ),
+        (
+            "linearly separable?",
+            "measure it: firstnet train --model linear (train accuracy < 100% = no)",
+        ),
+    ]
+    for question, answer in rows:
+        table.add_row(question, answer)
+    out.print(table)
+    out.print(f"Sample digits: {sample_digits(data, samples_path)}")
+    return summary

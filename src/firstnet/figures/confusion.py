@@ -1,6 +1,6 @@
 """How a trained run errs on the test set: the confusion matrix and its most confident mistakes
-(`firstnet eval`, `firstnet plot confusion`). Numbers from `firstnet.evaluate.test_report`, then
-drawings."""
+(`firstnet eval`, `firstnet plot confusion`). Numbers from `Run.evaluate`
+(`firstnet.evaluate.test_report`), then drawings."""
 
 from __future__ import annotations
 
@@ -8,37 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
-from firstnet import runs
 from firstnet.data import MNIST
-from firstnet.evaluate import test_report
 from firstnet.figures.digits import image_grid
 from firstnet.figures.style import PALETTE, save, styled, subplots
 
 
-def confusion_figures(run_dir: Path, data: MNIST, out_dir: Path) -> dict:
-    """The test report of a finished run (`test_report`, plus run, model and the figure paths), with
-    confusion.png and errors.png drawn into `out_dir`."""
-    cfg, model = runs.load_model(run_dir)
-    report = test_report(cfg, model, data.test_images, data.test_labels)
+def confusion_figures(report: dict, model: str, data: MNIST, out_dir: Path) -> list[str]:
+    """confusion.png and errors.png of a run's test report (`Run.evaluate`) drawn into `out_dir`;
+    their paths."""
     worst = np.array(report["worst"], dtype=np.int64)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"{cfg.model}: confusion on the test set"
-    confusion = plot_confusion(
-        np.array(report["confusion_matrix"]), out_dir / "confusion.png", title
-    )
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    title = f"{model}: confusion on the test set"
+    confusion = plot_confusion(report["confusion_matrix"], Path(out_dir) / "confusion.png", title)
     errors = plot_errors(
         data.test_images[worst],
         data.test_labels[worst],
         np.array(report["worst_predictions"]),
         np.array(report["worst_confidence"]),
-        out_dir / "errors.png",
+        Path(out_dir) / "errors.png",
     )
-    return {
-        "run": str(run_dir),
-        "model": cfg.model,
-        **report,
-        "figures": [str(confusion), str(errors)],
-    }
+    return [str(confusion), str(errors)]
 
 
 @styled
