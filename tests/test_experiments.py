@@ -13,10 +13,8 @@ import torch
 
 from firstnet.cli import cmd_experiment, main
 from firstnet.experiments import (
-    activation_choice,
     depth_width,
     fit1d,
-    handmade_features,
     no_activation,
     search_strategies,
     universal,
@@ -26,43 +24,7 @@ from firstnet.experiments.cells import CELLS, Context, Stopped
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import RESULTS_JSON, RESULTS_MD
 from firstnet.models import MLP
-
-# (depth, width) of the depth-width experiment under its TINY budget
-TINY_GRID = [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
-TINY = {
-    "activations": activation_choice.Budget(
-        hidden=16,
-        epochs=1,
-        train_limit=500,
-        deep_hidden=8,
-        deep_depth=4,
-        deep_activations=("sigmoid", "relu"),
-        activations=("identity", "relu", "sigmoid"),
-        measure_batch=200,
-    ),
-    "no-activation": no_activation.Budget(hidden=16, epochs=1, train_limit=500),
-    "depth-width": depth_width.Budget(epochs=1, train_limit=500, depths=(0, 1, 2), widths=(8, 16)),
-    "handmade-features": handmade_features.Budget(
-        train_limit=500, iterations=20, l2=1e-2, random_features=50, pca_components=5, epochs=1
-    ),
-    "universal": universal.Budget(
-        steps=30,
-        widths=(1, 2, 4),
-        memorise_images=200,
-        memorise_test=200,
-        memorise_hidden=32,
-        memorise_epochs=2,
-    ),
-    "search": search_strategies.Budget(trials=4, epochs=1, train_limit=400, validation=500),
-}
-MODULES = {
-    "activations": activation_choice,
-    "no-activation": no_activation,
-    "depth-width": depth_width,
-    "handmade-features": handmade_features,
-    "universal": universal,
-    "search": search_strategies,
-}
+from tests.budgets import MODULES, TINY, TINY_GRID
 
 
 @pytest.fixture(scope="module")

@@ -45,11 +45,34 @@ def text_of(book) -> str:
     )
 
 
+ROOT = Path(__file__).resolve().parents[1]
+# The budget each notebook runs on here, set by a cell put before its own (in memory only): the
+# notebooks show the lecture's claims at full budget, and the accuracy gates (tests/test_gates.py)
+# and the experiments' tests prove those; here each notebook shows that it runs top to bottom and
+# prints what it should, on smaller trainings and the experiments' TINY budgets.
+BUDGETS = {
+    "02": "use_smaller_trainings(train_limit=10_000)",
+    "03": "use_smaller_trainings(train_limit=10_000)",
+    "04": "use_tiny_budgets()",
+    "06": "use_smaller_trainings(train_limit=12_000, tta=False)",
+    "07": "use_tiny_budgets()",
+}
+
+
+def with_test_budget(book, number: str):
+    """`book` with a first cell that sets its test budget (BUDGETS), if it has one."""
+    if number in BUDGETS:
+        setup = (f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                 f"from tests.budgets import *\n{BUDGETS[number]}")  # fmt: skip
+        book.cells.insert(0, nbformat.v4.new_code_cell(setup))
+    return book
+
+
 @needs_jupyter
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
 def test_notebook_runs_top_to_bottom(path, mnist):
     """A cell that raises fails the test (nbclient raises CellExecutionError)."""
-    book = nbformat.read(path, as_version=4)
+    book = with_test_budget(nbformat.read(path, as_version=4), path.name[:2])
     client = NotebookClient(book, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})  # fmt: skip
     client.execute()
@@ -63,9 +86,9 @@ def test_notebook_runs_top_to_bottom(path, mnist):
         assert "linearly separable? no" in printed
     if path.name.startswith("03"):
         assert "all gradients agree: True" in printed
-    if path.name.startswith("06"):
+    if path.name.startswith("06"):  # 99.5% at full budget: test_cnn_default_reaches_99_5_percent
         accuracy = float(re.search(r"test accuracy ([\d.]+)%", printed).group(1))
-        assert accuracy >= 99.5 and f"\n{minimal_lines()} lines\n" in printed
+        assert accuracy >= 97 and f"\n{minimal_lines()} lines\n" in printed
     if path.name.startswith("07"):
         retrained = float(re.search(r"test after retraining ([\d.]+)%", printed).group(1))
         assert "best of 6 trials" in printed and retrained > 90
