@@ -1,5 +1,5 @@
 """`firstnet report`: every claim of the lecture measured, in one self-contained page that opens
-from disk. The quick report is built once (about a minute on 2 cores) and checked against the JSON
+from disk. The quick report is built once and checked against the JSON
 each number came from."""
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import pytest
 
 from firstnet import report
 from firstnet.cli import main
+from firstnet.config import TrainConfig
 from firstnet.experiments.runner import experiment_module
+from firstnet.training import Run
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+from tests.budgets import MODULES, TINY
 
 MINIMAL = Path(__file__).resolve().parents[1] / "examples" / "minimal.py"
 # The lecture's claims and questions, in its order: the report must measure each.
@@ -24,9 +27,23 @@ CLAIMS = ["dimension", "classes", "separable", "linear-94", "mlp", "gradients", 
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, mnist):
+def built(tmp_path_factory, mnist, default_linear_run, default_mlp_run, default_cnn_run):
+    """`firstnet report --quick`, its experiments on their TINY budgets and its three models the
+    session's default runs (the configs and seed the report trains): what is checked here is the
+    report, while the accuracy gates and the experiments' tests check the trainings."""
     out = tmp_path_factory.mktemp("report")
-    assert main(["report", "--quick", "--out-dir", str(out)]) == 0
+    trained = {"linear": default_linear_run, "mlp": default_mlp_run, "cnn": default_cnn_run}
+
+    def shared(ctx: dict, model: str) -> tuple[Run, dict]:
+        run = Run.load(trained[model])
+        assert run.config == TrainConfig(model=model, seed=report.SEED)  # what the report trains
+        return run, run.history[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, budget in TINY.items():
+            patch.setattr(MODULES[name], "QUICK", budget)
+        patch.setattr(report, "trained", shared)
+        assert main(["report", "--quick", "--out-dir", str(out)]) == 0
     return out, json.loads((out / "report.json").read_text())
 
 
