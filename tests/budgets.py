@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 
 from firstnet.experiments import (
+    EXPERIMENTS,
     activation_choice,
     depth_width,
     handmade_features,
@@ -14,6 +15,7 @@ from firstnet.experiments import (
     search_strategies,
     universal,
 )
+from firstnet.experiments.runner import experiment_module
 
 # (depth, width) of the depth-width experiment under its TINY budget
 TINY_GRID = [(0, 0), (1, 8), (1, 16), (2, 8), (2, 16)]
@@ -43,14 +45,7 @@ TINY = {
     ),
     "search": search_strategies.Budget(trials=4, epochs=1, train_limit=400, validation=500),
 }
-MODULES = {
-    "activations": activation_choice,
-    "no-activation": no_activation,
-    "depth-width": depth_width,
-    "handmade-features": handmade_features,
-    "universal": universal,
-    "search": search_strategies,
-}
+MODULES = {name: experiment_module(name) for name in EXPERIMENTS}  # the registry's order
 
 
 def use_tiny_budgets() -> None:
@@ -67,3 +62,6 @@ def use_smaller_trainings(**limits) -> None:
 
     for name in ("train", "train_numpy"):
         setattr(firstnet, name, functools.partial(getattr(firstnet, name), **limits))
+
+
+assert set(TINY) == set(EXPERIMENTS), "every experiment needs a TINY budget here"

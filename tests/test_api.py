@@ -282,7 +282,7 @@ def test_importing_firstnet_sets_nothing_global():
     its own matplotlib settings (its figures are firstnet's business only inside firstnet's
     functions)."""
     script = """
-import threading, matplotlib
+import sys, threading, matplotlib
 before, threads = dict(matplotlib.rcParams), threading.active_count()
 backend = before["backend"]
 import firstnet.api, firstnet.report, firstnet.serve.app, firstnet.search.summary
@@ -291,6 +291,10 @@ assert matplotlib.rcParams["backend"] == backend, matplotlib.rcParams["backend"]
 changed = sorted(key for key, value in matplotlib.rcParams.items() if before[key] != value)
 assert changed == [], changed
 assert threading.active_count() == threads, threading.enumerate()
+from concurrent.futures import Executor
+pools = [(m, k) for m, module in list(sys.modules.items()) if m.startswith("firstnet")
+         for k, value in vars(module).items() if isinstance(value, Executor)]
+assert pools == [], pools  # a pool made at import starts its threads later, on first use
 """
     svg = os.environ | {"MPLBACKEND": "svg"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=svg)

@@ -129,3 +129,18 @@ def test_without_the_source_checkouts_examples_the_lines_claim_is_left_out(monke
     monkeypatch.setattr(report, "MINIMAL", tmp_path / "examples" / "minimal.py")
     assert report.minimal_lines() is None
     assert [c["id"] for c in report.deep_claims(record)] == ["deep-99.5"]
+
+
+def test_the_report_trains_each_model_with_its_default_recipe_and_seed(monkeypatch, mnist):
+    """What the report test above replaces by the session's default runs: the report's own
+    training call."""
+    calls = []
+
+    def train(model, **options):
+        calls.append((model, options))
+        return Run(TrainConfig(model=model), None, [{"test_acc": 0.9}])
+
+    monkeypatch.setattr(report.api, "train", train)
+    ctx = {"data": mnist, "progress": False}
+    assert report.trained(ctx, "cnn")[1] == {"test_acc": 0.9}
+    assert calls == [("cnn", {"data": mnist, "seed": report.SEED, "progress": False})]

@@ -153,8 +153,8 @@ def build_model(
 def model_for(cfg, **shape) -> nn.Module:
     """The fresh model a `TrainConfig` describes (sized by `shape` for data other than MNIST), its
     initial weights drawn from `cfg.seed` alone: the global random state is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with torch.random.fork_rng(devices=[]):  # the weights are drawn on the CPU
+        torch.random.default_generator.manual_seed(cfg.seed)
         return build_model(
             cfg.model, cfg.hidden, cfg.depth, cfg.activation, cfg.init, cfg.channels, **shape
         )

@@ -22,16 +22,13 @@ from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
+from firstnet.experiments.results import pct
 from firstnet.experiments.runner import experiment_module
 from firstnet.figures import style
 from firstnet.report_page import render
 
 MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
 SEED = 0  # of every training in the report
-
-
-def pct(fraction: float) -> str:
-    return f"{100 * fraction:.2f}%"
 
 
 def claim(key: str, lecture: str, measured: str, value: float, command: str) -> dict:

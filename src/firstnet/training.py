@@ -3,9 +3,9 @@
 `train_run` reads top to bottom: build the `Trainer`; claim the folder; write config.json, or load
 the checkpoint of a stopped run; train with a bar per epoch, the metrics and a checkpoint written
 after every epoch and Ctrl-C taken as a request to stop; then the weights (finished) or the
-checkpoint (stopped), curves.png, and the `Run`. `firstnet train`, the Python API, the search's
-retraining of its best and the lab all train through it. `firstnet.runs` only stores what it is
-given.
+checkpoint (stopped), curves.png, and the `Run`. `firstnet train`, the Python API and the search's
+retraining of its best train through it (the NumPy MLP, which does not resume, has its own short
+sequence in `scratch.numpy_run`). `firstnet.runs` only stores what it is given.
 """
 
 from __future__ import annotations
@@ -99,12 +99,13 @@ class Run:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Run:
+    def load(cls, path: str | Path, history: bool = True) -> Run:
         """A finished run directory (written by `firstnet train` or `Run.save`), on the CPU (an
-        example: `Run.save`)."""
+        example: `Run.save`); without its `history` (metrics.jsonl not read) when only the model
+        is wanted."""
         config, model = runs.load_model(Path(path))
-        history = runs.read_metrics(Path(path))
-        return cls(config, model, history, source="a saved run", path=Path(path))
+        records = runs.read_metrics(Path(path)) if history else []
+        return cls(config, model, records, source="a saved run", path=Path(path))
 
 
 def train_run(
@@ -148,10 +149,10 @@ def train_run(
             except DivergedError as error:  # the folder keeps the finished epochs and the error
                 runs.write_diverged(path, trainer.history, str(error))
                 raise
-        if trainer.finished:
-            runs.finish(path, cfg, trainer.model.state_dict())  # the weights replace the checkpoint
-        else:
-            runs.save_checkpoint(path, trainer.state_dict())
+            if trainer.finished:  # the weights replace the checkpoint
+                runs.finish(path, cfg, trainer.model.state_dict())
+            else:
+                runs.save_checkpoint(path, trainer.state_dict())
     if trainer.history:
         plot_curves(trainer.history, path / "curves.png", title=f"{cfg.model}: {path.name}")
     if not trainer.finished:

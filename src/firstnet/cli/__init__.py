@@ -9,6 +9,7 @@ their handlers only, so `firstnet --help` and `firstnet CMD --help` load none of
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from firstnet import __version__
@@ -67,6 +68,9 @@ def build_parser(defaults: dict[str, dict] | None = None) -> argparse.ArgumentPa
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The command line is firstnet's own process and shows no windows: the plots Optuna draws
+    # through pyplot (`firstnet search`) use the headless Agg backend on any system.
+    os.environ.setdefault("MPLBACKEND", "agg")
     try:
         args = build_parser().parse_args(argv)
         if getattr(args, "config", None) is not None:  # parse again, the file's values as defaults

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import load_run_data
+from firstnet.cli.console import evaluated
 from firstnet.datasets import DATASETS
 from firstnet.errors import ImageError
 from firstnet.terminal import err, out
@@ -45,14 +45,7 @@ EVAL_KEYS = (
 
 def eval_command(args) -> int:
     """test accuracy, per-class accuracy, confusion matrix and worst errors"""
-    from firstnet import api
-    from firstnet.figures.confusion import confusion_figures
-    from firstnet.runs import find_run
-
-    run = api.Run.load(find_run(args.run))
-    data = load_run_data(run.path, args.data_dir)
-    report = run.evaluate(data)
-    figures = confusion_figures(report, run.config.model, data, args.out_dir or run.path)
+    run, data, report, figures = evaluated(args.run, args.data_dir, args.out_dir)
     result = {"run": str(run.path), "model": run.config.model, **report, "figures": figures}
     result = {key: result[key] for key in EVAL_KEYS}
     if args.json:
@@ -108,7 +101,7 @@ def predict_command(args) -> int:
     from firstnet.preprocess import load_image, mnist_like
     from firstnet.runs import find_run
 
-    run = api.Run.load(find_run(args.run))
+    run = api.Run.load(find_run(args.run), history=False)
     cfg, dataset = run.config, DATASETS[run.config.dataset]
     results, failed = [], 0
     for path in args.images:

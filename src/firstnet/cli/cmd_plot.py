@@ -11,7 +11,7 @@ from pathlib import Path
 
 from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
-from firstnet.cli.console import load_run_data
+from firstnet.cli.console import evaluated
 from firstnet.data.toy import TOY_DATASETS
 from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ConfigError
@@ -150,14 +150,7 @@ def plot_run_curves(args) -> int:
 
 def plot_run_confusion(args) -> int:
     """confusion matrix and most confident errors of a run on the test set"""
-    from firstnet import api
-    from firstnet.figures.confusion import confusion_figures
-    from firstnet.runs import find_run
-
-    run = api.Run.load(find_run(args.run))
-    data = load_run_data(run.path, args.data_dir)
-    report = run.evaluate(data)
-    figures = confusion_figures(report, run.config.model, data, args.out_dir or run.path)
+    figures = evaluated(args.run, args.data_dir, args.out_dir)[3]
     out.print("\n".join(figures), soft_wrap=True)
     return 0
 

@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     from firstnet.data import MNIST
 
 
+def evaluated(reference: str | Path, data_dir: Path | None, out_dir: Path | None):
+    """A finished run (a path or a name) on the test set of the data it was trained on: the run,
+    the data, its test report (`Run.evaluate`) and the paths of confusion.png and errors.png, drawn
+    into `out_dir` (default: the run directory). Only config.json and the weights are read."""
+    from firstnet import api
+    from firstnet.figures.confusion import confusion_figures
+    from firstnet.runs import find_run
+
+    run = api.Run.load(find_run(reference), history=False)
+    data = load_run_data(run.path, data_dir)
+    report = run.evaluate(data)
+    figures = confusion_figures(report, run.config.model, data, out_dir or run.path)
+    return run, data, report, figures
+
+
 def load_run_data(run: Path, data_dir: Path | None) -> MNIST:
     """The data set a run was trained on (its config's `dataset`)."""
     from firstnet.runs import read_config

@@ -88,6 +88,11 @@ def handed_out(fig: Figure, path: str | Path | None) -> Figure:
     except ImportError:
         return fig
     shell = get_ipython()
-    if shell is not None and hasattr(shell, "display_formatter"):
-        select_figure_formats(shell, {"png"})
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    known = ("matplotlib.figure", "Figure")  # IPython keeps some printers by name until used
+    chosen = [
+        f for f in formatters.values() if Figure in f.type_printers or known in f.deferred_printers
+    ]
+    if formatters and not chosen:
+        select_figure_formats(shell, {"png"})  # only where the user chose no format of their own
     return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -341,7 +342,15 @@ def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) 
     requests addressed to `hosts` (None: any; see `allowed_hosts`)."""
     if not models:
         raise ValueError("create_app needs at least one model")
+    decoders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        decoders.shutdown(wait=False, cancel_futures=True)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="firstnet",
         version=__version__,
         description="Draw a digit, watch the network answer: predictions of trained firstnet runs.",
@@ -350,7 +359,7 @@ def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) 
         docs_url=None,
         redoc_url=None,
     )
-    app.state.decoders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
+    app.state.decoders = decoders
     add_routes(app, models)
     add_predict_schema(app)
     add_error_handlers(app)
