@@ -19,7 +19,9 @@ from PIL import Image
 import firstnet
 from firstnet import api, training
 from firstnet.cli import main
+from firstnet.config import TrainConfig
 from firstnet.errors import CheckpointError, FirstnetError
+from firstnet.scratch.fit import FIXED_FIELDS
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,21 @@ def test_train_numpy_is_the_homework_in_a_run(mnist):
     run = firstnet.train_numpy(data=mnist, epochs=2, hidden=64, train_limit=10000, progress=False)
     assert run.config.precision == "fp32" and run.history[-1]["test_acc"] > 0.85
     assert run.evaluate(mnist)["accuracy"] == pytest.approx(run.history[-1]["test_acc"], abs=2e-3)
+
+
+def test_a_stopped_numpy_run_keeps_its_epochs_and_no_model(mnist, tmp_path):
+    cfg = TrainConfig(**FIXED_FIELDS, epochs=3, hidden=32, train_limit=2000)
+    folder = tmp_path / "numpy"
+    epochs_done = []  # stopped as Ctrl-C stops it, after the first epoch
+    run = training.train_run(
+        cfg, mnist, folder, progress=False, on_epoch=epochs_done.append,
+        should_stop=lambda: bool(epochs_done), numpy=True,
+    )  # fmt: skip
+    assert not run.finished and [record["epoch"] for record in run.history] == [1]
+    kept = {path.name for path in folder.iterdir()} - {".lock"}
+    assert kept == {"config.json", "metrics.jsonl", "curves.png"}
+    with pytest.raises(CheckpointError):
+        firstnet.resume(folder, mnist, progress=False)
 
 
 def test_gradcheck_reports_every_activation_and_parameter():

@@ -5,7 +5,7 @@ The Python API (docs/api.md) is importable from here -- `firstnet.train`, `first
 `import firstnet` and the command line's `--help` stay light (no torch).
 """
 
-__version__ = "0.1.0"
+from firstnet.version import __version__ as __version__
 
 __all__ = [
     "Run",

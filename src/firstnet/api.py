@@ -20,9 +20,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firstnet import runs
+from firstnet.benchmark import bench_seeds
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, load_dataset
-from firstnet.figures import style
+from firstnet.data.toy import make_toy
+from firstnet.experiments.runner import run_experiment
+from firstnet.figures import boundary, style
+from firstnet.figures.activation_families import plot_activation_family
+from firstnet.figures.confusion import plot_confusion
+from firstnet.figures.curves import plot_curves
+from firstnet.figures.digits import sample_digits
+from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
+from firstnet.scratch.fit import FIXED_FIELDS
+from firstnet.scratch.parity import check_gradients
+from firstnet.search.coordinator import search as run_study
 from firstnet.training import Run, train_run
 
 
@@ -109,12 +120,9 @@ def train_numpy(
     >>> run.history[-1]["test_acc"] > 0.8
     True
     """
-    from firstnet.scratch.fit import FIXED_FIELDS
-    from firstnet.scratch.numpy_run import train_numpy_run
-
     cfg = TrainConfig(**(FIXED_FIELDS | config))
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    return train_numpy_run(cfg, data, None if path is None else Path(path), progress)
+    return train_run(cfg, data, path, progress=progress, numpy=True)
 
 
 def gradcheck(seed: int = 0) -> dict:
@@ -126,8 +134,6 @@ def gradcheck(seed: int = 0) -> dict:
     >>> result["passed"], result["finite_differences"]["relu"]["W1"] < 1e-6
     (True, True)
     """
-    from firstnet.scratch.parity import check_gradients
-
     return check_gradients(seed)
 
 
@@ -138,8 +144,6 @@ def figure_curves(run: Run, path: str | Path | None = None):
     >>> [axes.get_title() for axes in figure_curves(run).axes]
     ['Loss', 'Accuracy']
     """
-    from firstnet.figures.curves import plot_curves
-
     return style.handed_out(plot_curves(run.history, None, title=f"{run.config.model}"), path)
 
 
@@ -149,8 +153,6 @@ def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Pat
     >>> figure_digits(per_class=2).axes[0].get_title()
     '0'
     """
-    from firstnet.figures.digits import sample_digits
-
     return style.handed_out(
         sample_digits(data if data is not None else load_mnist(), None, per_class), path
     )
@@ -163,8 +165,6 @@ def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | Non
     >>> figure_confusion(run).axes[0].get_xlabel()
     'predicted class'
     """
-    from firstnet.figures.confusion import plot_confusion
-
     matrix = run.evaluate(data)["confusion_matrix"]
     title = f"{run.config.model}: confusion on the test set"
     return style.handed_out(plot_confusion(matrix, None, title), path)
@@ -177,8 +177,6 @@ def figure_activations(family: str = "relu-family", path: str | Path | None = No
     >>> len(figure_activations("sigmoid-like").axes) > 2
     True
     """
-    from firstnet.figures.activation_families import plot_activation_family
-
     return style.handed_out(plot_activation_family(family, None), path)
 
 
@@ -189,8 +187,6 @@ def figure_loss_surface(path: str | Path | None = None):
     >>> len(figure_loss_surface().axes) >= 2
     True
     """
-    from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
-
     return style.handed_out(plot_two_weight_landscape(gradient_intuition(), None), path)
 
 
@@ -213,8 +209,6 @@ def bench(
     >>> result["runs"], result["time_to"][0.995]["reached"]
     (2, 0)
     """
-    from firstnet.benchmark import bench_seeds
-
     cfg = TrainConfig(model=model, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     return bench_seeds(cfg, data, seeds, reference, reference_cap, progress)
@@ -244,8 +238,6 @@ def architecture_search(
     >>> len(found["rows"]), found["best"]["config"]["model"], found["best"]["val_acc"] > 0.85
     (2, 'linear', True)
     """
-    from firstnet.search.coordinator import search as run_study
-
     fixed = [f"{name}={json.dumps(value)}" for name, value in (fix or {}).items()]
     return run_study(
         out_dir=out_dir, quick=quick, trials=trials, fix=fixed, retrain=retrain, **options
@@ -276,8 +268,6 @@ def decision_boundary(
     >>> len(result.frames), result.gif[:3], [run.label for run in result.runs]
     (3, b'GIF', ['linear', 'MLP 2x32 relu'])
     """
-    from firstnet.data.toy import make_toy
-    from firstnet.figures import boundary
 
     data = make_toy(dataset, points, noise, seed, classes)
     shape = {"hidden": 32, "depth": 2, "activation": "relu"} | (mlp or {})
@@ -300,8 +290,6 @@ def experiment(
     >>> [row["model"] for row in results["rows"]]
     ['linear', 'identity', 'relu']
     """
-    from firstnet.experiments.runner import run_experiment
-
     data = data if data is not None else load_mnist()
     with tempfile.TemporaryDirectory() as scratch:  # the cells' folder when none is given
         return run_experiment(name, data, Path(out_dir or scratch), quick, seeds)

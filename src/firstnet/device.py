@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import firstnet
 from firstnet.errors import ConfigError
+from firstnet.version import __version__
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,7 +70,7 @@ def autocast(precision: str, device: torch.device, cache: bool = True):
 def environment(device: torch.device) -> dict:
     """Versions and hardware, saved with every run so its numbers can be interpreted later."""
     info = {
-        "firstnet": firstnet.__version__,
+        "firstnet": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from firstnet import __version__, api, runs
+from firstnet import api, runs
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
 from firstnet.data import MNIST, data_summary
@@ -26,6 +26,7 @@ from firstnet.experiments.results import pct
 from firstnet.experiments.runner import experiment_module
 from firstnet.figures import style
 from firstnet.report_page import render
+from firstnet.version import __version__
 
 MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
 SEED = 0  # of every training in the report

@@ -3,9 +3,9 @@
 `train_run` reads top to bottom: build the `Trainer`; claim the folder; write config.json, or load
 the checkpoint of a stopped run; train with a bar per epoch, the metrics and a checkpoint written
 after every epoch and Ctrl-C taken as a request to stop; then the weights (finished) or the
-checkpoint (stopped), curves.png, and the `Run`. `firstnet train`, the Python API and the search's
-retraining of its best train through it (the NumPy MLP, which does not resume, has its own short
-sequence in `scratch.numpy_run`). `firstnet.runs` only stores what it is given.
+checkpoint (stopped), curves.png, and the `Run`. `firstnet train`, `firstnet scratch` (the NumPy
+MLP), the Python API and the search's retraining of its best train through it. `firstnet.runs` only
+stores what it is given.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from firstnet.data import MNIST, load_dataset
 from firstnet.errors import CheckpointError, DivergedError
 from firstnet.evaluate import probabilities, test_report
 from firstnet.figures.curves import plot_curves
+from firstnet.scratch.fit import ScratchTrainer
+from firstnet.scratch.parity import to_torch_mlp
 from firstnet.terminal import err, stop_on_sigint, training_bar
 from firstnet.trainer import Trainer
 
@@ -116,33 +118,41 @@ def train_run(
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    numpy: bool = False,
 ) -> Run:
     """Train `cfg` on `data`: in memory, or into the run directory `path` (a new or empty folder,
     or, `resuming`, a stopped run, continued to the result it would have reached unstopped). Into a
     folder, Ctrl-C or `should_stop()` turning true stops it after the current batch, with its
-    checkpoint kept and the Run's `finished` False."""
-    trainer = Trainer(cfg, data)
+    checkpoint kept and the Run's `finished` False. With `numpy`, the trainer is the NumPy MLP of
+    `firstnet.scratch` (hand-derived gradients), its weights handed back in the torch MLP; it keeps
+    no checkpoint, so a stopped NumPy run keeps its finished epochs' metrics and cannot resume."""
+    trainer = ScratchTrainer(cfg, data) if numpy else Trainer(cfg, data)
+    label = "numpy mlp" if numpy else cfg.model
     if path is None:
-        with training_bar(cfg.model, progress) as show:
+        with training_bar(label, progress) as show:
             trainer.run(show, on_epoch)
-        return Run(cfg, trainer.model.eval(), trainer.history, data.source)
+        return Run(cfg, model_of(trainer), trainer.history, data.source)
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
 
     def keep(record: dict) -> None:  # after every epoch: its metrics and a checkpoint
         runs.write_metrics(path, trainer.history)
-        runs.save_checkpoint(path, trainer.state_dict())
+        if not numpy:
+            runs.save_checkpoint(path, trainer.state_dict())
         if on_epoch:
             on_epoch(record)
 
     with runs.claim(path, fresh=not resuming):  # a second process is refused
         if resuming:
             load_checkpoint(trainer, path)
+        elif numpy:
+            extra = {"trainer": "firstnet.scratch (NumPy)"}
+            runs.write_config(path, cfg, torch.device("cpu"), data.source, extra=extra)
         else:
             extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
             runs.write_config(path, cfg, trainer.device, data.source, extra=extra)
-        with training_bar(cfg.model, progress) as show, stop_on_sigint() as interrupted:
+        with training_bar(label, progress) as show, stop_on_sigint() as interrupted:
             stop = should_stop or (lambda: False)
             try:
                 trainer.run(show, keep, lambda: interrupted() or stop())
@@ -150,18 +160,30 @@ def train_run(
                 runs.write_diverged(path, trainer.history, str(error))
                 raise
             if trainer.finished:  # the weights replace the checkpoint
-                runs.finish(path, cfg, trainer.model.state_dict())
-            else:
+                runs.finish(path, cfg, model_of(trainer).state_dict())
+            elif not numpy:
                 runs.save_checkpoint(path, trainer.state_dict())
     if trainer.history:
-        plot_curves(trainer.history, path / "curves.png", title=f"{cfg.model}: {path.name}")
+        title = f"{'scratch (NumPy) MLP' if numpy else cfg.model}: {path.name}"
+        plot_curves(trainer.history, path / "curves.png", title=title)
     if not trainer.finished:
         err.print(
-            f"Checkpoint saved. Continue with: firstnet train --resume {path} "
+            f"Stopped: the metrics of {len(trainer.history)} finished epochs are in {path}; "
+            "NumPy runs do not resume."
+            if numpy
+            else f"Checkpoint saved. Continue with: firstnet train --resume {path} "
             f"(from Python: firstnet.resume({str(path)!r}))",
             highlight=False,
         )
-    return Run(cfg, trainer.model.eval(), trainer.history, data.source, path, trainer.finished)
+    return Run(cfg, model_of(trainer), trainer.history, data.source, path, trainer.finished)
+
+
+def model_of(trainer: Trainer | ScratchTrainer) -> torch.nn.Module:
+    """The trained model in eval mode; the NumPy MLP's weights in the torch MLP (PReLU's slopes,
+    which NumPy keeps fixed, at that value)."""
+    if isinstance(trainer, ScratchTrainer):
+        return to_torch_mlp(trainer.params, trainer.cfg.activation).eval()
+    return trainer.model.eval()
 
 
 def load_checkpoint(trainer: Trainer, run_dir: Path) -> None:

@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 
-from firstnet import __version__
 from firstnet.cli import (
     cmd_bench,
     cmd_data,
@@ -31,6 +30,7 @@ from firstnet.cli import (
 )
 from firstnet.cli.options import HelpFormatter
 from firstnet.errors import FirstnetError
+from firstnet.version import __version__
 
 # The command groups in the order `firstnet --help` lists them.
 COMMAND_GROUPS = (

@@ -75,8 +75,10 @@ def scratch_command(args) -> int:
     data = load_data(args.data_dir, args.dataset)
     run_dir = runs.create_run_dir(run_dir.parent, run_dir.name, numbered=args.name is None)
     fields = {name: getattr(cfg, name) for name in CONFIG_FIELDS}
-    history = api.train_numpy(data, path=run_dir, **fields).history
-    last = history[-1]
+    run = api.train_numpy(data, path=run_dir, **fields)
+    if not run.finished:
+        return 130  # what was kept was said
+    history, last = run.history, run.history[-1]
     if args.json:
         print(json.dumps({"run": str(run_dir), "model": "mlp (NumPy)", "history": history}))
         return 0

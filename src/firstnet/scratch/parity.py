@@ -1,7 +1,6 @@
 """The NumPy MLP against torch: the same weights in `firstnet.models.MLP`, gradients from autograd.
 
-With `numpy_run`, the modules of `firstnet.scratch` that import torch; the package itself never
-imports them.
+The one module of `firstnet.scratch` that imports torch; the package itself never imports it.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from firstnet import __version__
 from firstnet.datasets import DATASETS
 from firstnet.serve import registry
 from firstnet.serve.batching import Batcher
@@ -37,6 +36,7 @@ from firstnet.serve.inputs import (
     png_size,
 )
 from firstnet.serve.registry import ServedModel
+from firstnet.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 ACCEPTED = 'application/json, image/png or multipart/form-data (a PNG in the field "image")'
