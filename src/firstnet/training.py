@@ -131,7 +131,7 @@ def train_run(
     if path is None:
         with training_bar(label, progress) as show:
             trainer.run(show, on_epoch)
-        return Run(cfg, model_of(trainer), trainer.history, data.source)
+        return Run(cfg, trained_model(trainer), trainer.history, data.source)
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
@@ -160,7 +160,7 @@ def train_run(
                 runs.write_diverged(path, trainer.history, str(error))
                 raise
             if trainer.finished:  # the weights replace the checkpoint
-                runs.finish(path, cfg, model_of(trainer).state_dict())
+                runs.finish(path, cfg, trained_model(trainer).state_dict())
             elif not numpy:
                 runs.save_checkpoint(path, trainer.state_dict())
     if trainer.history:
@@ -175,10 +175,10 @@ def train_run(
             f"(from Python: firstnet.resume({str(path)!r}))",
             highlight=False,
         )
-    return Run(cfg, model_of(trainer), trainer.history, data.source, path, trainer.finished)
+    return Run(cfg, trained_model(trainer), trainer.history, data.source, path, trainer.finished)
 
 
-def model_of(trainer: Trainer | ScratchTrainer) -> torch.nn.Module:
+def trained_model(trainer: Trainer | ScratchTrainer) -> torch.nn.Module:
     """The trained model in eval mode; the NumPy MLP's weights in the torch MLP (PReLU's slopes,
     which NumPy keeps fixed, at that value)."""
     if isinstance(trainer, ScratchTrainer):
