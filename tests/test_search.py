@@ -31,7 +31,7 @@ from firstnet.errors import ConfigError
 from firstnet.runs import read_config
 from firstnet.search import space as spaces
 from firstnet.search import study as studies
-from firstnet.search.summary import config_file_values, pareto_front
+from firstnet.search.summary import config_file_values, pareto_front, trial_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 # A space whose trials take about a second on 2 cores: one hidden layer of 16..64 units, 1 epoch.
@@ -81,8 +81,8 @@ def assert_budget_exactly(study: optuna.Study, trials: int) -> None:
         t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial")) for t in study.trials
     }
     for trial in study.get_trials(states=(TrialState.FAIL,)):
-        reason = trial.system_attrs.get("fail_reason", "")
-        assert trial.number in retried or reason.startswith("Surplus"), (trial.number, reason)
+        reason = trial.user_attrs.get(studies.FAIL_REASON, "")
+        assert trial.number in retried or reason.startswith("surplus"), (trial.number, reason)
 
 
 # --- the held-out split ---------------------------------------------------------------------------
@@ -230,6 +230,25 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
     assert 1 - slow.user_attrs["val_acc"][-1] > 0.35
     assert good.state == TrialState.COMPLETE and len(good.user_attrs["val_acc"]) == 3
     assert sorted(slow.intermediate_values) == [3, 7]
+
+
+def test_a_trial_past_the_budget_fails_as_surplus_and_says_so(mnist):
+    split, record = validation_split(mnist.subset(2000, 10), size=500)
+    space = {"params": {"lr": {"choices": [0.1]}}, "fixed": {"model": "linear", "epochs": 1}}
+    settings = {"name": "s", "dataset": "mnist", "objectives": ["error"], "space": space,
+                "split": record, "trials": 1, "seed": 0, "device": "cpu", "sampler": "random",
+                "pruner": "none"}  # fmt: skip
+    study = studies.create_or_load(optuna.storages.InMemoryStorage(), settings)
+    distribution = optuna.distributions.CategoricalDistribution([0.1])
+    study.add_trial(optuna.trial.create_trial(  # the budget of one, already spent
+        value=0.1, params={"lr": 0.1}, distributions={"lr": distribution}
+    ))  # fmt: skip
+    objective = studies.objective_for(study, settings, split, lambda: False)
+    study.optimize(objective, n_trials=1, catch=(studies.Surplus,))
+    late = study.trials[1]
+    assert late.state == TrialState.FAIL and late.params == {}
+    assert late.user_attrs[studies.FAIL_REASON].startswith("surplus")
+    assert trial_rows(study)[1]["note"].startswith("surplus")
 
 
 # --- one worker, in this process ------------------------------------------------------------------

@@ -38,6 +38,7 @@ HEARTBEAT_S, GRACE_BEATS = 5, 4
 RETRIES = 3  # times a failed (killed) trial is run again
 POLL_S = 1.0  # how often a worker waiting for the others looks at the study
 SETTINGS_KEY = "firstnet"  # the study's user attribute that holds its settings
+FAIL_REASON = "fail_reason"  # the user attribute that says why a trial failed
 JOURNAL = "journal.log"
 STEPS = 10  # pruning steps per trial: tenths of its training
 # The median pruner judges a trial from the second half of its training on. Earlier, accuracy
@@ -268,7 +269,9 @@ def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[],
     def objective(trial: optuna.trial.Trial):
         objective.current = trial.number
         if is_surplus(study, trial.number, budget):
-            raise Surplus("surplus: the budget was reached by other workers")
+            reason = "surplus: the budget was reached by other workers"
+            trial.set_user_attr(FAIL_REASON, reason)  # Optuna 5 keeps no reason of its own
+            raise Surplus(reason)
         trial.set_user_attr("worker", worker_name())
         cfg = trial_config(spaces.draw(trial, settings["space"]), settings)
         trial.set_user_attr("config", cfg.to_dict())

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from firstnet.atomic import atomic_write
 from firstnet.config import MODEL_FIELDS
 from firstnet.figures.style import PALETTE, save, styled, subplots
+from firstnet.search import study as studies
 
 TRIALS_CSV, TRIALS_JSON, BEST, PARETO_JSON = "trials.csv", "trials.json", "best.json", "pareto.json"
 COLUMNS = ("number", "state", "val_acc", "seconds", "parameters", "epochs_run", "worker", "note")
@@ -31,7 +32,7 @@ def trial_rows(study: optuna.Study) -> list[dict]:
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
         validation = attrs.get("val_acc") or []
-        note = trial.system_attrs.get("fail_reason", "")
+        note = attrs.get(studies.FAIL_REASON, "")
         if trial.state == TrialState.PRUNED:
             note = f"pruned after epoch {len(validation)}"
         elif attrs.get("diverged"):
@@ -112,7 +113,7 @@ def describe_trial(trial) -> str:
     elif state == "pruned":
         text += f": pruned after epoch {len(validation)}"
     else:
-        reason = trial.system_attrs.get("fail_reason", "").splitlines()
+        reason = trial.user_attrs.get(studies.FAIL_REASON, "").splitlines()
         text += f": {state}" + (f" ({reason[0]})" if reason else "")
     return text
 
