@@ -8,6 +8,7 @@ installed, and skip otherwise (in CI, where CI is set, they fail instead).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -210,9 +211,10 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
         "params": {"lr": {"choices": [1e-5, 0.2]}},
         "fixed": {"model": "mlp", "hidden": 64, "depth": 1, "epochs": 3, "batch_size": 100},
     }
-    settings = {"name": "p", "dataset": "mnist", "objectives": ["error"], "space": space,
-                "split": record, "trials": 7, "seed": 0, "device": "cpu", "sampler": "random",
-                "pruner": "median"}  # fmt: skip
+    settings = studies.StudySettings(
+        name="p", dataset="mnist", objectives=("error",), space=space, split=record, trials=7,
+        device="cpu", sampler="random", pruner="median", defaults=False,
+    )  # fmt: skip
     storage = optuna.storages.InMemoryStorage()
     study = studies.create_or_load(storage, settings)
     distribution = optuna.distributions.CategoricalDistribution([1e-5, 0.2])
@@ -235,9 +237,10 @@ def test_pruning_stops_a_trial_worse_than_the_median_at_its_epoch(mnist):
 def test_a_trial_past_the_budget_fails_as_surplus_and_says_so(mnist):
     split, record = validation_split(mnist.subset(2000, 10), size=500)
     space = {"params": {"lr": {"choices": [0.1]}}, "fixed": {"model": "linear", "epochs": 1}}
-    settings = {"name": "s", "dataset": "mnist", "objectives": ["error"], "space": space,
-                "split": record, "trials": 1, "seed": 0, "device": "cpu", "sampler": "random",
-                "pruner": "none"}  # fmt: skip
+    settings = studies.StudySettings(
+        name="s", dataset="mnist", objectives=("error",), space=space, split=record, trials=1,
+        device="cpu", sampler="random", pruner="none", defaults=False,
+    )  # fmt: skip
     study = studies.create_or_load(optuna.storages.InMemoryStorage(), settings)
     distribution = optuna.distributions.CategoricalDistribution([0.1])
     study.add_trial(optuna.trial.create_trial(  # the budget of one, already spent
@@ -544,16 +547,9 @@ def test_a_study_starts_from_the_default_recipe_of_each_family_it_can_express():
     assert spaces.default_trials(only_mlp) == [{k: v for k, v in mlp.items() if k != "model"}]
     assert spaces.default_trials(spaces.QUICK_SPACE) == []  # 5 MLP epochs lie outside 1..3
     storage = optuna.storages.InMemoryStorage()
-    settings = {
-        "name": "d",
-        "objectives": ["error"],
-        "space": only_mlp,
-        "seed": 0,
-        "dataset": "mnist",
-        "defaults": True,
-        "sampler": "tpe",
-        "pruner": "median",
-    }
+    settings = studies.StudySettings(
+        name="d", dataset="mnist", objectives=("error",), space=only_mlp, split={}, trials=1
+    )
     study = studies.create_or_load(storage, settings)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 1 and waiting[0].user_attrs == {"default": True}
@@ -583,11 +579,10 @@ def test_a_multi_objective_study_and_the_hyperband_pruner(tmp_path, capsys):
     )
     front = json.loads((out / "pareto.json").read_text())
     assert [r["parameters"] for r in front] == sorted(r["parameters"] for r in front)
-    assert isinstance(
-        studies.pruner_for("none", {"objectives": ["error"]}), optuna.pruners.NopPruner
-    )
-    hyperband = studies.pruner_for("hyperband", {"objectives": ["error"]})
-    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    one = studies.StudySettings("h", "mnist", objectives=("error",), space={}, split={}, trials=1)
+    assert isinstance(studies.pruner_for("none", one), optuna.pruners.NopPruner)
+    assert isinstance(studies.pruner_for("hyperband", one), optuna.pruners.HyperbandPruner)
     # Optuna cannot prune several objectives: such a study gets no pruner, whatever was asked
-    multi = studies.pruner_for("median", {"objectives": ["error", "seconds"]})
+    two = dataclasses.replace(one, objectives=("error", "seconds"))
+    multi = studies.pruner_for("median", two)
     assert isinstance(multi, optuna.pruners.NopPruner)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from inspect import signature
 from pathlib import Path
 
 from firstnet import runs
@@ -33,7 +34,7 @@ from firstnet.figures.digits import sample_digits
 from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
 from firstnet.scratch.fit import FIXED_FIELDS
 from firstnet.scratch.parity import check_gradients
-from firstnet.search.coordinator import search as run_study
+from firstnet.search import coordinator
 from firstnet.training import Run, train_run
 
 
@@ -239,8 +240,12 @@ def architecture_search(
     (2, 'linear', True)
     """
     fixed = [f"{name}={json.dumps(value)}" for name, value in (fix or {}).items()]
-    return run_study(
-        out_dir=out_dir, quick=quick, trials=trials, fix=fixed, retrain=retrain, **options
+    what = signature(coordinator.study_settings).parameters  # the rest: how the study runs
+    asked = {key: options.pop(key) for key in what & options.keys()}
+    settings = coordinator.study_settings(quick=quick, trials=trials, fix=fixed, **asked)
+    resumed = options.get("resume") is not None  # its settings are the stored ones
+    return coordinator.search(
+        None if resumed else settings, out_dir=out_dir, trials=trials, retrain=retrain, **options
     )
 
 
@@ -268,7 +273,6 @@ def decision_boundary(
     >>> len(result.frames), result.gif[:3], [run.label for run in result.runs]
     (3, b'GIF', ['linear', 'MLP 2x32 relu'])
     """
-
     data = make_toy(dataset, points, noise, seed, classes)
     shape = {"hidden": 32, "depth": 2, "activation": "relu"} | (mlp or {})
     configs = boundary.boundary_configs(list(compare), steps, seed, data, shape, lr)

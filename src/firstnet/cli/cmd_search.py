@@ -108,13 +108,16 @@ def search_command(args) -> int:
             heartbeat=args.heartbeat, data_dir=args.data_dir,
         )  # fmt: skip
         return 0 if joined else 130
+    settings = None if args.resume else coordinator.study_settings(
+        quick=args.quick, space=args.space, fix=args.fix, trials=args.trials, study=args.study,
+        dataset=args.dataset, objective=args.objective, validation_size=args.validation_size,
+        seed=args.seed, device=args.device, sampler=args.sampler, pruner=args.pruner,
+        defaults=not args.no_defaults,
+    )  # fmt: skip
     result = coordinator.search(
-        out_dir=args.out_dir, resume=args.resume, quick=args.quick, trials=args.trials,
-        timeout=args.timeout, objective=args.objective, pruner=args.pruner, sampler=args.sampler,
-        space=args.space, fix=args.fix, workers=args.workers, storage=args.storage,
-        heartbeat=args.heartbeat, study=args.study, validation_size=args.validation_size,
-        seed=args.seed, threads=args.threads, retrain=not args.no_retrain,
-        defaults=not args.no_defaults, device=args.device, dataset=args.dataset,
+        settings, out_dir=args.out_dir, resume=args.resume, trials=args.trials,
+        timeout=args.timeout, workers=args.workers, storage=args.storage,
+        heartbeat=args.heartbeat, threads=args.threads, retrain=not args.no_retrain,
         data_dir=args.data_dir, on_summary=show_summary, on_epoch=report_epoch,
     )  # fmt: skip
     if result["best"] is not None:

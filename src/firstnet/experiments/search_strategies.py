@@ -89,9 +89,11 @@ def split_for(ctx: cells.Context, budget: Budget):
 def run_study(cell: cells.Cell, ctx: cells.Context, budget: Budget, split, record: dict) -> dict:
     """One strategy's study of `budget.trials` trials in memory; every trial's numbers."""
     seed = cell.config["seed"]
-    settings = {"name": cell.key, "dataset": ctx.data.dataset, "objectives": ["error"],
-                "space": space(budget), "split": record, "trials": budget.trials, "seed": seed,
-                "device": "auto", "sampler": cell.config["strategy"], "pruner": "none"}  # fmt: skip
+    settings = studies.StudySettings(
+        name=cell.key, dataset=ctx.data.dataset, objectives=("error",), space=space(budget),
+        split=record, trials=budget.trials, seed=seed, sampler=cell.config["strategy"],
+        pruner="none", defaults=False,
+    )  # fmt: skip
     storage = optuna.storages.InMemoryStorage()
     study = studies.create_or_load(storage, settings)
     studies.work(study, storage, settings, split, ctx.should_stop)

@@ -9,6 +9,7 @@ as data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from firstnet.errors import ConfigError
 from firstnet.search import space as spaces
 from firstnet.search import study as studies
 from firstnet.search import summary
+from firstnet.search.study import StudySettings
 from firstnet.terminal import err, load_data, stop_on_sigint, task_bar
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
@@ -35,48 +37,34 @@ BUDGETS = {"quick": {"trials": 20, "timeout": 90}, "default": {"trials": 60, "ti
 
 
 def search(
+    settings: StudySettings | None = None,
     *,
     out_dir: str | Path | None = None,
     resume: str | Path | None = None,
-    quick: bool = False,
     trials: int | None = None,
     timeout: float | None = None,
-    objective: str = "error",
-    pruner: str = "median",
-    sampler: str = "tpe",
-    space: str | Path | dict | None = None,
-    fix: list[str] | tuple[str, ...] = (),
     workers: int = 1,
     storage: str | None = None,
     heartbeat: int = studies.HEARTBEAT_S,
-    study: str = "firstnet",
-    validation_size: int = 10_000,
-    seed: int = 0,
     threads: int | None = None,
     retrain: bool = True,
-    defaults: bool = True,
-    device: str = "auto",
-    dataset: str = "mnist",
     data_dir: str | Path | None = None,
     on_summary: Callable[[dict], None] = lambda result: None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Run a study (or continue the one in the folder `resume`) and summarise it: the study folder,
-    whether Ctrl-C stopped it, the trials' rows, the Pareto front, the best row and, once retrained,
-    the best config's test accuracy (`final`). `on_summary(result)` sees the summary before the
-    retraining starts (the command prints its tables there); `on_epoch(record)` after each epoch
-    of the retraining."""
+    """Run the study `settings` describes (`study_settings()` when None) in the folder `out_dir`,
+    or continue the one in the folder `resume` (`trials`, when given, its new budget), and
+    summarise it: the study folder, whether Ctrl-C stopped it, the trials' rows, the Pareto front,
+    the best row and, once retrained, the best config's test accuracy (`final`).
+    `on_summary(result)` sees the summary before the retraining starts (the command prints its
+    tables there); `on_epoch(record)` after each epoch of the retraining."""
     if resume is not None:
         out_dir = Path(resume)
         saved = read_study_json(out_dir)
-        storage_url, settings = saved["storage"], saved["settings"]
+        storage_url, settings = saved["storage"], StudySettings.from_dict(saved["settings"])
         timeout = timeout if timeout is not None else saved["timeout"]
     else:
-        settings = study_settings(
-            quick=quick, space=space, fix=fix, trials=trials, name=study,
-            dataset=dataset, objectives=objective.split(","), validation_size=validation_size,
-            seed=seed, device=device, sampler=sampler, pruner=pruner, defaults=defaults,
-        )  # fmt: skip
+        settings = settings or study_settings()
         out_dir = Path(out_dir or Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}")
         if (out_dir / STUDY_JSON).exists():
             raise ConfigError(
@@ -84,22 +72,23 @@ def search(
                 "Python resume=) or name another folder"
             )
         storage_url = storage or str(out_dir / studies.JOURNAL)
-        timeout = timeout if timeout is not None else BUDGETS[budget_name(quick)]["timeout"]
-    data = load_data(data_dir, settings["dataset"])
-    split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
-    settings["split"] = record
+        timeout = timeout if timeout is not None else BUDGETS[settings.budget]["timeout"]
+    data = load_data(data_dir, settings.dataset)
+    split, record = validation_split(data, settings.split["size"], settings.split["seed"])
+    settings = dataclasses.replace(settings, split=record)
     opened = studies.open_storage(storage_url, heartbeat)
-    if resume is None and studies.stored_settings(opened, settings["name"]) is not None:
-        err.print(f"The storage holds a study {settings['name']!r} already: joining it (its "
+    if resume is None and studies.stored_settings(opened, settings.name) is not None:
+        err.print(f"The storage holds a study {settings.name!r} already: joining it (its "
                   "space, split and budget win; --study NAME starts another)")  # fmt: skip
     the_study = studies.create_or_load(opened, settings)
-    settings = the_study.user_attrs[studies.SETTINGS_KEY]  # a joined study's own settings win
+    # a joined study's own settings win
+    settings = StudySettings.from_dict(the_study.user_attrs[studies.SETTINGS_KEY])
     check_same_split(settings, record)
     if resume is not None and trials is not None:  # a new budget, for every worker
-        settings = settings | {"trials": trials}
-        the_study.set_user_attr(studies.SETTINGS_KEY, settings)
+        settings = dataclasses.replace(settings, trials=trials)
+        the_study.set_user_attr(studies.SETTINGS_KEY, settings.to_dict())
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved = {"storage": storage_url, "settings": settings, "timeout": timeout}
+    saved = {"storage": storage_url, "settings": settings.to_dict(), "timeout": timeout}
     atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
     show_start(settings, out_dir, storage_url, workers)
     deadline = time.time() + timeout
@@ -107,9 +96,9 @@ def search(
         try:
             if workers == 1:
                 set_threads(threads)
-                run_here(the_study, opened, settings | {"deadline": deadline}, split, stop)
+                run_here(the_study, opened, settings, split, stop, deadline)
             else:
-                command = worker_command(storage_url, settings["name"], workers, threads, data_dir)
+                command = worker_command(storage_url, settings.name, workers, threads, data_dir)
                 command += ["--heartbeat", str(heartbeat)]
                 run_workers(the_study, command, workers, settings, deadline, stop)
         except studies.Interrupted:
@@ -122,55 +111,45 @@ def search(
     return result
 
 
-def budget_name(quick: bool) -> str:
-    return "quick" if quick else "default"
-
-
 def study_settings(
     *,
-    quick: bool,
-    space: str | Path | dict | None,
-    fix: list[str] | tuple[str, ...],
-    trials: int | None,
-    name: str,
-    dataset: str,
-    objectives: list[str],
-    validation_size: int,
-    seed: int,
-    device: str,
-    sampler: str,
-    pruner: str,
-    defaults: bool,
-) -> dict:
-    """A new study's settings, as stored with it (every worker reads them from the storage)."""
+    quick: bool = False,
+    space: str | Path | dict | None = None,
+    fix: list[str] | tuple[str, ...] = (),
+    trials: int | None = None,
+    study: str = "firstnet",
+    dataset: str = "mnist",
+    objective: str = "error",
+    validation_size: int = 10_000,
+    seed: int = 0,
+    device: str = "auto",
+    sampler: str = "tpe",
+    pruner: str = "median",
+    defaults: bool = True,
+) -> StudySettings:
+    """A new study's settings from the command's flags (`objective`: names joined by commas;
+    `study`: its name in the storage), checked."""
     if isinstance(space, dict):
         base = space
     else:
         base = spaces.read_space(Path(space)) if space else None
         base = base or (spaces.QUICK_SPACE if quick else spaces.DEFAULT_SPACE)
     checked = spaces.fix(base, list(fix)) if fix else spaces.check_space(base)
-    trials = trials if trials is not None else BUDGETS[budget_name(quick)]["trials"]
+    budget = "quick" if quick else "default"
+    trials = trials if trials is not None else BUDGETS[budget]["trials"]
     if trials < 1:
         raise ConfigError(f"trials (--trials) must be at least 1, got {trials}")
-    return {
-        "name": name,
-        "dataset": dataset,
-        "objectives": objectives,
-        "space": checked,
-        "split": {"size": validation_size, "seed": seed},
-        "trials": trials,
-        "seed": seed,
-        "device": device,
-        "sampler": sampler,
-        "pruner": pruner,
-        "defaults": defaults,
-    }
+    return StudySettings(
+        name=study, dataset=dataset, objectives=tuple(objective.split(",")), space=checked,
+        split={"size": validation_size, "seed": seed}, trials=trials, seed=seed, device=device,
+        sampler=sampler, pruner=pruner, defaults=defaults, budget=budget,
+    )  # fmt: skip
 
 
-def check_same_split(stored: dict, record: dict) -> None:
-    if stored["split"] != record:
+def check_same_split(stored: StudySettings, record: dict) -> None:
+    if stored.split != record:
         raise ConfigError(
-            f"this study's validation split is {stored['split']}, but this machine's data give "
+            f"this study's validation split is {stored.split}, but this machine's data give "
             f"{record}: the data set or numpy differ; workers must hold the same data"
         )
 
@@ -192,11 +171,11 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def show_start(settings: dict, out_dir: Path, storage_url: str, workers: int) -> None:
-    objectives = " and ".join(settings["objectives"])
+def show_start(settings: StudySettings, out_dir: Path, storage_url: str, workers: int) -> None:
+    objectives = " and ".join(settings.objectives)
     err.print(
-        f"Study {settings['name']!r}: {settings['trials']} trials, {workers} worker(s), "
-        f"minimising {objectives} on {settings['split']['size']:,} held-out training images; "
+        f"Study {settings.name!r}: {settings.trials} trials, {workers} worker(s), "
+        f"minimising {objectives} on {settings.split['size']:,} held-out training images; "
         f"storage {studies.redact(storage_url)}; folder {out_dir}",
         highlight=False,
     )
@@ -206,9 +185,11 @@ def finished_count(study) -> int:
     return studies.finished_of(studies.tally(study))
 
 
-def run_here(study, storage, settings: dict, split, stop: Callable[[], bool]) -> None:
+def run_here(
+    study, storage, settings: StudySettings, split, stop: Callable[[], bool], deadline: float
+) -> None:
     """One worker in this process, a bar of finished trials and a line per trial."""
-    with task_bar("trials", settings["trials"]) as advance:
+    with task_bar("trials", settings.trials) as advance:
         shown = finished_count(study)
         advance(shown)
 
@@ -219,7 +200,7 @@ def run_here(study, storage, settings: dict, split, stop: Callable[[], bool]) ->
             advance(now - shown)
             shown = now
 
-        studies.work(study, storage, settings, split, stop, on_trial=on_trial)
+        studies.work(study, storage, settings, split, stop, on_trial, deadline)
 
 
 def worker_command(
@@ -234,7 +215,7 @@ def worker_command(
 
 
 def run_workers(
-    study, command: list[str], workers: int, settings: dict, deadline: float, stop
+    study, command: list[str], workers: int, settings: StudySettings, deadline: float, stop
 ) -> None:
     """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
     to every worker."""
@@ -246,7 +227,7 @@ def run_workers(
         for k in range(workers)
     ]
     forwarded = False
-    with task_bar("trials", settings["trials"]) as advance:
+    with task_bar("trials", settings.trials) as advance:
         shown = 0
         while [w.poll() for w in started].count(None):  # poll each: reap every dead worker
             if stop() and not forwarded:
@@ -280,14 +261,14 @@ def join(
         storage_url, name = storage, study
     elif out_dir:
         saved = read_study_json(Path(out_dir))
-        storage_url, name = saved["storage"], saved["settings"]["name"]
+        storage_url, name = saved["storage"], StudySettings.from_dict(saved["settings"]).name
     else:
         raise ConfigError("--worker needs --storage URL (and --study NAME) or --out-dir DIR")
     opened = studies.open_storage(storage_url, heartbeat)
     the_study, settings = studies.load(opened, name, worker_index)
     set_threads(threads)
-    data = load_data(data_dir, settings["dataset"])
-    split, record = validation_split(data, settings["split"]["size"], settings["split"]["seed"])
+    data = load_data(data_dir, settings.dataset)
+    split, record = validation_split(data, settings.split["size"], settings.split["seed"])
     check_same_split(settings, record)
     deadline = time.time() + timeout if timeout is not None else None
     with stop_on_sigint(STOPPING) as stop:
@@ -295,21 +276,22 @@ def join(
             studies.work(
                 the_study,
                 opened,
-                settings | {"deadline": deadline},
+                settings,
                 split,
                 stop,
                 on_trial=lambda t: err.print(
                     f"  [{studies.worker_name()}] " + summary.describe_trial(t), highlight=False
                 ),
+                deadline=deadline,
             )
         except studies.Interrupted:
             return False
         return not stop()
 
 
-def summarise(study, settings: dict, out_dir: Path) -> dict:
+def summarise(study, settings: StudySettings, out_dir: Path) -> dict:
     """The tables and figures written into the study folder; the rows, the front and the best."""
-    cost = "parameters" if "parameters" in settings["objectives"] else "seconds"
+    cost = "parameters" if "parameters" in settings.objectives else "seconds"
     rows = summary.trial_rows(study)
     paths = summary.write_tables(out_dir, rows, cost)
     figures = [

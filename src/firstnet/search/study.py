@@ -19,11 +19,13 @@ validation accuracy after each epoch (the pruners decide on it) and never sees a
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -45,6 +47,34 @@ STEPS = 10  # pruning steps per trial: tenths of its training
 # ranks trials by how fast they start, not where they end: measured on MNIST's MLP, every trial
 # with random shifts (slower at first, better at the end) was pruned after its first epoch.
 WARMUP_STEPS = 5
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What a study is, stored with it as JSON: every worker reads it from the storage, so all of
+    them search the same space on the same split with the same budget."""
+
+    name: str  # the study's name in its storage
+    dataset: str
+    objectives: tuple[str, ...]  # minimised: "error", "seconds", "parameters"
+    space: dict  # checked by `space.check_space`: what a trial draws, what it keeps fixed
+    split: dict  # the held-out split: {"size", "seed"}, and its "digest" once drawn
+    trials: int  # over all workers
+    seed: int = 0  # the split's, the sampler's (worker k: seed + k) and every trial's
+    device: str = "auto"
+    sampler: str = "tpe"
+    pruner: str = "median"
+    defaults: bool = True  # the first trials are the hand-picked recipes of the space's models
+    budget: str = "default"  # "quick" or "default": the timeout when none is given
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"objectives": list(self.objectives)}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> StudySettings:
+        names = {field.name for field in dataclasses.fields(cls)}
+        kept = {key: value for key, value in stored.items() if key in names}
+        return cls(**kept | {"objectives": tuple(kept.get("objectives", ()))})
 
 
 class Interrupted(FirstnetError):
@@ -97,8 +127,10 @@ def redact(url: str) -> str:
     return f"{head}://{user}:***@{host}" if sep and at and colon else url
 
 
-def sampler_for(name: str, settings: dict, seed: int | None) -> optuna.samplers.BaseSampler:
-    multi = len(settings["objectives"]) > 1
+def sampler_for(
+    name: str, settings: StudySettings, seed: int | None
+) -> optuna.samplers.BaseSampler:
+    multi = len(settings.objectives) > 1
     if name == "tpe":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -106,7 +138,7 @@ def sampler_for(name: str, settings: dict, seed: int | None) -> optuna.samplers.
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return optuna.samplers.GridSampler(spaces.grid(settings["space"]), seed=seed)
+        return optuna.samplers.GridSampler(spaces.grid(settings.space), seed=seed)
     if multi:
         raise ConfigError("--sampler cmaes optimises one objective; use tpe for several")
     # CMA-ES samples the numeric params; the categorical ones come from random sampling
@@ -121,17 +153,17 @@ def progress_step(epoch: int, epochs: int) -> int:
     return max(1, round(STEPS * epoch / epochs))
 
 
-def pruner_for(name: str, settings: dict) -> optuna.pruners.BasePruner:
+def pruner_for(name: str, settings: StudySettings) -> optuna.pruners.BasePruner:
     """Pruners decide from the validation error reported after each epoch (`progress_step`);
     Optuna cannot prune multi-objective studies, so those get none."""
-    if name == "none" or len(settings["objectives"]) > 1:
+    if name == "none" or len(settings.objectives) > 1:
         return optuna.pruners.NopPruner()
     if name == "median":  # stop a trial worse than the median of earlier trials at its step
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=WARMUP_STEPS)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=STEPS, reduction_factor=3)
 
 
-def create_or_load(storage, settings: dict, worker: int | None = 0) -> optuna.Study:
+def create_or_load(storage, settings: StudySettings, worker: int | None = 0) -> optuna.Study:
     """The study named in `settings`: created with those settings, or loaded (its stored settings
     win, so a worker cannot join with another space or split), with the settings' sampler and
     pruner. Worker k's sampler draws from seed + k, so parallel workers do not propose the same
@@ -139,26 +171,26 @@ def create_or_load(storage, settings: dict, worker: int | None = 0) -> optuna.St
     # firstnet prints each trial itself; Optuna's own lines (a traceback for an interrupted trial)
     # would repeat them
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    stored = stored_settings(storage, settings["name"])
+    stored = stored_settings(storage, settings.name)
     settings = stored if stored is not None else settings
-    seed = None if worker is None else settings["seed"] + worker
+    seed = None if worker is None else settings.seed + worker
     study = optuna.create_study(
         storage=storage,
-        study_name=settings["name"],
-        directions=["minimize"] * len(settings["objectives"]),
-        sampler=sampler_for(settings["sampler"], settings, seed),
-        pruner=pruner_for(settings["pruner"], settings),
+        study_name=settings.name,
+        directions=["minimize"] * len(settings.objectives),
+        sampler=sampler_for(settings.sampler, settings, seed),
+        pruner=pruner_for(settings.pruner, settings),
         load_if_exists=True,
     )
     if stored is None:
-        study.set_user_attr(SETTINGS_KEY, settings)
-        if settings.get("defaults"):  # start from the hand-picked recipes
-            for params in spaces.default_trials(settings["space"], settings["dataset"]):
+        study.set_user_attr(SETTINGS_KEY, settings.to_dict())
+        if settings.defaults:  # start from the hand-picked recipes
+            for params in spaces.default_trials(settings.space, settings.dataset):
                 study.enqueue_trial(params, user_attrs={"default": True})
     return study
 
 
-def stored_settings(storage, name: str) -> dict | None:
+def stored_settings(storage, name: str) -> StudySettings | None:
     """The settings a study of that name holds, or None when there is no such study."""
     try:
         study = optuna.load_study(study_name=name, storage=storage, sampler=None)
@@ -167,10 +199,10 @@ def stored_settings(storage, name: str) -> dict | None:
     settings = study.user_attrs.get(SETTINGS_KEY)
     if settings is None:
         raise ConfigError(f"the study {name!r} in that storage was not made by firstnet search")
-    return settings
+    return StudySettings.from_dict(settings)
 
 
-def load(storage, name: str, worker: int | None = None) -> tuple[optuna.Study, dict]:
+def load(storage, name: str, worker: int | None = None) -> tuple[optuna.Study, StudySettings]:
     """(study, settings) of an existing study, with its own sampler and pruner (see create_or_load
     for `worker`); a ConfigError when there is none."""
     settings = stored_settings(storage, name)
@@ -251,20 +283,22 @@ def fail_stale(study: optuna.Study, storage) -> None:
         fail_dead_local_trials(study)
 
 
-def trial_config(values: dict, settings: dict) -> TrainConfig:
+def trial_config(values: dict, settings: StudySettings) -> TrainConfig:
     """The TrainConfig of a trial: its drawn values, and what the study fixes for all trials."""
     return TrainConfig(
-        **values, dataset=settings["dataset"], seed=settings["seed"], device=settings["device"]
+        **values, dataset=settings.dataset, seed=settings.seed, device=settings.device
     )
 
 
-def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[], bool]) -> Callable:
+def objective_for(
+    study: optuna.Study, settings: StudySettings, split, stop: Callable[[], bool]
+) -> Callable:
     """The objective of one trial: train on the split's training rows, report validation error
     after each epoch (pruning), return the objectives. A diverged trial counts at chance level."""
     from firstnet.models import count_parameters
     from firstnet.trainer import Trainer
 
-    budget, single = settings["trials"], len(settings["objectives"]) == 1
+    budget, single = settings.trials, len(settings.objectives) == 1
 
     def objective(trial: optuna.trial.Trial):
         objective.current = trial.number
@@ -273,7 +307,7 @@ def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[],
             trial.set_user_attr(FAIL_REASON, reason)  # Optuna 5 keeps no reason of its own
             raise Surplus(reason)
         trial.set_user_attr("worker", worker_name())
-        cfg = trial_config(spaces.draw(trial, settings["space"]), settings)
+        cfg = trial_config(spaces.draw(trial, settings.space), settings)
         trial.set_user_attr("config", cfg.to_dict())
         trainer = Trainer(cfg, split)
         validation: list[float] = []
@@ -302,7 +336,7 @@ def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[],
         trial.set_user_attr("parameters", parameters)
         trial.set_user_attr("diverged", diverged)
         numbers = {"error": error, "seconds": seconds, "parameters": float(parameters)}
-        values = tuple(numbers[name] for name in settings["objectives"])
+        values = tuple(numbers[name] for name in settings.objectives)
         return values if len(values) > 1 else values[0]
 
     return objective
@@ -311,19 +345,19 @@ def objective_for(study: optuna.Study, settings: dict, split, stop: Callable[[],
 def work(
     study: optuna.Study,
     storage,
-    settings: dict,
+    settings: StudySettings,
     split,
     stop: Callable[[], bool] = lambda: False,
     on_trial: Callable[[optuna.trial.FrozenTrial], None] = lambda trial: None,
+    deadline: float | None = None,
 ) -> None:
-    """Run trials until the study's budget is spent (or its deadline passes, or `stop()`), calling
+    """Run trials until the study's budget is spent (or the `deadline` passes, or `stop()`), calling
     `on_trial` with each trial this worker ends. Ctrl-C (`stop`) mid-trial fails that trial and
     queues it again, so the study stays consistent and a resume runs it."""
     objective = objective_for(study, settings, split, stop)
-    deadline = settings.get("deadline")
     while not stop() and (deadline is None or time.time() < deadline):
         fail_stale(study, storage)
-        state = budget_state(study, settings["trials"])
+        state = budget_state(study, settings.trials)
         if state == "done":
             break
         if state == "wait":
