@@ -107,7 +107,7 @@ def test_a_second_report_reuses_its_parts_and_fresh_redoes_them(tmp_path, monkey
     calls = []
 
     def part(ctx):
-        calls.append(ctx["quick"])
+        calls.append(ctx.quick)
         return {"claims": [report.claim("one", "a claim", "1", 1, "cmd")], "figures": []}
 
     monkeypatch.setattr(report, "PARTS", {"one": ("One part", part)})
@@ -141,6 +141,6 @@ def test_the_report_trains_each_model_with_its_default_recipe_and_seed(monkeypat
         return Run(TrainConfig(model=model), None, [{"test_acc": 0.9}])
 
     monkeypatch.setattr(report.api, "train", train)
-    ctx = {"data": mnist, "progress": False}
+    ctx = report.ReportContext(mnist, Path("parts"), Path("."), quick=True, progress=False)
     assert report.trained(ctx, "cnn")[1] == {"test_acc": 0.9}
     assert calls == [("cnn", {"data": mnist, "seed": report.SEED, "progress": False})]

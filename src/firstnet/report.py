@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from firstnet import api, runs
@@ -30,6 +31,17 @@ from firstnet.version import __version__
 
 MINIMAL = Path(__file__).resolve().parents[2] / "examples" / "minimal.py"
 SEED = 0  # of every training in the report
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What every part of the report is made with."""
+
+    data: MNIST
+    folder: Path  # the parts' folder: each part's JSON and figures
+    out_dir: Path  # the report's folder (the experiments' cells under experiments/)
+    quick: bool  # the quick budget
+    progress: bool  # progress bars while training
 
 
 def claim(key: str, lecture: str, measured: str, value: float, command: str) -> dict:
@@ -104,31 +116,31 @@ def deep_claims(last: dict) -> list[dict]:
     return claims
 
 
-def part_data(ctx: dict) -> dict:
-    data, folder = ctx["data"], ctx["folder"]
+def part_data(ctx: ReportContext) -> dict:
+    data, folder = ctx.data, ctx.folder
     summary = data_summary(data)
     figure = save_figure(api.figure_digits(data), folder, "digits.png")
     return {"claims": data_claims(summary), "figures": [figure], "numbers": summary}
 
 
-def trained(ctx: dict, model: str) -> tuple[api.Run, dict]:
-    run = api.train(model, data=ctx["data"], seed=SEED, progress=ctx["progress"])
+def trained(ctx: ReportContext, model: str) -> tuple[api.Run, dict]:
+    run = api.train(model, data=ctx.data, seed=SEED, progress=ctx.progress)
     return run, run.history[-1]
 
 
-def part_linear(ctx: dict) -> dict:
+def part_linear(ctx: ReportContext) -> dict:
     run, last = trained(ctx, "linear")
-    figure = save_figure(api.figure_curves(run), ctx["folder"], "linear-curves.png")
+    figure = save_figure(api.figure_curves(run), ctx.folder, "linear-curves.png")
     return {"claims": linear_claims(last), "figures": [figure], "numbers": last}
 
 
-def part_mlp(ctx: dict) -> dict:
+def part_mlp(ctx: ReportContext) -> dict:
     run, last = trained(ctx, "mlp")
-    figure = save_figure(api.figure_curves(run), ctx["folder"], "mlp-curves.png")
+    figure = save_figure(api.figure_curves(run), ctx.folder, "mlp-curves.png")
     return {"claims": mlp_claims(last, run.config), "figures": [figure], "numbers": last}
 
 
-def part_gradients(ctx: dict) -> dict:
+def part_gradients(ctx: ReportContext) -> dict:
     result = api.gradcheck(SEED)
     worst_numeric = max(max(row.values()) for row in result["finite_differences"].values())
     worst_autograd = max(max(row.values()) for row in result["autograd"].values())
@@ -151,9 +163,9 @@ def table_of(title: str, rows: dict[str, dict[str, float]]) -> dict:
     return {"title": title, "header": ["activation", *columns], "rows": body}
 
 
-def part_activations(ctx: dict) -> dict:
+def part_activations(ctx: ReportContext) -> dict:
     families = ("sigmoid-like", "relu-family", "smooth-modern")
-    figures = [save_figure(api.figure_activations(f), ctx["folder"], f"{f}.png") for f in families]
+    figures = [save_figure(api.figure_activations(f), ctx.folder, f"{f}.png") for f in families]
     return {
         "claims": [claim("activations", "Activation functions: sigmoid-like, the ReLU family, "
                          "smooth modern ones, and their problems",
@@ -164,8 +176,8 @@ def part_activations(ctx: dict) -> dict:
     }  # fmt: skip
 
 
-def part_landscape(ctx: dict) -> dict:
-    figure = save_figure(api.figure_loss_surface(), ctx["folder"], "loss-surface.png")
+def part_landscape(ctx: ReportContext) -> dict:
+    figure = save_figure(api.figure_loss_surface(), ctx.folder, "loss-surface.png")
     return {
         "claims": [claim("landscape", "Gradient intuition: a 3-D loss surface and the gradient "
                          "field on its contours", "a loss over two weights, its negative gradient "
@@ -175,9 +187,9 @@ def part_landscape(ctx: dict) -> dict:
     }  # fmt: skip
 
 
-def part_boundary(ctx: dict) -> dict:
-    result = api.decision_boundary(frames=30 if ctx["quick"] else 60, progress=ctx["progress"])
-    atomic_write(ctx["folder"] / "boundary.gif", result.gif)  # the page shows the animation
+def part_boundary(ctx: ReportContext) -> dict:
+    result = api.decision_boundary(frames=30 if ctx.quick else 60, progress=ctx.progress)
+    atomic_write(ctx.folder / "boundary.gif", result.gif)  # the page shows the animation
     mlp = result.runs[-1].history[-1]
     linear = result.runs[0].history[-1]
     measured = (f"on two spirals the MLP fits {pct(mlp['train_acc'])} of the training points, "
@@ -190,9 +202,9 @@ def part_boundary(ctx: dict) -> dict:
     }  # fmt: skip
 
 
-def part_deep(ctx: dict) -> dict:
+def part_deep(ctx: ReportContext) -> dict:
     run, last = trained(ctx, "cnn")
-    figure = save_figure(api.figure_curves(run), ctx["folder"], "cnn-curves.png")
+    figure = save_figure(api.figure_curves(run), ctx.folder, "cnn-curves.png")
     return {"claims": deep_claims(last), "figures": [figure], "numbers": last}
 
 
@@ -206,18 +218,18 @@ QUESTIONS = {  # the lecture's open questions, by experiment
 }
 
 
-def part_experiment(name: str) -> Callable[[dict], dict]:
-    def part(ctx: dict) -> dict:
-        folder = ctx["folder"]
-        results = api.experiment(name, data=ctx["data"], quick=ctx["quick"],
-                                 out_dir=ctx["out_dir"] / "experiments")  # fmt: skip
-        source = ctx["out_dir"] / "experiments" / name
+def part_experiment(name: str) -> Callable[[ReportContext], dict]:
+    def part(ctx: ReportContext) -> dict:
+        folder = ctx.folder
+        results = api.experiment(name, data=ctx.data, quick=ctx.quick,
+                                 out_dir=ctx.out_dir / "experiments")  # fmt: skip
+        source = ctx.out_dir / "experiments" / name
         figures = []
         for png in sorted(source.glob("*.png")):
             shutil.copyfile(png, folder / f"{name}-{png.name}")
             figures.append(f"{name}-{png.name}")
         text, value = experiment_module(name).headline(results)
-        command = f"firstnet experiment {name}" + (" --quick" if ctx["quick"] else "")
+        command = f"firstnet experiment {name}" + (" --quick" if ctx.quick else "")
         return {
             "claims": [claim(f"experiment-{name}", QUESTIONS[name], text, value, command)],
             "figures": figures,
@@ -227,7 +239,7 @@ def part_experiment(name: str) -> Callable[[dict], dict]:
     return part
 
 
-PARTS: dict[str, tuple[str, Callable[[dict], dict]]] = {
+PARTS: dict[str, tuple[str, Callable[[ReportContext], dict]]] = {
     "data": ("The data: MNIST", part_data),
     "linear": ("A linear model", part_linear),
     "mlp": ("The 3-layer MLP", part_mlp),
@@ -300,8 +312,7 @@ def build(
     parts_dir.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else api.load_mnist()
     budget = "quick" if quick else "full"
-    ctx = {"data": data, "folder": parts_dir, "out_dir": out_dir, "quick": quick,
-           "progress": progress}  # fmt: skip
+    ctx = ReportContext(data, parts_dir, out_dir, quick, progress)
     start, parts = time.perf_counter(), {}
     for key, (title, make) in PARTS.items():
         path = parts_dir / f"{key}.json"
