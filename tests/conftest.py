@@ -10,16 +10,16 @@ from pathlib import Path
 import pytest
 
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, load_dataset
+from firstnet.data import LabelledData, load_dataset
 
 
 @pytest.fixture(scope="session")
-def mnist() -> MNIST:
+def mnist() -> LabelledData:
     return load_dataset()
 
 
 @pytest.fixture(scope="session")
-def small_mnist(mnist: MNIST) -> MNIST:
+def small_mnist(mnist: LabelledData) -> LabelledData:
     return mnist.subset(2000, 500)
 
 
@@ -33,7 +33,7 @@ needs_fashion = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="session")
-def fashion() -> MNIST:
+def fashion() -> LabelledData:
     if not DEBIAN_FASHION.is_dir() and not os.environ.get("CI"):
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     return load_dataset(dataset="fashion-mnist")
@@ -63,18 +63,18 @@ def default_run(tmp_path_factory, model: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def default_linear_run(tmp_path_factory, mnist: MNIST) -> Path:
+def default_linear_run(tmp_path_factory, mnist: LabelledData) -> Path:
     """The default linear model (about a second on 2 idle cores, ~92.5% test)."""
     return default_run(tmp_path_factory, "linear")
 
 
 @pytest.fixture(scope="session")
-def default_mlp_run(tmp_path_factory, mnist: MNIST) -> Path:
+def default_mlp_run(tmp_path_factory, mnist: LabelledData) -> Path:
     """The default MLP (about 3 s on 2 idle cores, ~98.6% test)."""
     return default_run(tmp_path_factory, "mlp")
 
 
 @pytest.fixture(scope="session")
-def default_cnn_run(tmp_path_factory, mnist: MNIST) -> Path:
+def default_cnn_run(tmp_path_factory, mnist: LabelledData) -> Path:
     """The default CNN (about 13 s with bf16, ~99.6% test)."""
     return default_run(tmp_path_factory, "cnn")

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from firstnet.data import MNIST, load_dataset
+from firstnet.data import LabelledData, load_dataset
+from firstnet.data.datasets import DATASETS, FILE_NAMES
 from firstnet.data.idx import encode_idx, parse_idx, read_bytes, sha256
 from firstnet.data.sources import KERAS_KEYS, download_file
-from firstnet.datasets import DATASETS, FILE_NAMES
 from firstnet.errors import DataFormatError, DataNotFoundError, FirstnetError
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared/data/mnist"
@@ -63,7 +63,7 @@ def write_keras(path: Path, arrays: dict[str, np.ndarray] = ARRAYS) -> Path:
     return path
 
 
-def assert_is_synthetic(data: MNIST, arrays: dict[str, np.ndarray] = ARRAYS) -> None:
+def assert_is_synthetic(data: LabelledData, arrays: dict[str, np.ndarray] = ARRAYS) -> None:
     for key, array in arrays.items():
         got = getattr(data, key)
         assert got.dtype == np.uint8

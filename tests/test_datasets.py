@@ -19,8 +19,8 @@ from PIL import Image
 from firstnet.cli import main
 from firstnet.config import TrainConfig
 from firstnet.data import load_dataset
+from firstnet.data.datasets import DATASETS, FILE_NAMES, whose
 from firstnet.data.idx import encode_idx, sha256
-from firstnet.datasets import DATASETS, FILE_NAMES, whose
 from firstnet.errors import ConfigError, DataFormatError, DataNotFoundError
 from firstnet.runs import default_name
 from tests.conftest import DEBIAN_FASHION, needs_fashion

@@ -17,8 +17,8 @@ import torch
 
 from firstnet import atomic, runs
 from firstnet.cli import main
+from firstnet.data.datasets import DATASETS, FILE_NAMES
 from firstnet.data.sources import download_file, load_dataset
-from firstnet.datasets import DATASETS, FILE_NAMES
 from firstnet.errors import CheckpointError, DataNotFoundError
 from firstnet.trainer import Trainer
 from firstnet.training import load_checkpoint

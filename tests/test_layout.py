@@ -13,14 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "firstnet"
 # A module (or package) may import only from lower ranks: the layers of docs/architecture.md, bottom
 # first. "firstnet" is the package itself, which only hands on `version` and, lazily, `api`.
 RANKS = {
-    "version": 0, "errors": 0, "firstnet": 1, "atomic": 1, "activations": 1, "datasets": 1,
-    "config": 2,
-    "schedule": 3, "data": 3, "preprocess": 3, "device": 3, "models": 3, "stats": 3,
-    "reference": 3, "evaluate": 4, "terminal": 4, "static_step": 4, "trainer": 5,
-    "runs": 6, "benchmark": 6,
-    "figures": 7, "serve": 7, "export": 7, "scratch": 7, "training": 8, "search": 9,
-    "experiments": 10,
-    "api": 11, "report_page": 11, "report": 12, "cli": 13, "__main__": 14,
+    "version": 0, "errors": 0, "firstnet": 1, "atomic": 1, "activations": 1,
+    "data": 2, "config": 3,
+    "schedule": 4, "preprocess": 4, "device": 4, "models": 4, "stats": 4,
+    "reference": 4, "evaluate": 5, "terminal": 5, "static_step": 5, "trainer": 6,
+    "runs": 7, "benchmark": 7,
+    "figures": 8, "serve": 8, "export": 8, "scratch": 8, "training": 9, "search": 10,
+    "experiments": 11,
+    "api": 12, "report_page": 12, "report": 13, "cli": 14, "__main__": 15,
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from firstnet.cli import build_parser, main, options
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, validation_split
+from firstnet.data import LabelledData, validation_split
 from firstnet.errors import ConfigError
 from firstnet.runs import read_config
 from firstnet.search import space as spaces
@@ -89,7 +89,7 @@ def assert_budget_exactly(study: optuna.Study, trials: int) -> None:
 # --- the held-out split ---------------------------------------------------------------------------
 
 
-def numbered_set(train: int = 600, test: int = 100) -> MNIST:
+def numbered_set(train: int = 600, test: int = 100) -> LabelledData:
     """A set whose every image carries its own id in its first two pixels: train i -> i, test i
     -> 10000 + i, so rows can be traced through a split."""
 
@@ -99,7 +99,7 @@ def numbered_set(train: int = 600, test: int = 100) -> MNIST:
         return out
 
     labels = lambda n: (np.arange(n) % 10).astype(np.uint8)  # noqa: E731
-    return MNIST(
+    return LabelledData(
         images(range(train)), labels(train), images(range(10000, 10000 + test)), labels(test), "ids"
     )
 

@@ -387,7 +387,7 @@ def test_a_fashion_mnist_model_takes_an_uploaded_picture_and_names_its_class(
     """The page with an MNIST and a Fashion-MNIST run: choosing the latter says which classes it
     knows; a picture chosen with the file input is answered by class name."""
     from firstnet.cli import main
-    from firstnet.datasets import DATASETS
+    from firstnet.data.datasets import DATASETS
 
     args = ["train", "--dataset", "fashion-mnist", "--model", "linear", "--epochs", "2"]
     limits = ["--train-limit", "6000", "--runs-dir", str(tmp_path / "runs"), "--name", "clothes"]

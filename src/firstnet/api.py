@@ -23,7 +23,7 @@ from pathlib import Path
 from firstnet import runs
 from firstnet.benchmark import bench_seeds
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, load_dataset
+from firstnet.data import LabelledData, load_dataset
 from firstnet.data.toy import make_toy
 from firstnet.experiments.runner import run_experiment
 from firstnet.figures import boundary, style
@@ -38,7 +38,7 @@ from firstnet.search import coordinator
 from firstnet.training import Run, train_run
 
 
-def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> MNIST:
+def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> LabelledData:
     """MNIST (or "fashion-mnist", "kmnist") as uint8 arrays, from the first source that has it
     (a folder, the cache, known copies, the mirrors; docs/datasets.md).
 
@@ -51,7 +51,7 @@ def load_mnist(data_dir: str | Path | None = None, dataset: str = "mnist") -> MN
 
 def train(
     model: str = "mlp",
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     *,
     path: str | Path | None = None,
     progress: bool = True,
@@ -78,7 +78,7 @@ def train(
 
 def resume(
     path: str | Path,
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     *,
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
@@ -104,7 +104,7 @@ def resume(
 
 
 def train_numpy(
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     *,
     path: str | Path | None = None,
     progress: bool = True,
@@ -148,7 +148,9 @@ def figure_curves(run: Run, path: str | Path | None = None):
     return style.handed_out(plot_curves(run.history, None, title=f"{run.config.model}"), path)
 
 
-def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Path | None = None):
+def figure_digits(
+    data: LabelledData | None = None, per_class: int = 4, path: str | Path | None = None
+):
     """The first `per_class` training images of each class, one column per class (`firstnet data`).
 
     >>> figure_digits(per_class=2).axes[0].get_title()
@@ -159,7 +161,7 @@ def figure_digits(data: MNIST | None = None, per_class: int = 4, path: str | Pat
     )
 
 
-def figure_confusion(run: Run, data: MNIST | None = None, path: str | Path | None = None):
+def figure_confusion(run: Run, data: LabelledData | None = None, path: str | Path | None = None):
     """The confusion matrix of `run` on the test set (`firstnet eval`).
 
     >>> run = train("linear", epochs=1, train_limit=2000, progress=False)
@@ -193,7 +195,7 @@ def figure_loss_surface(path: str | Path | None = None):
 
 def bench(
     model: str = "cnn",
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     seeds: int = 5,
     reference: bool = False,
     reference_cap: float | None = None,
@@ -281,7 +283,7 @@ def decision_boundary(
 
 def experiment(
     name: str,
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     quick: bool = True,
     seeds: int | None = None,
     out_dir: str | Path | None = None,

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 
 from firstnet import stats
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.device import environment
 from firstnet.reference import examples_run
 from firstnet.terminal import err, training_bar
@@ -21,7 +21,7 @@ from firstnet.trainer import Trainer
 
 def bench_seeds(
     cfg: TrainConfig,
-    data: MNIST,
+    data: LabelledData,
     seeds: int,
     reference: bool = False,
     reference_cap: float | None = None,
@@ -50,7 +50,7 @@ def bench_seeds(
     return result
 
 
-def reference_run(data: MNIST, device, cap: float | None, progress: bool) -> list[dict]:
+def reference_run(data: LabelledData, device, cap: float | None, progress: bool) -> list[dict]:
     """pytorch/examples' recipe, once (seed 0), with a spinner that shows its epochs."""
     spinner = err.status("pytorch/examples' recipe (14 epochs)") if progress else None
     with spinner if spinner else nullcontext() as status:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from firstnet.activations import ACTIVATIONS
-from firstnet.datasets import DATASET_HELP, DATASETS
+from firstnet.data.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training pixels on [0, 1]

@@ -20,7 +20,7 @@ from pathlib import Path
 from firstnet import api, runs
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, data_summary
+from firstnet.data import LabelledData, data_summary
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
 from firstnet.experiments.results import pct
@@ -37,7 +37,7 @@ SEED = 0  # of every training in the report
 class ReportContext:
     """What every part of the report is made with."""
 
-    data: MNIST
+    data: LabelledData
     folder: Path  # the parts' folder: each part's JSON and figures
     out_dir: Path  # the report's folder (the experiments' cells under experiments/)
     quick: bool  # the quick budget
@@ -256,7 +256,7 @@ DEMO_MODELS = ("linear", "mlp", "cnn")
 
 
 def demo(
-    data: MNIST,
+    data: LabelledData,
     runs_dir: Path,
     seed: int = SEED,
     on_model: Callable[[int, str], None] = lambda step, model: None,
@@ -299,7 +299,7 @@ def build(
     out_dir: Path,
     quick: bool = True,
     fresh: bool = False,
-    data: MNIST | None = None,
+    data: LabelledData | None = None,
     progress: bool = False,
     on_part: Callable[[str, str, bool], None] = lambda key, title, cached: None,
 ) -> dict:

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from firstnet.data import MNIST
+    from firstnet.data import LabelledData
     from firstnet.schedule import ProgressRecord
 
 # Piped or redirected output is never wrapped (rich would wrap at 80 columns): a printed command
@@ -112,7 +112,7 @@ def stop_on_sigint(
         signal.signal(signal.SIGINT, previous)
 
 
-def load_data(data_dir: Path | None, dataset: str = "mnist") -> MNIST:
+def load_data(data_dir: Path | None, dataset: str = "mnist") -> LabelledData:
     """The data set from the first source that has it, with a spinner while it loads."""
     from firstnet.data import DATASETS, load_dataset
 

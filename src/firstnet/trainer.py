@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.device import autocast, resolve_device, resolve_precision
 from firstnet.errors import ConfigError
 from firstnet.evaluate import as_float, evaluate
@@ -139,8 +139,10 @@ class Trainer:
     of it as one dict and `load_state_dict()` takes it back; `firstnet.runs` only serialises that
     dict."""
 
-    def __init__(self, cfg: TrainConfig, data: MNIST, model: torch.nn.Module | None = None) -> None:
-        """`data` is MNIST or anything with its four arrays and `subset` (the 2-D toy data sets);
+    def __init__(
+        self, cfg: TrainConfig, data: LabelledData, model: torch.nn.Module | None = None
+    ) -> None:
+        """`data`: MNIST, a set of its shape or a 2-D toy set (`firstnet.data.toy`);
         `model`, when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)

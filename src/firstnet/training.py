@@ -19,7 +19,7 @@ import torch
 
 from firstnet import runs
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, load_dataset
+from firstnet.data import LabelledData, load_dataset
 from firstnet.errors import CheckpointError, DivergedError
 from firstnet.evaluate import probabilities, test_report
 from firstnet.figures.curves import plot_curves
@@ -42,7 +42,7 @@ class Run:
     path: Path | None = None
     finished: bool = True  # False: stopped with a checkpoint in `path` (`resume` continues it)
 
-    def evaluate(self, data: MNIST | None = None) -> dict:
+    def evaluate(self, data: LabelledData | None = None) -> dict:
         """`firstnet eval`: accuracy, per-class accuracy, errors, the confusion matrix and the most
         confident mistakes on the test set of `data` (loaded when not given), as the model was
         evaluated in training (its precision and test-time augmentation).
@@ -112,7 +112,7 @@ class Run:
 
 def train_run(
     cfg: TrainConfig,
-    data: MNIST,
+    data: LabelledData,
     path: Path | None = None,
     resuming: bool = False,
     progress: bool = True,

@@ -12,7 +12,7 @@ from rich.table import Table
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
 from firstnet.cli.console import evaluated
-from firstnet.datasets import DATASETS
+from firstnet.data.datasets import DATASETS
 from firstnet.errors import ImageError
 from firstnet.terminal import err, out
 

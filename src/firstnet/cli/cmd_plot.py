@@ -12,8 +12,8 @@ from pathlib import Path
 from firstnet.activations import ACTIVATIONS
 from firstnet.cli import options
 from firstnet.cli.console import evaluated
+from firstnet.data.datasets import DATASETS
 from firstnet.data.toy import TOY_DATASETS
-from firstnet.datasets import DATASETS
 from firstnet.errors import CheckpointError, ConfigError
 from firstnet.terminal import load_data, out, training_bar
 

@@ -13,11 +13,11 @@ from rich import box
 from rich.table import Table
 
 from firstnet.data import data_summary
-from firstnet.datasets import DATASETS
+from firstnet.data.datasets import DATASETS
 from firstnet.terminal import err, load_data, out
 
 if TYPE_CHECKING:
-    from firstnet.data import MNIST
+    from firstnet.data import LabelledData
 
 
 def evaluated(reference: str | Path, data_dir: Path | None, out_dir: Path | None):
@@ -35,7 +35,7 @@ def evaluated(reference: str | Path, data_dir: Path | None, out_dir: Path | None
     return run, data, report, figures
 
 
-def load_run_data(run: Path, data_dir: Path | None) -> MNIST:
+def load_run_data(run: Path, data_dir: Path | None) -> LabelledData:
     """The data set a run was trained on (its config's `dataset`)."""
     from firstnet.runs import read_config
 
@@ -82,7 +82,7 @@ def claims_table(claims: list[dict]) -> Table:
     return table
 
 
-def show_data(data: MNIST, samples_path: Path, as_json: bool = False) -> dict:
+def show_data(data: LabelledData, samples_path: Path, as_json: bool = False) -> dict:
     """Print the data questions' answers (a table, or JSON), write the sample grid, return the
     summary."""
     from firstnet.figures.digits import sample_digits

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig, flag_of
-from firstnet.datasets import DATASET_HELP, DATASETS
+from firstnet.data.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError
 
 TYPES = {"int": int, "float": float, "str": str}

@@ -1,6 +1,6 @@
 """Where a data set comes from: a folder, the user cache, torchvision, Keras or Debian copies, then
-mirrors. The sets and their checksums are in `firstnet.datasets`; this module serves them all the
-same way.
+mirrors. The sets and their checksums are in `firstnet.data.datasets`; this module serves them all
+the same way.
 
 Every file is checked twice before use: the SHA-256 of its decompressed bytes against the known
 value, then its IDX structure. A download goes to a temporary file in the cache folder and is moved
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from firstnet.atomic import atomic_write, remove_stale
+from firstnet.data.datasets import DATASETS, FILE_NAMES, DataSet, whose
 from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
-from firstnet.datasets import DATASETS, FILE_NAMES, DataSet, whose
 from firstnet.errors import DataFormatError, DataNotFoundError
 
 # Bounds on a download, whatever a mirror sends: the largest file of any set is 26 MB compressed
@@ -46,9 +46,11 @@ ProgressFn = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
-class MNIST:
-    """The four arrays of MNIST or a set of its shape, validated: images (N, 28, 28) uint8 in
-    0..255, labels (N,) uint8 in 0..9; `dataset` names the set, `classes` its class names."""
+class LabelledData:
+    """A data set's training and test examples with their labels, as four arrays: for MNIST and
+    the sets of its shape, validated images (N, 28, 28) uint8 in 0..255 and labels (N,) uint8 in
+    0..9; for a toy set (`data.toy`), points (N, 2). `dataset` names the set, `classes` its class
+    names. (`firstnet.data.MNIST` is its earlier name.)"""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -63,7 +65,7 @@ class MNIST:
         """The class names of the set, by label."""
         return DATASETS[self.dataset].classes
 
-    def subset(self, train: int | None = None, test: int | None = None) -> MNIST:
+    def subset(self, train: int | None = None, test: int | None = None) -> LabelledData:
         """The first `train` / `test` examples (for smoke runs), of the same class."""
         train_part = {
             "train_images": self.train_images[:train],
@@ -101,8 +103,8 @@ def build_set(
     source: str,
     checksums: dict[str, str],
     spec: DataSet,
-) -> MNIST:
-    """Verify checksums and structure of the four decompressed files and assemble an `MNIST`."""
+) -> LabelledData:
+    """Verify checksums and structure of the four decompressed files; assemble a `LabelledData`."""
     arrays = {}
     for key, content in contents.items():
         digest = sha256(content)
@@ -129,7 +131,7 @@ def build_set(
                 f"{names[f'{split}_labels']}: {len(labels)} labels for {len(images)} images "
                 f"in {names[f'{split}_images']}"
             )
-    return MNIST(**arrays, source=source, dataset=spec.name)
+    return LabelledData(**arrays, source=source, dataset=spec.name)
 
 
 def file_in(folder: Path, name: str) -> Path | None:
@@ -157,7 +159,7 @@ def missing_in(folder: Path, spec: DataSet) -> str:
     )
 
 
-def load_dir(folder: Path, checksums: dict[str, str], spec: DataSet) -> MNIST | None:
+def load_dir(folder: Path, checksums: dict[str, str], spec: DataSet) -> LabelledData | None:
     paths = find_in_dir(folder)
     if paths is None:
         return None
@@ -166,7 +168,7 @@ def load_dir(folder: Path, checksums: dict[str, str], spec: DataSet) -> MNIST | 
     return build_set(contents, names, str(folder), checksums, spec)
 
 
-def load_keras(path: Path, checksums: dict[str, str], spec: DataSet) -> MNIST | None:
+def load_keras(path: Path, checksums: dict[str, str], spec: DataSet) -> LabelledData | None:
     if not path.is_file():
         return None
     try:
@@ -301,7 +303,7 @@ def load_dataset(
     mirrors: tuple[str, ...] | None = None,
     checksums: dict[str, str] | None = None,
     progress: ProgressFn | None = None,
-) -> MNIST:
+) -> LabelledData:
     """Load `dataset` (a key of DATASETS) from the first source that has it; see the module
     docstring for the order.
 
@@ -358,7 +360,7 @@ def load_dataset(
     return load_dir(cache, checksums, spec)
 
 
-def data_summary(data: MNIST) -> dict:
+def data_summary(data: LabelledData) -> dict:
     """The lecture's questions about the data set, answered from the arrays."""
     pixels = data.train_images.astype(np.float32) / 255
     return {

@@ -14,7 +14,7 @@ import hashlib
 
 import numpy as np
 
-from firstnet.data.sources import MNIST
+from firstnet.data.sources import LabelledData
 from firstnet.errors import ConfigError
 
 VALIDATION_SIZE = 10_000  # of the 60,000 training images; the other 50,000 train the trials
@@ -32,7 +32,9 @@ def digest(indices: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()[:16]
 
 
-def validation_split(data: MNIST, size: int = VALIDATION_SIZE, seed: int = 0) -> tuple[MNIST, dict]:
+def validation_split(
+    data: LabelledData, size: int = VALIDATION_SIZE, seed: int = 0
+) -> tuple[LabelledData, dict]:
     """(the set whose training arrays are the rows kept for training and whose "test" arrays are
     the held-out rows, the split's record {"size", "seed", "digest"}).
 

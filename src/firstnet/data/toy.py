@@ -1,10 +1,10 @@
 """Two-dimensional toy data sets for watching a decision boundary form: moons, circles, XOR,
 spirals, blobs.
 
-Each is an `MNIST` as far as the training loop cares (the class holds four arrays, `num_classes`,
-`subset`), with float32 points (N, 2) in place of images, so the one `Trainer` trains on them
-unchanged. Points lie roughly in [-1, 1]^2, so the models need no normalisation. Generated with
-NumPy from a seed: the same arguments always give the same points.
+Each is a `LabelledData` (four arrays, `num_classes`, `subset`) with float32 points (N, 2) in
+place of images, so the one `Trainer` trains on them unchanged. Points lie roughly in [-1, 1]^2, so
+the models need no normalisation. Generated with NumPy from a seed: the same arguments always give
+the same points.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from firstnet.data.sources import MNIST
+from firstnet.data.sources import LabelledData
 from firstnet.errors import ConfigError
 
 TOY_DATASETS = ("moons", "circles", "xor", "spirals", "blobs")
@@ -21,7 +21,7 @@ FIXED_CLASSES = {"moons": 2, "circles": 2, "xor": 2}  # the others take --classe
 
 
 @dataclass(frozen=True)
-class ToyData(MNIST):
+class ToyData(LabelledData):
     """Points (N, 2) float32 and labels (N,) int64, split into train and test."""
 
 

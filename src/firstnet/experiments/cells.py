@@ -20,7 +20,7 @@ from pathlib import Path
 
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.errors import DivergedError, FirstnetError
 from firstnet.trainer import Trainer
 
@@ -47,7 +47,7 @@ class Context:
     """How an experiment runs: the data, where it writes, which seeds, and the callbacks of the
     caller."""
 
-    data: MNIST
+    data: LabelledData
     out_dir: Path  # this experiment's folder, e.g. runs/experiments/activations
     seeds: int
     on_start: Callable[[int, int, Cell], None] = lambda index, total, cell: None
@@ -137,7 +137,7 @@ def training_cell(key: str, cfg: TrainConfig, label: str, **extra) -> Cell:
     return Cell(key, {"train": cfg.to_dict(), **extra}, label)
 
 
-def cell_trainer(cell: Cell, data: MNIST) -> Trainer:
+def cell_trainer(cell: Cell, data: LabelledData) -> Trainer:
     """A fresh Trainer for a cell made by `training_cell`, on `data`."""
     return Trainer(TrainConfig.from_dict(cell.config["train"]), data)
 

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from firstnet.activations import SATURATION
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.models import MLP
 
 
-def fixed_batch(data: MNIST, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_batch(data: LabelledData, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `size` training images as floats in [0, 1] (B, 1, 28, 28) and their labels (B,)."""
     images = torch.tensor(data.train_images[:size], dtype=torch.float32).div_(255).unsqueeze(1)
     return images, torch.tensor(data.train_labels[:size], dtype=torch.int64)

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from firstnet.atomic import atomic_write
-from firstnet.datasets import DATASETS
+from firstnet.data.datasets import DATASETS
 from firstnet.device import environment, hardware
 from firstnet.experiments.cells import Context
 from firstnet.stats import mean_std

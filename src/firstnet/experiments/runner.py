@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firstnet.atomic import atomic_write
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.experiments import EXPERIMENTS
 from firstnet.experiments.cells import Cell, Context
 from firstnet.experiments.results import RESULTS_MD
@@ -25,7 +25,7 @@ def experiment_module(name: str):
 
 def run_experiment(
     name: str,
-    data: MNIST,
+    data: LabelledData,
     out_dir: Path,
     quick: bool,
     seeds: int | None,

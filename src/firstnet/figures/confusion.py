@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.figures.digits import image_grid
 from firstnet.figures.style import PALETTE, save, styled, subplots
 
 
-def confusion_figures(report: dict, model: str, data: MNIST, out_dir: Path) -> list[str]:
+def confusion_figures(report: dict, model: str, data: LabelledData, out_dir: Path) -> list[str]:
     """confusion.png and errors.png of a run's test report (`Run.evaluate`) drawn into `out_dir`;
     their paths."""
     worst = np.array(report["worst"], dtype=np.int64)

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from firstnet.data import MNIST
-from firstnet.datasets import DATASETS
+from firstnet.data import LabelledData
+from firstnet.data.datasets import DATASETS
 from firstnet.figures.style import save, styled, subplots
 
 
-def sample_digits(data: MNIST, path: Path | None, per_class: int = 4):
+def sample_digits(data: LabelledData, path: Path | None, per_class: int = 4):
     """A PNG grid of the first `per_class` training images of each digit: one column per class."""
     labels = data.train_labels
     first = np.stack([np.flatnonzero(labels == c)[:per_class] for c in range(10)], axis=1).ravel()

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST
+from firstnet.data import LabelledData
 from firstnet.figures.style import PALETTE, figure, save, styled
 from firstnet.trainer import Trainer, to_device_tensors
 
@@ -128,7 +128,7 @@ def loss_along(
 
 
 def train_with_trajectory(
-    cfg: TrainConfig, data: MNIST, on_progress=None
+    cfg: TrainConfig, data: LabelledData, on_progress=None
 ) -> tuple[Trainer, torch.Tensor]:
     """Train with the one Trainer, keeping up to TRAJECTORY_POINTS + 2 flat parameter snapshots (T,
     P): the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained
@@ -152,7 +152,7 @@ def train_with_trajectory(
 
 def mnist_loss_slices(
     cfg: TrainConfig,
-    data: MNIST,
+    data: LabelledData,
     size: int = 21,
     images: int = 2000,
     seed: int = 0,

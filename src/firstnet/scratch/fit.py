@@ -32,7 +32,7 @@ from firstnet.scratch.mlp import (
 
 if TYPE_CHECKING:
     from firstnet.config import TrainConfig
-    from firstnet.data import MNIST
+    from firstnet.data import LabelledData
 
 # The TrainConfig fields the NumPy trainer honours (the `firstnet scratch` options) and those it
 # fixes.
@@ -133,7 +133,7 @@ def evaluate(
 class ScratchTrainer:
     """Trains the NumPy MLP with the settings of a TrainConfig (model "mlp", depth 2, SGD, fp32)."""
 
-    def __init__(self, cfg: TrainConfig, data: MNIST) -> None:
+    def __init__(self, cfg: TrainConfig, data: LabelledData) -> None:
         check_config(cfg)
         self.cfg, self.activation = cfg, get_activation(cfg.activation)
         data = data.subset(cfg.train_limit, cfg.test_limit)

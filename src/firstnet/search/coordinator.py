@@ -22,7 +22,7 @@ from pathlib import Path
 
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
-from firstnet.data import MNIST, validation_split
+from firstnet.data import LabelledData, validation_split
 from firstnet.errors import ConfigError
 from firstnet.search import space as spaces
 from firstnet.search import study as studies
@@ -312,7 +312,7 @@ def summarise(study, settings: StudySettings, out_dir: Path) -> dict:
 
 
 def retrain_best(
-    best: dict, out_dir: Path, data: MNIST, on_epoch: Callable[[dict], None] | None = None
+    best: dict, out_dir: Path, data: LabelledData, on_epoch: Callable[[dict], None] | None = None
 ) -> dict | None:
     """The best config trained on all training images into out_dir/best-run; its test accuracy,
     the only time the study touches the test set, goes to final.json (and comes back, with

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from firstnet.datasets import DATASETS
+from firstnet.data.datasets import DATASETS
 from firstnet.serve import registry
 from firstnet.serve.batching import Batcher
 from firstnet.serve.inputs import (

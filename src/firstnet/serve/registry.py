@@ -12,7 +12,7 @@ import torch
 
 from firstnet import runs
 from firstnet.config import MODELS, TrainConfig
-from firstnet.datasets import DATASETS
+from firstnet.data.datasets import DATASETS
 from firstnet.device import inference_precision
 from firstnet.errors import CheckpointError, FirstnetError, ServeError
 from firstnet.evaluate import probabilities
