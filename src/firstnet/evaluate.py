@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from firstnet.device import autocast, inference_precision
-from firstnet.schedule import EVAL_BATCH
+from firstnet.reporting import EVAL_BATCH
 
 # Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty,
 # so a circular roll is a shift.

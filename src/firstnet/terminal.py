@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from firstnet.data import LabelledData
-    from firstnet.schedule import ProgressRecord
+    from firstnet.reporting import ProgressRecord
 
 # Piped or redirected output is never wrapped (rich would wrap at 80 columns): a printed command
 # stays pasteable, a line greppable; tables take the width they need. On a terminal: its width.

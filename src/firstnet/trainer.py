@@ -22,13 +22,8 @@ from firstnet.device import autocast, resolve_device, resolve_precision
 from firstnet.errors import ConfigError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
-from firstnet.schedule import (
-    LOG_EVERY,
-    ProgressRecord,
-    check_and_report,
-    epoch_record,
-    learning_rate,
-)
+from firstnet.reporting import LOG_EVERY, ProgressRecord, check_and_report, epoch_record
+from firstnet.schedule import learning_rate
 from firstnet.static_step import StaticStep
 
 

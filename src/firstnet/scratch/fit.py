@@ -19,7 +19,8 @@ import numpy as np
 from firstnet.activations import get_activation
 from firstnet.config import INPUT_DIM, NUM_CLASSES
 from firstnet.errors import ConfigError
-from firstnet.schedule import LOG_EVERY, check_and_report, epoch_record, learning_rate
+from firstnet.reporting import LOG_EVERY, check_and_report, epoch_record
+from firstnet.schedule import learning_rate
 from firstnet.scratch.mlp import (
     Params,
     backward,

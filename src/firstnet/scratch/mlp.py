@@ -16,7 +16,7 @@ import numpy as np
 from firstnet.activations import Activation, get_activation
 from firstnet.config import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
-from firstnet.schedule import EVAL_BATCH
+from firstnet.reporting import EVAL_BATCH
 
 Params = dict[str, np.ndarray]  # "W1", "b1", "W2", "b2", "W3", "b3"
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
