@@ -59,7 +59,7 @@ def test_toy_data_sets_are_balanced_deterministic_and_bounded(name):
         ({"name": "moons", "classes": 3}, "moons has 2 classes"),
         ({"classes": 9}, "2..8"),
         ({"points": 5}, "at least"),
-        ({"noise": -0.1}, "--noise"),
+        ({"noise": -0.1}, "^noise must lie in"),
     ],
 )
 def test_bad_toy_arguments_are_refused(kwargs, message):

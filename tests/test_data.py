@@ -574,7 +574,7 @@ def test_offline_raises_data_not_found_with_what_to_do_and_leaves_cache_empty(tm
     assert err.exit_code == 2
     message = str(err)
     assert "MNIST not found and could not be downloaded" in message
-    for hint in ("--data-dir", "FIRSTNET_DATA_DIR", "FIRSTNET_MIRRORS"):
+    for hint in ("data_dir=FOLDER", "FIRSTNET_DATA_DIR", "FIRSTNET_MIRRORS"):
         assert hint in message
     assert str(cache) in message  # where it looked
     assert mirrors[0] in message and mirrors[1] in message  # what failed

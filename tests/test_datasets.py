@@ -151,7 +151,7 @@ def test_files_of_one_set_given_for_another_are_refused_by_name(tmp_path, monkey
     monkeypatch.setitem(DATASETS, "kmnist", other)
     assert whose("test_images", sums["test_images"]) == "KMNIST"
     with pytest.raises(
-        DataFormatError, match="this is KMNIST's file, not MNIST's -- pass --dataset"
+        DataFormatError, match="this is KMNIST.s file, not MNIST.s -- pass dataset=kmnist"
     ):
         load_dataset(tmp_path / "other")
     assert load_dataset(tmp_path / "other", dataset="kmnist").dataset == "kmnist"

@@ -78,7 +78,7 @@ def test_diverging_run_stops_with_advice(small_mnist):
     trainer = ScratchTrainer(
         small_config(lr=1e6, schedule="constant", weight_decay=0.0), small_mnist
     )
-    with np.errstate(all="ignore"), pytest.raises(DivergedError, match="smaller --lr"):
+    with np.errstate(all="ignore"), pytest.raises(DivergedError, match="smaller lr"):
         trainer.run()
 
 

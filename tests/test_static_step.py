@@ -76,7 +76,7 @@ def test_static_step_resumes_mid_epoch_exactly(small_mnist):
 
 
 def test_static_step_refuses_what_it_cannot_capture(small_mnist):
-    with pytest.raises(ConfigError, match="--graph needs --optimizer sgd"):
+    with pytest.raises(ConfigError, match="graph needs optimizer sgd"):
         Trainer(small_config(graph=True, optimizer="adamw"), small_mnist)
     with pytest.raises(ConfigError, match="at least one full batch"):
         Trainer(small_config(graph=True, batch_size=5000), small_mnist)

@@ -70,7 +70,7 @@ def test_should_stop_halts_between_batches(small_mnist):
 
 def test_divergence_is_detected_with_advice(small_mnist):
     trainer = Trainer(small_config(lr=1e6, schedule="constant", label_smoothing=0.0), small_mnist)
-    with pytest.raises(DivergedError, match="smaller --lr"):
+    with pytest.raises(DivergedError, match="smaller lr"):
         trainer.run()
 
 
@@ -227,7 +227,7 @@ def test_on_step_is_called_after_every_step_with_the_step_count(small_mnist):
 def test_mps_without_an_apple_gpu_is_a_clear_error(small_mnist):
     if torch.backends.mps.is_available():
         pytest.skip("an Apple GPU is present")
-    with pytest.raises(ConfigError, match="--device mps: no Apple GPU"):
+    with pytest.raises(ConfigError, match="device mps: no Apple GPU"):
         Trainer(small_config(device="mps"), small_mnist)
 
 

@@ -103,11 +103,6 @@ MEMORISE_RECIPE = {
 }
 
 
-def flag_of(name: str) -> str:
-    """The command-line flag of TrainConfig field `name`: --batch-size for batch_size."""
-    return "--" + name.replace("_", "-")
-
-
 def opt(default, help_text: str, choices=None):
     return field(default=default, metadata={"help": help_text, "choices": choices})
 
@@ -168,8 +163,8 @@ class TrainConfig:
             if choices and value is not None and value not in choices:
                 nearest = difflib.get_close_matches(str(value), choices, n=1)
                 hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
-                flag = flag_of(f.name)
-                raise ConfigError(f"{flag}: {value!r} is not one of {', '.join(choices)}{hint}")
+                message = f"{f.name}: {value!r} is not one of {', '.join(choices)}{hint}"
+                raise ConfigError(message, (f.name,))
         own = DATASET_RECIPES.get(self.dataset, {}).get(self.model, {})
         own = own | DEVICE_RECIPES.get(self.device, {}).get(self.model, {})
         for name, value in (MODEL_DEFAULTS[self.model] | own).items():
@@ -185,17 +180,19 @@ class TrainConfig:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise ConfigError(f"{flag_of(name)} must be positive, got {value}")
+                raise ConfigError(f"{name} must be positive, got {value}", (name,))
         if self.depth < 0 or not 0 <= self.augment <= 8:
             raise ConfigError(
-                f"--depth must be >= 0 and --augment in 0..8, got {self.depth} and {self.augment}"
+                f"depth must be >= 0 and augment in 0..8, got {self.depth} and {self.augment}",
+                ("depth", "augment"),
             )
         if not 0 <= self.warmup < 1 or not 0 <= self.label_smoothing < 1:
-            raise ConfigError("--warmup and --label-smoothing must lie in [0, 1)")
+            message = "warmup and label_smoothing must lie in [0, 1)"
+            raise ConfigError(message, ("warmup", "label_smoothing"))
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{flag_of(name)} must be at least 1, got {value}")
+                raise ConfigError(f"{name} must be at least 1, got {value}", (name,))
         check_size(self)
 
     def to_dict(self) -> dict:
@@ -237,18 +234,16 @@ def check_types(cfg: TrainConfig) -> None:
             continue
         base = kind.removesuffix(" | None")
         if not TYPE_CHECKS[base](value):
-            flag = flag_of(f.name)
-            raise ConfigError(
-                f"{flag}: expected {'an' if base == 'int' else 'a'} {base}, got {value!r}"
-            )
+            article = "an" if base == "int" else "a"
+            raise ConfigError(f"{f.name}: expected {article} {base}, got {value!r}", (f.name,))
 
 
 def check_size(cfg: TrainConfig) -> None:
     """The size fields lie under LIMITS, and the MLP under MAX_PARAMETERS."""
     for name, limit in LIMITS.items():
         if getattr(cfg, name) > limit:
-            flag = flag_of(name)
-            raise ConfigError(f"{flag} is at most {limit:,}, got {getattr(cfg, name):,}")
+            message = f"{name} is at most {limit:,}, got {getattr(cfg, name):,}"
+            raise ConfigError(message, (name,))
     hidden = cfg.hidden
     layers = INPUT_DIM * hidden + hidden + (cfg.depth - 1) * (hidden * hidden + hidden)
     if (
@@ -258,5 +253,6 @@ def check_size(cfg: TrainConfig) -> None:
     ):
         raise ConfigError(
             f"an MLP of {cfg.depth} hidden layers of {hidden} units has over {MAX_PARAMETERS:,} "
-            "parameters; use a smaller --hidden or --depth"
+            "parameters; use a smaller hidden or depth",
+            ("hidden", "depth"),
         )

@@ -21,16 +21,17 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
     if name == "mps" and not mps:
-        raise ConfigError(
-            "--device mps: no Apple GPU (MPS) is available (use --device cpu or auto)"
-        )
+        message = "device mps: no Apple GPU (MPS) is available (use device cpu or auto)"
+        raise ConfigError(message, ("device",))
     if name == "cuda" and not torch.cuda.is_available():
         if torch.version.cuda is None:
             raise ConfigError(
-                f"--device cuda: this torch ({torch.__version__}) is a CPU-only build; install a "
-                "CUDA build of torch (see the README), or use --device cpu or auto"
+                f"device cuda: this torch ({torch.__version__}) is a CPU-only build; install a "
+                "CUDA build of torch (see the README), or use device cpu or auto",
+                ("device",),
             )
-        raise ConfigError("--device cuda: no CUDA GPU is available (use --device cpu or auto)")
+        message = "device cuda: no CUDA GPU is available (use device cpu or auto)"
+        raise ConfigError(message, ("device",))
     return torch.device(name)
 
 
@@ -38,7 +39,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     """ "auto" becomes bf16 where the hardware computes it natively (AVX-512 BF16 or AMX CPUs, bf16
     GPUs)."""
     if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("--precision fp16 needs a CUDA device; on the CPU use bf16")
+        message = "precision fp16 needs a CUDA device; on the CPU use bf16"
+        raise ConfigError(message, ("precision",))
     if precision != "auto":
         return precision
     if device.type == "cuda":

@@ -2,9 +2,16 @@
 
 
 class FirstnetError(Exception):
-    """Base class: a problem with the user's input or environment, not a bug."""
+    """Base class: a problem with the user's input or environment, not a bug.
+
+    A message names an option by its Python name (`label_smoothing`, as `firstnet.train` takes
+    it) and lists it in `fields`; the command line shows it as its flag (`--label-smoothing`)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class DataFormatError(FirstnetError):

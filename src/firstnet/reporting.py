@@ -57,7 +57,8 @@ def check_and_report(on_progress, position: tuple, sums, samples: int, seconds: 
     if not math.isfinite(loss_sum):
         raise DivergedError(
             f"training diverged: the loss became {loss_sum / count} in epoch {epoch}, "
-            f"batch {batch} (lr {lr:.3g}); try a smaller --lr"
+            f"batch {batch} (at a rate of {lr:.3g}); try a smaller lr",
+            ("lr",),
         )
     if on_progress:
         speed = samples / max(seconds, 1e-9)

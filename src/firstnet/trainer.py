@@ -122,9 +122,11 @@ def uses_static_step(cfg: TrainConfig, device: torch.device, examples: int) -> b
             and examples >= cfg.batch_size
         )
     if cfg.graph and (cfg.optimizer != "sgd" or cfg.compile):
-        raise ConfigError("--graph needs --optimizer sgd and no --compile")
+        fields = ("graph", "optimizer", "compile")
+        raise ConfigError("graph needs optimizer sgd and no compile", fields)
     if cfg.graph and examples < cfg.batch_size:
-        raise ConfigError(f"--graph needs at least one full batch ({cfg.batch_size} images)")
+        message = f"graph needs at least one full batch ({cfg.batch_size} images)"
+        raise ConfigError(message, ("graph",))
     return cfg.graph
 
 

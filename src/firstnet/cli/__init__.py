@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser({args.command: values}).parse_args(argv)
         return args.handler(args)
     except FirstnetError as error:
-        print(f"firstnet: error: {error}", file=sys.stderr)
+        print(f"firstnet: error: {options.in_flags(error)}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("firstnet: interrupted", file=sys.stderr)

@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig, flag_of
+from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
 from firstnet.data.datasets import DATASET_HELP, DATASETS
-from firstnet.errors import ConfigError
+from firstnet.errors import ConfigError, FirstnetError
 
 TYPES = {"int": int, "float": float, "str": str}
 DATA_HELP = (
@@ -42,6 +42,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of an option's Python name: --batch-size for batch_size."""
+    return "--" + name.replace("_", "-")
+
+
+def in_flags(error: FirstnetError) -> str:
+    """The error's message with each option it names (its `fields`) as the flag a command takes:
+    "--label-smoothing must lie in [0, 1)" for "label_smoothing must lie in [0, 1)"."""
+    text = str(error)
+    for name in error.fields:
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag_of(name), text)
+    return text
 
 
 def add_command(sub, name: str, handler) -> argparse.ArgumentParser:

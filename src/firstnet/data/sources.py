@@ -112,14 +112,15 @@ def build_set(
             other = whose(key, digest)
             why = (
                 f"this is {other}'s file, not {spec.title}'s -- pass "
-                f"--dataset {other.lower()}, or put {spec.title}'s files there"
+                f"dataset={other.lower()}, or put {spec.title}'s files there"
                 if other
                 else f"the file is corrupt or not {spec.title} -- delete it and run again to "
                 "re-download"
             )
             raise DataFormatError(
                 f"{names[key]}: SHA-256 mismatch (got {digest[:16]}..., expected "
-                f"{checksums[key][:16]}...); {why}"
+                f"{checksums[key][:16]}...); {why}",
+                ("dataset",),
             )
         arrays[key] = parse_idx(content, names[key])
     for split in ("train", "test"):
@@ -153,8 +154,8 @@ def missing_in(folder: Path, spec: DataSet) -> str:
         missing = [name for name in FILE_NAMES.values() if file_in(folder, name) is None]
         what = "it lacks " + ", ".join(f"{name}[.gz]" for name in missing)
     return (
-        f"{spec.title} not found in {folder} (named by --data-dir or {spec.env}_DATA_DIR): {what}. "
-        f"Fix: put the four {spec.title} files there, or leave out --data-dir (and "
+        f"{spec.title} not found in {folder} (named by data_dir or {spec.env}_DATA_DIR): {what}. "
+        f"Fix: put the four {spec.title} files there, or leave out data_dir (and "
         f"{spec.env}_DATA_DIR) to use the cache and the mirrors in {spec.env}_MIRRORS"
     )
 
@@ -320,7 +321,7 @@ def load_dataset(
         for folder in (Path(data_dir), Path(data_dir) / spec.torchvision / "raw"):
             if (found := load_dir(folder, checksums, spec)) is not None:
                 return found
-        raise DataNotFoundError(missing_in(Path(data_dir), spec))
+        raise DataNotFoundError(missing_in(Path(data_dir), spec), ("data_dir",))
     folders = [cache] + [root / spec.torchvision / "raw" for root in torchvision_roots()]
     for folder in folders + list(spec.local):
         try:
@@ -353,9 +354,10 @@ def load_dataset(
             f"  Fix: connect to the internet and run again; or put the four {spec.title} files "
             "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
             "t10k-images-idx3-ubyte[.gz], "
-            "t10k-labels-idx1-ubyte[.gz]) in a folder and pass --data-dir FOLDER (or set "
+            "t10k-labels-idx1-ubyte[.gz]) in a folder and pass data_dir=FOLDER (or set "
             f"{spec.env}_DATA_DIR); "
-            f"or set {spec.env}_MIRRORS to reachable base URLs (file:// allowed)."
+            f"or set {spec.env}_MIRRORS to reachable base URLs (file:// allowed).",
+            ("data_dir",),
         )
     return load_dir(cache, checksums, spec)
 

@@ -90,14 +90,15 @@ def make_toy(
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(TOY_DATASETS)}")
     fixed = FIXED_CLASSES.get(name)
     if fixed and classes not in (None, fixed):
-        raise ConfigError(f"{name} has {fixed} classes; --classes applies to spirals and blobs")
+        message = f"{name} has {fixed} classes; classes applies to spirals and blobs"
+        raise ConfigError(message, ("classes",))
     classes = fixed or classes or 2
     if not 2 <= classes <= 8:
-        raise ConfigError(f"--classes must lie in 2..8, got {classes}")
+        raise ConfigError(f"classes must lie in 2..8, got {classes}", ("classes",))
     if points < 4 * classes or not 0 < test_fraction < 1:
         raise ConfigError(f"need at least {4 * classes} points and a test fraction in (0, 1)")
     if not 0 <= noise <= 1:
-        raise ConfigError(f"--noise must lie in [0, 1], got {noise}")
+        raise ConfigError(f"noise must lie in [0, 1], got {noise}", ("noise",))
     rng = np.random.default_rng(seed)
     features, labels = make_points(name, points, noise, classes, rng)
     cut = points - max(classes, round(points * test_fraction))

@@ -80,7 +80,8 @@ class SGD:
     ) -> None:
         if momentum < 0 or weight_decay < 0:
             raise ConfigError(
-                f"--momentum and --weight-decay must be >= 0, got {momentum} and {weight_decay}"
+                f"momentum and weight_decay must be >= 0, got {momentum} and {weight_decay}",
+                ("momentum", "weight_decay"),
             )
         self.momentum, self.nesterov, self.weight_decay = (
             momentum,
@@ -117,7 +118,7 @@ def check_config(cfg: TrainConfig) -> None:
             continue
         if f.name not in (*CONFIG_FIELDS, "device") and value != supported:
             raise ConfigError(
-                f"the NumPy MLP trains with {f.name} {supported!r} only, got {value!r}"
+                f"the NumPy MLP trains with {f.name} {supported!r} only, got {value!r}", (f.name,)
             )
 
 

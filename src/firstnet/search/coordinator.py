@@ -138,7 +138,7 @@ def study_settings(
     budget = "quick" if quick else "default"
     trials = trials if trials is not None else BUDGETS[budget]["trials"]
     if trials < 1:
-        raise ConfigError(f"trials (--trials) must be at least 1, got {trials}")
+        raise ConfigError(f"trials must be at least 1, got {trials}", ("trials",))
     return StudySettings(
         name=study, dataset=dataset, objectives=tuple(objective.split(",")), space=checked,
         split={"size": validation_size, "seed": seed}, trials=trials, seed=seed, device=device,
@@ -263,7 +263,8 @@ def join(
         saved = read_study_json(Path(out_dir))
         storage_url, name = saved["storage"], StudySettings.from_dict(saved["settings"]).name
     else:
-        raise ConfigError("--worker needs --storage URL (and --study NAME) or --out-dir DIR")
+        message = "a worker needs storage=URL (and study=NAME) or out_dir=DIR"
+        raise ConfigError(message, ("storage", "study", "out_dir"))
     opened = studies.open_storage(storage_url, heartbeat)
     the_study, settings = studies.load(opened, name, worker_index)
     set_threads(threads)

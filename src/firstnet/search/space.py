@@ -141,7 +141,7 @@ def fix(space: dict, assignments: list[str]) -> dict:
     for text in assignments:
         field, sep, raw = text.partition("=")
         if not sep:
-            raise ConfigError(f"--fix expects FIELD=VALUE, got {text!r}")
+            raise ConfigError(f"fix expects FIELD=VALUE, got {text!r}", ("fix",))
         check_field(field, "--fix")
         try:
             value = json.loads(raw)

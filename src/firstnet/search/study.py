@@ -140,7 +140,8 @@ def sampler_for(
     if name == "grid":
         return optuna.samplers.GridSampler(spaces.grid(settings.space), seed=seed)
     if multi:
-        raise ConfigError("--sampler cmaes optimises one objective; use tpe for several")
+        message = "sampler cmaes optimises one objective; use tpe for several"
+        raise ConfigError(message, ("sampler",))
     # CMA-ES samples the numeric params; the categorical ones come from random sampling
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
