@@ -206,7 +206,7 @@ def bench(
     """`firstnet bench`: `seeds` runs (seeds 0 .. seeds-1) of a model's recipe; accuracy mean,
     std, min and max, median seconds, the median time to 98/99/99.5% (`time_to`), the precision,
     the hardware. With `reference`, pytorch/examples' MNIST recipe trained once beside it
-    (`firstnet.reference`; stopped after `reference_cap` seconds when given).
+    (`firstnet.reference`; stopped after `reference_cap` seconds and one epoch, when given).
 
     >>> result = bench("linear", seeds=2, epochs=1, train_limit=2000, progress=False)
     >>> result["runs"], result["time_to"][0.995]["reached"]

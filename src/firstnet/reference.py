@@ -61,7 +61,8 @@ def examples_run(
     on_epoch: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train the pytorch/examples recipe; a history like firstnet's (`epoch`, `test_acc`,
-    `elapsed_s` per epoch). Stops early past `time_cap` seconds (the history so far)."""
+    `elapsed_s` per epoch). Stops early past `time_cap` seconds, once it has finished an epoch
+    (the history so far)."""
     torch.manual_seed(seed)
     model = ExampleNet().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
@@ -78,7 +79,7 @@ def examples_run(
             optimizer.zero_grad()
             F.nll_loss(model(images), labels).backward()
             optimizer.step()
-            if time_cap and time.perf_counter() - start > time_cap:
+            if time_cap and history and time.perf_counter() - start > time_cap:
                 return history
         scheduler.step()
         model.eval()

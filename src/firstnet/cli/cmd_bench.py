@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="stop the reference after this many seconds (default: all 14 epochs)",
+        help="stop the reference after this many seconds, once it has finished an epoch "
+        "(default: all 14 epochs)",
     )
     options.add(bench, "json")
     fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")]
