@@ -1,6 +1,6 @@
 """Small budgets for tests that run the product's own code paths: the experiments' TINY budgets
 (tests of the experiments, the report and the notebooks use them) and smaller trainings for the
-notebooks, whose claims the accuracy gates prove at full budget."""
+notebooks, whose claims the accuracy gates prove at full budget, and a smaller search for them."""
 
 from __future__ import annotations
 
@@ -62,6 +62,15 @@ def use_smaller_trainings(**limits) -> None:
 
     for name in ("train", "train_numpy"):
         setattr(firstnet, name, functools.partial(getattr(firstnet, name), **limits))
+
+
+def use_smaller_searches(train_images: int) -> None:
+    """`firstnet.architecture_search` on the first `train_images` training images (its held-out
+    split drawn from them, its best retrained on them), in this process (a notebook's kernel)."""
+    from firstnet.search import coordinator
+
+    load = coordinator.load_data
+    coordinator.load_data = lambda *args, **kwargs: load(*args, **kwargs).subset(train_images)
 
 
 assert set(TINY) == set(EXPERIMENTS), "every experiment needs a TINY budget here"

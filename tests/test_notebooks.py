@@ -55,7 +55,7 @@ BUDGETS = {
     "03": "use_smaller_trainings(train_limit=10_000)",
     "04": "use_tiny_budgets()",
     "06": "use_smaller_trainings(train_limit=12_000, tta=False)",
-    "07": "use_tiny_budgets()",
+    "07": "use_tiny_budgets()\nuse_smaller_searches(train_images=20_000)",
 }
 
 

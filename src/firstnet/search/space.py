@@ -138,20 +138,22 @@ def fix(space: dict, assignments: list[str]) -> dict:
     """A copy of `space` with each "FIELD=VALUE" fixed (VALUE parsed as JSON, else a string) and
     the params that set FIELD dropped."""
     params, fixed = dict(space["params"]), dict(space.get("fixed", {}))
-    for text in assignments:
-        field, sep, raw = text.partition("=")
-        if not sep:
-            raise ConfigError(f"fix expects FIELD=VALUE, got {text!r}", ("fix",))
-        check_field(field, "--fix")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-        fixed[field] = value
-        params = {n: s for n, s in params.items() if s.get("field", n) != field}
-    # params conditioned on a fixed field that rules them out never apply: drop them too
-    space = {"params": applicable(params, fixed), "fixed": fixed}
-    return check_space(space, "--fix")
+    try:
+        for text in assignments:
+            field, sep, raw = text.partition("=")
+            if not sep:
+                raise ConfigError(f"fix expects FIELD=VALUE, got {text!r}")
+            check_field(field, "fix")
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+            fixed[field] = value
+            params = {n: s for n, s in params.items() if s.get("field", n) != field}
+        # params conditioned on a fixed field that rules them out never apply: drop them too
+        return check_space({"params": applicable(params, fixed), "fixed": fixed}, "fix")
+    except ConfigError as error:  # the option is `fix` (the command's --fix)
+        raise ConfigError(str(error), ("fix",)) from None
 
 
 def applicable(params: dict, fixed: dict) -> dict:
