@@ -162,7 +162,7 @@ def test_fashion_mnist_given_for_mnist_is_refused_not_trained_on(tmp_path, capsy
     code = main(["train", "--model", "linear", "--data-dir", str(DEBIAN_FASHION), "--epochs", "1"])
     err = capsys.readouterr().err
     assert code != 0
-    assert "this is Fashion-MNIST's file, not MNIST's -- pass --dataset fashion-mnist" in err
+    assert "this is Fashion-MNIST's file, not MNIST's -- pass --dataset=fashion-mnist" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
