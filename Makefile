@@ -27,7 +27,9 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	# One worker per core (at most 4), each on one thread: on 2 cores, 2 workers of one thread
+	# finish the suite sooner than one of two threads (tests/conftest.py).
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist worksteal
 
 bench: install
 	$(BIN)/python benchmarks/mlp_speed.py

@@ -4,6 +4,7 @@ found."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -11,6 +12,22 @@ import pytest
 
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData, load_dataset
+
+# Under pytest-xdist (`make test` runs one worker per core), each worker and the processes its tests
+# start compute on one thread: two workers of two torch threads each on two cores run slower than
+# one worker alone.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (marked `longest`), in their order: with several workers the
+    others share the rest meanwhile, instead of one of them finishing alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
 
 
 @pytest.fixture(scope="session")
@@ -54,11 +71,20 @@ def small_config(**overrides) -> TrainConfig:
 
 
 def default_run(tmp_path_factory, model: str) -> Path:
-    """`firstnet train --model MODEL` with every default, as a run directory."""
+    """`firstnet train --model MODEL` with every default, as a run directory, trained once per test
+    run: with several workers (`pytest -n`), the first that needs it trains it, the others wait
+    for it and read it."""
     from firstnet.cli import main
 
-    runs_dir = tmp_path_factory.mktemp(f"default-{model}")
-    assert main(["train", "--model", model, "--runs-dir", str(runs_dir), "--name", model]) == 0
+    shared = tmp_path_factory.getbasetemp()
+    if WORKER:
+        shared = shared.parent  # the session's folder, above each worker's own
+    runs_dir = shared / f"default-{model}"
+    with open(shared / f"default-{model}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (runs_dir / model / "model.safetensors").is_file():
+            argv = ["train", "--model", model, "--runs-dir", str(runs_dir), "--name", model]
+            assert main(argv) == 0
     return runs_dir / model
 
 

@@ -47,6 +47,7 @@ def test_fashion_mnist_linear_and_mlp_defaults_reach_83_and_87_5_percent(fashion
     assert mlp[-1]["test_acc"] >= 0.875, mlp[-1]
 
 
+@pytest.mark.longest
 def test_fashion_mnist_cnn_default_reaches_92_5_percent(fashion, tmp_path):
     """`firstnet train --dataset fashion-mnist --model cnn`, every default (its own recipe: 10
     epochs, 1-pixel shifts; about a minute on 2 cores; 3 seeds in the README)."""
@@ -72,6 +73,7 @@ def test_pictures_of_digits_are_read_like_mnist(run, target, request, mnist, tmp
     assert len(photos) >= 30 and accuracy >= target, per_kind
 
 
+@pytest.mark.longest
 def test_minimal_example_reaches_99_5_percent_and_its_line_count_is_quoted(mnist, tmp_path):
     """examples/minimal.py is its own gate (exit status); it reads the IDX files the data layer
     verified."""

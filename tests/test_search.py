@@ -322,7 +322,8 @@ def test_wrong_search_arguments_are_one_clear_error(tmp_path, capsys):
         assert code != 0 and message in text and "secret" not in text, extra
     assert not (tmp_path / "s" / "study.json").exists()
     assert main(["search", "--worker"]) == 2
-    assert "a worker needs --storage=URL (and --study=NAME) or --out-dir=DIR" in capsys.readouterr().err
+    said = "a worker needs --storage=URL (and --study=NAME) or --out-dir=DIR"
+    assert said in capsys.readouterr().err
 
 
 # --- several workers, a killed worker, Ctrl-C and resume ------------------------------------------
