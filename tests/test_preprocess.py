@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from firstnet.errors import FirstnetError, ImageError
-from firstnet.preprocess import load_image, mnist_like
+from firstnet.preprocess import connected_parts, load_image, mnist_like
 
 
 def seven() -> np.ndarray:
@@ -335,3 +335,65 @@ def test_strokes_come_out_about_as_thick_as_mnist(grow):
     ink = mnist_like(1 - drawn) > 0.5
     mnist_ink = mnist_like(seven()) > 0.5
     assert 0.6 < ink.sum() / mnist_ink.sum() < 1.7  # the same amount of ink, within reason
+
+
+def flood_fill_parts(mask: np.ndarray) -> np.ndarray:
+    """The 8-connected parts of `mask` the plain way (a queue per part), numbered in the order of
+    their first pixel, row by row: the reference for connected_parts."""
+    labels = np.zeros(mask.shape, dtype=np.int64)
+    count = 0
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start], queue = count, [start]
+        while queue:
+            row, col = queue.pop()
+            for near in ((row + dy, col + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)):
+                inside = 0 <= near[0] < mask.shape[0] and 0 <= near[1] < mask.shape[1]
+                if inside and mask[near] and not labels[near]:
+                    labels[near] = count
+                    queue.append(near)
+    return labels
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two labellings group the pixels alike (labels may be numbered differently)."""
+    pairs = np.unique(np.stack([a.ravel(), b.ravel()]), axis=1)
+    return len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+@pytest.mark.parametrize("density", [0.2, 0.45, 0.6])
+@pytest.mark.parametrize("seed", range(3))
+def test_connected_parts_finds_the_parts_a_flood_fill_finds(density, seed):
+    mask = np.random.default_rng(seed).random((40, 50)) < density
+    labels = connected_parts(mask)
+    assert np.array_equal(labels > 0, mask)
+    assert same_partition(labels, flood_fill_parts(mask))
+    assert set(np.unique(labels)) == set(range(labels.max() + 1))  # 0, then 1, 2, ... each used
+
+
+def serpentine(side: int) -> np.ndarray:
+    """One stroke that winds across a side x side field, row after row: a path of about side^2/2
+    pixels, the worst case for labelling that spreads a label one pixel per pass (its cost:
+    benchmarks/preprocess_speed.py)."""
+    mask = np.zeros((side, side), dtype=bool)
+    mask[::2] = True
+    mask[1::4, -1] = True
+    mask[3::4, 0] = True
+    return mask
+
+
+def test_a_winding_stroke_is_one_part():
+    mask = serpentine(128)
+    labels = connected_parts(mask)
+    assert labels.max() == 1 and np.array_equal(labels > 0, mask)
+
+
+def test_a_canvas_drawing_and_the_same_digit_on_shaded_paper_agree():
+    canvas = upscale(seven(), 10)  # a clean drawing: flat white ground, dark ink, 280x280
+    rows, cols = np.mgrid[0:280, 0:280] / 280
+    paper = 0.95 - 0.3 * (rows + cols) / 2  # a photo's uneven light: its border is not flat
+    shaded = paper - (1 - canvas) * (paper - 0.05)
+    clean, photo = mnist_like(canvas) > 0.3, mnist_like(shaded) > 0.3
+    assert (clean & photo).sum() / (clean | photo).sum() > 0.6
