@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -33,7 +34,6 @@ from firstnet.serve.inputs import (
     image_from_bytes,
     model_input,
     parse_json,
-    png_size,
 )
 from firstnet.serve.registry import ServedModel
 from firstnet.version import __version__
@@ -92,32 +92,44 @@ class BodyLimit:
         return f"the request body ({size} bytes) is over the limit of {self.limit:,} bytes"
 
 
-# Decoding an upload and making it MNIST-like take up to a few hundred milliseconds of CPU for a
-# large image: both run in a small pool that `create_app` makes (app.state.decoders), so the event
-# loop (and /healthz) keeps answering while they do; one thread bounds the memory (a 2048x2048
-# upload needs about 100 MB while it is decoded).
-INLINE_PIXELS = 512 * 512  # smaller images take a few milliseconds: cheaper than a thread hop
+# Decoding an upload and making it MNIST-like are the server's image work: about a millisecond for
+# the page's drawing, a few hundred for a large upload. All of it runs in a one-thread pool that
+# `create_app` makes (app.state.decoders), never on the event loop, so /healthz and the other
+# requests keep their answers coming whatever is uploaded; one thread bounds the memory (a 2048x2048
+# upload needs about 100 MB while it is decoded). Work whose client has gone is dropped unstarted.
 
 
 async def off_loop(request: Request, function, *args):
-    """`function(*args)` in the app's decoding pool, awaited."""
-    pool = request.app.state.decoders
-    return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    """`function(*args)` in the app's image pool, awaited; dropped before it starts if the client
+    has gone meanwhile (the body is read, so the next message from the client is its leaving)."""
+    gone = threading.Event()
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        pool = request.app.state.decoders
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, unless_gone, gone, function, *args
+        )
+    finally:
+        watcher.cancel()
 
 
-async def decode(request: Request, data: bytes) -> np.ndarray:
-    """`image_from_bytes`, in the pool unless the PNG header announces a small image."""
-    size = png_size(data)
-    if size is not None and size[0] * size[1] <= INLINE_PIXELS:
-        return image_from_bytes(data)
-    return await off_loop(request, image_from_bytes, data)
+def unless_gone(gone: threading.Event, function, *args):
+    if gone.is_set():
+        raise BadRequest(499, "the client closed the connection before its image was read")
+    return function(*args)
 
 
 async def prepare(
     request: Request, gray: np.ndarray, preprocess: bool | None
 ) -> tuple[np.ndarray, bool]:
-    """`model_input`, in the pool for a large image."""
-    if gray.size <= INLINE_PIXELS:
+    """`model_input`: in the image pool, unless it is a 28x28 image taken as it is."""
+    if gray.shape == (28, 28) and preprocess is not True:
         return model_input(gray, preprocess)
     return await off_loop(request, model_input, gray, preprocess)
 
@@ -178,7 +190,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
             payload.get("preprocess"),
         )
     if media_type == "image/png":
-        return await decode(request, await request.body()), wanted, None
+        return await off_loop(request, image_from_bytes, await request.body()), wanted, None
     if media_type == "multipart/form-data":
         async with request.form(max_files=1, max_fields=4) as form:
             upload = form.get("image")
@@ -186,7 +198,7 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
                 raise BadRequest(422, 'the multipart form has no file in the field "image"')
             model = form.get("model")
             return (
-                await decode(request, await upload.read()),
+                await off_loop(request, image_from_bytes, await upload.read()),
                 model if isinstance(model, str) else wanted,
                 None,
             )

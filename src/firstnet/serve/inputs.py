@@ -97,13 +97,6 @@ def array_from_json(image) -> np.ndarray:
     return gray
 
 
-def png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG's IHDR chunk, or None if `data` does not start like a PNG."""
-    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
-        return None
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
 def image_from_bytes(data: bytes) -> np.ndarray:
     """A float32 (H, W) grayscale array in [0, 1] from the bytes of a PNG, and nothing else: the
     header is read first, so an oversized image is refused before it is decoded."""
