@@ -156,9 +156,8 @@ def figure_digits(
     >>> figure_digits(per_class=2).axes[0].get_title()
     '0'
     """
-    return style.handed_out(
-        sample_digits(data if data is not None else load_mnist(), None, per_class), path
-    )
+    data = data if data is not None else load_mnist()
+    return style.handed_out(sample_digits(data, None, per_class), path)
 
 
 def figure_confusion(run: Run, data: LabelledData | None = None, path: str | Path | None = None):
@@ -245,10 +244,9 @@ def architecture_search(
     what = signature(coordinator.study_settings).parameters  # the rest: how the study runs
     asked = {key: options.pop(key) for key in what & options.keys()}
     settings = coordinator.study_settings(quick=quick, trials=trials, fix=fixed, **asked)
-    resumed = options.get("resume") is not None  # its settings are the stored ones
-    return coordinator.search(
-        None if resumed else settings, out_dir=out_dir, trials=trials, retrain=retrain, **options
-    )
+    if options.get("resume") is not None:  # its settings are the stored ones
+        settings = None
+    return coordinator.search(settings, out_dir=out_dir, trials=trials, retrain=retrain, **options)
 
 
 def decision_boundary(
