@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from firstnet.errors import FirstnetError, ImageError
-from firstnet.preprocess import connected_parts, load_image, mnist_like
+from firstnet.preprocess import connected_parts, load_image, main_strokes, mnist_like
 
 
 def seven() -> np.ndarray:
@@ -397,3 +397,29 @@ def test_a_canvas_drawing_and_the_same_digit_on_shaded_paper_agree():
     shaded = paper - (1 - canvas) * (paper - 0.05)
     clean, photo = mnist_like(canvas) > 0.3, mnist_like(shaded) > 0.3
     assert (clean & photo).sum() / (clean | photo).sum() > 0.6
+
+
+def test_faint_pencil_on_slightly_noisy_paper_is_cropped_to_the_digit():
+    clean = upscale(seven(), 10)  # 280x280, dark ink on white
+    rng = np.random.default_rng(0)
+    pencil = 1 - 0.3 * (1 - clean) + rng.normal(0, 0.013, clean.shape)  # ink contrast 0.3 only
+    drawn, reference = mnist_like(np.clip(pencil, 0, 1)) > 0.3, mnist_like(clean) > 0.3
+    assert (drawn & reference).sum() / (drawn | reference).sum() > 0.6  # 0.27 when taken as flat
+
+
+def test_a_thin_pen_on_a_large_picture_comes_out_as_bright_strokes():
+    from PIL import ImageDraw
+
+    picture = Image.new("L", (800, 800), 255)  # a "7" in a 2-pixel line
+    ImageDraw.Draw(picture).line([(229, 171), (571, 171), (381, 657)], fill=0, width=2)
+    out = mnist_like(np.asarray(picture, dtype=np.float32) / 255)
+    assert (out > 0.5).sum() / (out > 0.1).sum() > 0.65  # 0.74; 0.57 when thickened while grey
+
+
+def test_a_speck_beside_a_stroke_on_a_clean_canvas_leaves_the_stroke_whole():
+    ink = np.zeros((1024, 1024), dtype=bool)
+    ink[150:900, 500:524] = True  # a stroke 24 pixels wide: a "1"
+    stroke = ink.copy()
+    ink[500:530, 532:562] = True  # a 30-pixel speck 8 pixels from it
+    kept = main_strokes(ink, clean=True)
+    assert kept[stroke].all() and not kept[500:530, 540:562].any()

@@ -47,8 +47,8 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
     border is flat (a canvas, a clean scan), else also where light falls unevenly, as in a photo (a
     morphological opening estimates it); keep the digit's strokes, not specks of dirt (connected
     parts much smaller than the largest); crop to the ink; bring the strokes to MNIST's thickness;
-    scale to fit 20x20; centre by mass. Every step costs a bounded number of passes over a copy at
-    most WORK_SIDE pixels on a side, whatever the drawing's shape.
+    scale to fit 20x20; centre by mass. Every step costs a bounded number of passes over the picture
+    or a smaller copy of it (WORK_SIDE, INK_SIDE), whatever the drawing's shape.
     """
     gray = np.asarray(gray, dtype=np.float32)
     if gray.ndim != 2 or min(gray.shape) < 1:
@@ -61,7 +61,7 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
         gray, border = 1.0 - gray, 1.0 - border
     ground = float(np.median(border))
     # a canvas or a clean scan: one tone under the ink; a photo: the light falls unevenly
-    flat = bool(np.quantile(np.abs(border - ground), 0.98) <= FLAT)
+    flat = bool(np.quantile(np.abs(border - ground), 0.98) <= FLAT * (gray.max() - ground))
     gray = np.clip(gray - (ground if flat else background(gray)), 0.0, 1.0)
     if gray.max() < INK_THRESHOLD:
         raise ImageError("the image is empty: no ink found")
@@ -79,7 +79,9 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
     return centre_by_mass(small)
 
 
-FLAT = 0.04  # a border whose tones all lie this close to their median is one flat ground
+# A border whose tones all lie this close to their median, as a fraction of the ink's contrast with
+# it, is one flat ground (faint pencil on slightly noisy paper is not).
+FLAT = 0.04
 STROKE_LEVEL = 0.35  # of the brightest ink: pixels above it belong to a stroke
 SPECK = 0.08  # a connected part under this fraction of the largest one's area is dirt, not a stroke
 WORK_SIDE = 128  # the background and the parts are found on a copy at most this large
@@ -100,14 +102,16 @@ def shrunk(image: np.ndarray) -> tuple[Image.Image, float]:
     return picture.resize(size, Image.Resampling.BILINEAR), factor
 
 
-def at_most(image: np.ndarray, side: int) -> np.ndarray:
-    """`image` (float) shrunk to at most `side` pixels on a side (area-averaged), or as it is."""
-    factor = side / max(image.shape)
-    if factor >= 1:
-        return image
-    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-    small = Image.fromarray(image.astype(np.float32)).resize(size, Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32)
+def pooled(image: np.ndarray, side: int, reduce) -> tuple[np.ndarray, int]:
+    """`image` shrunk by a whole factor k to at most `side` pixels on a side, each k x k block
+    taken by `reduce` (np.max keeps a thin line as bright; np.mean averages), and k."""
+    k = -(-max(image.shape) // side)
+    if k == 1:
+        return image, 1
+    height, width = -(-image.shape[0] // k) * k, -(-image.shape[1] // k) * k
+    padded = np.pad(image, ((0, height - image.shape[0]), (0, width - image.shape[1])))
+    blocks = padded.reshape(height // k, k, width // k, k)
+    return reduce(blocks, axis=(1, 3)).astype(np.float32), k
 
 
 def background(gray: np.ndarray) -> np.ndarray:
@@ -136,16 +140,23 @@ def main_strokes(mask: np.ndarray, clean: bool = False) -> np.ndarray:
     """A 0/1 float mask (H, W) of the connected parts of `mask` that are not specks (see SPECK),
     each part grown by a few pixels so that the strokes' soft edges are kept; everything else, a
     photo's faint noise too, is 0. `clean` (a flat ground, no noise): only the specks are 0."""
-    small, factor = shrunk(mask.astype(np.float32))
+    small, _ = shrunk(mask.astype(np.float32))
     labels = connected_parts(np.asarray(small) > 0.5)
     areas = np.bincount(labels.ravel())[1:]
     keep = np.concatenate([[False], areas >= SPECK * areas.max(initial=0)])
     if areas.size == 0 or (clean and keep[1:].all()):  # nothing found at this size, or no speck
         return np.ones_like(mask, dtype=np.float32)
-    part = keep[labels] if not clean else (labels > 0) & ~keep[labels]  # strokes, or specks
-    grown = Image.fromarray((255 * part).astype(np.uint8)).filter(ImageFilter.MaxFilter(5))
-    full = np.asarray(grown.resize((mask.shape[1], mask.shape[0]), Image.Resampling.NEAREST)) > 0
-    return (~full if clean else full).astype(np.float32)
+    strokes = grown(keep[labels], mask.shape)
+    if clean:  # a speck's surroundings, not where they reach a stroke
+        specks = grown((labels > 0) & ~keep[labels], mask.shape)
+        return (~(specks & ~strokes)).astype(np.float32)
+    return strokes.astype(np.float32)
+
+
+def grown(part: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean mask of the working copy grown by two pixels, at full size `shape` (H, W)."""
+    image = Image.fromarray((255 * part).astype(np.uint8)).filter(ImageFilter.MaxFilter(5))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.NEAREST)) > 0
 
 
 def connected_parts(mask: np.ndarray) -> np.ndarray:
@@ -196,8 +207,9 @@ def even_strokes(ink: np.ndarray) -> np.ndarray:
     steps = int(round((target - width) / 2))  # each 3x3 max or min filter adds or takes 2 pixels
     if 0.65 * target <= width <= THICKEST * target or steps == 0:
         return ink
-    factor = min(1.0, INK_SIDE / max(ink.shape))  # on a smaller copy: each pass costs a pass
-    ink, steps = at_most(ink, INK_SIDE), int(round((target - width) * factor / 2))
+    # on a smaller copy, each pass costs a pass over it: thin lines max-pooled, markers averaged
+    ink, k = pooled(ink, INK_SIDE, np.max if steps > 0 else np.mean)
+    steps = int(round((target - width) / k / 2))
     image = Image.fromarray((255 * ink / ink.max()).astype(np.uint8))
     grow = ImageFilter.MaxFilter(3) if steps > 0 else ImageFilter.MinFilter(3)
     for _ in range(min(abs(steps), 20)):
