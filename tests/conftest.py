@@ -4,24 +4,23 @@ found."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 import pytest
 
-from firstnet.config import TrainConfig
-from firstnet.data import LabelledData, load_dataset
-
 # Under pytest-xdist (`make test` runs one worker per core), each worker and the processes its tests
-# start compute on one thread: two workers of two torch threads each on two cores run slower than
-# one worker alone.
+# start compute on one thread: two workers of two threads each on two cores run slower than one
+# worker alone. Set before NumPy or torch is imported, whose thread pools read it once.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if WORKER:
-    import torch
+    os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    import torch  # in case a plugin loaded it already
 
-    os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+from firstnet.config import TrainConfig  # noqa: E402 (after the threads are set)
+from firstnet.data import LabelledData, load_dataset  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -80,6 +79,8 @@ def default_run(tmp_path_factory, model: str) -> Path:
     if WORKER:
         shared = shared.parent  # the session's folder, above each worker's own
     runs_dir = shared / f"default-{model}"
+    import fcntl  # POSIX: the lock only matters with several workers
+
     with open(shared / f"default-{model}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (runs_dir / model / "model.safetensors").is_file():

@@ -56,7 +56,7 @@ def test_toy_data_sets_are_balanced_deterministic_and_bounded(name):
     "kwargs, message",
     [
         ({"name": "swiss-roll"}, "unknown data set"),
-        ({"name": "moons", "classes": 3}, "moons has 2 classes"),
+        ({"name": "moons", "classes": 3}, "moons is a set of 2"),
         ({"classes": 9}, "2..8"),
         ({"points": 5}, "at least"),
         ({"noise": -0.1}, "^noise must lie in"),

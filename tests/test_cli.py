@@ -224,8 +224,8 @@ def test_an_error_names_a_python_option_in_python_and_its_flag_on_the_command_li
     assert main(["train", "--label-smoothing", "1.5"]) == 2
     said = "firstnet: error: --warmup and --label-smoothing must lie in [0, 1)\n"
     assert capsys.readouterr().err == said
-    wrong = ConfigError("lr must be positive; the lr_scale and tlr stay", ("lr",))
-    assert options.in_flags(wrong) == "--lr must be positive; the lr_scale and tlr stay"
+    wrong = ConfigError("lr must be positive; lr_scale, tlr and /a/lr/b stay", ("lr",))
+    assert options.in_flags(wrong) == "--lr must be positive; lr_scale, tlr and /a/lr/b stay"
 
 
 def test_diverging_run_stops_with_advice(tmp_path):

@@ -243,9 +243,9 @@ def architecture_search(
     fixed = [f"{name}={json.dumps(value)}" for name, value in (fix or {}).items()]
     what = signature(coordinator.study_settings).parameters  # the rest: how the study runs
     asked = {key: options.pop(key) for key in what & options.keys()}
-    settings = coordinator.study_settings(quick=quick, trials=trials, fix=fixed, **asked)
-    if options.get("resume") is not None:  # its settings are the stored ones
-        settings = None
+    settings = None  # a resumed study's are the stored ones
+    if options.get("resume") is None:
+        settings = coordinator.study_settings(quick=quick, trials=trials, fix=fixed, **asked)
     return coordinator.search(settings, out_dir=out_dir, trials=trials, retrain=retrain, **options)
 
 

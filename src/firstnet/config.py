@@ -252,7 +252,7 @@ def check_size(cfg: TrainConfig) -> None:
         and layers + NUM_CLASSES * (hidden + 1) > MAX_PARAMETERS
     ):
         raise ConfigError(
-            f"an MLP of {cfg.depth} hidden layers of {hidden} units has over {MAX_PARAMETERS:,} "
+            f"an MLP of {cfg.depth} layers of {hidden} units has over {MAX_PARAMETERS:,} "
             "parameters; use a smaller hidden or depth",
             ("hidden", "depth"),
         )

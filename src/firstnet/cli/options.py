@@ -54,7 +54,8 @@ def in_flags(error: FirstnetError) -> str:
     "--label-smoothing must lie in [0, 1)" for "label_smoothing must lie in [0, 1)"."""
     text = str(error)
     for name in error.fields:
-        text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag_of(name), text)
+        # the name as a word of its own, not part of a path (".../dataset/train-images...")
+        text = re.sub(rf"(?<![\w\-/\\.]){re.escape(name)}(?![\w\-/\\])", flag_of(name), text)
     return text
 
 

@@ -90,7 +90,7 @@ def make_toy(
         raise ConfigError(f"unknown data set {name!r}; choose from {', '.join(TOY_DATASETS)}")
     fixed = FIXED_CLASSES.get(name)
     if fixed and classes not in (None, fixed):
-        message = f"{name} has {fixed} classes; classes applies to spirals and blobs"
+        message = f"{name} is a set of {fixed}; classes applies to spirals and blobs only"
         raise ConfigError(message, ("classes",))
     classes = fixed or classes or 2
     if not 2 <= classes <= 8:

@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from firstnet.data.datasets import DATASETS
 from firstnet.serve import registry
@@ -104,10 +105,9 @@ async def off_loop(request: Request, function, *args):
     has gone meanwhile (the body is read, so the next message from the client is its leaving)."""
     gone = threading.Event()
 
-    async def watch() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone.set()
+    async def watch() -> None:  # one message: the client's leaving, or nothing to watch for
+        if (await request.receive())["type"] == "http.disconnect":
+            gone.set()
 
     watcher = asyncio.create_task(watch())
     try:
@@ -334,6 +334,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BadRequest)
     async def bad_request(_request: Request, exc: BadRequest) -> Response:
         return error(exc.status, str(exc))
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        return error(499, "the client closed the connection before its request was read")
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> Response:
