@@ -178,17 +178,25 @@ def allowed_hosts(bound: str) -> set[str] | None:
     return LOCAL_NAMES | {bound.strip("[]").lower()}
 
 
+INLINE_JSON_BYTES = 16_384
+
+
+def json_image(body: bytes, wanted: str | None) -> tuple[np.ndarray, str | None, bool | None]:
+    """The image, model and "preprocess" wish of a JSON predict request."""
+    payload = parse_json(body)
+    image = array_from_json(payload["image"])
+    return image, payload.get("model") or wanted, payload.get("preprocess")
+
+
 async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | None]:
     """The grayscale image of a predict request, the model it names and its "preprocess" wish."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     wanted = request.query_params.get("model")
     if media_type == "application/json":
-        payload = parse_json(await request.body())
-        return (
-            array_from_json(payload["image"]),
-            payload.get("model") or wanted,
-            payload.get("preprocess"),
-        )
+        body = await request.body()  # a 28x28 array is about 5 kB; larger ones parse in the pool
+        if len(body) > INLINE_JSON_BYTES:
+            return await off_loop(request, json_image, body, wanted)
+        return json_image(body, wanted)
     if media_type == "image/png":
         return await off_loop(request, image_from_bytes, await request.body()), wanted, None
     if media_type == "multipart/form-data":
