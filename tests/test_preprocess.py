@@ -423,3 +423,21 @@ def test_a_speck_beside_a_stroke_on_a_clean_canvas_leaves_the_stroke_whole():
     ink[500:530, 532:562] = True  # a 30-pixel speck 8 pixels from it
     kept = main_strokes(ink, clean=True)
     assert kept[stroke].all() and not kept[500:530, 540:562].any()
+
+
+@pytest.mark.parametrize(
+    "ink",
+    [
+        (np.indices((3, 3)).sum(0) % 2).astype(np.float32),  # a 3x3 checkerboard
+        np.pad(np.eye(2, dtype=np.float32), ((0, 278), (0, 278))),  # two diagonal pixels
+        np.pad(np.ones((1, 1), dtype=np.float32), ((140, 139), (140, 139))),  # one pixel
+    ],
+    ids=["checkerboard", "two diagonal pixels", "one pixel"],
+)
+def test_degenerate_drawings_give_an_image_or_one_clear_error(ink):
+    try:
+        out = mnist_like(1 - ink)  # dark ink on white
+    except ImageError as error:
+        assert "empty" in str(error)
+    else:
+        assert out.shape == (28, 28) and np.isfinite(out).all() and out.max() == 1

@@ -75,8 +75,9 @@ def mnist_like(gray: np.ndarray) -> np.ndarray:
         Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), dtype=np.float32
     )
     small = np.clip(small, 0.0, None)
-    small /= max(small.max(), 1e-6)
-    return centre_by_mass(small)
+    if not small.max() > 0:  # the ink was too fine to survive the scaling
+        raise ImageError("the image is empty: no ink left at 28x28 pixels")
+    return centre_by_mass(small / small.max())
 
 
 # A border whose tones all lie this close to their median, as a fraction of the ink's contrast with
@@ -214,7 +215,8 @@ def even_strokes(ink: np.ndarray) -> np.ndarray:
     grow = ImageFilter.MaxFilter(3) if steps > 0 else ImageFilter.MinFilter(3)
     for _ in range(min(abs(steps), 20)):
         image = image.filter(grow)
-    return np.asarray(image, dtype=np.float32) / 255
+    evened = np.asarray(image, dtype=np.float32) / 255
+    return evened if evened.max() > 0 else ink  # thinned away: pixel-thin ink, a checkerboard
 
 
 def centre_by_mass(small: np.ndarray) -> np.ndarray:
