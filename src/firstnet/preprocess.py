@@ -94,13 +94,11 @@ MNIST_STROKE = 0.11  # MNIST strokes are about 2.2 of the 20 pixels a digit span
 THICKEST = 2.5
 
 
-def shrunk(image: np.ndarray) -> tuple[Image.Image, float]:
-    """`image` (float) as a float ("F") picture at most WORK_SIDE pixels on a side, and the
-    factor."""
+def shrunk(image: np.ndarray) -> Image.Image:
+    """`image` (float) as a float ("F") picture at most WORK_SIDE pixels on a side."""
     factor = min(1.0, WORK_SIDE / max(image.shape))
     size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-    picture = Image.fromarray(image.astype(np.float32))
-    return picture.resize(size, Image.Resampling.BILINEAR), factor
+    return Image.fromarray(image.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
 
 
 def pooled(image: np.ndarray, side: int, reduce) -> tuple[np.ndarray, int]:
@@ -119,7 +117,7 @@ def background(gray: np.ndarray) -> np.ndarray:
     """The tone under the ink (bright ink on a dark ground, (H, W)): an opening -- the darkest
     value near each pixel, then the brightest of those -- with a window a quarter of the picture,
     wider than any stroke, so that strokes vanish and slow shading stays; full-size again."""
-    small, _ = shrunk(gray)
+    small = shrunk(gray)
     window = max(3, min(small.size) // 4) | 1
     opened = square_filter(square_filter(np.asarray(small), window, np.min), window, np.max)
     full = Image.fromarray(opened).resize((gray.shape[1], gray.shape[0]), Image.Resampling.BILINEAR)
@@ -141,7 +139,7 @@ def main_strokes(mask: np.ndarray, clean: bool = False) -> np.ndarray:
     """A 0/1 float mask (H, W) of the connected parts of `mask` that are not specks (see SPECK),
     each part grown by a few pixels so that the strokes' soft edges are kept; everything else, a
     photo's faint noise too, is 0. `clean` (a flat ground, no noise): only the specks are 0."""
-    small, _ = shrunk(mask.astype(np.float32))
+    small = shrunk(mask.astype(np.float32))
     labels = connected_parts(np.asarray(small) > 0.5)
     areas = np.bincount(labels.ravel())[1:]
     keep = np.concatenate([[False], areas >= SPECK * areas.max(initial=0)])

@@ -159,8 +159,9 @@ def train_run(
             except DivergedError as error:  # the folder keeps the finished epochs and the error
                 runs.write_diverged(path, trainer.history, str(error))
                 raise
+            model = trained_model(trainer)
             if trainer.finished:  # the weights replace the checkpoint
-                runs.finish(path, cfg, trained_model(trainer).state_dict())
+                runs.finish(path, cfg, model.state_dict())
             elif not numpy:
                 runs.save_checkpoint(path, trainer.state_dict())
     if trainer.history:
@@ -175,7 +176,7 @@ def train_run(
             f"(from Python: firstnet.resume({str(path)!r}))",
             highlight=False,
         )
-    return Run(cfg, trained_model(trainer), trainer.history, data.source, path, trainer.finished)
+    return Run(cfg, model, trainer.history, data.source, path, trainer.finished)
 
 
 def trained_model(trainer: Trainer | ScratchTrainer) -> torch.nn.Module:
