@@ -21,7 +21,7 @@ from firstnet.data.datasets import DATASETS, FILE_NAMES
 from firstnet.data.sources import download_file, load_dataset
 from firstnet.errors import CheckpointError, DataNotFoundError
 from firstnet.trainer import Trainer
-from firstnet.training import load_checkpoint
+from firstnet.training import restore
 from tests.conftest import small_config
 
 SHARED_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
@@ -193,7 +193,7 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
         err = capsys.readouterr().err
         assert "firstnet: error:" in err and "checkpoint" in err and "Traceback" not in err, err
         with pytest.raises(CheckpointError, match="checkpoint"):
-            load_checkpoint(Trainer(cfg, small_mnist), tmp_path)
+            restore(Trainer(cfg, small_mnist), runs.read_checkpoint(tmp_path), tmp_path)
 
 
 def test_data_not_found_still_says_so(tmp_path):

@@ -14,7 +14,7 @@ from firstnet.atomic import atomic_write
 from firstnet.errors import CheckpointError, StorageError
 from firstnet.evaluate import probabilities
 from firstnet.trainer import Trainer
-from firstnet.training import Run, load_checkpoint, train_run
+from firstnet.training import Run, restore, train_run
 from tests.conftest import small_config
 
 
@@ -178,7 +178,7 @@ def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_pa
     first.run(should_stop=lambda: next(calls) >= 7)
     runs.save_checkpoint(tmp_path, first.state_dict())
     second = Trainer(cfg, small_mnist)
-    load_checkpoint(second, tmp_path)
+    restore(second, runs.read_checkpoint(tmp_path), tmp_path)
     assert (second.epoch, second.batch) == (first.epoch, first.batch) == (0, 7)
     first.run()
     second.run()

@@ -99,7 +99,7 @@ def resume(
     """
     path = Path(path)
     cfg = runs.resumable_config(path)
-    data = data if data is not None else load_mnist(dataset=cfg.dataset)
+    data = data if data is not None else load_dataset(dataset=cfg.dataset)
     return train_run(cfg, data, path, True, progress, on_epoch)
 
 

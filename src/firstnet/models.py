@@ -51,9 +51,10 @@ class MLP(nn.Module):
         self.hidden = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True)
         )
-        self.acts = nn.ModuleList(get_activation(activation).module() for _ in range(depth))
+        act = get_activation(activation)
+        self.acts = nn.ModuleList(act.module() for _ in range(depth))
         self.out = nn.Linear(widths[-1], classes)
-        initialise(self, activation, init)
+        initialise(self, act.kaiming_nonlinearity, init)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.out(self.features(images)[-1])  # (B, 10)
@@ -68,8 +69,9 @@ class MLP(nn.Module):
         return outputs[1:] or outputs
 
 
-def initialise(model: MLP, activation: str, init: str) -> None:
-    """Kaiming (He) or Xavier normal weights with the activation's gain, zero biases.
+def initialise(model: MLP, nonlinearity: str, init: str) -> None:
+    """Kaiming (He) or Xavier normal weights with the gain of the activation (`nonlinearity`, as
+    `torch.nn.init.calculate_gain` names it), zero biases.
 
     The output layer, followed by softmax rather than the activation, gets gain 1. "default" keeps
     PyTorch's own scheme (uniform, scaled by 1/sqrt(fan_in)).
@@ -78,7 +80,7 @@ def initialise(model: MLP, activation: str, init: str) -> None:
         raise ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     if init == "default":
         return
-    gain = nn.init.calculate_gain(get_activation(activation).kaiming_nonlinearity, 0.01)
+    gain = nn.init.calculate_gain(nonlinearity, 0.01)
     for layer in [*model.hidden, model.out]:
         layer_gain = gain if layer is not model.out else 1.0
         if init == "kaiming":

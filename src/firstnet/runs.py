@@ -90,6 +90,50 @@ def claim(run_dir: Path, fresh: bool) -> Iterator[None]:
         os.close(lock)
 
 
+@contextmanager
+def opened(
+    run_dir: Path,
+    cfg: TrainConfig,
+    device: torch.device,
+    data_source: str,
+    extra: dict | None = None,
+    resuming: bool = False,
+) -> Iterator[dict | None]:
+    """Hold `run_dir` for a training (`claim`): a new run's config.json written, or, `resuming`,
+    the checkpoint of a stopped run handed to the block."""
+    with claim(run_dir, fresh=not resuming):
+        if resuming:
+            yield read_checkpoint(run_dir)
+        else:
+            write_config(run_dir, cfg, device, data_source, extra)
+            yield None
+
+
+def keep_epoch(run_dir: Path, history: list[dict], checkpoint: dict | None) -> None:
+    """After every epoch: the metrics so far and, where the trainer keeps one, its checkpoint."""
+    write_metrics(run_dir, history)
+    if checkpoint is not None:
+        save_checkpoint(run_dir, checkpoint)
+
+
+def close(
+    run_dir: Path,
+    cfg: TrainConfig,
+    history: list[dict],
+    weights: dict[str, torch.Tensor] | None = None,
+    checkpoint: dict | None = None,
+    error: str | None = None,
+) -> None:
+    """The end of a training: a diverged run's `error` (`write_diverged`), a finished run's
+    `weights` replacing its checkpoint (`finish`), or a stopped run's last `checkpoint`."""
+    if error is not None:
+        write_diverged(run_dir, history, error)
+    elif weights is not None:
+        finish(run_dir, cfg, weights)
+    elif checkpoint is not None:
+        save_checkpoint(run_dir, checkpoint)
+
+
 def write_config(
     run_dir: Path,
     cfg: TrainConfig,

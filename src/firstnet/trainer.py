@@ -143,6 +143,7 @@ class Trainer:
         `model`, when given, replaces the one `cfg` describes (e.g. an MLP sized for 2-D inputs)."""
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
         data = data.subset(cfg.train_limit, cfg.test_limit)
         self.train_images, self.train_labels = to_device_tensors(
             data.train_images, data.train_labels, self.device
@@ -151,7 +152,6 @@ class Trainer:
             data.test_images, data.test_labels, self.device
         )
         examples = len(self.train_labels)
-        self.precision = resolve_precision(cfg.precision, self.device)
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
         if self.device.type == "cuda" and not torch.backends.cudnn.deterministic:

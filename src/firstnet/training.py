@@ -135,35 +135,32 @@ def train_run(
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)  # a folder that holds anything else is refused
+    checkpointed = not numpy  # the NumPy trainer keeps no checkpoint
 
     def keep(record: dict) -> None:  # after every epoch: its metrics and a checkpoint
-        runs.write_metrics(path, trainer.history)
-        if not numpy:
-            runs.save_checkpoint(path, trainer.state_dict())
+        runs.keep_epoch(path, trainer.history, trainer.state_dict() if checkpointed else None)
         if on_epoch:
             on_epoch(record)
 
-    with runs.claim(path, fresh=not resuming):  # a second process is refused
-        if resuming:
-            load_checkpoint(trainer, path)
-        elif numpy:
-            extra = {"trainer": "firstnet.scratch (NumPy)"}
-            runs.write_config(path, cfg, torch.device("cpu"), data.source, extra=extra)
-        else:
-            extra = {"precision_used": trainer.precision}  # what "auto" became on this machine
-            runs.write_config(path, cfg, trainer.device, data.source, extra=extra)
+    # what "auto" became on this machine, or which trainer ran
+    extra = (
+        {"trainer": "firstnet.scratch (NumPy)"} if numpy else {"precision_used": trainer.precision}
+    )
+    device = torch.device("cpu") if numpy else trainer.device
+    error = None
+    with runs.opened(path, cfg, device, data.source, extra, resuming) as checkpoint:
+        if checkpoint is not None:  # a second process is refused; a resumed run continues
+            restore(trainer, checkpoint, path)
         with training_bar(label, progress) as show, stop_on_sigint() as interrupted:
             stop = should_stop or (lambda: False)
             try:
                 trainer.run(show, keep, lambda: interrupted() or stop())
-            except DivergedError as error:  # the folder keeps the finished epochs and the error
-                runs.write_diverged(path, trainer.history, str(error))
-                raise
-            model = trained_model(trainer)
-            if trainer.finished:  # the weights replace the checkpoint
-                runs.finish(path, cfg, model.state_dict())
-            elif not numpy:
-                runs.save_checkpoint(path, trainer.state_dict())
+            except DivergedError as diverged:  # the folder keeps the finished epochs and the error
+                error = diverged
+        model = trained_model(trainer)
+        runs.close(path, cfg, trainer.history, **ending(trainer, model, checkpointed, error))
+    if error is not None:
+        raise error
     if trainer.history:
         title = f"{'scratch (NumPy) MLP' if numpy else cfg.model}: {path.name}"
         plot_curves(trainer.history, path / "curves.png", title=title)
@@ -187,9 +184,24 @@ def trained_model(trainer: Trainer | ScratchTrainer) -> torch.nn.Module:
     return trainer.model.eval()
 
 
-def load_checkpoint(trainer: Trainer, run_dir: Path) -> None:
-    """The checkpoint of a stopped run, checked, into a freshly built trainer of its config."""
-    state = runs.read_checkpoint(run_dir)
+def ending(
+    trainer: Trainer | ScratchTrainer,
+    model: torch.nn.Module,
+    checkpointed: bool,
+    error: DivergedError | None,
+) -> dict:
+    """What `runs.close` keeps of a training that ended: the error of a diverged one, the weights
+    of a finished one, the checkpoint of a stopped one (none for the NumPy trainer)."""
+    if error is not None:
+        return {"error": str(error)}
+    if trainer.finished:  # the weights replace the checkpoint
+        return {"weights": model.state_dict()}
+    return {"checkpoint": trainer.state_dict()} if checkpointed else {}
+
+
+def restore(trainer: Trainer, state: dict, run_dir: Path) -> None:
+    """The checkpoint of a stopped run (`runs.read_checkpoint`), checked, into a freshly built
+    trainer of its config."""
     path = Path(run_dir) / runs.CHECKPOINT
     runs.check_state(trainer.model, state.get("model", {}), path)
     try:

@@ -137,7 +137,7 @@ class ScratchTrainer:
 
     def __init__(self, cfg: TrainConfig, data: LabelledData) -> None:
         check_config(cfg)
-        self.cfg, self.activation = cfg, get_activation(cfg.activation)
+        self.cfg = cfg
         data = data.subset(cfg.train_limit, cfg.test_limit)
         # (N, 784)
         self.train_images = np.ascontiguousarray(
@@ -149,6 +149,7 @@ class ScratchTrainer:
         self.params = init_params(
             (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), cfg.activation, cfg.init, rng
         )
+        self.activation = get_activation(cfg.activation)
         self.optimizer = SGD(self.params, cfg.momentum, cfg.nesterov, cfg.weight_decay)
         # batch order depends on the seed only
         self.shuffle_rng = np.random.default_rng([cfg.seed, 1])
