@@ -22,6 +22,7 @@ from firstnet.config import TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError
 from firstnet.preprocess import load_image, mnist_like
+from tests.damaged_pictures import blank_png, garbled_png
 
 SUBCOMMANDS = [
     "data",
@@ -440,6 +441,35 @@ def test_predict_answers_every_readable_image_and_names_the_others(trained_run, 
     assert "empty.png: the image is empty" in answers[0]["error"]
     assert answers[1]["prediction"] == int(mnist.test_labels[0])
     assert "firstnet: error:" in result.stderr and "empty.png" in result.stderr
+
+
+def test_predict_goes_past_damaged_files_and_prints_file_names_as_they_are(
+    trained_run, mnist, tmp_path
+):
+    """A garbled PNG, a FIFO and a 13000x13000 PNG each get one line; the pictures after them are
+    answered; names holding rich markup ("[draft]", "[/]") are printed as they are."""
+    seven = tmp_path / "[draft] seven.png"
+    Image.fromarray(255 - mnist.test_images[0]).save(seven)
+    closing = tmp_path / "x[/]7.png"  # a folder "x[" and a file "]7.png": "[/]" closes a style
+    closing.parent.mkdir()
+    closing.write_bytes(seven.read_bytes())
+    garbled = tmp_path / "garbled.png"
+    garbled.write_bytes(garbled_png())
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(blank_png(13000, 13000))
+    names = [garbled, fifo, huge, seven, closing]
+    result = firstnet("predict", str(trained_run), *map(str, names), timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("firstnet: error")]
+    assert [line.split(": ")[2] for line in errors] == [str(garbled), str(fifo), str(huge)]
+    assert "not a regular file" in errors[1] and "13000x13000" in errors[2]
+    label = str(int(mnist.test_labels[0]))
+    assert [line.split("  (")[0] for line in result.stdout.splitlines()] == [
+        f"{seven}: {label}",
+        f"{closing}: {label}",
+    ], result.stdout
 
 
 def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):

@@ -23,6 +23,7 @@ from firstnet.errors import CheckpointError, DataNotFoundError
 from firstnet.trainer import Trainer
 from firstnet.training import restore
 from tests.conftest import small_config
+from tests.damaged_pictures import blank_png
 
 SHARED_MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 needs_mirror = pytest.mark.skipif(
@@ -69,6 +70,31 @@ def test_a_gzip_bomb_from_a_mirror_is_a_clear_error_in_little_memory(tmp_path):
     peak = float(result.stdout.split("PEAK_MB")[1])
     assert peak < 200, f"peak RSS {peak:.0f} MB"
     assert list((tmp_path / "cache").iterdir()) == []  # nothing half-written in the cache
+
+
+@pytest.mark.parametrize(("width", "height"), [(13000, 13000), (20000, 10000)])
+def test_a_picture_of_too_many_pixels_is_refused_before_it_is_decoded(tmp_path, width, height):
+    """A 190 kB PNG of 13000x13000 black pixels took `predict` to 2.6 GB; now its header is read
+    and it is refused in a few MB (the second is over Pillow's own bomb bound: the same line)."""
+    picture = tmp_path / "huge.png"
+    picture.write_bytes(blank_png(width, height))
+    result = run_python(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # 2 GB of address space
+        from firstnet.errors import ImageError
+        from firstnet.preprocess import load_image
+        try:
+            load_image({str(picture)!r})
+        except ImageError as err:
+            print("ERROR", err)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print("PEAK_MB", int(line.split()[1]) / 1024)
+    """)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "megapixels: scale it down" in result.stdout and str(picture) in result.stdout
+    peak = float(result.stdout.split("PEAK_MB")[1])
+    assert peak < 150, f"peak RSS {peak:.0f} MB"
 
 
 @needs_mirror

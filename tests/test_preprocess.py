@@ -3,12 +3,22 @@ errors."""
 
 from __future__ import annotations
 
+import io
+import random
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
 from firstnet.errors import FirstnetError, ImageError
-from firstnet.preprocess import connected_parts, load_image, main_strokes, mnist_like
+from firstnet.preprocess import (
+    PICTURE_FORMATS,
+    connected_parts,
+    load_image,
+    main_strokes,
+    mnist_like,
+)
+from firstnet.serve.inputs import BadRequest, image_from_bytes
 
 
 def seven() -> np.ndarray:
@@ -441,3 +451,70 @@ def test_degenerate_drawings_give_an_image_or_one_clear_error(ink):
         assert "empty" in str(error)
     else:
         assert out.shape == (28, 28) and np.isfinite(out).all() and out.max() == 1
+
+
+def fuzz_seeds() -> dict[str, bytes]:
+    """A drawn seven in every format `predict` reads, and tiny and degenerate PNGs."""
+    seeds = {}
+    picture = Image.fromarray(to_uint8(upscale(seven(), 3)))
+    for kind in PICTURE_FORMATS:
+        buffer = io.BytesIO()
+        picture.convert("RGB" if kind == "JPEG" else "L").save(buffer, kind)
+        seeds[kind] = buffer.getvalue()
+    checkerboard = (np.indices((3, 3)).sum(0) % 2 * 255).astype(np.uint8)
+    degenerate = {
+        "1x1": np.zeros((1, 1), np.uint8),
+        "1x300": np.full((1, 300), 255, np.uint8),
+        "checkerboard": checkerboard,
+        "diagonal": 255 - np.eye(2, dtype=np.uint8) * 255,
+        "black": np.zeros((20, 20), np.uint8),
+    }
+    for name, pixels in degenerate.items():
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "PNG")
+        seeds[name] = buffer.getvalue()
+    return seeds
+
+
+def mutants(data: bytes, rng: random.Random, count: int):
+    """`count` damaged copies of `data`: bytes changed, cut short, a span repeated or zeroed,
+    bytes inserted (the header's first 8 bytes kept, so the decoder is reached)."""
+    for _ in range(count):
+        damaged = bytearray(data)
+        kind = rng.randrange(5)
+        at = rng.randrange(8, len(damaged))
+        if kind == 0:
+            for _ in range(rng.randint(1, 8)):
+                damaged[rng.randrange(8, len(damaged))] = rng.randrange(256)
+        elif kind == 1:
+            del damaged[at:]
+        elif kind == 2:
+            damaged[at:at] = damaged[at : at + rng.randint(1, 64)]
+        elif kind == 3:
+            damaged[at : at + rng.randint(1, 64)] = bytes(64)[: len(damaged[at : at + 64])]
+        else:
+            damaged[at:at] = rng.randbytes(rng.randint(1, 32))
+        yield bytes(damaged)
+
+
+@pytest.mark.parametrize("seed", list(fuzz_seeds()))
+def test_every_damaged_picture_is_an_answer_or_one_clear_line(seed):
+    """Fuzzing the decoding and preprocessing of `predict` and of the page's uploads: whatever the
+    bytes, the result is an MNIST-like image or an ImageError of one line (the page: a 4xx)."""
+    data = fuzz_seeds()[seed]
+    outcomes = {"answer": 0, "error": 0}
+    for damaged in mutants(data, random.Random(seed), 150):
+        try:
+            seen = mnist_like(load_image(io.BytesIO(damaged)))
+        except ImageError as error:
+            assert str(error) and "\n" not in str(error), repr(error)
+            outcomes["error"] += 1
+        else:
+            assert seen.shape == (28, 28) and np.isfinite(seen).all()
+            assert seen.min() >= 0 and seen.max() <= 1
+            outcomes["answer"] += 1
+        try:
+            image_from_bytes(damaged)
+        except BadRequest as error:
+            assert 400 <= error.status < 500 and "\n" not in str(error), repr(error)
+    assert outcomes["error"] > 0  # the damage reached the decoder

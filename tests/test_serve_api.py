@@ -30,6 +30,7 @@ from firstnet.serve.registry import (
     predict,
     predict_batch,
 )
+from tests.damaged_pictures import garbled_png
 from tests.run_dirs import hostile_runs, untrained_run
 
 JSON, PNG = "application/json", "image/png"
@@ -246,6 +247,7 @@ BAD_INPUTS = {  # name: (content type, body, expected status, words of the error
     "undecodable image": (PNG, b"this is not a png", 400, "cannot decode the image"),
     "truncated png": (PNG, "truncated", 400, "cannot decode the image"),
     "corrupt png": (PNG, "corrupt", 400, "cannot decode the image"),
+    "garbled png chunk": (PNG, "garbled", 400, "cannot decode the image"),
     "empty png body": (PNG, b"", 400, "the image upload is empty"),
     "png too many pixels": (PNG, "huge", 422, "at most 2048 per side"),
     "invalid json": (JSON, b'{"image": [[0.1, 0.2]', 400, "not valid JSON"),
@@ -309,6 +311,7 @@ def test_bad_input_is_a_4xx_with_a_json_error_and_the_server_goes_on(client, mni
         "truncated": lambda: canvas_png(mnist, 0)[:200],
         "corrupt": lambda: corrupt_png(mnist),
         "huge": huge_png,
+        "garbled": garbled_png,
         "stream": lambda: iter([b"0" * 600_000, b"0" * 600_000]),
     }
     if isinstance(body, str):

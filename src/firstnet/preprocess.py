@@ -7,6 +7,11 @@ understands input prepared the same way, so `predict` and the web page both use 
 
 from __future__ import annotations
 
+import os
+import stat
+import warnings
+from contextlib import nullcontext
+
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
@@ -18,25 +23,90 @@ INK_THRESHOLD = 0.1  # fraction of full intensity above which a pixel counts as 
 PICTURE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 
 
+# A picture is refused above MAX_PIXELS before it is decoded, and one larger than DECODE_SIDE a
+# side is reduced as it is decoded: a 48-megapixel photo is read, a 13000x13000 PNG of 190 kB is
+# not (2.6 GB before), and the largest picture allowed costs about 0.53 GB (an 8000x8000 RGBA PNG;
+# a 48-megapixel JPEG 0.10 GB: benchmarks/README.md).
+MAX_PIXELS = 64_000_000
+DECODE_SIDE = 2048
+REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # the modes `Image.reduce` takes
+
+
 def load_image(path, formats: tuple[str, ...] = PICTURE_FORMATS) -> np.ndarray:
     """A grayscale image as float32 (H, W) in [0, 1] from a file path or a binary file object, read
-    only if it is one of `formats`."""
+    only if it is one of `formats`, at most MAX_PIXELS, and reduced to DECODE_SIDE a side."""
     try:
-        with Image.open(path, formats=formats) as opened:
-            image = ImageOps.exif_transpose(opened)  # a phone's rotation, as its EXIF says
-            # 16-bit grayscale: scale, since convert("L") would clip
-            if image.mode.startswith("I;16"):
-                return np.asarray(image, dtype=np.float32) / 65535.0
-            image = image.convert("RGBA") if "A" in image.getbands() or image.mode == "P" else image
-            if image.mode == "RGBA":  # transparent pixels become white paper
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        with picture_file(path) as source:
+            with warnings.catch_warnings():  # the size is checked against a smaller bound
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(source, formats=formats)
+            with opened:
+                return grayscale(opened, path)
     except UnidentifiedImageError:
         kinds = ", ".join(formats)
         raise ImageError(f"{path}: cannot read image (not one of {kinds})") from None
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageError(f"{path}: cannot read image ({err})") from err
+    except Image.DecompressionBombError:  # over twice Pillow's bound: refused as it opens
+        limit = MAX_PIXELS // 1_000_000
+        raise ImageError(f"{path}: the picture is over {limit} megapixels: scale it down") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        # Pillow reports a damaged chunk as SyntaxError and some truncations as EOFError
+        raise ImageError(f"{path}: cannot read image ({err or type(err).__name__})") from None
+
+
+def grayscale(opened: Image.Image, path) -> np.ndarray:
+    """The float32 (H, W) grayscale of an opened picture, in [0, 1]: upright as its EXIF says,
+    transparent pixels white, at most DECODE_SIDE a side."""
+    width, height = opened.size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{path}: the picture is {width}x{height} pixels; at most "
+            f"{MAX_PIXELS // 1_000_000} megapixels: scale it down"
+        )
+    sixteen = opened.mode.startswith("I;16")  # 16-bit grayscale: convert("L") would clip
+    image = ImageOps.exif_transpose(reduced(opened))  # a phone's rotation
+    if sixteen:
+        return np.asarray(image, dtype=np.float32) / 65535.0
+    image = image.convert("RGBA") if "A" in image.getbands() or image.mode == "P" else image
+    if image.mode == "RGBA":  # transparent pixels become white paper
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def picture_file(path):
+    """`path` opened for reading if it is a regular file (a FIFO would block the read forever, a
+    device never end); a file object is used as it is, left open."""
+    if not isinstance(path, (str, os.PathLike)):
+        return nullcontext(path)
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, unread
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ImageError(f"{path}: not a regular file")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def reduced(opened: Image.Image) -> Image.Image:
+    """The decoded picture, at most DECODE_SIDE a side: a JPEG is decoded at 1/2 to 1/8 of its size
+    (`draft`), anything else reduced by an integer factor (box average) once decoded. Its EXIF
+    stays with it."""
+    width, height = opened.size
+    factor = -(-max(width, height) // DECODE_SIDE)
+    if factor == 1:
+        return opened
+    opened.draft(opened.mode, (width // factor, height // factor))
+    factor = -(-max(opened.size) // DECODE_SIDE)  # what the draft left to do
+    image = opened
+    if factor > 1:
+        if opened.mode.startswith("I;16"):
+            image = opened.convert("I")
+        elif opened.mode not in REDUCIBLE:
+            image = opened.convert(
+                "RGBA" if "A" in opened.getbands() or opened.mode == "P" else "L"
+            )
+        image = image.reduce(factor)
+        image.info = opened.info  # the EXIF orientation
+    return image
 
 
 def mnist_like(gray: np.ndarray) -> np.ndarray:

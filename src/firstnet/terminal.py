@@ -27,9 +27,12 @@ UNWRAPPED = 10_000
 
 
 def console(stderr: bool) -> Console:
-    """A console on stdout or stderr (whichever stream is current when it prints: tests capture)."""
+    """A console on stdout or stderr (whichever stream is current when it prints: tests capture).
+    Text is printed as it is: a file or run name such as "[draft] 7.png" is never read as rich
+    markup; a message that styles itself passes markup=True and escapes what it quotes."""
     wrapped = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr, soft_wrap=not wrapped, width=None if wrapped else UNWRAPPED)
+    width = None if wrapped else UNWRAPPED
+    return Console(stderr=stderr, soft_wrap=not wrapped, width=width, markup=False)
 
 
 out = console(stderr=False)
@@ -100,7 +103,7 @@ def stop_on_sigint(
         if requested:
             raise KeyboardInterrupt
         requested = True
-        err.print(f"[yellow]{message} (Ctrl-C again to abort)...")
+        err.print(f"{message} (Ctrl-C again to abort)...", style="yellow")
 
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False  # signals reach the main thread only: Ctrl-C stays Python's there

@@ -56,7 +56,8 @@ def bench_command(args) -> int:
         f"[bold]{cfg.model}[/]: test accuracy {100 * result['test_acc_mean']:.2f} ± "
         f"{100 * result['test_acc_std']:.2f}% (n={result['runs']}, "
         f"min {100 * result['test_acc_min']:.2f}%), "
-        f"median {result['seconds_median']:.2f} s training + evaluation"
+        f"median {result['seconds_median']:.2f} s training + evaluation",
+        markup=True,
     )
     out.print(f"time to accuracy (median over seeds): {reach_text(result['time_to'])}")
     if "reference" in result:

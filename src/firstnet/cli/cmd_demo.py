@@ -38,7 +38,7 @@ def demo_command(args) -> int:
         share = f"{DEMO_SHARES[model]:.0%} of the demo's training time is this step"
         total = len(report.DEMO_MODELS)
         so_far = f"{elapsed:.0f} s so far; {share}"
-        err.print(f"[bold]demo step {step} of {total}[/]: {model} ({so_far})")
+        err.print(f"[bold]demo step {step} of {total}[/]: {model} ({so_far})", markup=True)
 
     result = report.demo(
         data, args.runs_dir, args.seed, on_model=announce, on_epoch=report_epoch, summary=summary

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from firstnet.atomic import atomic_write
@@ -133,7 +134,8 @@ def predict_command(args) -> int:
             answer = result["class"]
             if not dataset.digits:  # its name, then its index
                 answer = f"{answer} ({result['prediction']})"
-            out.print(f"{result['image']}: [bold]{answer}[/]  ({shown})", highlight=False)
+            line = f"{escape(result['image'])}: [bold]{escape(answer)}[/]  ({shown})"
+            out.print(line, markup=True, highlight=False)
             if "seen" in result:
                 out.print(result["seen"], markup=False, highlight=False)
     if cfg.label_smoothing and not args.json and len(results) > failed:

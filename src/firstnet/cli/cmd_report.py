@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
+
 from firstnet.cli import options
 from firstnet.cli.console import claims_table
 from firstnet.terminal import err, load_data, out
@@ -34,7 +36,8 @@ def report_command(args) -> int:
     def announce(key: str, title: str, cached: bool) -> None:
         done.append(key)
         state = " (reused)" if cached else ""
-        err.print(f"[bold]report part {len(done)} of {total}[/]: {title}{state}", highlight=False)
+        heading = f"[bold]report part {len(done)} of {total}[/]: {escape(title)}{state}"
+        err.print(heading, markup=True, highlight=False)
 
     result = report.build(
         args.out_dir, quick=not args.full, fresh=args.fresh, data=data, progress=True,

@@ -54,9 +54,10 @@ def show_gradcheck(seed: int) -> int:
     for title, errors, tolerance in checks:
         out.print(error_table(title, errors, tolerance))
     passed = result["passed"]
-    out.print(
-        "[green]All gradients agree." if passed else "[bold red]Some gradients disagree (in red)."
-    )
+    if passed:
+        out.print("All gradients agree.", style="green")
+    else:
+        out.print("Some gradients disagree (in red).", style="bold red")
     return 0 if passed else 1
 
 
@@ -87,7 +88,8 @@ def scratch_command(args) -> int:
     out.print(
         f"[bold]scratch MLP (NumPy)[/]: test accuracy {100 * last['test_acc']:.2f}% "
         f"({errors} errors; train {100 * last['train_acc']:.2f}%) after {last['epoch']} epochs, "
-        f"{last['elapsed_s']:.1f} s"
+        f"{last['elapsed_s']:.1f} s",
+        markup=True,
     )
     out.print(f"Run directory: {run_dir} (firstnet eval {run_dir} evaluates it with the torch MLP)")
     return 0

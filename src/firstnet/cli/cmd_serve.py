@@ -81,7 +81,7 @@ def run_server(args) -> int:
     # the models' many long-lived objects: keep them out of every garbage collection (latency)
     gc.freeze()
     for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True)
     sock = bind(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
@@ -91,8 +91,8 @@ def run_server(args) -> int:
             if model.test_acc is not None
             else "no metrics"
         )
-        out.print(f"serving {model.kind:6} {escape(str(model.run_dir))} ({accuracy})")
-    url = escape(f"http://{shown}:{port}/")
+        out.print(f"serving {model.kind:6} {model.run_dir} ({accuracy})")
+    url = f"http://{shown}:{port}/"
     out.print(
         f"Open {url} to draw a digit; API schema at /openapi.json. Ctrl-C stops.", soft_wrap=True
     )

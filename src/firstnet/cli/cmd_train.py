@@ -62,6 +62,6 @@ def train_command(args) -> int:
     if args.json:
         print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": run.history}))
         return 0
-    out.print(final_line(cfg.model, run.history))
+    out.print(final_line(cfg.model, run.history), markup=True)
     out.print(f"Run directory: {run_dir}")
     return 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from firstnet.data import data_summary
 from firstnet.data.datasets import DATASETS
@@ -58,7 +59,7 @@ def error_table(title: str, errors: dict[str, dict[str, float]], tolerance: floa
         table.add_column(column, justify="right", no_wrap=True)
     for name, row in errors.items():
         cells = [
-            f"{row[c]:.1e}" if row[c] < tolerance else f"[bold red]{row[c]:.1e}" for c in columns
+            Text(f"{row[c]:.1e}", style="" if row[c] < tolerance else "bold red") for c in columns
         ]
         table.add_row(name, *cells)
     return table

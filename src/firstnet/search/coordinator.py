@@ -241,7 +241,7 @@ def run_workers(
         advance(finished_count(study) - shown)
     failed = [w.returncode for w in started if w.returncode not in (0, 130)]
     if failed:
-        err.print(f"[red]{len(failed)} worker(s) failed (exit codes {failed}); see above")
+        err.print(f"{len(failed)} worker(s) failed (exit codes {failed}); see above", style="red")
 
 
 def join(
