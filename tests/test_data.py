@@ -9,9 +9,12 @@ passes their checksums to `load_dataset`; every source the loader looks at (cach
 from __future__ import annotations
 
 import gzip
+import http.server
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -542,6 +545,47 @@ def test_download_file_reports_each_failure_and_leaves_nothing(tmp_path):
     assert failures[0].startswith(f"{NO_MIRROR}/{name}.gz: ")
     assert failures[1].startswith(f"{wrong}/{name}.gz: ") and "SHA-256 mismatch" in failures[1]
     assert files_in(target) == []
+
+
+def test_a_mirror_that_trickles_bytes_is_given_up_at_the_deadline(tmp_path):
+    """A mirror sending one byte every 50 ms: the download stops at its deadline (1 s here) with a
+    clear failure. Before, each read waited for a whole megabyte (a byte every 5 s kept `firstnet
+    data` past 1,000 s against its 600 s)."""
+    sent, stopped = [], threading.Event()
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the name http.server calls
+            self.send_response(200)
+            self.send_header("Content-Length", "100000000")
+            self.end_headers()
+            try:
+                while not stopped.is_set():
+                    self.wfile.write(b"\x1f" if not sent else b"\x00")
+                    self.wfile.flush()
+                    sent.append(time.monotonic())
+                    time.sleep(0.05)
+            except OSError:  # the client has gone
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    mirror, result, target = f"http://127.0.0.1:{server.server_port}", [], tmp_path / "target"
+    deadline = time.monotonic() + 1.0
+    name = NAMES["train_labels"]
+    worker = threading.Thread(
+        target=lambda: result.append(download_file(name, None, (mirror,), target, None, deadline))
+    )
+    worker.start()
+    worker.join(timeout=60)  # before: a megabyte at 20 bytes a second, 14 hours
+    went_on = worker.is_alive()
+    stopped.set()
+    server.shutdown()
+    assert not went_on, "the download went on past its deadline"
+    assert len(result[0]) == 1 and "the downloads took over" in result[0][0], result
+    assert sent and files_in(target) == []
 
 
 def test_partial_mirror_keeps_only_verified_files_then_completes(tmp_path, cache):

@@ -223,14 +223,16 @@ def verified_download(
     def fetch(response, size: int) -> bytes:
         if time.monotonic() > deadline:
             raise DownloadFailed(f"the downloads took over {DOWNLOAD_SECONDS:.0f} s")
-        try:
-            return response.read(size)
+        try:  # what has arrived, up to `size`: a mirror that trickles meets the deadline
+            return response.read1(size)
         except (OSError, ValueError, http.client.HTTPException) as err:
             raise DownloadFailed(str(getattr(err, "reason", None) or err)) from err
 
     def write(tmp: Path) -> None:
         try:
-            response = urllib.request.urlopen(url, timeout=30)
+            # each wait for bytes ends within 30 s, and not after the deadline
+            wait = min(30.0, max(1.0, deadline - time.monotonic()))
+            response = urllib.request.urlopen(url, timeout=wait)
         except (OSError, ValueError, http.client.HTTPException) as err:
             raise DownloadFailed(str(getattr(err, "reason", None) or err)) from err
         digest, sent, inflated = hashlib.sha256(), 0, 0
