@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "firstnet"
 # first. "firstnet" is the package itself, which only hands on `version` and, lazily, `api`.
 RANKS = {
     "version": 0, "errors": 0, "firstnet": 1, "atomic": 1, "activations": 1,
-    "data": 2, "config": 3,
+    "data": 2, "config": 3, "separable": 3,
     "schedule": 4, "reporting": 4, "preprocess": 4, "device": 4, "models": 4, "stats": 4,
     "reference": 4, "evaluate": 5, "terminal": 5, "static_step": 5, "trainer": 6,
     "runs": 7, "benchmark": 7,

@@ -54,7 +54,9 @@ def test_every_claim_is_measured_and_matches_the_json_it_came_from(built):
     parts = document["parts"]
     assert claims["dimension"]["value"] == 784 and claims["classes"]["value"] == 10
     linear, mlp, deep = (parts[key]["numbers"] for key in ("linear", "mlp", "deep"))
-    assert claims["separable"]["value"] == linear["train_acc"] < 1
+    proof = parts["data"]["numbers"]["separable"]  # checked in tests/test_separable.py
+    assert proof["separable"] is False and claims["separable"]["measured"].startswith("no: ")
+    assert claims["separable"]["value"] == sum(map(len, proof["indices"])) > 2
     assert claims["linear-94"]["value"] == linear["test_acc"] and 0.9 < linear["test_acc"] < 0.94
     assert claims["mlp"]["value"] == mlp["test_acc"] > 0.98
     assert claims["deep-99.5"]["value"] == deep["test_acc"] >= 0.995

@@ -17,15 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from firstnet import api, runs
+from firstnet import api, runs, separable
 from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
-from firstnet.data import LabelledData, data_summary
+from firstnet.data import LabelledData
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
 from firstnet.experiments.results import pct
 from firstnet.experiments.runner import experiment_module
 from firstnet.figures import style
+from firstnet.figures.digits import separation_proof
 from firstnet.report_page import render
 from firstnet.version import __version__
 
@@ -56,23 +57,23 @@ def save_figure(fig, folder: Path, name: str) -> str:
     return name
 
 
-def data_claims(summary: dict) -> list[dict]:
-    dimension, classes = summary["dimension"], summary["num_classes"]
+def data_claims(facts: dict, classes: tuple[str, ...]) -> list[dict]:
+    """The data's claims from `separable.data_facts` (`classes`: the data set's class names)."""
+    dimension, count, proof = facts["dimension"], facts["num_classes"], facts["separable"]
+    size = sum(map(len, proof.get("indices", [])))  # the images of the proof
     return [
         claim("dimension", "D = ? (the slide says 764 units)", f"{dimension} = 28 x 28", dimension,
               "firstnet data"),
-        claim("classes", "How many classes?", str(classes), classes, "firstnet data"),
+        claim("classes", "How many classes?", str(count), count, "firstnet data"),
+        claim("separable", "Is MNIST linearly separable?", separable.answer(proof, classes), size,
+              "firstnet data"),
     ]  # fmt: skip
 
 
 def linear_claims(last: dict) -> list[dict]:
     """The linear model's claims from its last epoch record."""
-    separable = "no" if last["train_acc"] < 1 else "yes"
     command = "firstnet train --model linear"
     return [
-        claim("separable", "Is MNIST linearly separable?",
-              f"{separable}: the linear model fits {pct(last['train_acc'])} of the training set",
-              last["train_acc"], command),
         claim("linear-94", "A linear model reaches 94%",
               f"{pct(last['test_acc'])} test ({pct(last['train_acc'])} train)", last["test_acc"],
               command),
@@ -118,9 +119,12 @@ def deep_claims(last: dict) -> list[dict]:
 
 def part_data(ctx: ReportContext) -> dict:
     data, folder = ctx.data, ctx.folder
-    summary = data_summary(data)
-    figure = save_figure(api.figure_digits(data), folder, "digits.png")
-    return {"claims": data_claims(summary), "figures": [figure], "numbers": summary}
+    facts = separable.data_facts(data)
+    figures = [save_figure(api.figure_digits(data), folder, "digits.png")]
+    if facts["separable"]["separable"] is False:
+        proof = separation_proof(data, facts["separable"], None)
+        figures.append(save_figure(proof, folder, "separable.png"))
+    return {"claims": data_claims(facts, data.classes), "figures": figures, "numbers": facts}
 
 
 def trained(ctx: ReportContext, model: str) -> tuple[api.Run, dict]:
@@ -267,8 +271,8 @@ def demo(
     directories under `runs_dir` (`on_model(step, model)` before each, `on_epoch(record)` after each
     epoch), and the claims they answer. The last epoch record of each model, with its run directory,
     in `results`; when Ctrl-C stopped a training, `stopped` names its run directory (`firstnet train
-    --resume` continues it) and no claims are made. `summary`: the data's `data_summary`, when the
-    caller has it already."""
+    --resume` continues it) and no claims are made. `summary`: the data's `separable.data_facts`,
+    when the caller has it already."""
     results, configs = {}, {}
     for step, model in enumerate(DEMO_MODELS, 1):
         on_model(step, model)
@@ -278,8 +282,8 @@ def demo(
         if not run.finished:
             return {"results": results, "stopped": str(run_dir)}
         results[model], configs[model] = run.history[-1] | {"run": str(run_dir)}, run.config
-    summary = summary if summary is not None else data_summary(data)
-    claims = data_claims(summary) + linear_claims(results["linear"])
+    summary = summary if summary is not None else separable.data_facts(data)
+    claims = data_claims(summary, data.classes) + linear_claims(results["linear"])
     claims += mlp_claims(results["mlp"], configs["mlp"]) + deep_claims(results["cnn"])
     return {"data": summary, "results": results, "claims": claims}
 

@@ -13,8 +13,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from firstnet.data import data_summary
 from firstnet.data.datasets import DATASETS
+from firstnet.separable import answer, data_facts
 from firstnet.terminal import err, load_data, out
 
 if TYPE_CHECKING:
@@ -84,14 +84,20 @@ def claims_table(claims: list[dict]) -> Table:
 
 
 def show_data(data: LabelledData, samples_path: Path, as_json: bool = False) -> dict:
-    """Print the data questions' answers (a table, or JSON), write the sample grid, return the
-    summary."""
-    from firstnet.figures.digits import sample_digits
+    """Print the data questions' answers (a table, or JSON), write the sample grid and the
+    pictures of the proof that the set is not linearly separable beside it, return the answers
+    (`separable.data_facts`)."""
+    from firstnet.figures.digits import sample_digits, separation_proof
 
-    summary = data_summary(data)
+    with err.status("Is it linearly separable? Solving a linear program (HiGHS)..."):
+        summary = data_facts(data)
+    proof = summary["separable"]
+    proof_path = samples_path.parent / f"{data.dataset}-separable.png"
+    figures = {"samples": str(sample_digits(data, samples_path))}
+    if proof["separable"] is False:
+        figures["proof"] = str(separation_proof(data, proof, proof_path))
     if as_json:
-        samples = str(sample_digits(data, samples_path))
-        print(json.dumps(summary | {"source": data.source, "samples": samples}, indent=2))
+        print(json.dumps(summary | {"source": data.source} | figures, indent=2))
         return summary
     title = DATASETS[data.dataset].title
     table = Table(title=f"{title} ({data.source})")
@@ -107,13 +113,12 @@ def show_data(data: LabelledData, samples_path: Path, as_json: bool = False) -> 
             "pixel mean / std (on [0, 1])",
             f"{summary['pixel_mean']:.4f} / {summary['pixel_std']:.4f}",
         ),
-        (
-            "linearly separable?",
-            "measure it: firstnet train --model linear (train accuracy < 100% = no)",
-        ),
+        ("linearly separable?", answer(proof, data.classes)),
     ]
-    for question, answer in rows:
-        table.add_row(question, answer)
+    for question, reply in rows:
+        table.add_row(question, reply)
     out.print(table)
-    out.print(f"Sample digits: {sample_digits(data, samples_path)}")
+    out.print(f"Sample digits: {figures['samples']}")
+    if "proof" in figures:
+        out.print(f"The proof, as pictures: {figures['proof']}")
     return summary

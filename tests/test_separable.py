@@ -1,0 +1,46 @@
+"""The proof that MNIST is not linearly separable: checked from the images, not trusted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firstnet.separable import answer, averages, certificate, residual
+
+
+def test_mnist_is_proved_not_linearly_separable(mnist):
+    proof = certificate(mnist.train_images, mnist.train_labels)
+    assert proof["separable"] is False
+    a, b = proof["classes"]
+    for indices, weights, label in zip(proof["indices"], proof["weights"], (a, b), strict=True):
+        assert (mnist.train_labels[indices] == label).all()  # each side is one class
+        assert min(weights) > 0 and sum(weights) == pytest.approx(1, abs=1e-12)
+    # the two averages, recomputed here from the images, are one picture
+    assert residual(mnist.train_images, proof) < 1e-9
+    # so a linear function takes one value on it: here, the least-squares 7-vs-9 (or a-vs-b) line
+    first, second = averages(mnist.train_images, proof)
+    direction = first.ravel() - mnist.train_images[mnist.train_labels == b].mean(0).ravel() / 255
+    assert abs(direction @ first.ravel() - direction @ second.ravel()) < 1e-9
+    # a basic solution of the program: at most 784 + 2 images
+    assert 2 < sum(map(len, proof["indices"])) <= 786
+    assert answer(proof, mnist.classes).startswith("no: ")
+
+
+def test_two_classes_a_line_separates_decide_nothing():
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 100, (60, 2))
+    right = rng.integers(150, 256, (60, 2))
+    images = np.concatenate([left, right]).astype(np.uint8)
+    labels = np.repeat([0, 1], 60)
+    proof = certificate(images, labels)
+    assert proof["separable"] is None and proof["classes"] == [0, 1]
+    assert answer(proof, ("0", "1")).startswith("not decided")
+
+
+def test_xor_is_proved_by_its_four_corners():
+    images = np.array([[0, 0], [255, 255], [255, 0], [0, 255]], dtype=np.uint8)
+    labels = np.array([0, 0, 1, 1])
+    proof = certificate(images, labels, pair=(0, 1))
+    assert proof["separable"] is False
+    assert [sorted(indices) for indices in proof["indices"]] == [[0, 1], [2, 3]]
+    assert np.allclose(proof["weights"], 0.5) and proof["residual"] < 1e-12
