@@ -7,22 +7,35 @@ understands input prepared the same way, so `predict` and the web page both use 
 
 from __future__ import annotations
 
+from os import PathLike
+
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from firstnet.atomic import open_regular
 from firstnet.errors import ImageError
 
 INK_THRESHOLD = 0.1  # fraction of full intensity above which a pixel counts as ink
 # The formats `firstnet predict` decodes: raster formats Pillow reads itself. Never EPS or PDF,
 # which Pillow hands to Ghostscript, an interpreter (Pillow's own advice for untrusted input).
 PICTURE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+MAX_PICTURE_FILE = 100_000_000  # bytes: a large uncompressed scan; a phone's photo has a few MB
 
 
 def load_image(path, formats: tuple[str, ...] = PICTURE_FORMATS) -> np.ndarray:
     """A grayscale image as float32 (H, W) in [0, 1] from a file path or a binary file object, read
-    only if it is one of `formats`."""
+    only if it is one of `formats`; a path must name a regular file of at most MAX_PICTURE_FILE
+    bytes."""
+    if isinstance(path, str | PathLike):
+        with open_regular(path, MAX_PICTURE_FILE, ImageError) as handle:
+            return decode_image(handle, path, formats)
+    return decode_image(path, path, formats)
+
+
+def decode_image(handle, name, formats: tuple[str, ...]) -> np.ndarray:
+    """`load_image` of an open binary file; errors name it `name`."""
     try:
-        with Image.open(path, formats=formats) as opened:
+        with Image.open(handle, formats=formats) as opened:
             image = ImageOps.exif_transpose(opened)  # a phone's rotation, as its EXIF says
             # 16-bit grayscale: scale, since convert("L") would clip
             if image.mode.startswith("I;16"):
@@ -34,9 +47,9 @@ def load_image(path, formats: tuple[str, ...] = PICTURE_FORMATS) -> np.ndarray:
             return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     except UnidentifiedImageError:
         kinds = ", ".join(formats)
-        raise ImageError(f"{path}: cannot read image (not one of {kinds})") from None
+        raise ImageError(f"{name}: cannot read image (not one of {kinds})") from None
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ImageError(f"{path}: cannot read image ({err})") from err
+        raise ImageError(f"{name}: cannot read image ({err})") from err
 
 
 def mnist_like(gray: np.ndarray) -> np.ndarray:
