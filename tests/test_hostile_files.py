@@ -363,3 +363,54 @@ def test_hostile_run_files_get_one_line_in_bounded_memory(tmp_path, command):
             if words and not (rc == 1 and one_line and words in err):
                 wrong.append(f"{name}: {err[-300:]}")
     assert not wrong, "\n".join(wrong)
+
+
+def gzip_bomb(path: Path, megabytes: int) -> Path:
+    """`megabytes` MB of zeros, gzip-compressed to about a thousandth of that."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    packer, zeros = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS), bytes(1 << 20)
+    with path.open("wb") as bomb:
+        for _ in range(megabytes):
+            bomb.write(packer.compress(zeros))
+        bomb.write(packer.flush())
+    return path
+
+
+@pytest.mark.parametrize("source", ["data-dir", "torchvision-folder", "keras-npz"])
+def test_a_local_copy_decompresses_within_the_downloads_cap(tmp_path, source):
+    """The local sources, searched before any download, decompress no more than a download may:
+    a bomb is a clear error in little memory (before: 2 to 6 GB for a 1 to 3 MB file)."""
+    home, work = tmp_path / "home", tmp_path / "home" / "work"
+    work.mkdir(parents=True)
+    folder = {"data-dir": tmp_path / "data", "torchvision-folder": work / "data" / "MNIST" / "raw"}
+    if source == "keras-npz":
+        import numpy as np
+
+        small = np.zeros((10, 28, 28), np.uint8)
+        keras = home / ".keras" / "datasets" / "mnist.npz"
+        keras.parent.mkdir(parents=True)
+        zeros = np.zeros(((200 << 20) // 784, 28, 28), np.uint8)  # 200 MB in 200 kB
+        np.savez_compressed(keras, x_train=zeros, y_train=small[:, 0, 0], x_test=small,
+                            y_test=small[:, 0, 0])  # fmt: skip
+    else:
+        for key, name in FILE_NAMES.items():
+            gzip_bomb(folder[source] / f"{name}.gz", 400 if key == "train_images" else 1)
+    data_dir = folder["data-dir"] if source == "data-dir" else None
+    result = run_python(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))
+        from firstnet.data.sources import load_dataset
+        from firstnet.errors import DataFormatError
+        try:
+            load_dataset({str(data_dir) if data_dir else None!r}, cache={str(tmp_path / "c")!r},
+                         mirrors=("file:///nonexistent",))
+        except DataFormatError as err:
+            print("ERROR", err)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print("PEAK_MB", int(line.split()[1]) / 1024)
+    """, cwd=work, env={**os.environ, "HOME": str(home)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "decompresses to over 50,000,000 bytes: not a data set file" in result.stdout
+    peak = float(result.stdout.split("PEAK_MB")[1])
+    assert peak < 250, f"peak RSS {peak:.0f} MB"
