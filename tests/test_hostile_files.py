@@ -414,3 +414,48 @@ def test_a_local_copy_decompresses_within_the_downloads_cap(tmp_path, source):
     assert "decompresses to over 50,000,000 bytes: not a data set file" in result.stdout
     peak = float(result.stdout.split("PEAK_MB")[1])
     assert peak < 250, f"peak RSS {peak:.0f} MB"
+
+
+@pytest.mark.parametrize("lock", ["symlink", "fifo"])
+def test_a_lock_that_is_a_link_or_not_a_file_is_refused_and_nothing_made(tmp_path, lock, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    runs.write_config(run_dir, small_config(epochs=1), torch.device("cpu"), "test")
+    target = tmp_path / "elsewhere"
+    if lock == "symlink":
+        (run_dir / runs.LOCK).symlink_to(target)
+    else:
+        os.mkfifo(run_dir / runs.LOCK)
+    with pytest.raises(CheckpointError, match=r"\.lock"), runs.claim(run_dir, fresh=False):
+        pass
+    assert main(["train", "--resume", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("firstnet: error: ") and err.count("\n") == 1 and ".lock" in err, err
+    assert not target.exists() and not target.is_symlink()  # before: an empty file made there
+
+
+def test_a_run_killed_before_its_first_epoch_ended_is_shown_and_resumed_afresh(
+    tmp_path, small_mnist, capsys
+):
+    cfg = small_config(epochs=1, train_limit=500, test_limit=200)
+    killed = tmp_path / "killed"  # what a run killed in its first epoch leaves
+    killed.mkdir()
+    (killed / runs.LOCK).touch()
+    runs.write_config(killed, cfg, torch.device("cpu"), "test")
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["state"] == "not started (--resume starts it)"
+    assert main(["train", "--resume", str(killed)]) == 0  # before: no checkpoint, no advice
+    assert (killed / runs.MODEL).is_file() and len(runs.read_metrics(killed)) == 1
+    assert runs.read_config(killed) == cfg
+    capsys.readouterr()
+
+    early = tmp_path / "early"  # killed between taking its lock and writing its config.json
+    early.mkdir()
+    (early / runs.LOCK).touch()
+    assert main(["train", "--resume", str(early)]) == 1
+    err = capsys.readouterr().err
+    assert f"--runs-dir {tmp_path} --name early" in err and err.count("\n") == 1, err
+    argv = ["train", "--model", "linear", "--epochs", "1", "--train-limit", "500"]
+    assert main([*argv, "--runs-dir", str(tmp_path), "--name", "early"]) == 0  # before: refused
+    assert (early / runs.MODEL).is_file()
