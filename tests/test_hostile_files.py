@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -32,9 +33,9 @@ needs_mirror = pytest.mark.skipif(
 )
 
 
-def run_python(code: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=300, **kwargs)  # fmt: skip
+def run_python(code: str, args=(), timeout=300, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=timeout, **kwargs)  # fmt: skip
 
 
 def firstnet(*args: str, **kwargs) -> subprocess.Popen:
@@ -235,3 +236,252 @@ def test_default_mirrors_are_https_and_a_download_has_a_deadline(tmp_path):
     late = time.monotonic() - 1
     failures = download_file("f", None, (f"file://{tmp_path / 'mirror'}",), tmp_path, deadline=late)
     assert len(failures) == 1 and "took over" in failures[0] and not (tmp_path / "f").exists()
+
+
+# --- Every read is bounded; hostile run directories get one line --------------------------------
+# Each case is a copy of a good run with one file made hostile: (file, how, the words of the one
+# line a command that reads that file answers). Commands run in a child process whose data segment
+# is capped (RLIMIT_DATA): a read without a bound fails there with a traceback, not by filling the
+# machine; a read that waits on a FIFO fails on the timeout.
+DEEP = b"[" * 100_000 + b"]" * 100_000  # RecursionError in json.loads
+HUGE_INT = b'{"epoch": 1, "test_acc": ' + b"9" * 100_000 + b"}\n"  # over int's 4,300 digits
+
+
+def fifo(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+
+def dev_zero(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/zero")
+
+
+def sparse_extra_tensor(path: Path) -> None:
+    """The weights with one more tensor of 2 GiB declared in the header: a sparse file of 1 MB."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header, data = json.loads(raw[8 : 8 + length]), raw[8 + length :]
+    header["extra"] = {"dtype": "F32", "shape": [1 << 29],
+                       "data_offsets": [len(data), len(data) + (2 << 30)]}  # fmt: skip
+    text = json.dumps(header).encode()
+    with path.open("wb") as out:
+        out.write(len(text).to_bytes(8, "little") + text + data)
+        out.truncate(8 + len(text) + len(data) + (2 << 30))
+
+
+def huge_weights(path: Path) -> None:
+    """Finite weights of 3e38: every output overflows."""
+    tensors, metadata = runs.load_tensors(path)
+    runs.save_tensors(path, {k: torch.full_like(v, 3e38) for k, v in tensors.items()}, metadata)
+
+
+def config_edit(**values):
+    def edit(path: Path) -> None:
+        path.write_text(json.dumps(json.loads(path.read_text()) | values))
+
+    return edit
+
+
+HOSTILE = {
+    "config-fifo": (runs.CONFIG, fifo, "config.json: not a regular file (a FIFO)"),
+    "config-dev-zero": (runs.CONFIG, dev_zero, "config.json: not a regular file (a character"),
+    "config-deep": (runs.CONFIG, lambda p: p.write_bytes(DEEP), "JSON nested too deeply"),
+    "config-created-number": (runs.CONFIG, config_edit(created=12, data_source=[1]), ""),
+    "metrics-fifo": (runs.METRICS, fifo, "metrics.jsonl: not a regular file (a FIFO)"),
+    "metrics-dev-zero": (runs.METRICS, dev_zero, "metrics.jsonl: not a regular file"),
+    "metrics-deep": (runs.METRICS, lambda p: p.write_bytes(DEEP), "not an epoch record"),
+    "metrics-huge-int": (runs.METRICS, lambda p: p.write_bytes(HUGE_INT), "not an epoch record"),
+    "diverged-deep": (runs.DIVERGED, lambda p: p.write_bytes(DEEP), "diverged and has no model"),
+    "model-fifo": (runs.MODEL, fifo, "model.safetensors: not a regular file (a FIFO)"),
+    "model-dev-zero": (runs.MODEL, dev_zero, "model.safetensors: not a regular file"),
+    "model-extra-2-GiB": (runs.MODEL, sparse_extra_tensor, "such a file can have"),
+    "model-3e38": (runs.MODEL, huge_weights, "not finite"),
+}
+# the files each command reads (diverged.json: where it looks for a model)
+READS = {
+    "runs": {runs.CONFIG, runs.METRICS},
+    "predict": {runs.CONFIG, runs.MODEL, runs.DIVERGED},
+    "eval": {runs.CONFIG, runs.MODEL, runs.DIVERGED},
+    "export": {runs.CONFIG, runs.MODEL, runs.DIVERGED},
+    "serve": {runs.CONFIG, runs.METRICS, runs.MODEL, runs.DIVERGED},
+}
+CHILD = """
+    import contextlib, io, json, resource, sys, traceback
+    resource.setrlimit(resource.RLIMIT_DATA, (1500 << 20, 1500 << 20))
+    from firstnet.cli import main
+    from firstnet.serve.registry import try_loading
+    answers = {}
+    for case, argv in json.loads(sys.argv[1]).items():
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                if argv[0] == "serve":  # what `firstnet serve` does at start
+                    models, warnings = try_loading(argv[1:])
+                    rc, out = len(models), io.StringIO(json.dumps(warnings))
+                else:
+                    rc = main(argv)
+        except BaseException:  # noqa: a traceback is what the test looks for
+            rc, err = None, io.StringIO(traceback.format_exc(limit=-1))
+        answers[case] = [rc, out.getvalue(), err.getvalue()]
+    peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM")]
+    print(json.dumps({"answers": answers, "peak_mb": int(peak[0].split()[1]) / 1024}))
+"""
+
+
+def hostile_run_dirs(runs_dir: Path) -> dict[str, Path]:
+    from tests.run_dirs import untrained_run
+
+    good = untrained_run(runs_dir, "good", "mlp")
+    (good / runs.METRICS).write_text(json.dumps({"epoch": 1, "test_acc": 0.5}) + "\n")
+    made = {}
+    for name, (file, make, _) in HOSTILE.items():
+        run_dir = runs_dir / name
+        shutil.copytree(good, run_dir)
+        make(run_dir / file)
+        made[name] = run_dir
+    return made
+
+
+@pytest.mark.parametrize("command", list(READS))
+def test_hostile_run_files_get_one_line_in_bounded_memory(tmp_path, command):
+    made = hostile_run_dirs(tmp_path / "runs")
+    concerned = {name: path for name, path in made.items() if HOSTILE[name][0] in READS[command]}
+    picture = tmp_path / "picture.png"
+    fifo(picture)
+    if command == "runs":
+        argvs = {"all": ["runs", "--runs-dir", str(tmp_path / "runs"), "--json"]}
+    elif command == "serve":
+        argvs = {"all": ["serve", str(tmp_path / "runs" / "good"), *map(str, made.values())]}
+    else:
+        extra = {"predict": [str(picture)], "eval": [], "export": ["--format", "safetensors"]}
+        argvs = {name: [command, str(path), *extra[command]] for name, path in concerned.items()}
+        if command == "predict":  # a picture that is a FIFO
+            argvs["picture-fifo"] = ["predict", str(tmp_path / "runs" / "good"), str(picture)]
+    child = run_python(CHILD, args=[json.dumps(argvs)], timeout=240)
+    assert child.returncode == 0, child.stderr[-2000:]
+    result = json.loads(child.stdout.splitlines()[-1])
+    answers, wrong = result["answers"], []
+    assert result["peak_mb"] < 700, result["peak_mb"]  # about 260 MB: torch and one small model
+    if command in ("runs", "serve"):
+        rc, out, err = answers["all"]
+        assert rc is not None and "Traceback" not in err, err
+    if command == "runs":
+        listed = {run["name"]: run for run in json.loads(out)}
+        assert listed["good"]["state"] == "finished" and listed["good"]["test_acc"] == 0.5
+        for name in concerned:
+            state, words = listed[name]["state"], HOSTILE[name][2]
+            if not state.startswith("unreadable" if words else "finished") or words not in state:
+                wrong.append(f"{name}: {state}")
+        assert listed["config-created-number"]["created"] is None
+        assert listed["config-created-number"]["data"] is None
+    elif command == "serve":
+        warnings = json.loads(out)
+        assert rc == 1 + len(made) - len([n for n in concerned if HOSTILE[n][2]])  # served
+        for name in concerned:
+            said = [w for w in warnings if f"/{name}:" in w]
+            if len(said) != bool(HOSTILE[name][2]) or HOSTILE[name][2] not in "".join(said):
+                wrong.append(f"{name}: {said}")
+    else:
+        for name, (rc, _, err) in answers.items():
+            words = HOSTILE[name][2] if name in HOSTILE else "picture.png: not a regular file"
+            one_line = err.startswith("firstnet: error: ") and err.count("\n") == 1
+            if words and not (rc == 1 and one_line and words in err):
+                wrong.append(f"{name}: {err[-300:]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def gzip_bomb(path: Path, megabytes: int) -> Path:
+    """`megabytes` MB of zeros, gzip-compressed to about a thousandth of that."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    packer, zeros = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS), bytes(1 << 20)
+    with path.open("wb") as bomb:
+        for _ in range(megabytes):
+            bomb.write(packer.compress(zeros))
+        bomb.write(packer.flush())
+    return path
+
+
+@pytest.mark.parametrize("source", ["data-dir", "torchvision-folder", "keras-npz"])
+def test_a_local_copy_decompresses_within_the_downloads_cap(tmp_path, source):
+    """The local sources, searched before any download, decompress no more than a download may:
+    a bomb is a clear error in little memory (before: 2 to 6 GB for a 1 to 3 MB file)."""
+    home, work = tmp_path / "home", tmp_path / "home" / "work"
+    work.mkdir(parents=True)
+    folder = {"data-dir": tmp_path / "data", "torchvision-folder": work / "data" / "MNIST" / "raw"}
+    if source == "keras-npz":
+        import numpy as np
+
+        small = np.zeros((10, 28, 28), np.uint8)
+        keras = home / ".keras" / "datasets" / "mnist.npz"
+        keras.parent.mkdir(parents=True)
+        zeros = np.zeros(((200 << 20) // 784, 28, 28), np.uint8)  # 200 MB in 200 kB
+        np.savez_compressed(keras, x_train=zeros, y_train=small[:, 0, 0], x_test=small,
+                            y_test=small[:, 0, 0])  # fmt: skip
+    else:
+        for key, name in FILE_NAMES.items():
+            gzip_bomb(folder[source] / f"{name}.gz", 400 if key == "train_images" else 1)
+    data_dir = folder["data-dir"] if source == "data-dir" else None
+    result = run_python(f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))
+        from firstnet.data.sources import load_dataset
+        from firstnet.errors import DataFormatError
+        try:
+            load_dataset({str(data_dir) if data_dir else None!r}, cache={str(tmp_path / "c")!r},
+                         mirrors=("file:///nonexistent",))
+        except DataFormatError as err:
+            print("ERROR", err)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                print("PEAK_MB", int(line.split()[1]) / 1024)
+    """, cwd=work, env={**os.environ, "HOME": str(home)})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "decompresses to over 50,000,000 bytes: not a data set file" in result.stdout
+    peak = float(result.stdout.split("PEAK_MB")[1])
+    assert peak < 250, f"peak RSS {peak:.0f} MB"
+
+
+@pytest.mark.parametrize("lock", ["symlink", "fifo"])
+def test_a_lock_that_is_a_link_or_not_a_file_is_refused_and_nothing_made(tmp_path, lock, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    runs.write_config(run_dir, small_config(epochs=1), torch.device("cpu"), "test")
+    target = tmp_path / "elsewhere"
+    if lock == "symlink":
+        (run_dir / runs.LOCK).symlink_to(target)
+    else:
+        os.mkfifo(run_dir / runs.LOCK)
+    with pytest.raises(CheckpointError, match=r"\.lock"), runs.claim(run_dir, fresh=False):
+        pass
+    assert main(["train", "--resume", str(run_dir)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("firstnet: error: ") and err.count("\n") == 1 and ".lock" in err, err
+    assert not target.exists() and not target.is_symlink()  # before: an empty file made there
+
+
+def test_a_run_killed_before_its_first_epoch_ended_is_shown_and_resumed_afresh(
+    tmp_path, small_mnist, capsys
+):
+    cfg = small_config(epochs=1, train_limit=500, test_limit=200)
+    killed = tmp_path / "killed"  # what a run killed in its first epoch leaves
+    killed.mkdir()
+    (killed / runs.LOCK).touch()
+    runs.write_config(killed, cfg, torch.device("cpu"), "test")
+    assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["state"] == "not started (--resume starts it)"
+    assert main(["train", "--resume", str(killed)]) == 0  # before: no checkpoint, no advice
+    assert (killed / runs.MODEL).is_file() and len(runs.read_metrics(killed)) == 1
+    assert runs.read_config(killed) == cfg
+    capsys.readouterr()
+
+    early = tmp_path / "early"  # killed between taking its lock and writing its config.json
+    early.mkdir()
+    (early / runs.LOCK).touch()
+    assert main(["train", "--resume", str(early)]) == 1
+    err = capsys.readouterr().err
+    assert f"--runs-dir {tmp_path} --name early" in err and err.count("\n") == 1, err
+    argv = ["train", "--model", "linear", "--epochs", "1", "--train-limit", "500"]
+    assert main([*argv, "--runs-dir", str(tmp_path), "--name", "early"]) == 0  # before: refused
+    assert (early / runs.MODEL).is_file()

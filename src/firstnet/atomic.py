@@ -1,5 +1,6 @@
 """The one way firstnet writes a file: to a unique temporary name beside the target, flushed to the
-disk, then renamed over it, and the rename itself flushed.
+disk, then renamed over it, and the rename itself flushed. And the one way it reads a file it did
+not write (`open_regular`, `read_regular`): a regular file of a bounded size, or a clear error.
 
 A reader sees the old file or the new one, never a mix; a crash, a power loss or a Ctrl-C mid-write
 leaves no partial file (and no temporary one, except after a SIGKILL: `remove_stale` clears those).
@@ -10,12 +11,14 @@ data cache use it too.
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from firstnet.errors import StorageError
+from firstnet.errors import FirstnetError, StorageError
 
 TEMPORARY = ".tmp"  # temporary files are named .<stem>.<random>.tmp<suffix>
 
@@ -92,3 +95,46 @@ def remove_stale(folder: Path, older_than_s: float = 0.0) -> list[Path]:
         except OSError:
             continue
     return removed
+
+
+KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+         stat.S_IFDIR: "a folder", stat.S_IFSOCK: "a socket"}  # fmt: skip
+
+
+def open_regular(path: Path, limit: int, error: type[FirstnetError] = FirstnetError) -> BinaryIO:
+    """`path` opened for reading if it is a regular file of at most `limit` bytes (a symbolic link
+    is followed only to one); else `error`, naming the file. The file is opened without waiting
+    (a FIFO would wait for a writer), then checked on the open descriptor: a FIFO, a device such as
+    /dev/zero or a folder is refused before a byte is read, and so is a file over `limit`."""
+    path = Path(path)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise error(f"{path}: cannot read file ({err.strerror or err})") from err
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = KINDS.get(stat.S_IFMT(info.st_mode), "not a file")
+            raise error(f"{path}: not a regular file ({kind}); firstnet reads only regular files")
+        if info.st_size > limit:
+            raise error(f"{path}: {info.st_size:,} bytes, over the {limit:,} such a file can have")
+        if nonblocking:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: Path, limit: int, error: type[FirstnetError] = FirstnetError) -> bytes:
+    """The bytes of `path`, a regular file of at most `limit` bytes (`open_regular`)."""
+    with open_regular(path, limit, error) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            content = handle.read(min(size, limit) + 1)
+        except OSError as err:
+            raise error(f"{path}: cannot read file ({err.strerror or err})") from err
+    if len(content) > limit:  # it grew while it was read
+        raise error(f"{path}: over the {limit:,} bytes such a file can have")
+    return content

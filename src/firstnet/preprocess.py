@@ -7,20 +7,21 @@ understands input prepared the same way, so `predict` and the web page both use 
 
 from __future__ import annotations
 
-import os
-import stat
 import warnings
 from contextlib import nullcontext
+from os import PathLike
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from firstnet.atomic import open_regular
 from firstnet.errors import ImageError
 
 INK_THRESHOLD = 0.1  # fraction of full intensity above which a pixel counts as ink
 # The formats `firstnet predict` decodes: raster formats Pillow reads itself. Never EPS or PDF,
 # which Pillow hands to Ghostscript, an interpreter (Pillow's own advice for untrusted input).
 PICTURE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
+MAX_PICTURE_FILE = 100_000_000  # bytes: a large uncompressed scan; a phone's photo has a few MB
 
 
 # A picture is refused above MAX_PIXELS before it is decoded, and one larger than DECODE_SIDE a
@@ -34,7 +35,8 @@ REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # the modes `Image.reduce` tak
 
 def load_image(path, formats: tuple[str, ...] = PICTURE_FORMATS) -> np.ndarray:
     """A grayscale image as float32 (H, W) in [0, 1] from a file path or a binary file object, read
-    only if it is one of `formats`, at most MAX_PIXELS, and reduced to DECODE_SIDE a side."""
+    only if it is one of `formats` (a path: a regular file of at most MAX_PICTURE_FILE bytes), at
+    most MAX_PIXELS, and reduced to DECODE_SIDE a side."""
     try:
         with picture_file(path) as source:
             with warnings.catch_warnings():  # the size is checked against a smaller bound
@@ -74,16 +76,12 @@ def grayscale(opened: Image.Image, path) -> np.ndarray:
 
 
 def picture_file(path):
-    """`path` opened for reading if it is a regular file (a FIFO would block the read forever, a
-    device never end); a file object is used as it is, left open."""
-    if not isinstance(path, (str, os.PathLike)):
-        return nullcontext(path)
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, unread
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        raise ImageError(f"{path}: not a regular file")
-    os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
+    """`path` opened for reading if it is a regular file of at most MAX_PICTURE_FILE bytes
+    (`atomic.open_regular`: a FIFO would block the read forever, a device never end); a file
+    object is used as it is, left open."""
+    if isinstance(path, str | PathLike):
+        return open_regular(path, MAX_PICTURE_FILE, ImageError)
+    return nullcontext(path)
 
 
 def reduced(opened: Image.Image) -> Image.Image:

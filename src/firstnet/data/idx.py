@@ -7,16 +7,24 @@ the magic number is 2051 (0x00000803) for images (N, 28, 28) and 2049 (0x0000080
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import math
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from firstnet.atomic import read_regular
 from firstnet.errors import DataFormatError
 
+# Bounds on a data file, wherever it comes from (a mirror, a folder, a Keras .npz): the largest file
+# of any set is 26 MB compressed (Fashion-MNIST's training images) and 47 MB decompressed; a "gzip
+# bomb" stops at MAX_INFLATED instead of filling memory or the disk.
+MAX_DOWNLOAD = 40_000_000  # bytes as sent by a mirror
+MAX_INFLATED = 50_000_000  # bytes decompressed; also the most a file on the disk may have
+CHUNK = 1 << 20
+GZIP = b"\x1f\x8b"
 UBYTE = 0x08
 IMAGES_MAGIC = 2051  # 0x00000803: ubyte, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: ubyte, 1 dimension
@@ -24,17 +32,40 @@ LABELS_MAGIC = 2049  # 0x00000801: ubyte, 1 dimension
 
 def read_bytes(path: Path) -> bytes:
     """Return the decompressed content of `path` (gzip is detected by its magic bytes, not the
-    name)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise DataFormatError(f"{path}: cannot read file ({err.strerror})") from err
-    if raw[:2] == b"\x1f\x8b":
+    name): a regular file of at most MAX_INFLATED bytes, decompressed to at most as many."""
+    raw = read_regular(path, MAX_INFLATED, DataFormatError)
+    if raw[:2] != GZIP:
+        return raw
+    pieces, size = [], 0
+    while raw:  # one gzip member after another, as gzip.decompress reads them
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        for piece in inflate(decompressor, raw, str(path)):
+            size += len(piece)
+            if size > MAX_INFLATED:
+                raise DataFormatError(
+                    f"{path}: decompresses to over {MAX_INFLATED:,} bytes: not a data set file"
+                )
+            pieces.append(piece)
+        if not decompressor.eof:
+            raise DataFormatError(f"{path}: corrupt gzip data (it ends early)")
+        raw = decompressor.unused_data
+    return b"".join(pieces)
+
+
+def inflate(decompressor, chunk: bytes, name: str) -> Iterator[bytes]:
+    """`chunk` decompressed, in pieces of at most CHUNK bytes (a compressed megabyte can hold a
+    gigabyte); raw files pass through as they are (`decompressor` None)."""
+    if decompressor is None:
+        yield chunk
+        return
+    pending = chunk
+    while pending:
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as err:
-            raise DataFormatError(f"{path}: corrupt gzip data ({err})") from err
-    return raw
+            data = decompressor.decompress(pending, CHUNK)
+        except zlib.error as err:
+            raise DataFormatError(f"{name}: corrupt gzip data ({err})") from err
+        pending = decompressor.unconsumed_tail
+        yield data
 
 
 def sha256(content: bytes) -> str:

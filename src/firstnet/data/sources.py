@@ -15,6 +15,7 @@ import http.client
 import os
 import time
 import urllib.request
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,18 +23,24 @@ from pathlib import Path
 
 import numpy as np
 
-from firstnet.atomic import atomic_write, remove_stale
+from firstnet.atomic import atomic_write, open_regular, remove_stale
 from firstnet.data.datasets import DATASETS, FILE_NAMES, DataSet, whose
-from firstnet.data.idx import check_images, check_labels, encode_idx, parse_idx, read_bytes, sha256
+from firstnet.data.idx import (
+    CHUNK,
+    GZIP,
+    MAX_DOWNLOAD,
+    MAX_INFLATED,
+    check_images,
+    check_labels,
+    encode_idx,
+    inflate,
+    parse_idx,
+    read_bytes,
+    sha256,
+)
 from firstnet.errors import DataFormatError, DataNotFoundError
 
-# Bounds on a download, whatever a mirror sends: the largest file of any set is 26 MB compressed
-# (Fashion-MNIST's training images) and 47 MB decompressed; a "gzip bomb" stops at MAX_INFLATED
-# instead of filling memory or the disk.
-MAX_DOWNLOAD = 40_000_000  # bytes as sent
-MAX_INFLATED = 50_000_000  # bytes decompressed
-DOWNLOAD_SECONDS = 600.0  # for all four files together
-CHUNK = 1 << 20
+DOWNLOAD_SECONDS = 600.0  # for all four files together (the sizes: MAX_DOWNLOAD, MAX_INFLATED)
 KERAS_KEYS = {
     "train_images": "x_train",
     "train_labels": "y_train",
@@ -172,11 +179,21 @@ def load_dir(folder: Path, checksums: dict[str, str], spec: DataSet) -> Labelled
 def load_keras(path: Path, checksums: dict[str, str], spec: DataSet) -> LabelledData | None:
     if not path.is_file():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: np.asarray(npz[k], dtype=np.uint8) for key, k in KERAS_KEYS.items()}
-    except (OSError, ValueError, KeyError) as err:
-        raise DataFormatError(f"{path}: not a readable Keras MNIST file ({err})") from err
+    # the .npz holds the four files, each at most MAX_INFLATED bytes once decompressed, as its zip
+    # directory says before anything is inflated (and zipfile inflates no more than it says)
+    with open_regular(path, 4 * MAX_INFLATED, DataFormatError) as handle:
+        try:
+            with np.load(handle, allow_pickle=False) as npz:
+                sizes = {info.filename: info.file_size for info in npz.zip.infolist()}
+                for k in KERAS_KEYS.values():
+                    if sizes.get(f"{k}.npy", 0) > MAX_INFLATED:
+                        raise DataFormatError(
+                            f"{path}: {k} decompresses to over {MAX_INFLATED:,} bytes: not a data "
+                            "set file"
+                        )
+                arrays = {key: np.asarray(npz[k], dtype=np.uint8) for key, k in KERAS_KEYS.items()}
+        except (OSError, ValueError, KeyError, MemoryError, zipfile.BadZipFile) as err:
+            raise DataFormatError(f"{path}: not a readable Keras MNIST file ({err})") from err
     # Re-encoding as IDX gives the canonical bytes, so the same checksums apply.
     contents = {key: encode_idx(a) for key, a in arrays.items()}
     names = {k: f"{path}[{KERAS_KEYS[k]}]" for k in contents}
@@ -245,7 +262,7 @@ def verified_download(
                 sent += len(chunk)
                 if sent > MAX_DOWNLOAD:
                     raise DownloadFailed(f"over {MAX_DOWNLOAD:,} bytes: not a data set file")
-                for data in inflate(decompressor, chunk):
+                for data in mirror_inflate(decompressor, chunk, url):
                     inflated += len(data)
                     if inflated > MAX_INFLATED:
                         limit = f"{MAX_INFLATED:,} bytes"
@@ -263,23 +280,12 @@ def verified_download(
     return write
 
 
-GZIP = b"\x1f\x8b"
-
-
-def inflate(decompressor, chunk: bytes) -> Iterator[bytes]:
-    """`chunk` decompressed, in pieces of at most CHUNK bytes (a compressed megabyte can hold a
-    gigabyte); raw files pass through as they are."""
-    if decompressor is None:
-        yield chunk
-        return
-    pending = chunk
-    while pending:
-        try:
-            data = decompressor.decompress(pending, CHUNK)
-        except zlib.error as err:
-            raise DownloadFailed(f"corrupt gzip data ({err})") from err
-        pending = decompressor.unconsumed_tail
-        yield data
+def mirror_inflate(decompressor, chunk: bytes, url: str) -> Iterator[bytes]:
+    """`idx.inflate` for a download: corrupt data is this mirror's failure."""
+    try:
+        yield from inflate(decompressor, chunk, url)
+    except DataFormatError as err:
+        raise DownloadFailed(str(err).removeprefix(f"{url}: ")) from err
 
 
 def set_aside(folder: Path, checksums: dict[str, str]) -> list[Path]:

@@ -76,9 +76,11 @@ def load_served(run_dir: Path) -> ServedModel:
     info["label_smoothing"] = cfg.label_smoothing  # the page explains the confidence it causes
     served = ServedModel(Path(run_dir).name, cfg.model, Path(run_dir), cfg, model, test_acc, info)
     try:
-        predict(served, warm_up_image())
+        answer = predict(served, warm_up_image())
     except (RuntimeError, ValueError, FirstnetError) as err:
         raise CheckpointError(f"{run_dir}: its model cannot answer a prediction ({err})") from err
+    if not np.isfinite(answer["probabilities"]).all():  # as served: its precision, its TTA
+        raise CheckpointError(f"{run_dir}: its model answers with non-finite probabilities")
     return served
 
 
@@ -102,7 +104,7 @@ def finished_runs(runs_dir: Path) -> list[Path]:
         for path in runs_dir.glob(f"*/{runs.MODEL}")
         if (path.parent / runs.CONFIG).is_file()
     ]
-    return sorted(found, key=lambda run: (run / runs.MODEL).stat().st_mtime, reverse=True)
+    return sorted(found, key=lambda run: (run / runs.MODEL).lstat().st_mtime, reverse=True)
 
 
 def newest_of_each_kind(runs_dir: Path) -> tuple[list[ServedModel], list[str]]:
