@@ -32,18 +32,19 @@ from tests.serve_probe import free_port, wait_until_healthy
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
 DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
 PROCESSES: dict[str, int] = {}  # server URL -> its process id
+LOGS: dict[str, Path] = {}  # server URL -> its log
 PNG = "image/png"
 
 
-@pytest.fixture(scope="module")
-def server(default_mlp_run, tmp_path_factory):
-    """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it
-    afterwards."""
-    port, log = free_port(), tmp_path_factory.mktemp("serve") / "server.log"
+@contextlib.contextmanager
+def serving(run_dir: Path, log: Path, *options: str):
+    """`firstnet serve RUN --port PORT OPTIONS` in a subprocess writing to `log`; yields its base
+    URL, stops it afterwards and checks that it logged no traceback."""
+    port = free_port()
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port", str(port)]
-            + ["--request-timeout", str(DEADLINE)],
+            [sys.executable, "-m", "firstnet", "serve", str(run_dir), "--port", str(port)]
+            + list(options),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -54,12 +55,20 @@ def server(default_mlp_run, tmp_path_factory):
         except (RuntimeError, TimeoutError) as err:
             pytest.fail(f"{err}: {log.read_text()}")
         assert f"Open {url}/" in log.read_text()
-        PROCESSES[url] = process.pid
+        PROCESSES[url], LOGS[url] = process.pid, log
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
     assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(default_mlp_run, tmp_path_factory):
+    """The server of most tests here: default limits but for a receipt deadline of DEADLINE."""
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with serving(default_mlp_run, log, "--request-timeout", str(DEADLINE)) as url:
+        yield url
 
 
 def raw_exchange(url: str, request: bytes, read_timeout: float = 10) -> bytes:
@@ -153,6 +162,44 @@ def test_a_streamed_body_is_cut_off_at_the_limit(server):
     answer = raw_exchange(server, head + body)
     assert answer.startswith(b"HTTP/1.1 413") and b"over the limit" in answer
     good_request(server)
+
+
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def test_a_body_past_the_limit_or_a_client_leaving_mid_body_logs_nothing(server):
+    """A static file asked for with a chunked body over the limit (the answer has started when the
+    limit is passed), and uploads cut off mid-body: answered or dropped without a line in the log
+    (before: two tracebacks, 90 lines, for the first)."""
+    log = LOGS[server]
+    before = log.read_text()
+    chunk = b"0" * 100_000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
+    answer = raw_exchange(
+        server,
+        b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
+    host, port = address(server)
+    part = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    for kind, start in (
+        (PNG, b""),
+        ("application/json", b""),
+        ("multipart/form-data; boundary=b", part),
+    ):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(
+                f"POST /api/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {kind}\r\n"
+                "Content-Length: 500000\r\n\r\n".encode()
+                + start
+                + b"x" * 100_000
+            )
+            time.sleep(0.1)
+    good_request(server)
+    assert log.read_text() == before
 
 
 def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None:
