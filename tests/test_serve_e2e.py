@@ -9,14 +9,17 @@ docs/img/serve.png.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -27,10 +30,11 @@ from PIL import Image
 from firstnet.serve.inputs import image_from_bytes, model_input
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
 from tests.run_dirs import hostile_runs, untrained_run
-from tests.serve_probe import free_port, wait_until_healthy
+from tests.serve_probe import free_port, server_holds, wait_until_healthy
 
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
 DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
+LIFETIME, SLOTS = 2.0, 20  # --connection-lifetime and --max-connections of `limited_server`
 PROCESSES: dict[str, int] = {}  # server URL -> its process id
 LOGS: dict[str, Path] = {}  # server URL -> its log
 PNG = "image/png"
@@ -68,6 +72,15 @@ def server(default_mlp_run, tmp_path_factory):
     """The server of most tests here: default limits but for a receipt deadline of DEADLINE."""
     log = tmp_path_factory.mktemp("serve") / "server.log"
     with serving(default_mlp_run, log, "--request-timeout", str(DEADLINE)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def limited_server(default_mlp_run, tmp_path_factory):
+    """A server with few slots and short-lived connections, for the tests of both."""
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    options = ["--request-timeout", str(DEADLINE), "--connection-lifetime", str(LIFETIME)]
+    with serving(default_mlp_run, log, *options, "--max-connections", str(SLOTS)) as url:
         yield url
 
 
@@ -167,6 +180,129 @@ def test_a_streamed_body_is_cut_off_at_the_limit(server):
 def address(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").split(":")
     return host, int(port)
+
+
+def status_of(url: str) -> int | str:
+    """The status of GET `url`, or what went wrong."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError as error:
+        return repr(error)
+
+
+def test_idle_and_slow_connections_in_every_slot_leave_room_for_new_requests(limited_server):
+    """Thirty connections that send nothing or part of a head, each opened again as soon as the
+    server cuts it, against --max-connections 20: every page load and /healthz meanwhile is
+    answered, the held connections that waited longest making room (before: each one a 503)."""
+    host, port = address(limited_server)
+    partial = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    stop, held, cut = threading.Event(), [], [0]
+
+    def hold(k: int) -> socket.socket:
+        sock = socket.create_connection((host, port))
+        if k % 2:
+            sock.sendall(partial)
+        return sock
+
+    held += [hold(k) for k in range(30)]
+
+    def keep() -> None:  # a closed one reads as readable: open it again
+        while not stop.is_set():
+            for sock in select.select(held, [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    sock.recv(1024)
+                index = held.index(sock)
+                sock.close()
+                held[index] = hold(index)
+                cut[0] += 1
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    try:
+        time.sleep(0.3)
+        paths = ["/healthz", "/"] * 10
+        statuses = [status_of(limited_server + path) for path in paths]
+    finally:
+        stop.set()
+        keeper.join(timeout=10)
+        for sock in held:
+            sock.close()
+    assert statuses == [200] * 20, statuses
+    assert cut[0] >= 20  # each request made room by closing held connections
+
+
+def test_a_client_that_pipelines_and_never_reads_is_cut_off(server):
+    """3,000 requests sent at once, none of the answers read: the server closes the connection at
+    once, since at most 16 requests may wait behind the one being answered (before: it held the
+    connection for as long as the client did not read, 300 s in the report)."""
+    host, port = address(server)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its answers fill it soon
+        sock.connect((host, port))
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):  # the server may close before taking them all
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 3000)
+        deadline = time.monotonic() + DEADLINE
+        while server_holds(port, sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server_holds(port, sock)
+    good_request(server)
+
+
+def test_a_connection_is_closed_at_the_end_of_its_lifetime(limited_server):
+    """A client that asks /healthz every 0.2 s on one keep-alive connection is neither idle nor
+    slow; its connection is closed after --connection-lifetime (2 s here), an answer in hand sent
+    first with Connection: close (before: kept for as long as the client went on)."""
+    host, port = address(limited_server)
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    start, asked = time.monotonic(), 0
+    try:
+        while time.monotonic() - start < 3 * LIFETIME:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            asked += 1
+            if response.will_close:
+                break
+            time.sleep(0.2)
+            if not server_holds(port, connection.sock):
+                break
+    finally:
+        connection.close()
+    lived = time.monotonic() - start
+    assert LIFETIME * 0.9 <= lived < 2 * LIFETIME, f"closed after {lived:.1f} s, {asked} requests"
+    assert status_of(limited_server + "/healthz") == 200
+
+
+HUGE_HEAD = 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("head", "words"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * HUGE_HEAD + b"\r\n\r\n",
+         b"the request line and headers are over 65,536 bytes"),
+        (b"GET /healthz?" + b"a" * HUGE_HEAD + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+         b"the request line and headers are over 65,536 bytes"),
+        (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         + b"".join(b"X-%d: 1\r\n" % k for k in range(100)) + b"\r\n",
+         b"more than 100 header fields"),
+    ],
+    ids=["a 1 MB header line", "a 1 MB request line", "101 header fields"],
+)  # fmt: skip
+def test_a_head_over_its_limits_is_a_431(server, head, words):
+    """The head is counted before the parser sees it: refused at 64 kB, not parsed for seconds
+    (a 91 MB header line held the event loop up to 5.9 s); at most 100 header fields."""
+    answer = raw_exchange(server, head)
+    assert answer.startswith(b"HTTP/1.1 431") and b'{"error":' in answer and words in answer
+    big = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+    assert raw_exchange(server, big).startswith(b"HTTP/1.1 200")  # under the limit: answered
+    good_request(server)
 
 
 def test_a_body_past_the_limit_or_a_client_leaving_mid_body_logs_nothing(server):
