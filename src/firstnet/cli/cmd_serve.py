@@ -16,6 +16,8 @@ from firstnet.errors import ServeError
 from firstnet.serve.protocol import LIFETIME_SECONDS, MAX_CONNECTIONS, RECEIPT_SECONDS
 from firstnet.terminal import err, out
 
+LONGEST_SECONDS = 86_400.0  # a day: longer timers overflow uvloop's
+
 
 def add_parser(sub) -> None:
     """`firstnet serve [RUN ...]`: the drawing page and the JSON API."""
@@ -61,10 +63,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_options(args) -> None:
+    """Each option in its range, before the models load: a typo is told at once, in one line."""
+    if not 0 <= args.port <= 65535:
+        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {args.port}")
+    for flag, seconds in (
+        ("--request-timeout", args.request_timeout),
+        ("--connection-lifetime", args.connection_lifetime),
+    ):
+        if not 0 < seconds <= LONGEST_SECONDS:  # NaN fails too
+            raise ServeError(
+                f"{flag} must be over 0 and at most {LONGEST_SECONDS:.0f} seconds, got {seconds:g}"
+            )
+    if args.max_connections < 1:
+        raise ServeError(f"--max-connections must be at least 1, got {args.max_connections}")
+
+
 def run_server(args) -> int:
     """a web page to draw digits on and a JSON API, over trained runs"""
-    if not 0 <= args.port <= 65535:  # before the models load: a typo is told at once
-        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {args.port}")
+    check_options(args)
     import torch
     import uvicorn
 
