@@ -28,7 +28,7 @@ import pytest
 from PIL import Image
 
 from firstnet.serve.inputs import image_from_bytes, model_input
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
 from tests.run_dirs import hostile_runs, untrained_run
 from tests.serve_probe import free_port, server_holds, wait_until_healthy
 
@@ -338,6 +338,34 @@ def test_a_body_past_the_limit_or_a_client_leaving_mid_body_logs_nothing(server)
     assert log.read_text() == before
 
 
+def test_every_answer_carries_the_security_headers(server):
+    """The page, a static file, the API, its errors and uvicorn's own 400: a Content-Security-Policy
+    that lets the page run only its own files and be framed by no one, nosniff, no Referer (the
+    browser tests run the page under it without a console error)."""
+    asks = [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+    ]
+    wanted = {
+        b"content-security-policy": b"default-src 'self'; base-uri 'none'; form-action 'none'; "
+        b"frame-ancestors 'none'; object-src 'none'",
+        b"x-content-type-options": b"nosniff",
+        b"x-frame-options": b"DENY",
+        b"referrer-policy": b"no-referrer",
+    }
+    statuses = []
+    for ask in asks:
+        head = raw_exchange(server, ask).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        statuses.append(int(head[0].split()[1]))
+        fields = dict(line.split(b": ", 1) for line in head[1:])
+        assert {name: fields.get(name) for name in wanted} == wanted, ask
+    assert statuses == [200, 200, 200, 404, 415, 400]
+
+
 def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None:
     """Mouse strokes on the pad; points are fractions of its width and height."""
     box = page.locator("#pad").bounding_box()
@@ -357,10 +385,10 @@ SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.48, 0.82)]]  # the top bar, then the lo
 
 def settled(page, label: str) -> None:
     """Waits until the page shows `label` and no answer is still coming (the panel's aria-busy)."""
-    page.wait_for_function(
+    wait_for(
+        page,
         "document.getElementById('result').getAttribute('aria-busy') === 'false'"
         f" && document.getElementById('prediction').textContent === {json.dumps(label)}",
-        timeout=15_000,
     )
 
 
@@ -383,7 +411,7 @@ def open_page(browser, url: str, width: int, height: int):
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url + "/")
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    wait_for(page, "document.querySelectorAll('#model option').length > 0")
     return page, errors
 
 
@@ -425,9 +453,7 @@ def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=10)
     # live: an answer arrives while the button is still down
-    page.wait_for_function(
-        "document.getElementById('prediction').textContent !== '\u2013'", timeout=15_000
-    )
+    wait_for(page, "document.getElementById('prediction').textContent !== '\u2013'")
     page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.8 * box["height"], steps=10)
     page.mouse.up()
     settled(page, "7")
@@ -453,7 +479,7 @@ def test_draw_clear_undo_and_draw_again_without_a_failed_request(server, browser
     for finish in ("#clear", "#undo", "#clear"):
         draw(page, SEVEN, steps=4)
         page.click(finish)  # at once, while the answer to the last strokes may still be on its way
-        page.wait_for_function(f"{prediction} === '\u2013'", timeout=15_000)
+        wait_for(page, f"{prediction} === '\u2013'")
         page.wait_for_timeout(400)
     draw(page, SEVEN)
     settled(page, "7")
@@ -681,9 +707,9 @@ def test_a_fashion_mnist_model_takes_an_uploaded_picture_and_names_its_class(
         assert "This model knows Fashion-MNIST: T-shirt/top" in page.inner_text("#status")
         page.set_input_files("#upload", str(picture))
         names = list(DATASETS["fashion-mnist"].classes)
-        page.wait_for_function(
+        wait_for(
+            page,
             f"{json.dumps(names)}.includes(document.getElementById('prediction').textContent)",
-            timeout=15_000,
         )
         answer = page.inner_text("#prediction")
         top = page.locator("#bars .bar.top").get_attribute("title")

@@ -85,7 +85,7 @@ def run_server(args) -> int:
     import torch
     import uvicorn
 
-    from firstnet.serve.app import allowed_hosts, create_app
+    from firstnet.serve.app import SECURITY_HEADERS, allowed_hosts, create_app
     from firstnet.serve.protocol import with_limits
     from firstnet.serve.registry import load_all
 
@@ -121,6 +121,7 @@ def run_server(args) -> int:
         http=with_limits(args.request_timeout, args.connection_lifetime, args.max_connections),
         # beyond it: 503, not an ever longer queue; uvicorn counts the connection that asks
         limit_concurrency=args.max_connections + 1,
+        headers=SECURITY_HEADERS,
         log_level=args.log_level,
         access_log=args.log_level == "info",
         timeout_graceful_shutdown=2,

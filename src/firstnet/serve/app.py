@@ -41,6 +41,19 @@ from firstnet.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 ACCEPTED = 'application/json, image/png or multipart/form-data (a PNG in the field "image")'
+# Every answer of `firstnet serve` carries these (uvicorn.Config(headers=...): its own 400 and 503
+# too). The page runs only its own script and style files and loads nothing from elsewhere; no page
+# of another site may frame it; no type sniffing; no Referer sent from it.
+SECURITY_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+        "object-src 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+]
 log = logging.getLogger("firstnet.serve")
 
 
