@@ -145,8 +145,9 @@ class Tally:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-async def exchange(reader, writer, request: bytes) -> tuple[int, bytes]:
-    """Send one request on a keep-alive connection and read one response: (status, body)."""
+async def exchange(reader, writer, request: bytes) -> tuple[int, bytes, bool]:
+    """Send one request on a keep-alive connection and read one response: (status, body, whether
+    the server closes the connection after it: at the end of its lifetime, for one)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
@@ -155,7 +156,7 @@ async def exchange(reader, writer, request: bytes) -> tuple[int, bytes]:
     if start < 0:
         raise ConnectionError("response without content-length")
     length = int(lower[start + 15 : lower.index(b"\r\n", start)])
-    return status, await reader.readexactly(length)
+    return status, await reader.readexactly(length), b"\r\nconnection: close\r\n" in lower
 
 
 async def client(
@@ -170,9 +171,12 @@ async def client(
                     asyncio.open_connection(host, port), timeout
                 )
             start = time.perf_counter()
-            status, body = await asyncio.wait_for(
+            status, body, closing = await asyncio.wait_for(
                 exchange(reader, writer, requests[index % len(requests)]), timeout
             )
+            if closing:
+                writer.close()
+                reader = writer = None
             tally.latencies.append(time.perf_counter() - start)
             tally.answered += 1
             if status != 200:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -35,3 +36,14 @@ def wait_until_healthy(
                     return
         except OSError:
             time.sleep(0.2)
+
+
+def server_holds(port: int, client: socket.socket) -> bool:
+    """Whether the server on loopback `port` still holds its end of `client`'s connection open
+    (Linux: that socket is ESTABLISHED in /proc/net/tcp), whatever the client has read of it."""
+    mine = client.getsockname()[1]
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote, state = line.split()[1:4]
+        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == mine:
+            return state == "01"
+    return False

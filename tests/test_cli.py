@@ -483,6 +483,25 @@ def test_serve_refuses_ports_out_of_range():
         assert result.returncode == 2 and "--port must lie in 0..65535" in result.stderr, port
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--request-timeout", "nan", "--request-timeout must be over 0 and at most 86400 seconds"),
+        ("--request-timeout", "-1", "--request-timeout must be over 0"),
+        ("--request-timeout", "0", "--request-timeout must be over 0"),
+        ("--connection-lifetime", "inf", "--connection-lifetime must be over 0"),
+        ("--max-connections", "0", "--max-connections must be at least 1, got 0"),
+    ],
+    ids=["timeout nan", "timeout -1", "timeout 0", "lifetime inf", "0 connections"],
+)
+def test_serve_refuses_limits_out_of_range_in_one_line(flag, value, words):
+    """Told before the models load, in one line, exit 2 (before: NaN was a traceback, the others
+    were taken)."""
+    result = firstnet("serve", flag, value, "--runs-dir", "/nonexistent")
+    assert result.returncode == 2 and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_config_records_the_precision_that_ran(trained_run):
     config = json.loads((trained_run / runs.CONFIG).read_text())
     assert config["config"]["precision"] == "auto"  # the MLP's recipe: bf16 where it is native

@@ -9,14 +9,17 @@ docs/img/serve.png.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -25,25 +28,27 @@ import pytest
 from PIL import Image
 
 from firstnet.serve.inputs import image_from_bytes, model_input
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
 from tests.run_dirs import hostile_runs, untrained_run
-from tests.serve_probe import free_port, wait_until_healthy
+from tests.serve_probe import free_port, server_holds, wait_until_healthy
 
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
 DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
+LIFETIME, SLOTS = 2.0, 20  # --connection-lifetime and --max-connections of `limited_server`
 PROCESSES: dict[str, int] = {}  # server URL -> its process id
+LOGS: dict[str, Path] = {}  # server URL -> its log
 PNG = "image/png"
 
 
-@pytest.fixture(scope="module")
-def server(default_mlp_run, tmp_path_factory):
-    """`firstnet serve RUN --port PORT` in a subprocess; yields its base URL, stops it
-    afterwards."""
-    port, log = free_port(), tmp_path_factory.mktemp("serve") / "server.log"
+@contextlib.contextmanager
+def serving(run_dir: Path, log: Path, *options: str):
+    """`firstnet serve RUN --port PORT OPTIONS` in a subprocess writing to `log`; yields its base
+    URL, stops it afterwards and checks that it logged no traceback."""
+    port = free_port()
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "firstnet", "serve", str(default_mlp_run), "--port", str(port)]
-            + ["--request-timeout", str(DEADLINE)],
+            [sys.executable, "-m", "firstnet", "serve", str(run_dir), "--port", str(port)]
+            + list(options),
             stdout=output,
             stderr=subprocess.STDOUT,
         )
@@ -54,12 +59,29 @@ def server(default_mlp_run, tmp_path_factory):
         except (RuntimeError, TimeoutError) as err:
             pytest.fail(f"{err}: {log.read_text()}")
         assert f"Open {url}/" in log.read_text()
-        PROCESSES[url] = process.pid
+        PROCESSES[url], LOGS[url] = process.pid, log
         yield url
     finally:
         process.terminate()
         process.wait(timeout=20)
     assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(default_mlp_run, tmp_path_factory):
+    """The server of most tests here: default limits but for a receipt deadline of DEADLINE."""
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with serving(default_mlp_run, log, "--request-timeout", str(DEADLINE)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def limited_server(default_mlp_run, tmp_path_factory):
+    """A server with few slots and short-lived connections, for the tests of both."""
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    options = ["--request-timeout", str(DEADLINE), "--connection-lifetime", str(LIFETIME)]
+    with serving(default_mlp_run, log, *options, "--max-connections", str(SLOTS)) as url:
+        yield url
 
 
 def raw_exchange(url: str, request: bytes, read_timeout: float = 10) -> bytes:
@@ -155,6 +177,195 @@ def test_a_streamed_body_is_cut_off_at_the_limit(server):
     good_request(server)
 
 
+def address(url: str) -> tuple[str, int]:
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def status_of(url: str) -> int | str:
+    """The status of GET `url`, or what went wrong."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError as error:
+        return repr(error)
+
+
+def test_idle_and_slow_connections_in_every_slot_leave_room_for_new_requests(limited_server):
+    """Thirty connections that send nothing or part of a head, each opened again as soon as the
+    server cuts it, against --max-connections 20: every page load and /healthz meanwhile is
+    answered, the held connections that waited longest making room (before: each one a 503)."""
+    host, port = address(limited_server)
+    partial = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+    stop, held, cut = threading.Event(), [], [0]
+
+    def hold(k: int) -> socket.socket:
+        sock = socket.create_connection((host, port))
+        if k % 2:
+            sock.sendall(partial)
+        return sock
+
+    held += [hold(k) for k in range(30)]
+
+    def keep() -> None:  # a closed one reads as readable: open it again
+        while not stop.is_set():
+            for sock in select.select(held, [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    sock.recv(1024)
+                index = held.index(sock)
+                sock.close()
+                held[index] = hold(index)
+                cut[0] += 1
+
+    keeper = threading.Thread(target=keep)
+    keeper.start()
+    try:
+        time.sleep(0.3)
+        paths = ["/healthz", "/"] * 10
+        statuses = [status_of(limited_server + path) for path in paths]
+    finally:
+        stop.set()
+        keeper.join(timeout=10)
+        for sock in held:
+            sock.close()
+    assert statuses == [200] * 20, statuses
+    assert cut[0] >= 20  # each request made room by closing held connections
+
+
+def test_a_client_that_pipelines_and_never_reads_is_cut_off(server):
+    """3,000 requests sent at once, none of the answers read: the server closes the connection at
+    once, since at most 16 requests may wait behind the one being answered (before: it held the
+    connection for as long as the client did not read, 300 s in the report)."""
+    host, port = address(server)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its answers fill it soon
+        sock.connect((host, port))
+        sock.settimeout(10)
+        with contextlib.suppress(OSError):  # the server may close before taking them all
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 3000)
+        deadline = time.monotonic() + DEADLINE
+        while server_holds(port, sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server_holds(port, sock)
+    good_request(server)
+
+
+def test_a_connection_is_closed_at_the_end_of_its_lifetime(limited_server):
+    """A client that asks /healthz every 0.2 s on one keep-alive connection is neither idle nor
+    slow; its connection is closed after --connection-lifetime (2 s here), an answer in hand sent
+    first with Connection: close (before: kept for as long as the client went on)."""
+    host, port = address(limited_server)
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    start, asked = time.monotonic(), 0
+    try:
+        while time.monotonic() - start < 3 * LIFETIME:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200
+            asked += 1
+            if response.will_close:
+                break
+            time.sleep(0.2)
+            if not server_holds(port, connection.sock):
+                break
+    finally:
+        connection.close()
+    lived = time.monotonic() - start
+    assert LIFETIME * 0.9 <= lived < 2 * LIFETIME, f"closed after {lived:.1f} s, {asked} requests"
+    assert status_of(limited_server + "/healthz") == 200
+
+
+HUGE_HEAD = 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("head", "words"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * HUGE_HEAD + b"\r\n\r\n",
+         b"the request line and headers are over 65,536 bytes"),
+        (b"GET /healthz?" + b"a" * HUGE_HEAD + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+         b"the request line and headers are over 65,536 bytes"),
+        (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+         + b"".join(b"X-%d: 1\r\n" % k for k in range(100)) + b"\r\n",
+         b"more than 100 header fields"),
+    ],
+    ids=["a 1 MB header line", "a 1 MB request line", "101 header fields"],
+)  # fmt: skip
+def test_a_head_over_its_limits_is_a_431(server, head, words):
+    """The head is counted before the parser sees it: refused at 64 kB, not parsed for seconds
+    (a 91 MB header line held the event loop up to 5.9 s); at most 100 header fields."""
+    answer = raw_exchange(server, head)
+    assert answer.startswith(b"HTTP/1.1 431") and b'{"error":' in answer and words in answer
+    big = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 60_000 + b"\r\n\r\n"
+    assert raw_exchange(server, big).startswith(b"HTTP/1.1 200")  # under the limit: answered
+    good_request(server)
+
+
+def test_a_body_past_the_limit_or_a_client_leaving_mid_body_logs_nothing(server):
+    """A static file asked for with a chunked body over the limit (the answer has started when the
+    limit is passed), and uploads cut off mid-body: answered or dropped without a line in the log
+    (before: two tracebacks, 90 lines, for the first)."""
+    log = LOGS[server]
+    before = log.read_text()
+    chunk = b"0" * 100_000
+    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(15)) + b"0\r\n\r\n"
+    answer = raw_exchange(
+        server,
+        b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + body,
+    )
+    assert answer.startswith(b"HTTP/1.1 200")
+    host, port = address(server)
+    part = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+    for kind, start in (
+        (PNG, b""),
+        ("application/json", b""),
+        ("multipart/form-data; boundary=b", part),
+    ):
+        with socket.create_connection((host, port)) as sock:
+            sock.sendall(
+                f"POST /api/predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {kind}\r\n"
+                "Content-Length: 500000\r\n\r\n".encode()
+                + start
+                + b"x" * 100_000
+            )
+            time.sleep(0.1)
+    good_request(server)
+    assert log.read_text() == before
+
+
+def test_every_answer_carries_the_security_headers(server):
+    """The page, a static file, the API, its errors and uvicorn's own 400: a Content-Security-Policy
+    that lets the page run only its own files and be framed by no one, nosniff, no Referer (the
+    browser tests run the page under it without a console error)."""
+    asks = [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /api/models HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+    ]
+    wanted = {
+        b"content-security-policy": b"default-src 'self'; base-uri 'none'; form-action 'none'; "
+        b"frame-ancestors 'none'; object-src 'none'",
+        b"x-content-type-options": b"nosniff",
+        b"x-frame-options": b"DENY",
+        b"referrer-policy": b"no-referrer",
+    }
+    statuses = []
+    for ask in asks:
+        head = raw_exchange(server, ask).split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        statuses.append(int(head[0].split()[1]))
+        fields = dict(line.split(b": ", 1) for line in head[1:])
+        assert {name: fields.get(name) for name in wanted} == wanted, ask
+    assert statuses == [200, 200, 200, 404, 415, 400]
+
+
 def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None:
     """Mouse strokes on the pad; points are fractions of its width and height."""
     box = page.locator("#pad").bounding_box()
@@ -174,10 +385,10 @@ SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.48, 0.82)]]  # the top bar, then the lo
 
 def settled(page, label: str) -> None:
     """Waits until the page shows `label` and no answer is still coming (the panel's aria-busy)."""
-    page.wait_for_function(
+    wait_for(
+        page,
         "document.getElementById('result').getAttribute('aria-busy') === 'false'"
         f" && document.getElementById('prediction').textContent === {json.dumps(label)}",
-        timeout=15_000,
     )
 
 
@@ -200,7 +411,7 @@ def open_page(browser, url: str, width: int, height: int):
     )
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url + "/")
-    page.wait_for_function("document.querySelectorAll('#model option').length > 0")
+    wait_for(page, "document.querySelectorAll('#model option').length > 0")
     return page, errors
 
 
@@ -242,9 +453,7 @@ def test_live_answers_escape_undo_and_a_phone_sized_screen(server, browser):
     page.mouse.down()
     page.mouse.move(box["x"] + 0.7 * box["width"], box["y"] + 0.2 * box["height"], steps=10)
     # live: an answer arrives while the button is still down
-    page.wait_for_function(
-        "document.getElementById('prediction').textContent !== '\u2013'", timeout=15_000
-    )
+    wait_for(page, "document.getElementById('prediction').textContent !== '\u2013'")
     page.mouse.move(box["x"] + 0.45 * box["width"], box["y"] + 0.8 * box["height"], steps=10)
     page.mouse.up()
     settled(page, "7")
@@ -270,7 +479,7 @@ def test_draw_clear_undo_and_draw_again_without_a_failed_request(server, browser
     for finish in ("#clear", "#undo", "#clear"):
         draw(page, SEVEN, steps=4)
         page.click(finish)  # at once, while the answer to the last strokes may still be on its way
-        page.wait_for_function(f"{prediction} === '\u2013'", timeout=15_000)
+        wait_for(page, f"{prediction} === '\u2013'")
         page.wait_for_timeout(400)
     draw(page, SEVEN)
     settled(page, "7")
@@ -498,9 +707,9 @@ def test_a_fashion_mnist_model_takes_an_uploaded_picture_and_names_its_class(
         assert "This model knows Fashion-MNIST: T-shirt/top" in page.inner_text("#status")
         page.set_input_files("#upload", str(picture))
         names = list(DATASETS["fashion-mnist"].classes)
-        page.wait_for_function(
+        wait_for(
+            page,
             f"{json.dumps(names)}.includes(document.getElementById('prediction').textContent)",
-            timeout=15_000,
         )
         answer = page.inner_text("#prediction")
         top = page.locator("#bars .bar.top").get_attribute("title")

@@ -13,7 +13,10 @@ from rich.markup import escape
 
 from firstnet.cli import options
 from firstnet.errors import ServeError
+from firstnet.serve.protocol import LIFETIME_SECONDS, MAX_CONNECTIONS, RECEIPT_SECONDS
 from firstnet.terminal import err, out
+
+LONGEST_SECONDS = 86_400.0  # a day: longer timers overflow uvloop's
 
 
 def add_parser(sub) -> None:
@@ -26,13 +29,14 @@ def add_parser(sub) -> None:
     add("--host", default="127.0.0.1", help=host)
     add("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     timeout = "seconds a client has to send a whole request before its connection is closed"
-    add("--request-timeout", type=float, default=10.0, help=timeout)
-    add(
-        "--max-connections",
-        type=int,
-        default=256,
-        help="connections and requests at once (503 beyond)",
+    add("--request-timeout", type=float, default=RECEIPT_SECONDS, help=timeout)
+    lifetime = "seconds a connection stays open in all (a request in hand is answered first)"
+    add("--connection-lifetime", type=float, default=LIFETIME_SECONDS, help=lifetime)
+    most = (
+        "connections at once; when all are open, a new request closes those that waited longest on"
+        " their clients (503 when every one has a request in hand)"
     )
+    add("--max-connections", type=int, default=MAX_CONNECTIONS, help=most)
     log = "uvicorn's log level; info also logs every request"
     add("--log-level", default="warning", choices=("debug", "info", "warning", "error"), help=log)
 
@@ -59,15 +63,30 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def check_options(args) -> None:
+    """Each option in its range, before the models load: a typo is told at once, in one line."""
+    if not 0 <= args.port <= 65535:
+        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {args.port}")
+    for flag, seconds in (
+        ("--request-timeout", args.request_timeout),
+        ("--connection-lifetime", args.connection_lifetime),
+    ):
+        if not 0 < seconds <= LONGEST_SECONDS:  # NaN fails too
+            raise ServeError(
+                f"{flag} must be over 0 and at most {LONGEST_SECONDS:.0f} seconds, got {seconds:g}"
+            )
+    if args.max_connections < 1:
+        raise ServeError(f"--max-connections must be at least 1, got {args.max_connections}")
+
+
 def run_server(args) -> int:
     """a web page to draw digits on and a JSON API, over trained runs"""
-    if not 0 <= args.port <= 65535:  # before the models load: a typo is told at once
-        raise ServeError(f"--port must lie in 0..65535 (0: any free port), got {args.port}")
+    check_options(args)
     import torch
     import uvicorn
 
-    from firstnet.serve.app import allowed_hosts, create_app
-    from firstnet.serve.protocol import with_deadline
+    from firstnet.serve.app import SECURITY_HEADERS, allowed_hosts, create_app
+    from firstnet.serve.protocol import with_limits
     from firstnet.serve.registry import load_all
 
     # One thread per forward pass: requests arrive one at a time per core, and threads only add
@@ -99,8 +118,10 @@ def run_server(args) -> int:
     app = create_app(models, hosts=allowed_hosts(args.host))
     config = uvicorn.Config(
         app,
-        http=with_deadline(args.request_timeout),
-        limit_concurrency=args.max_connections,  # beyond it: 503, not an ever longer queue
+        http=with_limits(args.request_timeout, args.connection_lifetime, args.max_connections),
+        # beyond it: 503, not an ever longer queue; uvicorn counts the connection that asks
+        limit_concurrency=args.max_connections + 1,
+        headers=SECURITY_HEADERS,
         log_level=args.log_level,
         access_log=args.log_level == "info",
         timeout_graceful_shutdown=2,

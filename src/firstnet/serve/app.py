@@ -41,6 +41,19 @@ from firstnet.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 ACCEPTED = 'application/json, image/png or multipart/form-data (a PNG in the field "image")'
+# Every answer of `firstnet serve` carries these (uvicorn.Config(headers=...): its own 400 and 503
+# too). The page runs only its own script and style files and loads nothing from elsewhere; no page
+# of another site may frame it; no type sniffing; no Referer sent from it.
+SECURITY_HEADERS = [
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+        "object-src 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+]
 log = logging.getLogger("firstnet.serve")
 
 
@@ -61,7 +74,9 @@ class BodyLimit:
     that.
 
     A declared Content-Length over the limit is refused before any of the body is read; a chunked
-    body is counted as it arrives and refused as soon as it passes the limit.
+    body is counted as it arrives and refused as soon as it passes the limit, unless the answer has
+    started: a route that answers without reading the body (a static file) only listens for the
+    client's leaving meanwhile, and a 413 could no longer be sent.
     """
 
     def __init__(self, app, limit: int = MAX_BODY_BYTES) -> None:
@@ -77,17 +92,22 @@ class BodyLimit:
             )
         if declared is not None and int(declared) > self.limit:
             return await error(413, self.too_large(declared.decode()))(scope, receive, send)
-        received = 0
+        received, answering = 0, False
 
         async def limited_receive():
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
+            if received > self.limit and not answering:
                 raise BadRequest(413, self.too_large(f"over {received}"))
             return message
 
-        await self.app(scope, limited_receive, send)
+        async def watched_send(message) -> None:
+            nonlocal answering
+            answering = True
+            await send(message)
+
+        await self.app(scope, limited_receive, watched_send)
 
     def too_large(self, size: str) -> str:
         return f"the request body ({size} bytes) is over the limit of {self.limit:,} bytes"
