@@ -98,11 +98,23 @@ def test_the_page_opens_from_disk_makes_no_request_and_shows_every_claim(built):
             "#claims tr[data-claim]",
             "all => all.map(r => [r.dataset.claim, r.querySelector('.measured').textContent])",
         )
+        shown = page.eval_on_selector_all(  # what a reader sees of each experiment's results.md
+            "section[id^=experiment-]",
+            "all => all.map(s => [s.id, s.innerText, s.querySelectorAll('table').length,"
+            " [...s.querySelectorAll('img')].map(i => i.alt)])",
+        )
         browser.close()
     assert problems == []
     assert [url for url in requests if not url.startswith("data:")] == [page_url]
     assert len(images) >= 15 and all(decoded for _, decoded in images), images
     assert rows == [[c["id"], c["measured"]] for c in document["claims"]]
+    for section, text, tables, figures in shown:  # Markdown rendered, each figure once
+        assert tables >= 2 and "| ---" not in text and "![" not in text and "\\|" not in text
+        part = document["parts"][section]
+        assert sorted(figures) == sorted(part["figures"]), (section, figures)
+        for line in part["text"].splitlines():
+            if line.startswith("#"):
+                assert line.lstrip("# ") in text and line not in text, (section, line)
 
 
 def test_a_second_report_reuses_its_parts_and_fresh_redoes_them(tmp_path, monkeypatch, mnist):

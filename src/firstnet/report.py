@@ -11,6 +11,7 @@ images and makes no request.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -234,10 +235,13 @@ def part_experiment(name: str) -> Callable[[ReportContext], dict]:
             figures.append(f"{name}-{png.name}")
         text, value = experiment_module(name).headline(results)
         command = f"firstnet experiment {name}" + (" --quick" if ctx.quick else "")
+        # results.md names its figures as they are in `source`; here they carry the prefix
+        written = (source / "results.md").read_text()
+        markdown = re.sub(r"\]\(([\w.-]+\.png)\)", rf"]({name}-\1)", written)
         return {
             "claims": [claim(f"experiment-{name}", QUESTIONS[name], text, value, command)],
             "figures": figures,
-            "text": (source / "results.md").read_text(),
+            "text": markdown,
         }
 
     return part

@@ -7,6 +7,8 @@ import base64
 import html
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
 from firstnet.device import hardware
 
 STYLE = """
@@ -26,6 +28,30 @@ def embedded(folder: Path, name: str) -> str:
     kind = "gif" if name.endswith(".gif") else "png"
     data = base64.b64encode((folder / name).read_bytes()).decode()
     return f'<img alt="{html.escape(name)}" src="data:image/{kind};base64,{data}">'
+
+
+def markdown_html(text: str, folder: Path) -> tuple[str, set[str]]:
+    """An experiment's results.md as HTML: tables and headings rendered (headings two levels down,
+    under the section's), raw HTML escaped, and each figure it names from `folder` embedded where
+    it stands; the names of those figures."""
+    shown: set[str] = set()
+    markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def image(renderer, tokens, index, options, env) -> str:
+        name = tokens[index].attrGet("src") or ""
+        if "/" in name or not (folder / name).is_file():
+            return html.escape(tokens[index].content)  # its alt text
+        shown.add(name)
+        return embedded(folder, name)
+
+    def heading(renderer, tokens, index, options, env) -> str:
+        level = min(6, int(tokens[index].tag[1]) + 2)
+        return f"<h{level}>" if tokens[index].nesting == 1 else f"</h{level}>\n"
+
+    markdown.add_render_rule("image", image)
+    markdown.add_render_rule("heading_open", heading)
+    markdown.add_render_rule("heading_close", heading)
+    return markdown.render(text), shown
 
 
 def claims_html(claims: list[dict], table_id: str = "") -> str:
@@ -57,9 +83,9 @@ def render(report: dict, folder: Path) -> str:
         body = [f'<section id="{key}"><h2>{html.escape(part["title"])}</h2>',
                 claims_html(part["claims"])]  # fmt: skip
         body += [html_table(t) for t in part.get("tables", [])]
-        if part.get("text"):
-            body.append(f"<pre>{html.escape(part['text'])}</pre>")
-        body += [embedded(folder, name) for name in part["figures"]]
+        text, shown = markdown_html(part.get("text", ""), folder)
+        body.append(text)
+        body += [embedded(folder, name) for name in part["figures"] if name not in shown]
         body.append(f"<p>{part['seconds']:.1f} s ({part['budget']} budget)</p></section>")
         sections.append("\n".join(body))
     machine = "".join(
