@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -470,6 +471,28 @@ def test_predict_goes_past_damaged_files_and_prints_file_names_as_they_are(
         f"{seven}: {label}",
         f"{closing}: {label}",
     ], result.stdout
+
+
+def test_latest_means_the_newest_run_with_weights_and_says_which(trained_run, mnist, tmp_path):
+    """A newer run that diverged (config.json, no weights) no longer makes `latest-mlp` fail."""
+    shutil.copytree(trained_run, tmp_path / "runs" / "mlp-good")
+    time.sleep(0.01)  # run_dirs orders by config.json's time
+    diverged = tmp_path / "runs" / "mlp-diverged"
+    diverged.mkdir()
+    config = json.loads((trained_run / runs.CONFIG).read_text())
+    (diverged / runs.CONFIG).write_text(json.dumps(config))
+    (diverged / runs.DIVERGED).write_text('{"error": "training diverged"}')
+    picture = tmp_path / "seven.png"
+    Image.fromarray(255 - mnist.test_images[0]).save(picture)
+    for command in (["eval", "latest-mlp", "--json"], ["predict", "latest", str(picture)],
+                    ["export", "latest-mlp", "--format", "safetensors"]):  # fmt: skip
+        result = firstnet(*command, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        assert f"{command[1]}: {Path('runs') / 'mlp-good'}" in result.stderr, result.stderr
+    shutil.rmtree(tmp_path / "runs" / "mlp-good")
+    result = firstnet("export", "latest-mlp", cwd=tmp_path)
+    assert result.returncode == 1 and "no finished mlp run in runs yet" in result.stderr
+    assert "firstnet train --model mlp" in result.stderr
 
 
 def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):

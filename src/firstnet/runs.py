@@ -611,18 +611,25 @@ def model_of(run_dir: Path) -> str | None:
         return None
 
 
-def find_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
+def find_run(reference: Path | str, runs_dir: Path = Path("runs"), weights: bool = False) -> Path:
     """The run directory a user means: a path, a name in `runs_dir`, `latest` (the newest run) or
-    `latest-KIND` (the newest linear, mlp or cnn run); a CheckpointError names the nearest runs."""
+    `latest-KIND` (the newest linear, mlp or cnn run); with `weights`, `latest` means the newest
+    run that has them (one that diverged or stopped has none). A CheckpointError names the nearest
+    runs."""
     reference = str(reference)
     if Path(reference).is_dir():
         return Path(reference)
     if reference == "latest" or reference.startswith("latest-"):
         kind = reference.removeprefix("latest").removeprefix("-") or None
         candidates = [run for run in run_dirs(runs_dir) if kind is None or model_of(run) == kind]
+        if weights:
+            candidates = [run for run in candidates if (run / MODEL).is_file()]
         if not candidates:
-            what = f"{kind} run" if kind else "run"
-            raise CheckpointError(f"no {what} in {runs_dir} yet; train one with: firstnet train")
+            what = ("finished " if weights else "") + (f"{kind} run" if kind else "run")
+            model = f" --model {kind}" if kind else ""
+            raise CheckpointError(
+                f"no {what} in {runs_dir} yet; train one with: firstnet train{model}"
+            )
         return candidates[-1]
     if (Path(runs_dir) / reference).is_dir():
         return Path(runs_dir) / reference

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from firstnet.atomic import atomic_write
 from firstnet.cli import options
-from firstnet.cli.console import evaluated
+from firstnet.cli.console import evaluated, trained_run
 from firstnet.data.datasets import DATASETS
 from firstnet.errors import ImageError
 from firstnet.terminal import err, out
@@ -100,9 +100,8 @@ def predict_command(args) -> int:
     """classify your own digit images"""
     from firstnet import api
     from firstnet.preprocess import load_image, mnist_like
-    from firstnet.runs import find_run
 
-    run = api.Run.load(find_run(args.run), history=False)
+    run = api.Run.load(trained_run(args.run), history=False)
     cfg, dataset = run.config, DATASETS[run.config.dataset]
     results, failed = [], 0
     for path in args.images:

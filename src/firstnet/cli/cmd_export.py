@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from firstnet.cli import options
-from firstnet.cli.console import load_run_data
+from firstnet.cli.console import load_run_data, trained_run
 from firstnet.terminal import err, out
 
 
@@ -27,7 +27,7 @@ def export_command(args) -> int:
     weights as safetensors"""
     from firstnet import export, runs
 
-    run = runs.find_run(args.run)
+    run = trained_run(args.run)
     cfg, model = runs.load_model(run)
     suffix = ".onnx" if args.format == "onnx" else ".weights.safetensors"
     target = args.out or run / f"model{suffix}"

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from firstnet.cli import options
+from firstnet.cli.console import trained_run
 from firstnet.errors import ServeError
 from firstnet.serve.protocol import LIFETIME_SECONDS, MAX_CONNECTIONS, RECEIPT_SECONDS
 from firstnet.terminal import err, out
@@ -93,9 +94,7 @@ def run_server(args) -> int:
     # latency.
     torch.set_num_threads(1)
     with err.status("Loading models..."):
-        from firstnet.runs import find_run
-
-        run_dirs = [find_run(run, args.runs_dir) for run in args.runs]
+        run_dirs = [trained_run(run, args.runs_dir) for run in args.runs]
         models, warnings = load_all(run_dirs, args.runs_dir)
     # the models' many long-lived objects: keep them out of every garbage collection (latency)
     gc.freeze()

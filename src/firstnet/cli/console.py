@@ -27,13 +27,23 @@ def evaluated(reference: str | Path, data_dir: Path | None, out_dir: Path | None
     into `out_dir` (default: the run directory). Only config.json and the weights are read."""
     from firstnet import api
     from firstnet.figures.confusion import confusion_figures
-    from firstnet.runs import find_run
 
-    run = api.Run.load(find_run(reference), history=False)
+    run = api.Run.load(trained_run(reference), history=False)
     data = load_run_data(run.path, data_dir)
     report = run.evaluate(data)
     figures = confusion_figures(report, run.config.model, data, out_dir or run.path)
     return run, data, report, figures
+
+
+def trained_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
+    """The run directory `reference` names (`runs.find_run`), `latest` and `latest-KIND` meaning
+    the newest run that has weights; which one that is goes to stderr."""
+    from firstnet.runs import find_run
+
+    run = find_run(reference, runs_dir, weights=True)
+    if str(reference).startswith("latest"):
+        err.print(f"{reference}: {run}", highlight=False)
+    return run
 
 
 def load_run_data(run: Path, data_dir: Path | None) -> LabelledData:
