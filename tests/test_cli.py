@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from firstnet import runs
-from firstnet.cli import main, options
+from firstnet.cli import console, main, options
 from firstnet.config import TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError
@@ -493,6 +493,19 @@ def test_latest_means_the_newest_run_with_weights_and_says_which(trained_run, mn
     result = firstnet("export", "latest-mlp", cwd=tmp_path)
     assert result.returncode == 1 and "no finished mlp run in runs yet" in result.stderr
     assert "firstnet train --model mlp" in result.stderr
+
+
+def test_the_next_steps_say_how_to_reach_firstnet_from_a_venv_not_activated(tmp_path, monkeypatch):
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "firstnet").write_text("")
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    monkeypatch.setattr(console.shutil, "which", lambda name: None)
+    text = console.next_steps(Path("runs/report/report.html"), Path("runs"))
+    assert "open runs/report/report.html" in text and "firstnet serve" in text
+    assert f"source {bin_dir / 'activate'}" in text
+    monkeypatch.setattr(console.shutil, "which", lambda name: str(bin_dir / name))
+    assert "activate" not in console.next_steps(None, Path("runs"))
 
 
 def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):

@@ -145,9 +145,12 @@ def test_without_the_source_checkouts_examples_the_lines_claim_is_left_out(monke
     assert [c["id"] for c in report.deep_claims(record)] == ["deep-99.5"]
 
 
-def test_the_report_trains_each_model_with_its_default_recipe_and_seed(monkeypatch, mnist):
+def test_the_report_trains_each_model_with_its_default_recipe_and_seed(
+    monkeypatch, mnist, tmp_path
+):
     """What the report test above replaces by the session's default runs: the report's own
-    training call."""
+    training call, into an ordinary run directory when the report is given a runs folder (so
+    `firstnet runs`, `serve` and `predict` find the report's models after `make demo`)."""
     calls = []
 
     def train(model, **options):
@@ -158,3 +161,10 @@ def test_the_report_trains_each_model_with_its_default_recipe_and_seed(monkeypat
     ctx = report.ReportContext(mnist, Path("parts"), Path("."), quick=True, progress=False)
     assert report.trained(ctx, "cnn")[1] == {"test_acc": 0.9}
     assert calls == [("cnn", {"data": mnist, "seed": report.SEED, "progress": False})]
+    kept = report.ReportContext(mnist, Path("parts"), Path("."), True, False, tmp_path / "runs")
+    record = report.trained(kept, "cnn")[1]
+    first = calls[1][1]["path"]
+    assert record == {"test_acc": 0.9, "run": str(first)} and first.is_dir()
+    assert first.parent == tmp_path / "runs" and first.name.startswith("cnn-")
+    report.trained(kept, "cnn")  # a second report: a second run beside the first
+    assert calls[2][1]["path"] != first and calls[2][1]["path"].is_dir()

@@ -44,6 +44,7 @@ class ReportContext:
     out_dir: Path  # the report's folder (the experiments' cells under experiments/)
     quick: bool  # the quick budget
     progress: bool  # progress bars while training
+    runs_dir: Path | None = None  # where the linear model, the MLP and the CNN are kept as runs
 
 
 def claim(key: str, lecture: str, measured: str, value: float, command: str) -> dict:
@@ -129,8 +130,16 @@ def part_data(ctx: ReportContext) -> dict:
 
 
 def trained(ctx: ReportContext, model: str) -> tuple[api.Run, dict]:
-    run = api.train(model, data=ctx.data, seed=SEED, progress=ctx.progress)
-    return run, run.history[-1]
+    """`model` trained with its recipe: an ordinary run in `ctx.runs_dir` (`firstnet runs`, `serve`
+    and `predict` find it) or, without one, in memory; the run and its last epoch record (with
+    the run directory under "run")."""
+    if ctx.runs_dir is None:
+        run = api.train(model, data=ctx.data, seed=SEED, progress=ctx.progress)
+        return run, run.history[-1]
+    name = runs.default_name(TrainConfig(model=model, seed=SEED))
+    path = runs.create_run_dir(ctx.runs_dir, name, numbered=True)
+    run = api.train(model, data=ctx.data, seed=SEED, progress=ctx.progress, path=path)
+    return run, run.history[-1] | {"run": str(path)}
 
 
 def part_linear(ctx: ReportContext) -> dict:
@@ -310,8 +319,10 @@ def build(
     data: LabelledData | None = None,
     progress: bool = False,
     on_part: Callable[[str, str, bool], None] = lambda key, title, cached: None,
+    runs_dir: Path | None = None,
 ) -> dict:
-    """Run (or reuse) every part into `out_dir`; write report.json and report.html; the report."""
+    """Run (or reuse) every part into `out_dir`; write report.json and report.html; the report.
+    `runs_dir`: where the three models the lecture trains are kept as runs (default: in memory)."""
     out_dir = Path(out_dir)
     parts_dir = out_dir / "parts"
     if fresh and out_dir.exists():
@@ -320,7 +331,7 @@ def build(
     parts_dir.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else api.load_mnist()
     budget = "quick" if quick else "full"
-    ctx = ReportContext(data, parts_dir, out_dir, quick, progress)
+    ctx = ReportContext(data, parts_dir, out_dir, quick, progress, runs_dir)
     start, parts = time.perf_counter(), {}
     for key, (title, make) in PARTS.items():
         path = parts_dir / f"{key}.json"

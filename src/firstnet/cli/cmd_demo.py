@@ -7,8 +7,8 @@ import json
 import time
 
 from firstnet.cli import options
-from firstnet.cli.console import claims_table, report_epoch, show_data
-from firstnet.data import data_summary
+from firstnet.cli.console import claims_table, next_steps, report_epoch, show_data
+from firstnet.separable import data_facts
 from firstnet.terminal import err, load_data, out
 
 # Each model's share of the demo's training time, measured on 2-core CPUs (the CNN dominates: with
@@ -29,7 +29,7 @@ def demo_command(args) -> int:
 
     data, start = load_data(args.data_dir), time.perf_counter()
     if args.json:  # one JSON document on stdout: the data's answers go into it
-        summary = data_summary(data)
+        summary = data_facts(data)
     else:
         summary = show_data(data, args.runs_dir / "mnist-samples.png")
 
@@ -50,4 +50,6 @@ def demo_command(args) -> int:
     else:
         out.print(claims_table(result["claims"]))
     err.print(f"demo: {time.perf_counter() - start:.0f} s in all", highlight=False)
+    if not args.json:
+        err.print(next_steps(None, args.runs_dir), highlight=False)
     return 0

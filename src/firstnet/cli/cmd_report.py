@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from firstnet.cli import options
-from firstnet.cli.console import claims_table
+from firstnet.cli.console import claims_table, next_steps
 from firstnet.terminal import err, load_data, out
 
 
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     report.add_argument("--out-dir", type=Path, default=Path("runs/report"), help=out_dir)
     fresh = "redo every part (default: reuse the parts a previous run left in --out-dir)"
     report.add_argument("--fresh", action="store_true", help=fresh)
-    options.add(report, "data")
+    options.add(report, "data", "runs-dir")
 
 
 def report_command(args) -> int:
@@ -41,8 +41,9 @@ def report_command(args) -> int:
 
     result = report.build(
         args.out_dir, quick=not args.full, fresh=args.fresh, data=data, progress=True,
-        on_part=announce,
+        on_part=announce, runs_dir=args.runs_dir,
     )  # fmt: skip
     out.print(claims_table(result["claims"]))
     out.print(f"Report: {args.out_dir / 'report.html'} ({result['seconds']:.0f} s)")
+    err.print(next_steps(args.out_dir / "report.html", args.runs_dir), highlight=False)
     return 0

@@ -6,6 +6,8 @@ spinner it shares with the Python API are in `firstnet.terminal`."""
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +84,28 @@ def report_epoch(record: dict) -> None:
         f"test loss {record['test_loss']:.4f} (train {100 * record['train_acc']:.2f}%)",
         highlight=False,
     )
+
+
+def next_steps(report: Path | None, runs_dir: Path) -> str:
+    """What a student can do after `make demo` (or `firstnet demo`), with the runs it kept."""
+    steps = [(f"open {report}", "the lecture, every claim and figure")] if report else []
+    steps += [
+        ("firstnet runs" + ("" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"),
+         f"the runs it trained, in {runs_dir}/"),
+        ("firstnet serve", "draw a digit in your browser; the newest runs answer"),
+        ("firstnet predict latest-cnn my-digit.png", "a photo or scan of your own digit"),
+        ("firstnet train --model mlp --hidden 64", "your own network (firstnet train --help)"),
+        ("jupyter lab notebooks/", "the notebooks (pip install -e '.[notebooks]' first)"),
+    ]  # fmt: skip
+    width = max(len(command) for command, _ in steps)
+    text = "Next:\n" + "\n".join(f"  {command:{width}}  {what}" for command, what in steps)
+    beside = Path(sys.executable).parent / "firstnet"
+    if shutil.which("firstnet") is None and beside.is_file():  # a venv that is not activated
+        text += (
+            f"\n(firstnet is in {beside.parent}, not on your PATH: run "
+            f"`source {beside.parent / 'activate'}` first, or type {beside})"
+        )
+    return text
 
 
 def claims_table(claims: list[dict]) -> Table:
