@@ -508,6 +508,16 @@ def test_the_next_steps_say_how_to_reach_firstnet_from_a_venv_not_activated(tmp_
     assert "activate" not in console.next_steps(None, Path("runs"))
 
 
+def test_a_typo_in_a_config_file_gets_a_did_you_mean(tmp_path, capsys):
+    config = tmp_path / "best.json"
+    config.write_text('{"model": "mlp", "hiden": 64, "learning_rate": 0.1}')
+    assert main(["train", "--config", str(config)]) == 2
+    message = capsys.readouterr().err.strip()
+    assert message == (
+        "firstnet: error: unknown config fields: hiden (did you mean hidden?), learning_rate"
+    )
+
+
 def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):
     result = firstnet("plot", "curves", str(tmp_path))
     assert result.returncode == 1 and "is not a firstnet run directory" in result.stderr

@@ -201,9 +201,12 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown config fields: {', '.join(sorted(unknown))}")
+            guesses = [difflib.get_close_matches(name, known, n=1, cutoff=0.6) for name in unknown]
+            meant = [f"{name} (did you mean {guess[0]}?)" if guess else name
+                     for name, guess in zip(unknown, guesses, strict=True)]  # fmt: skip
+            raise ConfigError(f"unknown config fields: {', '.join(meant)}")
         return cls(**values)
 
 

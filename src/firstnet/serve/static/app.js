@@ -185,7 +185,7 @@ function show(answer, milliseconds) {
   const smoothing = served && served.label_smoothing ? served.label_smoothing : 0;
   // Label smoothing trains the model to aim at about 1 - smoothing + smoothing / 10 for the right digit.
   const ceiling = Math.round(100 * (1 - smoothing + smoothing / 10));
-  const note = smoothing ? ` Trained with label smoothing ${smoothing}: it is rarely more than about ${ceiling}% sure.` : "";
+  const note = smoothing ? ` Trained with label smoothing ${smoothing}, which teaches it to give the right digit about ${ceiling}%: so even an easy digit stays near that, not near 100%.` : "";
   setStatus(`${answer.kind} of run ${answer.model}; answered in ${Math.round(milliseconds)} ms.${note}`);
 }
 
