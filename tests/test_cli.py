@@ -593,7 +593,32 @@ def test_curves_of_one_epoch_have_whole_epochs_and_name_the_best(tmp_path, monke
     loss_ax, acc_ax = kept[0].axes
     low, high = acc_ax.get_xlim()
     assert (low, high) == (0.5, 1.5) and [t for t in acc_ax.get_xticks() if low <= t <= high] == [1]
-    assert "best test 95.00% (epoch 1)" in [text.get_text() for text in acc_ax.texts]
+    assert acc_ax.get_title() == "Accuracy (best test 95.00% after epoch 1)"
+    assert len(acc_ax.texts) == 0  # no note drawn over the curves
+
+
+def test_the_loss_axis_reads_in_plain_numbers(tmp_path, monkeypatch):
+    """Loss falling over several factors: a log axis labelled 0.1, 0.2, 0.5, 1, 2, not
+    2.8x10^-1; falling by less: a linear axis."""
+    from firstnet.figures import curves
+
+    kept = []
+    monkeypatch.setattr(curves, "save", lambda fig, path: kept.append(fig) or path)
+    steep = [{"epoch": e, "train_loss": 2.3 / e**2, "test_loss": 2 / e**1.5, "train_acc": 0.9,
+              "test_acc": 0.9} for e in range(1, 7)]  # fmt: skip
+    curves.plot_curves(steep, tmp_path / "steep.png")
+    flat = [record | {"train_loss": 0.3 / e**0.3, "test_loss": 0.28 / e**0.3}
+            for e, record in enumerate(steep, 1)]  # fmt: skip
+    curves.plot_curves(flat, tmp_path / "flat.png")
+    for fig, scale in zip(kept, ("log", "linear"), strict=True):
+        loss_ax = fig.axes[0]
+        fig.canvas.draw()
+        labels = [label.get_text() for label in loss_ax.get_yticklabels() if label.get_text()]
+        assert loss_ax.get_yscale() == scale and labels, labels
+        assert all(float(label) > 0 and "10^" not in label for label in labels), labels
+    assert {"0.1", "0.2", "0.5", "1", "2"} <= set(
+        label.get_text() for label in kept[0].axes[0].get_yticklabels()
+    )
 
 
 def test_predict_shows_and_saves_what_the_model_was_given(trained_run, mnist, tmp_path, capsys):

@@ -22,7 +22,7 @@ from firstnet.config import EXPERIMENT_MLP, TrainConfig
 from firstnet.experiments import cells
 from firstnet.experiments.measure import fixed_batch, gradient_norms, unit_statistics
 from firstnet.experiments.results import markdown_table, pct, scientific, seed_mean, write_results
-from firstnet.figures.style import PALETTE, save, styled, subplots
+from firstnet.figures.style import PALETTE, accuracy_axis, save, styled, subplots
 from firstnet.stats import diverged_count, mean_std, percent, percent_mean_std
 from firstnet.trainer import Trainer
 
@@ -143,7 +143,8 @@ NOTE = (
     "gradient norm of the "
     "first weight matrix on a fixed batch of training images. Dead: units with |f'(z)| < 0.01 on "
     "every image of "
-    "that batch; saturated: share of (image, unit) pairs with |f'(z)| < 0.01 -- both of the "
+    "that batch; |f'| < 0.01: share of (image, unit) pairs where the gradient is all but blocked "
+    "(a ReLU's off side, where f' = 0, and a sigmoid's saturated tails alike) -- both of the "
     "trained network.\n"
 )
 
@@ -198,7 +199,7 @@ def shallow_table(rows: list[dict]) -> str:
         "‖∇W1‖ at init",
         "‖∇W1‖ after epoch 1",
         "dead units",
-        "saturated",
+        "|f'| < 0.01",
     ]
     body = [
         [
@@ -226,7 +227,7 @@ def deep_table(rows: list[dict], depth: int) -> str:
         "‖∇W1‖ / ‖∇W_out‖ at init",
         "‖∇W1‖ after epoch 1",
         "dead units",
-        "saturated",
+        "|f'| < 0.01",
     ]
     body = []
     for row in rows:
@@ -266,7 +267,8 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     )
     acc_ax.barh(y, means, xerr=stds, color=colors, capsize=2)
     low = np.nanmin(means - stds) if np.isfinite(means).any() else 0
-    acc_ax.set_xlim(max(0.0, math.floor(low) - 1), 100)
+    start = max(0.0, math.floor(low) - 1)
+    acc_ax.set_xlim(start, 100)
     for yi, mean, std, row in zip(y, means, stds, rows, strict=True):
         failed = diverged_count(row["test_acc"])  # the table's rule: left out of the mean, counted
         label = f" {mean:.2f}" + (
@@ -282,7 +284,7 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     acc_ax.set(
         yticks=y,
         yticklabels=names,
-        xlabel="test accuracy (%)",
+        xlabel=accuracy_axis(start),
         title="Accuracy (mean ± std over seeds)",
     )
     acc_ax.legend(
@@ -294,7 +296,11 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
         fontsize=8,
     )
     bars = {  # key: (offset, colour, legend)
-        "saturated": (0.2, PALETTE[5], "saturated: |f'(z)| < 0.01\n(share of unit × example)"),
+        "saturated": (
+            0.2,
+            PALETTE[5],
+            "|f'(z)| < 0.01: a ReLU's off side,\na sigmoid's tails (unit × example)",
+        ),
         "dead": (-0.2, PALETTE[3], "dead: |f'(z)| < 0.01 on every\nexample (share of units)"),
     }
     for key, (offset, colour, label) in bars.items():
@@ -308,7 +314,7 @@ def plot_activation_accuracy(rows: list[dict], path: Path) -> Path:
     unit_ax.set(
         xlabel="% of the trained network's hidden units",
         xlim=(0, 100),
-        title="Dead and saturated units",
+        title="Dead units, and gradients all but blocked",
     )
     unit_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8)
     fig.suptitle("Two hidden layers, every activation of the registry")

@@ -22,7 +22,7 @@ from firstnet.evaluate import evaluate
 from firstnet.experiments import cells
 from firstnet.experiments import features as fe
 from firstnet.experiments.results import pct, seed_mean, table_of, write_results
-from firstnet.figures.style import PALETTE, save, styled, subplots
+from firstnet.figures.style import PALETTE, accuracy_axis, save, styled, subplots
 from firstnet.models import count_parameters
 from firstnet.stats import mean_std, percent, percent_mean_std
 
@@ -182,8 +182,8 @@ def plot_handmade(rows: list[dict], path: Path) -> Path:
     ax.set(
         yticks=y,
         yticklabels=labels,
-        xlim=(max(0.0, math.floor(np.nanmin(means)) - 2), 101),
-        xlabel="test accuracy (%)",
+        xlim=(start := max(0.0, math.floor(np.nanmin(means)) - 2), 101),
+        xlabel=accuracy_axis(start),
         title="A linear classifier on hand-made features (blue) vs trained networks (black)",
     )
     return save(fig, path)

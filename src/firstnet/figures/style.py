@@ -96,3 +96,11 @@ def handed_out(fig: Figure, path: str | Path | None) -> Figure:
     if formatters and not chosen:
         select_figure_formats(shell, {"png"})  # only where the user chose no format of their own
     return fig
+
+
+def accuracy_axis(start: float) -> str:
+    """The label of a test-accuracy axis that starts at `start` %, saying so when that is not 0
+    (a bar's length then is not its value)."""
+    if start <= 0:
+        return "test accuracy (%)"
+    return f"test accuracy (%); the axis starts at {start:g}%, not at 0"
