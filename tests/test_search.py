@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
@@ -178,6 +179,50 @@ def test_space_files_json_and_yaml_and_fix(tmp_path):
     assert "depth" in fixed["params"] and "epochs" not in fixed["params"]
     with pytest.raises(ConfigError, match="FIELD=VALUE"):
         spaces.fix(spaces.DEFAULT_SPACE, ["model"])
+
+
+def yaml_bomb(levels: int = 9) -> str:
+    """A "billion laughs" space: `levels` lists, each of nine of the one before (9**levels
+    strings once expanded, gigabytes), in under 400 bytes."""
+    lists = ["      - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lists += [f"      - &l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return "params:\n  lr:\n    choices:\n" + "\n".join(lists) + "\n"
+
+
+SPACE_FILES = {  # how to make the hostile --space FILE, what the one line says
+    "a YAML bomb": (lambda p: p.write_text(yaml_bomb()), "YAML aliases (*name) are not accepted"),
+    "a FIFO": (os.mkfifo, "is a FIFO, not a regular file"),
+    "/dev/zero": (lambda p: p.symlink_to("/dev/zero"), "is a character device, not a regular"),
+    "a folder": (Path.mkdir, "is a folder, not a regular file"),
+    "not UTF-8": (lambda p: p.write_bytes(b"params: {\xff\xfe}"), "not UTF-8 text (byte 9:"),
+    "too large": (lambda p: p.write_text("#" * 200_000), "200,000 bytes, more than the 100,000"),
+    "bad YAML": (lambda p: p.write_text("params: {hidden: [1\n"), "is not valid JSON/YAML: "),
+}
+
+
+@pytest.mark.parametrize("kind", SPACE_FILES)
+def test_a_hostile_space_file_is_refused_at_once_in_one_line(tmp_path, kind):
+    """Refused before anything is read that could hang (a FIFO), run forever (/dev/zero) or
+    expand (YAML aliases: before, 7 levels of the bomb took 1.8 GB and 25 s, then a 125 MB
+    study.json; 9 levels ran out of 4 GB after 141 s)."""
+    make, message = SPACE_FILES[kind]
+    path = tmp_path / "space.yaml"
+    make(path)
+    out = tmp_path / "study"
+    code = f"""
+        import resource, sys
+        from firstnet.cli import main
+        code = main(["search", "--space", {str(path)!r}, "--out-dir", {str(out)!r}])
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        sys.exit(code)
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("firstnet: error: ") and message in lines[0], lines[0]
+    assert int(result.stdout) < 300  # MB at its peak: nothing was expanded
+    assert not out.exists()
 
 
 def test_grid_values_cover_each_range():
