@@ -518,6 +518,190 @@ def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
     assert result.returncode == 2 and f"continue it (--resume {out}" in result.stderr
 
 
+# --- a damaged or moved study folder -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_trial_study(tmp_path_factory) -> Path:
+    """A study folder of one finished trial, to copy and damage."""
+    folder = tmp_path_factory.mktemp("template")
+    # in a process of its own, which has ended: the journal names a worker that is gone
+    result = firstnet(
+        "search",
+        "--space",
+        write_space(folder, TINY_SPACE),
+        "--trials",
+        1,
+        "--out-dir",
+        folder / "study",
+        "--no-retrain",
+        "--validation-size",
+        5000,
+    )
+    assert result.returncode == 0, result.stderr
+    return folder / "study"
+
+
+def a_copy(study: Path, tmp_path: Path) -> Path:
+    shutil.copytree(study, tmp_path / "study")
+    return tmp_path / "study"
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+
+
+def insert_line(path: Path, line: bytes, at: int = 1) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:at] + [line] + lines[at:]))
+
+
+def another_study(path: Path) -> None:
+    path.unlink()
+    optuna.create_study(study_name="other", storage=studies.open_storage(str(path)))
+
+
+def replace_by(make):
+    def damage(path: Path) -> None:
+        path.unlink()
+        make(path)
+
+    return damage
+
+
+JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one line says of it
+    "garbage bytes": (lambda p: insert_line(p, b"\x07\x1b[31mgarbage\n"), "line 2 is not JSON"),
+    "a last line of garbage": (lambda p: insert_line(p, b"nope\n", 10**6), "is not JSON"),
+    "empty": (lambda p: p.write_bytes(b""), "is empty"),
+    "missing": (Path.unlink, "is missing"),
+    "JSON with wrong fields": (
+        lambda p: insert_line(p, b'{"hello": "world"}\n'),
+        "line 2 is not an Optuna journal",
+    ),
+    "JSON that is not an object": (lambda p: insert_line(p, b"[1, 2]\n"), "not an Optuna journal"),
+    "an unknown operation": (
+        lambda p: insert_line(p, b'{"op_code": 99, "worker_id": "w"}\n'),
+        "not an Optuna journal",
+    ),
+    "an operation with wrong values": (
+        lambda p: insert_line(
+            p, b'{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [7]}\n'
+        ),  # fmt: skip
+        "not an Optuna journal",
+    ),
+    "binary zeros": (lambda p: p.write_bytes(bytes(4096)), "holds no whole line"),
+    "non-UTF-8": (lambda p: insert_line(p, b"\xff\xfe\xfd\n"), "line 2 is not JSON"),
+    "a folder": (replace_by(Path.mkdir), "is a folder, not a regular file"),
+    "a FIFO": (replace_by(os.mkfifo), "is a FIFO, not a regular file"),
+    "a symlink to /dev/zero": (
+        replace_by(lambda p: p.symlink_to("/dev/zero")),
+        "is a character device",
+    ),
+    "a dangling symlink": (replace_by(lambda p: p.symlink_to(p.parent / "gone")), "cannot read"),
+    "another study's journal": (another_study, "holds no study 'firstnet'"),
+}
+
+
+@pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
+def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(tmp_path, one_trial_study, damage):
+    out = a_copy(one_trial_study, tmp_path)
+    journal = out / studies.JOURNAL
+    make, message = JOURNAL_DAMAGES[damage]
+    make(journal)
+    before = files_of(out)
+    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("firstnet: error: ") and message in lines[0], lines[0]
+    assert str(journal) in lines[0]
+    assert files_of(out) == before  # the journal, study.json and the tables as they were
+
+
+@pytest.mark.parametrize("tail", ["cut in its last line", "zeros after its last line"])
+def test_a_journal_whose_writer_was_killed_mid_line_is_cut_and_the_study_resumed(
+    tmp_path, one_trial_study, tail
+):
+    """A partial last line: Optuna's reader skips it, but its next append continues that line
+    into one nothing can read. It is cut off, the journal as it was kept beside it."""
+    out = a_copy(one_trial_study, tmp_path)
+    journal = out / studies.JOURNAL
+    whole = journal.read_bytes()
+    damaged = whole[:-15] if tail == "cut in its last line" else whole + bytes(700)
+    journal.write_bytes(damaged)
+    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
+    assert result.returncode == 0, result.stderr
+    assert "ended in part of a line" in result.stderr and "Traceback" not in result.stderr
+    (aside,) = out.glob("journal.log.damaged-*")
+    assert aside.read_bytes() == damaged
+    assert_budget_exactly(journal_study(out), 2)  # every line of the journal reads
+    assert journal.read_bytes().endswith(b"\n")
+    assert len(json.loads((out / "trials.json").read_text())) >= 2
+
+
+def test_a_study_resumes_from_any_folder(tmp_path, monkeypatch):
+    """study.json keeps the journal's path relative to the study folder (before: relative to where
+    the study started, so a resume elsewhere made a new journal and wrote its empty tables)."""
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "1",
+            "--out-dir", "study", "--no-retrain", "--validation-size", "5000"]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    first = json.loads(Path("study/trials.json").read_text())
+    Path("elsewhere").mkdir()
+    monkeypatch.chdir("elsewhere")
+    assert main(["search", "--resume", "../study", "--trials", "2", "--no-retrain"]) == 0
+    assert not Path("study").exists()  # no second journal here
+    assert_budget_exactly(journal_study(tmp_path / "study"), 2)
+    rows = json.loads((tmp_path / "study" / "trials.json").read_text())
+    assert len(rows) == 2 and rows[0] == first[0]
+    # a study.json of an older firstnet: the path as given at the start, no format
+    saved = json.loads((tmp_path / "study" / "study.json").read_text())
+    saved.pop("format")
+    (tmp_path / "study" / "study.json").write_text(
+        json.dumps(saved | {"storage": "study/journal.log"})
+    )
+    assert main(["search", "--resume", "../study", "--trials", "3", "--no-retrain"]) == 0
+    assert not Path("study").exists()
+    assert_budget_exactly(journal_study(tmp_path / "study"), 3)
+
+
+def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, one_trial_study):
+    out = a_copy(one_trial_study, tmp_path)
+    (out / "journal.log").unlink()  # a journal of the same study name that lost its trials
+    saved = json.loads((out / "study.json").read_text())
+    settings = studies.StudySettings.from_dict(saved["settings"])
+    studies.create_or_load(studies.open_storage(str(out / studies.JOURNAL)), settings)
+    before = files_of(out)
+    result = firstnet("search", "--resume", out, "--trials", 1, "--no-retrain")
+    assert result.returncode == 2, result.stderr
+    said = f"{out / 'trials.json'} lists 1 trials but the storage {out / studies.JOURNAL} holds 0"
+    assert (
+        result.stderr.strip() == f"firstnet: error: {said}: it is not this study's, or lost "
+        "trials; nothing was written. Restore the storage, or start a new study in another folder"
+    )
+    assert files_of(out) == before
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "a FIFO, not a regular file"),
+        ("[]", "is not a study's: it must hold storage, settings, timeout"),
+        ('{"storage": "journal.log"}', "is not a study's"),
+    ],
+)
+def test_a_damaged_study_json_is_one_clear_line(tmp_path, one_trial_study, text, message):
+    out = a_copy(one_trial_study, tmp_path)
+    (out / "study.json").unlink()
+    if text is None:
+        os.mkfifo(out / "study.json")
+    else:
+        (out / "study.json").write_text(text)
+    result = firstnet("search", "--resume", out, "--no-retrain")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert message in lines[0] and str(out / "study.json") in lines[0]
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -528,6 +712,10 @@ def postgres(tmp_path_factory):
     if url:
         yield url
         return
+    yield from own_cluster(tmp_path_factory)
+
+
+def own_cluster(tmp_path_factory, password: str | None = None):
     if not shutil.which("runuser") or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         if os.environ.get("CI"):
             pytest.fail("CI must provide PostgreSQL (.ci/run sets FIRSTNET_TEST_POSTGRES)")
@@ -539,7 +727,10 @@ def postgres(tmp_path_factory):
             break
         parent.chmod(parent.stat().st_mode | 0o755)
     script = ROOT / "scripts" / "postgres-cluster"
-    started = subprocess.run([script, "start", folder / "pg"], capture_output=True, text=True)
+    env = os.environ | ({"POSTGRES_PASSWORD": password} if password else {})
+    started = subprocess.run(
+        [script, "start", folder / "pg"], capture_output=True, text=True, env=env
+    )
     if started.returncode != 0:
         pytest.fail(f"cannot start PostgreSQL: {started.stderr}")
     yield started.stdout.strip()

@@ -5,7 +5,9 @@ processes of one machine), or any SQLAlchemy URL (`postgresql://...`) for worker
 with heartbeats: a trial whose worker died is failed after GRACE_BEATS missed heartbeats and run
 again (Optuna's RetryHeartbeatStaleTrialCallback). On a journal file, which has no heartbeats, a
 worker fails the running trials of workers of its own machine whose process is gone (the pid is
-recorded with each trial) and queues them again.
+recorded with each trial) and queues them again. A journal is checked before Optuna reads it
+(`check_journal`): a damaged one is a ConfigError naming it, a partial last line (a writer killed
+mid-write) is cut off after the journal is copied aside.
 
 The budget (`trials`) is the total over all workers: a worker starts a trial only while finished
 (complete or pruned) plus running trials are fewer than the budget, and a trial that still finds
@@ -20,6 +22,7 @@ validation accuracy after each epoch (the pruners decide on it) and never sees a
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import time
@@ -31,6 +34,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from firstnet.atomic import atomic_write
 from firstnet.config import TrainConfig
 from firstnet.errors import ConfigError, DivergedError, FirstnetError
 from firstnet.search import space as spaces
@@ -87,16 +91,24 @@ class Surplus(Exception):
     """A trial started after the budget was reached by other workers; it ends as failed."""
 
 
-def open_storage(where: str, heartbeat_s: int = HEARTBEAT_S):
+def open_storage(
+    where: str,
+    heartbeat_s: int = HEARTBEAT_S,
+    *,
+    existing: bool = False,
+    say: Callable[[str], None] = lambda text: None,
+):
     """Optuna storage: an SQLAlchemy URL (with heartbeats every `heartbeat_s` seconds, a trial
-    silent for 4 of them failed and retried) or a journal file's path."""
+    silent for 4 of them failed and retried) or a journal file's path. A journal is checked first
+    (`check_journal`; `existing`: it must hold a study already, `say` hears of a repair)."""
     if "://" in where:
+        url = where
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
                 return optuna.storages.RDBStorage(
-                    driver_url(where),
+                    driver_url(url),
                     heartbeat_interval=heartbeat_s,
                     grace_period=GRACE_BEATS * heartbeat_s,
                     heartbeat_stale_trial_callback=retry,
@@ -104,11 +116,99 @@ def open_storage(where: str, heartbeat_s: int = HEARTBEAT_S):
                 )
         except Exception as error:  # SQLAlchemy's errors: bad URL, no server, wrong password
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            raise ConfigError(f"cannot open the study storage {redact(where)}: {first}") from None
+            hint = ""
+            raise ConfigError(
+                f"cannot open the study storage {redact(url)}: {first}{hint}"
+            ) from None
     from optuna.storages.journal import JournalFileBackend
 
+    check_journal(Path(where), existing, say)
     Path(where).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(str(where)))
+
+
+def check_journal(path: Path, existing: bool, say: Callable[[str], None]) -> None:
+    """A journal file every line of which Optuna replays, or a ConfigError that names it and says
+    what to do; `existing`: it must hold entries (a resume, a worker), else it may be missing or
+    empty (a new study). It must be a regular file (a FIFO or /dev/zero is refused unread).
+
+    Optuna appends a whole line at a time, under a lock; a last line without its newline is a
+    writer killed mid-write. Optuna's reader skips it, but its next append would continue that
+    line into one nothing can read: under the writers' lock, the journal is copied aside and the
+    partial line cut off, and `say` tells."""
+    if not path.exists() and not path.is_symlink():
+        if existing:
+            raise ConfigError(
+                f"the study journal {path} is missing: restore it from a backup, or start a new "
+                "study in another folder"
+            )
+        return
+    data = spaces.read_regular_file(path, "the study journal")
+    if not data or data.endswith(b"\n"):
+        return check_lines(path, data, existing)
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    lock = JournalFileSymlinkLock(str(path))  # the lock Optuna's writers hold
+    lock.acquire()
+    try:
+        data = spaces.read_regular_file(path, "the study journal")  # a live writer may be done
+        whole = data[: data.rfind(b"\n") + 1]
+        if not whole:
+            raise ConfigError(
+                f"the study journal {path} holds no whole line ({len(data):,} bytes without a "
+                "newline): restore it from a backup, or start a new study in another folder"
+            )
+        check_lines(path, whole, existing)
+        if whole != data:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            atomic_write(aside, data)
+            os.truncate(path, len(whole))
+            lines, cut = whole.count(b"\n"), len(data) - len(whole)
+            say(
+                f"The study journal {path} ended in part of a line ({cut} bytes: a writer killed "
+                f"mid-write); cut it off, continuing from the {lines} lines before it. The "
+                f"journal as it was: {aside}"
+            )
+    finally:
+        lock.release()
+
+
+def check_lines(path: Path, data: bytes, existing: bool) -> None:
+    """Every line of `data` (whole lines of the journal `path`) replayed as Optuna does; a
+    ConfigError naming the first that fails."""
+    from optuna.storages.journal import BaseJournalBackend
+
+    if not data and existing:
+        raise ConfigError(
+            f"the study journal {path} is empty: the study's trials are gone; restore it from "
+            "a backup, or start a new study in another folder"
+        )
+    lines = data.split(b"\n")[:-1]
+
+    class Replay(BaseJournalBackend):
+        line, parsed = 0, False
+
+        def read_logs(self, log_number_from: int):
+            for self.line, text in enumerate(lines[log_number_from:], log_number_from + 1):
+                self.parsed = False
+                entry = json.loads(text)
+                self.parsed = True
+                yield entry
+
+        def append_logs(self, logs) -> None:
+            raise AssertionError("a check writes nothing")
+
+    replay = Replay()
+    try:
+        optuna.storages.JournalStorage(replay)
+    except Exception as error:  # json's errors, then KeyError, TypeError... of Optuna's replay
+        what = "an Optuna journal entry" if replay.parsed else "JSON"
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:120]
+        sound = f"its first {replay.line - 1} lines are sound" if replay.line > 1 else "no line is"
+        raise ConfigError(
+            f"the study journal {path} is damaged: line {replay.line} is not {what} ({reason}); "
+            f"restore it from a backup ({sound})"
+        ) from None
 
 
 def driver_url(url: str) -> str:
@@ -201,6 +301,15 @@ def stored_settings(storage, name: str) -> StudySettings | None:
     if settings is None:
         raise ConfigError(f"the study {name!r} in that storage was not made by firstnet search")
     return StudySettings.from_dict(settings)
+
+
+def trial_count(storage, name: str) -> int:
+    """The trials of the study `name` in `storage` (0 when there is no such study); read only."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))
 
 
 def load(storage, name: str, worker: int | None = None) -> tuple[optuna.Study, StudySettings]:
