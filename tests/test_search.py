@@ -20,6 +20,7 @@ import textwrap
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import optuna
@@ -715,6 +716,14 @@ def postgres(tmp_path_factory):
     yield from own_cluster(tmp_path_factory)
 
 
+@pytest.fixture(scope="module")
+def postgres_with_password(tmp_path_factory):
+    """(URL without the password, the password) of a throw-away cluster that checks it."""
+    password = "s3cr:t@" + uuid.uuid4().hex[:8]  # characters a URL must escape
+    for url in own_cluster(tmp_path_factory, password):
+        yield url, password
+
+
 def own_cluster(tmp_path_factory, password: str | None = None):
     if not shutil.which("runuser") or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         if os.environ.get("CI"):
@@ -766,6 +775,50 @@ def test_a_postgres_worker_killed_mid_trial_is_failed_by_heartbeat_and_retried(t
     study = database_study(postgres, name)()
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") is not None]
     assert retried and all(t.state == TrialState.COMPLETE for t in retried)
+
+
+def test_the_database_password_stays_out_of_study_json_and_the_workers_command_lines(
+    tmp_path, postgres_with_password, monkeypatch, capsys
+):
+    """study.json keeps the URL without its password, workers get it by environment (a command
+    line is public: ps); a resume takes it from FIRSTNET_STORAGE_PASSWORD or from --storage."""
+    bare, password = postgres_with_password
+    url = bare.replace("postgres@", f"postgres:{quote(password, safe='')}@")
+    name, out = f"w{uuid.uuid4().hex[:8]}", tmp_path / "study"
+    monkeypatch.delenv(studies.PASSWORD_ENV, raising=False)
+    started, popen = [], subprocess.Popen
+
+    def spy(args, **kwargs):
+        started.append((args, kwargs.get("env") or {}))
+        return popen(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "2", "--workers",
+            "2", "--out-dir", out, "--no-retrain", "--storage", url, "--study", name]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    secrets = (password, quote(password, safe=""))
+
+    def clear(text: str) -> bool:
+        return not any(secret in text for secret in secrets)
+
+    assert clear((out / "study.json").read_text())
+    assert json.loads((out / "study.json").read_text())["storage"] == bare
+    assert len(started) == 2 and all(clear(" ".join(argv)) for argv, _ in started)
+    assert all(env[studies.PASSWORD_ENV] == password for _, env in started)
+    assert_budget_exactly(database_study(url, name)(), 2)  # the workers connected with it
+    capsys.readouterr()
+    resume = ["search", "--resume", str(out), "--no-retrain", "--trials"]
+    assert main([*resume, "3"]) == 2  # no password: one line that says where it goes
+    said = capsys.readouterr().err
+    assert "no password supplied" in said and studies.PASSWORD_ENV in said and clear(said)
+    monkeypatch.setenv(studies.PASSWORD_ENV, password)
+    assert main([*resume, "3"]) == 0
+    monkeypatch.delenv(studies.PASSWORD_ENV)
+    assert main([*resume, "4", "--storage", url]) == 0
+    assert_budget_exactly(database_study(url, name)(), 4)
+    assert clear((out / "study.json").read_text())
+    assert main([*resume, "4", "--storage", bare.replace("/firstnet", "/other")]) == 2
+    assert "but the study in" in capsys.readouterr().err
 
 
 def test_trials_of_different_lengths_are_compared_at_the_same_fraction_of_training():

@@ -32,7 +32,7 @@ from firstnet.search.study import StudySettings
 from firstnet.terminal import err, load_data, stop_on_sigint, task_bar
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
-# study.json's format: 2 keeps a journal's path relative to the study folder
+# study.json's format: 2 keeps a journal's path relative to the study folder and no password
 FORMAT = 2
 STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"
 # --quick and the default budget: trials in all, seconds at most (the retraining comes after).
@@ -65,7 +65,7 @@ def search(
         out_dir = Path(resume)
         saved = read_study_json(out_dir)
         settings = StudySettings.from_dict(saved["settings"])
-        storage_url = resumed_storage(saved, out_dir)
+        storage_url, password = resumed_storage(saved, out_dir, storage)
         timeout = timeout if timeout is not None else saved["timeout"]
     else:
         settings = settings or study_settings()
@@ -75,9 +75,12 @@ def search(
                 f"{out_dir} holds a study already; continue it (--resume {out_dir}, or from "
                 "Python resume=) or name another folder"
             )
-        storage_url = located(storage or str(out_dir / studies.JOURNAL), Path.cwd())
+        storage_url, password = studies.without_password(storage or str(out_dir / studies.JOURNAL))
+        storage_url = located(storage_url, Path.cwd())
         timeout = timeout if timeout is not None else BUDGETS[settings.budget]["timeout"]
-    opened = studies.open_storage(storage_url, heartbeat, existing=resume is not None, say=say)
+    opened = studies.open_storage(
+        storage_url, heartbeat, existing=resume is not None, password=password, say=say
+    )
     held = studies.stored_settings(opened, settings.name)
     if resume is not None and held is None:
         raise ConfigError(
@@ -116,7 +119,7 @@ def search(
             else:
                 command = worker_command(storage_url, settings.name, workers, threads, data_dir)
                 command += ["--heartbeat", str(heartbeat)]
-                run_workers(the_study, command, workers, settings, deadline, stop)
+                run_workers(the_study, command, workers, settings, deadline, stop, password)
         except studies.Interrupted:
             pass  # the trial is failed and queued again; the others stand
         interrupted = stop()
@@ -187,7 +190,7 @@ def located(storage: str, folder: Path, legacy: bool = False) -> str:
 
 
 def kept_storage(storage_url: str, out_dir: Path) -> str:
-    """`storage_url` as study.json keeps it: a journal inside the study
+    """`storage_url` (without its password) as study.json keeps it: a journal inside the study
     folder by its path there, so the folder can be moved and resumed from anywhere."""
     if "://" in storage_url:
         return storage_url
@@ -197,9 +200,23 @@ def kept_storage(storage_url: str, out_dir: Path) -> str:
         return storage_url
 
 
-def resumed_storage(saved: dict, out_dir: Path) -> str:
-    """The storage of the study in `out_dir` (its study.json `saved`)."""
-    return located(saved["storage"], out_dir, legacy=saved.get("format") is None)
+def resumed_storage(saved: dict, out_dir: Path, given: str | None) -> tuple[str, str | None]:
+    """The storage of the study in `out_dir` (its study.json `saved`) and its password: `given`'s
+    (--storage beside --resume, which must name the same storage), else None (then
+    FIRSTNET_STORAGE_PASSWORD's). A study.json before FORMAT 2 may hold the password in its URL:
+    it still works, and the study.json written next holds none."""
+    storage_url, password = studies.without_password(saved["storage"])
+    storage_url = located(storage_url, out_dir, legacy=saved.get("format") is None)
+    if given:
+        bare, password = studies.without_password(given)
+        if located(bare, Path.cwd()) != storage_url:
+            raise ConfigError(
+                f"--storage names {studies.redact(given)}, but the study in {out_dir} is in "
+                f"{storage_url}; give its password with {studies.PASSWORD_ENV} or as part of "
+                "that URL",
+                ("storage",),
+            )
+    return storage_url, password
 
 
 def check_no_fewer_trials(storage, name: str, out_dir: Path, storage_url: str) -> None:
@@ -293,14 +310,17 @@ def run_workers(
     settings: StudySettings,
     deadline: float,
     stop,
+    password: str | None = None,
 ) -> None:
     """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
-    to every worker."""
+    to every worker. The storage's `password` reaches them by environment, not on their command
+    lines (which `ps` shows to every user)."""
     command = [*command, "--timeout", f"{max(deadline - time.time(), 1):.0f}"]
+    env = os.environ | {studies.PASSWORD_ENV: password} if password else None
     # Each worker in a session of its own: a terminal's Ctrl-C reaches this process alone, which
     # passes it on once (twice, a worker in mid-batch would take it as "abort now").
     started = [
-        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True)
+        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True, env=env)
         for k in range(workers)
     ]
     forwarded = False

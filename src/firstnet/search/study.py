@@ -7,7 +7,8 @@ again (Optuna's RetryHeartbeatStaleTrialCallback). On a journal file, which has 
 worker fails the running trials of workers of its own machine whose process is gone (the pid is
 recorded with each trial) and queues them again. A journal is checked before Optuna reads it
 (`check_journal`): a damaged one is a ConfigError naming it, a partial last line (a writer killed
-mid-write) is cut off after the journal is copied aside.
+mid-write) is cut off after the journal is copied aside. A database URL's password is kept out of
+study.json and the workers' command lines: they get it from FIRSTNET_STORAGE_PASSWORD.
 
 The budget (`trials`) is the total over all workers: a worker starts a trial only while finished
 (complete or pruned) plus running trials are fewer than the budget, and a trial that still finds
@@ -46,6 +47,8 @@ POLL_S = 1.0  # how often a worker waiting for the others looks at the study
 SETTINGS_KEY = "firstnet"  # the study's user attribute that holds its settings
 FAIL_REASON = "fail_reason"  # the user attribute that says why a trial failed
 JOURNAL = "journal.log"
+# the password of a storage URL that names a user and no password (--resume, workers)
+PASSWORD_ENV = "FIRSTNET_STORAGE_PASSWORD"
 STEPS = 10  # pruning steps per trial: tenths of its training
 # The median pruner judges a trial from the second half of its training on. Earlier, accuracy
 # ranks trials by how fast they start, not where they end: measured on MNIST's MLP, every trial
@@ -96,13 +99,15 @@ def open_storage(
     heartbeat_s: int = HEARTBEAT_S,
     *,
     existing: bool = False,
+    password: str | None = None,
     say: Callable[[str], None] = lambda text: None,
 ):
     """Optuna storage: an SQLAlchemy URL (with heartbeats every `heartbeat_s` seconds, a trial
-    silent for 4 of them failed and retried) or a journal file's path. A journal is checked first
+    silent for 4 of them failed and retried) or a journal file's path. A URL without a password
+    takes `password`, else FIRSTNET_STORAGE_PASSWORD's. A journal is checked first
     (`check_journal`; `existing`: it must hold a study already, `say` hears of a repair)."""
     if "://" in where:
-        url = where
+        url = with_password(where, password or os.environ.get(PASSWORD_ENV))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -116,7 +121,8 @@ def open_storage(
                 )
         except Exception as error:  # SQLAlchemy's errors: bad URL, no server, wrong password
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            hint = ""
+            asked = url == where and "@" in where and without_password(where)[1] is None
+            hint = f" (a password? set {PASSWORD_ENV})" if asked else ""
             raise ConfigError(
                 f"cannot open the study storage {redact(url)}: {first}{hint}"
             ) from None
@@ -225,6 +231,39 @@ def redact(url: str) -> str:
     credentials, at, host = rest.rpartition("@")
     user, colon, _password = credentials.partition(":")
     return f"{head}://{user}:***@{host}" if sep and at and colon else url
+
+
+def without_password(url: str) -> tuple[str, str | None]:
+    """(`url` without its password, the password or None): what a study keeps in study.json and
+    puts on its workers' command lines, and what it hands them through PASSWORD_ENV. A journal's
+    path comes back as it is."""
+    from sqlalchemy.engine import URL, make_url
+
+    if "://" not in url:
+        return url, None
+    try:
+        parsed = make_url(url)
+    except Exception:  # not an SQLAlchemy URL: opening it says why
+        return url, None
+    password = parsed.password or parsed.query.get("password")
+    query = {key: value for key, value in parsed.query.items() if key != "password"}
+    bare = URL.create(  # (URL.set takes password=None for "unchanged")
+        parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, query
+    )
+    return bare.render_as_string(hide_password=False), str(password) if password else None
+
+
+def with_password(url: str, password: str | None) -> str:
+    """`url` with `password` when it names a user and no password of its own."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url
+    if not password or parsed.password or not parsed.username:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
 
 
 def sampler_for(
