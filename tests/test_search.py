@@ -657,12 +657,16 @@ def test_a_study_resumes_from_any_folder(tmp_path, monkeypatch):
     # a study.json of an older firstnet: the path as given at the start, no format
     saved = json.loads((tmp_path / "study" / "study.json").read_text())
     saved.pop("format")
-    (tmp_path / "study" / "study.json").write_text(
-        json.dumps(saved | {"storage": "study/journal.log"})
-    )
+    legacy = json.dumps(saved | {"storage": "study/journal.log"})
+    (tmp_path / "study" / "study.json").write_text(legacy)
     assert main(["search", "--resume", "../study", "--trials", "3", "--no-retrain"]) == 0
     assert not Path("study").exists()
     assert_budget_exactly(journal_study(tmp_path / "study"), 3)
+    (tmp_path / "study" / "study.json").write_text(legacy)
+    monkeypatch.chdir(tmp_path)  # and from where it started
+    assert main(["search", "--resume", "study", "--trials", "4", "--no-retrain"]) == 0
+    assert_budget_exactly(journal_study(tmp_path / "study"), 4)
+    assert json.loads(Path("study/study.json").read_text())["storage"] == "journal.log"
 
 
 def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, one_trial_study):

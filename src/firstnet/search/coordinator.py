@@ -185,7 +185,7 @@ def located(storage: str, folder: Path, legacy: bool = False) -> str:
         return storage
     path = Path(storage)
     if legacy and not path.is_absolute():
-        path = path if path.exists() or path.is_symlink() else Path(folder) / path.name
+        return os.path.abspath(path if path.exists() or path.is_symlink() else folder / path.name)
     return os.path.abspath(Path(folder) / path)
 
 
