@@ -16,9 +16,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import optuna
@@ -178,6 +180,50 @@ def test_space_files_json_and_yaml_and_fix(tmp_path):
     assert "depth" in fixed["params"] and "epochs" not in fixed["params"]
     with pytest.raises(ConfigError, match="FIELD=VALUE"):
         spaces.fix(spaces.DEFAULT_SPACE, ["model"])
+
+
+def yaml_bomb(levels: int = 9) -> str:
+    """A "billion laughs" space: `levels` lists, each of nine of the one before (9**levels
+    strings once expanded, gigabytes), in under 400 bytes."""
+    lists = ["      - &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lists += [f"      - &l{k} [{', '.join([f'*l{k - 1}'] * 9)}]" for k in range(1, levels)]
+    return "params:\n  lr:\n    choices:\n" + "\n".join(lists) + "\n"
+
+
+SPACE_FILES = {  # how to make the hostile --space FILE, what the one line says
+    "a YAML bomb": (lambda p: p.write_text(yaml_bomb()), "YAML aliases (*name) are not accepted"),
+    "a FIFO": (os.mkfifo, "is a FIFO, not a regular file"),
+    "/dev/zero": (lambda p: p.symlink_to("/dev/zero"), "is a character device, not a regular"),
+    "a folder": (Path.mkdir, "is a folder, not a regular file"),
+    "not UTF-8": (lambda p: p.write_bytes(b"params: {\xff\xfe}"), "not UTF-8 text (byte 9:"),
+    "too large": (lambda p: p.write_text("#" * 200_000), "200,000 bytes, more than the 100,000"),
+    "bad YAML": (lambda p: p.write_text("params: {hidden: [1\n"), "is not valid JSON/YAML: "),
+}
+
+
+@pytest.mark.parametrize("kind", SPACE_FILES)
+def test_a_hostile_space_file_is_refused_at_once_in_one_line(tmp_path, kind):
+    """Refused before anything is read that could hang (a FIFO), run forever (/dev/zero) or
+    expand (YAML aliases: before, 7 levels of the bomb took 1.8 GB and 25 s, then a 125 MB
+    study.json; 9 levels ran out of 4 GB after 141 s)."""
+    make, message = SPACE_FILES[kind]
+    path = tmp_path / "space.yaml"
+    make(path)
+    out = tmp_path / "study"
+    code = f"""
+        import resource, sys
+        from firstnet.cli import main
+        code = main(["search", "--space", {str(path)!r}, "--out-dir", {str(out)!r}])
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        sys.exit(code)
+    """
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("firstnet: error: ") and message in lines[0], lines[0]
+    assert int(result.stdout) < 300  # MB at its peak: nothing was expanded
+    assert not out.exists()
 
 
 def test_grid_values_cover_each_range():
@@ -473,6 +519,194 @@ def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
     assert result.returncode == 2 and f"continue it (--resume {out}" in result.stderr
 
 
+# --- a damaged or moved study folder -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_trial_study(tmp_path_factory) -> Path:
+    """A study folder of one finished trial, to copy and damage."""
+    folder = tmp_path_factory.mktemp("template")
+    # in a process of its own, which has ended: the journal names a worker that is gone
+    result = firstnet(
+        "search",
+        "--space",
+        write_space(folder, TINY_SPACE),
+        "--trials",
+        1,
+        "--out-dir",
+        folder / "study",
+        "--no-retrain",
+        "--validation-size",
+        5000,
+    )
+    assert result.returncode == 0, result.stderr
+    return folder / "study"
+
+
+def a_copy(study: Path, tmp_path: Path) -> Path:
+    shutil.copytree(study, tmp_path / "study")
+    return tmp_path / "study"
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and not p.is_symlink()}
+
+
+def insert_line(path: Path, line: bytes, at: int = 1) -> None:
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:at] + [line] + lines[at:]))
+
+
+def another_study(path: Path) -> None:
+    path.unlink()
+    optuna.create_study(study_name="other", storage=studies.open_storage(str(path)))
+
+
+def replace_by(make):
+    def damage(path: Path) -> None:
+        path.unlink()
+        make(path)
+
+    return damage
+
+
+JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one line says of it
+    "garbage bytes": (lambda p: insert_line(p, b"\x07\x1b[31mgarbage\n"), "line 2 is not JSON"),
+    "a last line of garbage": (lambda p: insert_line(p, b"nope\n", 10**6), "is not JSON"),
+    "empty": (lambda p: p.write_bytes(b""), "is empty"),
+    "missing": (Path.unlink, "is missing"),
+    "JSON with wrong fields": (
+        lambda p: insert_line(p, b'{"hello": "world"}\n'),
+        "line 2 is not an Optuna journal",
+    ),
+    "JSON that is not an object": (lambda p: insert_line(p, b"[1, 2]\n"), "not an Optuna journal"),
+    "an unknown operation": (
+        lambda p: insert_line(p, b'{"op_code": 99, "worker_id": "w"}\n'),
+        "not an Optuna journal",
+    ),
+    "an operation with wrong values": (
+        lambda p: insert_line(
+            p, b'{"op_code": 0, "worker_id": "w", "study_name": "x", "directions": [7]}\n'
+        ),  # fmt: skip
+        "not an Optuna journal",
+    ),
+    "binary zeros": (lambda p: p.write_bytes(bytes(4096)), "holds no whole line"),
+    "non-UTF-8": (lambda p: insert_line(p, b"\xff\xfe\xfd\n"), "line 2 is not JSON"),
+    "a folder": (replace_by(Path.mkdir), "is a folder, not a regular file"),
+    "a FIFO": (replace_by(os.mkfifo), "is a FIFO, not a regular file"),
+    "a symlink to /dev/zero": (
+        replace_by(lambda p: p.symlink_to("/dev/zero")),
+        "is a character device",
+    ),
+    "a dangling symlink": (replace_by(lambda p: p.symlink_to(p.parent / "gone")), "cannot read"),
+    "another study's journal": (another_study, "holds no study 'firstnet'"),
+}
+
+
+@pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
+def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(tmp_path, one_trial_study, damage):
+    out = a_copy(one_trial_study, tmp_path)
+    journal = out / studies.JOURNAL
+    make, message = JOURNAL_DAMAGES[damage]
+    make(journal)
+    before = files_of(out)
+    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("firstnet: error: ") and message in lines[0], lines[0]
+    assert str(journal) in lines[0]
+    assert files_of(out) == before  # the journal, study.json and the tables as they were
+
+
+@pytest.mark.parametrize("tail", ["cut in its last line", "zeros after its last line"])
+def test_a_journal_whose_writer_was_killed_mid_line_is_cut_and_the_study_resumed(
+    tmp_path, one_trial_study, tail
+):
+    """A partial last line: Optuna's reader skips it, but its next append continues that line
+    into one nothing can read. It is cut off, the journal as it was kept beside it."""
+    out = a_copy(one_trial_study, tmp_path)
+    journal = out / studies.JOURNAL
+    whole = journal.read_bytes()
+    damaged = whole[:-15] if tail == "cut in its last line" else whole + bytes(700)
+    journal.write_bytes(damaged)
+    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
+    assert result.returncode == 0, result.stderr
+    assert "ended in part of a line" in result.stderr and "Traceback" not in result.stderr
+    (aside,) = out.glob("journal.log.damaged-*")
+    assert aside.read_bytes() == damaged
+    assert_budget_exactly(journal_study(out), 2)  # every line of the journal reads
+    assert journal.read_bytes().endswith(b"\n")
+    assert len(json.loads((out / "trials.json").read_text())) >= 2
+
+
+def test_a_study_resumes_from_any_folder(tmp_path, monkeypatch):
+    """study.json keeps the journal's path relative to the study folder (before: relative to where
+    the study started, so a resume elsewhere made a new journal and wrote its empty tables)."""
+    monkeypatch.chdir(tmp_path)
+    args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "1",
+            "--out-dir", "study", "--no-retrain", "--validation-size", "5000"]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    first = json.loads(Path("study/trials.json").read_text())
+    Path("elsewhere").mkdir()
+    monkeypatch.chdir("elsewhere")
+    assert main(["search", "--resume", "../study", "--trials", "2", "--no-retrain"]) == 0
+    assert not Path("study").exists()  # no second journal here
+    assert_budget_exactly(journal_study(tmp_path / "study"), 2)
+    rows = json.loads((tmp_path / "study" / "trials.json").read_text())
+    assert len(rows) == 2 and rows[0] == first[0]
+    # a study.json of an older firstnet: the path as given at the start, no format
+    saved = json.loads((tmp_path / "study" / "study.json").read_text())
+    saved.pop("format")
+    legacy = json.dumps(saved | {"storage": "study/journal.log"})
+    (tmp_path / "study" / "study.json").write_text(legacy)
+    assert main(["search", "--resume", "../study", "--trials", "3", "--no-retrain"]) == 0
+    assert not Path("study").exists()
+    assert_budget_exactly(journal_study(tmp_path / "study"), 3)
+    (tmp_path / "study" / "study.json").write_text(legacy)
+    monkeypatch.chdir(tmp_path)  # and from where it started
+    assert main(["search", "--resume", "study", "--trials", "4", "--no-retrain"]) == 0
+    assert_budget_exactly(journal_study(tmp_path / "study"), 4)
+    assert json.loads(Path("study/study.json").read_text())["storage"] == "journal.log"
+
+
+def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, one_trial_study):
+    out = a_copy(one_trial_study, tmp_path)
+    (out / "journal.log").unlink()  # a journal of the same study name that lost its trials
+    saved = json.loads((out / "study.json").read_text())
+    settings = studies.StudySettings.from_dict(saved["settings"])
+    studies.create_or_load(studies.open_storage(str(out / studies.JOURNAL)), settings)
+    before = files_of(out)
+    result = firstnet("search", "--resume", out, "--trials", 1, "--no-retrain")
+    assert result.returncode == 2, result.stderr
+    said = f"{out / 'trials.json'} lists 1 trials but the storage {out / studies.JOURNAL} holds 0"
+    assert (
+        result.stderr.strip() == f"firstnet: error: {said}: it is not this study's, or lost "
+        "trials; nothing was written. Restore the storage, or start a new study in another folder"
+    )
+    assert files_of(out) == before
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "a FIFO, not a regular file"),
+        ("[]", "is not a study's: it must hold storage, settings, timeout"),
+        ('{"storage": "journal.log"}', "is not a study's"),
+    ],
+)
+def test_a_damaged_study_json_is_one_clear_line(tmp_path, one_trial_study, text, message):
+    out = a_copy(one_trial_study, tmp_path)
+    (out / "study.json").unlink()
+    if text is None:
+        os.mkfifo(out / "study.json")
+    else:
+        (out / "study.json").write_text(text)
+    result = firstnet("search", "--resume", out, "--no-retrain")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert message in lines[0] and str(out / "study.json") in lines[0]
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------
 
 
@@ -483,6 +717,18 @@ def postgres(tmp_path_factory):
     if url:
         yield url
         return
+    yield from own_cluster(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def postgres_with_password(tmp_path_factory):
+    """(URL without the password, the password) of a throw-away cluster that checks it."""
+    password = "s3cr:t@" + uuid.uuid4().hex[:8]  # characters a URL must escape
+    for url in own_cluster(tmp_path_factory, password):
+        yield url, password
+
+
+def own_cluster(tmp_path_factory, password: str | None = None):
     if not shutil.which("runuser") or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
         if os.environ.get("CI"):
             pytest.fail("CI must provide PostgreSQL (.ci/run sets FIRSTNET_TEST_POSTGRES)")
@@ -494,7 +740,10 @@ def postgres(tmp_path_factory):
             break
         parent.chmod(parent.stat().st_mode | 0o755)
     script = ROOT / "scripts" / "postgres-cluster"
-    started = subprocess.run([script, "start", folder / "pg"], capture_output=True, text=True)
+    env = os.environ | ({"POSTGRES_PASSWORD": password} if password else {})
+    started = subprocess.run(
+        [script, "start", folder / "pg"], capture_output=True, text=True, env=env
+    )
     if started.returncode != 0:
         pytest.fail(f"cannot start PostgreSQL: {started.stderr}")
     yield started.stdout.strip()
@@ -530,6 +779,50 @@ def test_a_postgres_worker_killed_mid_trial_is_failed_by_heartbeat_and_retried(t
     study = database_study(postgres, name)()
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") is not None]
     assert retried and all(t.state == TrialState.COMPLETE for t in retried)
+
+
+def test_the_database_password_stays_out_of_study_json_and_the_workers_command_lines(
+    tmp_path, postgres_with_password, monkeypatch, capsys
+):
+    """study.json keeps the URL without its password, workers get it by environment (a command
+    line is public: ps); a resume takes it from FIRSTNET_STORAGE_PASSWORD or from --storage."""
+    bare, password = postgres_with_password
+    url = bare.replace("postgres@", f"postgres:{quote(password, safe='')}@")
+    name, out = f"w{uuid.uuid4().hex[:8]}", tmp_path / "study"
+    monkeypatch.delenv(studies.PASSWORD_ENV, raising=False)
+    started, popen = [], subprocess.Popen
+
+    def spy(args, **kwargs):
+        started.append((args, kwargs.get("env") or {}))
+        return popen(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+    args = ["search", "--space", write_space(tmp_path, TINY_SPACE), "--trials", "2", "--workers",
+            "2", "--out-dir", out, "--no-retrain", "--storage", url, "--study", name]  # fmt: skip
+    assert main([str(a) for a in args]) == 0
+    secrets = (password, quote(password, safe=""))
+
+    def clear(text: str) -> bool:
+        return not any(secret in text for secret in secrets)
+
+    assert clear((out / "study.json").read_text())
+    assert json.loads((out / "study.json").read_text())["storage"] == bare
+    assert len(started) == 2 and all(clear(" ".join(argv)) for argv, _ in started)
+    assert all(env[studies.PASSWORD_ENV] == password for _, env in started)
+    assert_budget_exactly(database_study(url, name)(), 2)  # the workers connected with it
+    capsys.readouterr()
+    resume = ["search", "--resume", str(out), "--no-retrain", "--trials"]
+    assert main([*resume, "3"]) == 2  # no password: one line that says where it goes
+    said = capsys.readouterr().err
+    assert "no password supplied" in said and studies.PASSWORD_ENV in said and clear(said)
+    monkeypatch.setenv(studies.PASSWORD_ENV, password)
+    assert main([*resume, "3"]) == 0
+    monkeypatch.delenv(studies.PASSWORD_ENV)
+    assert main([*resume, "4", "--storage", url]) == 0
+    assert_budget_exactly(database_study(url, name)(), 4)
+    assert clear((out / "study.json").read_text())
+    assert main([*resume, "4", "--storage", bare.replace("/firstnet", "/other")]) == 2
+    assert "but the study in" in capsys.readouterr().err
 
 
 def test_trials_of_different_lengths_are_compared_at_the_same_fraction_of_training():

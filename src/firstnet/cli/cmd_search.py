@@ -55,8 +55,8 @@ def add_parser(sub) -> None:
     search.add_argument(
         "--storage",
         metavar="URL",
-        help="a database for workers on many machines, e.g. postgresql://user@host/db "
-        "(default: a journal file in the study folder)",
+        help="a database for workers on many machines, e.g. postgresql://user@host/db, its "
+        "password in FIRSTNET_STORAGE_PASSWORD (default: a journal file in the study folder)",
     )
     beat = "database storage: seconds between a worker's heartbeats; 4 missed fail its trial"
     search.add_argument("--heartbeat", type=int, default=5, help=beat)
@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
         "--resume",
         type=Path,
         metavar="DIR",
-        help="continue the study in DIR (default: start a new one)",
+        help="continue the study in DIR, from any folder (default: start a new one)",
     )
     search.add_argument(
         "--worker",

@@ -27,10 +27,13 @@ from firstnet.errors import ConfigError
 from firstnet.search import space as spaces
 from firstnet.search import study as studies
 from firstnet.search import summary
+from firstnet.search.space import MAX_SPACE_BYTES
 from firstnet.search.study import StudySettings
 from firstnet.terminal import err, load_data, stop_on_sigint, task_bar
 
 STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
+# study.json's format: 2 keeps a journal's path relative to the study folder and no password
+FORMAT = 2
 STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"
 # --quick and the default budget: trials in all, seconds at most (the retraining comes after).
 BUDGETS = {"quick": {"trials": 20, "timeout": 90}, "default": {"trials": 60, "timeout": 1800}}
@@ -61,7 +64,8 @@ def search(
     if resume is not None:
         out_dir = Path(resume)
         saved = read_study_json(out_dir)
-        storage_url, settings = saved["storage"], StudySettings.from_dict(saved["settings"])
+        settings = StudySettings.from_dict(saved["settings"])
+        storage_url, password = resumed_storage(saved, out_dir, storage)
         timeout = timeout if timeout is not None else saved["timeout"]
     else:
         settings = settings or study_settings()
@@ -71,15 +75,25 @@ def search(
                 f"{out_dir} holds a study already; continue it (--resume {out_dir}, or from "
                 "Python resume=) or name another folder"
             )
-        storage_url = storage or str(out_dir / studies.JOURNAL)
+        storage_url, password = studies.without_password(storage or str(out_dir / studies.JOURNAL))
+        storage_url = located(storage_url, Path.cwd())
         timeout = timeout if timeout is not None else BUDGETS[settings.budget]["timeout"]
+    opened = studies.open_storage(
+        storage_url, heartbeat, existing=resume is not None, password=password, say=say
+    )
+    held = studies.stored_settings(opened, settings.name)
+    if resume is not None and held is None:
+        raise ConfigError(
+            f"the storage {studies.redact(storage_url)} of {out_dir} holds no study "
+            f"{settings.name!r}: restore it from a backup, or start a new study"
+        )
+    if resume is None and held is not None:
+        err.print(f"The storage holds a study {settings.name!r} already: joining it (its "
+                  "space, split and budget win; --study NAME starts another)")  # fmt: skip
+    check_no_fewer_trials(opened, settings.name, out_dir, storage_url)
     data = load_data(data_dir, settings.dataset)
     split, record = validation_split(data, settings.split["size"], settings.split["seed"])
     settings = dataclasses.replace(settings, split=record)
-    opened = studies.open_storage(storage_url, heartbeat)
-    if resume is None and studies.stored_settings(opened, settings.name) is not None:
-        err.print(f"The storage holds a study {settings.name!r} already: joining it (its "
-                  "space, split and budget win; --study NAME starts another)")  # fmt: skip
     the_study = studies.create_or_load(opened, settings)
     # a joined study's own settings win
     settings = StudySettings.from_dict(the_study.user_attrs[studies.SETTINGS_KEY])
@@ -88,7 +102,12 @@ def search(
         settings = dataclasses.replace(settings, trials=trials)
         the_study.set_user_attr(studies.SETTINGS_KEY, settings.to_dict())
     out_dir.mkdir(parents=True, exist_ok=True)
-    saved = {"storage": storage_url, "settings": settings.to_dict(), "timeout": timeout}
+    saved = {
+        "format": FORMAT,
+        "storage": kept_storage(storage_url, out_dir),
+        "settings": settings.to_dict(),
+        "timeout": timeout,
+    }
     atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
     show_start(settings, out_dir, storage_url, workers)
     deadline = time.time() + timeout
@@ -100,7 +119,7 @@ def search(
             else:
                 command = worker_command(storage_url, settings.name, workers, threads, data_dir)
                 command += ["--heartbeat", str(heartbeat)]
-                run_workers(the_study, command, workers, settings, deadline, stop)
+                run_workers(the_study, command, workers, settings, deadline, stop, password)
         except studies.Interrupted:
             pass  # the trial is failed and queued again; the others stand
         interrupted = stop()
@@ -154,14 +173,84 @@ def check_same_split(stored: StudySettings, record: dict) -> None:
         )
 
 
+def say(text: str) -> None:
+    err.print(text, markup=False, highlight=False)
+
+
+def located(storage: str, folder: Path, legacy: bool = False) -> str:
+    """A storage as study.json keeps it, for this process: a URL as it is, a journal's path
+    relative to `folder` made absolute. `legacy`: a study.json before FORMAT 2 kept the default
+    journal's path relative to where the study started: there, else in `folder`."""
+    if "://" in storage:
+        return storage
+    path = Path(storage)
+    if legacy and not path.is_absolute():
+        return os.path.abspath(path if path.exists() or path.is_symlink() else folder / path.name)
+    return os.path.abspath(Path(folder) / path)
+
+
+def kept_storage(storage_url: str, out_dir: Path) -> str:
+    """`storage_url` (without its password) as study.json keeps it: a journal inside the study
+    folder by its path there, so the folder can be moved and resumed from anywhere."""
+    if "://" in storage_url:
+        return storage_url
+    try:
+        return str(Path(storage_url).relative_to(os.path.abspath(out_dir)))
+    except ValueError:
+        return storage_url
+
+
+def resumed_storage(saved: dict, out_dir: Path, given: str | None) -> tuple[str, str | None]:
+    """The storage of the study in `out_dir` (its study.json `saved`) and its password: `given`'s
+    (--storage beside --resume, which must name the same storage), else None (then
+    FIRSTNET_STORAGE_PASSWORD's). A study.json before FORMAT 2 may hold the password in its URL:
+    it still works, and the study.json written next holds none."""
+    storage_url, password = studies.without_password(saved["storage"])
+    storage_url = located(storage_url, out_dir, legacy=saved.get("format") is None)
+    if given:
+        bare, password = studies.without_password(given)
+        if located(bare, Path.cwd()) != storage_url:
+            raise ConfigError(
+                f"--storage names {studies.redact(given)}, but the study in {out_dir} is in "
+                f"{storage_url}; give its password with {studies.PASSWORD_ENV} or as part of "
+                "that URL",
+                ("storage",),
+            )
+    return storage_url, password
+
+
+def check_no_fewer_trials(storage, name: str, out_dir: Path, storage_url: str) -> None:
+    """Refuse a storage whose study `name` holds fewer trials than the study folder's table lists:
+    writing the tables would throw away what the folder found (a storage replaced, or not this
+    study's). Checked before anything is written to either."""
+    try:
+        rows = json.loads(spaces.read_regular_file(out_dir / summary.TRIALS_JSON, "the table"))
+    except (ConfigError, ValueError):  # none, or damaged: nothing to keep
+        return
+    held = studies.trial_count(storage, name)
+    if isinstance(rows, list) and len(rows) > held:
+        raise ConfigError(
+            f"{out_dir / summary.TRIALS_JSON} lists {len(rows)} trials but the storage "
+            f"{studies.redact(storage_url)} holds {held}: it is not this study's, or lost "
+            "trials; nothing was written. Restore the storage, or start a new study in another "
+            "folder"
+        )
+
+
 def read_study_json(out_dir: Path) -> dict:
     path = Path(out_dir) / STUDY_JSON
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(f"{out_dir} holds no study ({STUDY_JSON} is missing)")
+    # a regular file of a size a study's settings can have (a FIFO must not hang)
+    text = spaces.read_text_file(path, "the study file", 100 * MAX_SPACE_BYTES)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{out_dir} holds no study ({STUDY_JSON} is missing)") from None
+        saved = json.loads(text)
     except ValueError as error:
         raise ConfigError(f"{path} is not valid JSON: {error}") from None
+    fields = ("storage", "settings", "timeout")
+    if not isinstance(saved, dict) or not all(field in saved for field in fields):
+        raise ConfigError(f"{path} is not a study's: it must hold {', '.join(fields)}")
+    return saved
 
 
 def set_threads(threads: int | None) -> None:
@@ -215,15 +304,23 @@ def worker_command(
 
 
 def run_workers(
-    study, command: list[str], workers: int, settings: StudySettings, deadline: float, stop
+    study,
+    command: list[str],
+    workers: int,
+    settings: StudySettings,
+    deadline: float,
+    stop,
+    password: str | None = None,
 ) -> None:
     """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
-    to every worker."""
+    to every worker. The storage's `password` reaches them by environment, not on their command
+    lines (which `ps` shows to every user)."""
     command = [*command, "--timeout", f"{max(deadline - time.time(), 1):.0f}"]
+    env = os.environ | {studies.PASSWORD_ENV: password} if password else None
     # Each worker in a session of its own: a terminal's Ctrl-C reaches this process alone, which
     # passes it on once (twice, a worker in mid-batch would take it as "abort now").
     started = [
-        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True)
+        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True, env=env)
         for k in range(workers)
     ]
     forwarded = False
@@ -261,11 +358,12 @@ def join(
         storage_url, name = storage, study
     elif out_dir:
         saved = read_study_json(Path(out_dir))
-        storage_url, name = saved["storage"], StudySettings.from_dict(saved["settings"]).name
+        storage_url = located(saved["storage"], Path(out_dir), saved.get("format") is None)
+        name = StudySettings.from_dict(saved["settings"]).name
     else:
         message = "a worker needs storage=URL (and study=NAME) or out_dir=DIR"
         raise ConfigError(message, ("storage", "study", "out_dir"))
-    opened = studies.open_storage(storage_url, heartbeat)
+    opened = studies.open_storage(storage_url, heartbeat, existing=True, say=say)
     the_study, settings = studies.load(opened, name, worker_index)
     set_threads(threads)
     data = load_data(data_dir, settings.dataset)

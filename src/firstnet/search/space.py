@@ -7,7 +7,9 @@ and may add `"field": F` (the TrainConfig field it sets; default: the name) and
 `"when": {field: [values]}` (drawn only when earlier draws or fixed values match: the MLP's depth
 only for the MLP). Params are drawn in order, so a "when" may name any earlier field. "fixed"
 holds the fields every trial shares. A space file (JSON or YAML) holds such a dict and replaces
-the default; `--fix FIELD=VALUE` fixes one field and drops the params that set it.
+the default; `--fix FIELD=VALUE` fixes one field and drops the params that set it. A space file is
+a regular file of at most MAX_SPACE_BYTES in UTF-8, its YAML without aliases (a few hundred bytes
+of nested aliases expand to gigabytes).
 
 Torch-free: `firstnet search --help` and the space checks load no torch.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 from firstnet.config import TrainConfig
@@ -63,6 +67,9 @@ CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 FIELD_CHOICES = {
     name: f.metadata["choices"] for name, f in CONFIG_FIELDS.items() if f.metadata["choices"]
 }
+# A space file is a few hundred bytes (the default space as JSON: 1.3 kB); a larger one is refused
+# before it is read.
+MAX_SPACE_BYTES = 100_000
 
 
 def check_space(space: dict, origin: str = "the search space") -> dict:
@@ -118,20 +125,79 @@ def check_range(spec: dict, where: str) -> None:
 
 def read_space(path: Path) -> dict:
     """A space from a JSON or YAML file (by suffix), checked."""
-    try:
-        text = Path(path).read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read the search space {path}: {error.strerror}") from None
+    text = read_text_file(Path(path), "the search space", MAX_SPACE_BYTES)
     try:
         if Path(path).suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            space = yaml.safe_load(text)
+            space = load_yaml(text, path)
         else:
             space = json.loads(text)
+    except ConfigError:
+        raise
     except Exception as error:  # json's ValueError, yaml.YAMLError (not a ValueError)
-        raise ConfigError(f"{path} is not valid JSON/YAML: {error}") from None
+        reason = " ".join(str(error).split())  # YAML's reasons span lines: one line
+        raise ConfigError(f"{path} is not valid JSON/YAML: {reason}") from None
     return check_space(space, str(path))
+
+
+def load_yaml(text: str, path: Path):
+    """YAML's safe subset without aliases: `*name` repeats what `&name` marks, and nine nested
+    repeats of nine turn 400 bytes into gigabytes once the space is copied or stored."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                line = self.peek_event().start_mark.line + 1
+                raise ConfigError(
+                    f"{path}, line {line}: YAML aliases (*name) are not accepted in a space "
+                    "file; write the values out"
+                )
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliases)  # a SafeLoader: plain data only
+
+
+def read_text_file(path: Path, what: str, limit: int | None = None) -> str:
+    """The UTF-8 text of `path` (see `read_regular_file`); a ConfigError otherwise."""
+    data = read_regular_file(path, what, limit)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {error.start}: {error.reason})"
+        ) from None
+
+
+def read_regular_file(path: Path, what: str, limit: int | None = None) -> bytes:
+    """The bytes of `path`, a regular file (of at most `limit` bytes); a ConfigError naming `what`
+    otherwise. A FIFO, a device (/dev/zero) or a folder is refused before it is read: opened
+    without blocking, its kind taken from the open file, so it can neither hang nor run forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ConfigError(f"{what} {path} is {file_kind(info.st_mode)}, not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        if limit is not None and info.st_size > limit:
+            raise ConfigError(
+                f"{what} {path} holds {info.st_size:,} bytes, more than the {limit:,} allowed"
+            )
+        try:
+            data = file.read() if limit is None else file.read(limit + 1)
+        except OSError as error:
+            raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
+    if limit is not None and len(data) > limit:  # it grew since fstat
+        raise ConfigError(f"{what} {path} holds more than the {limit:,} bytes allowed")
+    return data
+
+
+def file_kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}  # fmt: skip
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
 def fix(space: dict, assignments: list[str]) -> dict:
