@@ -192,11 +192,11 @@ def yaml_bomb(levels: int = 9) -> str:
 
 SPACE_FILES = {  # how to make the hostile --space FILE, what the one line says
     "a YAML bomb": (lambda p: p.write_text(yaml_bomb()), "YAML aliases (*name) are not accepted"),
-    "a FIFO": (os.mkfifo, "is a FIFO, not a regular file"),
-    "/dev/zero": (lambda p: p.symlink_to("/dev/zero"), "is a character device, not a regular"),
-    "a folder": (Path.mkdir, "is a folder, not a regular file"),
+    "a FIFO": (os.mkfifo, "not a regular file (a FIFO)"),
+    "/dev/zero": (lambda p: p.symlink_to("/dev/zero"), "not a regular file (a character device)"),
+    "a folder": (Path.mkdir, "not a regular file (a folder)"),
     "not UTF-8": (lambda p: p.write_bytes(b"params: {\xff\xfe}"), "not UTF-8 text (byte 9:"),
-    "too large": (lambda p: p.write_text("#" * 200_000), "200,000 bytes, more than the 100,000"),
+    "too large": (lambda p: p.write_text("#" * 200_000), "200,000 bytes, over the 100,000"),
     "bad YAML": (lambda p: p.write_text("params: {hidden: [1\n"), "is not valid JSON/YAML: "),
 }
 
@@ -592,11 +592,11 @@ JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one lin
     ),
     "binary zeros": (lambda p: p.write_bytes(bytes(4096)), "holds no whole line"),
     "non-UTF-8": (lambda p: insert_line(p, b"\xff\xfe\xfd\n"), "line 2 is not JSON"),
-    "a folder": (replace_by(Path.mkdir), "is a folder, not a regular file"),
-    "a FIFO": (replace_by(os.mkfifo), "is a FIFO, not a regular file"),
+    "a folder": (replace_by(Path.mkdir), "not a regular file (a folder)"),
+    "a FIFO": (replace_by(os.mkfifo), "not a regular file (a FIFO)"),
     "a symlink to /dev/zero": (
         replace_by(lambda p: p.symlink_to("/dev/zero")),
-        "is a character device",
+        "not a regular file (a character device)",
     ),
     "a dangling symlink": (replace_by(lambda p: p.symlink_to(p.parent / "gone")), "cannot read"),
     "another study's journal": (another_study, "holds no study 'firstnet'"),
@@ -689,7 +689,7 @@ def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, o
 @pytest.mark.parametrize(
     "text, message",
     [
-        (None, "a FIFO, not a regular file"),
+        (None, "not a regular file (a FIFO)"),
         ("[]", "is not a study's: it must hold storage, settings, timeout"),
         ('{"storage": "journal.log"}', "is not a study's"),
     ],

@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import stat
 from pathlib import Path
 
+from firstnet.atomic import read_regular
 from firstnet.config import TrainConfig
 from firstnet.errors import ConfigError
 
@@ -70,6 +69,7 @@ FIELD_CHOICES = {
 # A space file is a few hundred bytes (the default space as JSON: 1.3 kB); a larger one is refused
 # before it is read.
 MAX_SPACE_BYTES = 100_000
+UNBOUNDED = 1 << 40  # a file whose size is not capped (a journal Optuna reads whole anyway)
 
 
 def check_space(space: dict, origin: str = "the search space") -> dict:
@@ -169,35 +169,13 @@ def read_text_file(path: Path, what: str, limit: int | None = None) -> str:
 
 
 def read_regular_file(path: Path, what: str, limit: int | None = None) -> bytes:
-    """The bytes of `path`, a regular file (of at most `limit` bytes); a ConfigError naming `what`
-    otherwise. A FIFO, a device (/dev/zero) or a folder is refused before it is read: opened
-    without blocking, its kind taken from the open file, so it can neither hang nor run forever."""
+    """The bytes of `path`, a regular file of at most `limit` bytes (`atomic.read_regular`: a
+    FIFO, a device such as /dev/zero or a folder is refused before a byte is read, so it can
+    neither hang nor run forever); a ConfigError naming `what` otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise ConfigError(f"{what} {path} is {file_kind(info.st_mode)}, not a regular file")
-    with os.fdopen(fd, "rb") as file:
-        if limit is not None and info.st_size > limit:
-            raise ConfigError(
-                f"{what} {path} holds {info.st_size:,} bytes, more than the {limit:,} allowed"
-            )
-        try:
-            data = file.read() if limit is None else file.read(limit + 1)
-        except OSError as error:
-            raise ConfigError(f"cannot read {what} {path}: {error.strerror}") from None
-    if limit is not None and len(data) > limit:  # it grew since fstat
-        raise ConfigError(f"{what} {path} holds more than the {limit:,} bytes allowed")
-    return data
-
-
-def file_kind(mode: int) -> str:
-    kinds = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device",
-             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}  # fmt: skip
-    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+        return read_regular(Path(path), limit or UNBOUNDED, ConfigError)
+    except ConfigError as error:
+        raise ConfigError(f"{what}: {error}") from None
 
 
 def fix(space: dict, assignments: list[str]) -> dict:
