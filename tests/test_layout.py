@@ -20,7 +20,7 @@ RANKS = {
     "runs": 7, "benchmark": 7,
     "figures": 8, "serve": 8, "export": 8, "scratch": 8, "training": 9, "search": 10,
     "experiments": 11,
-    "api": 12, "report_page": 12, "report": 13, "cli": 14, "__main__": 15,
+    "report_notes": 11, "api": 12, "report_page": 12, "report": 13, "cli": 14, "__main__": 15,
 }  # fmt: skip
 
 

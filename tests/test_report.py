@@ -13,6 +13,7 @@ from firstnet import report
 from firstnet.cli import main
 from firstnet.config import TrainConfig
 from firstnet.experiments.runner import experiment_module
+from firstnet.report_notes import SLIDES
 from firstnet.training import Run
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright
 from tests.budgets import MODULES, TINY
@@ -103,8 +104,19 @@ def test_the_page_opens_from_disk_makes_no_request_and_shows_every_claim(built):
             "all => all.map(s => [s.id, s.innerText, s.querySelectorAll('table').length,"
             " [...s.querySelectorAll('img')].map(i => i.alt)])",
         )
+        guide = page.evaluate(
+            "() => [document.querySelectorAll('#contents a').length,"
+            " document.querySelectorAll('#slides tr').length,"
+            " document.querySelectorAll('#gradients math').length,"
+            " [...document.querySelectorAll('section:not([id^=experiment-]) img')]"
+            ".map(i => [i.alt, (i.parentElement.nextElementSibling || {}).innerText || ''])]"
+        )
         browser.close()
     assert problems == []
+    links, slides, formulas, captioned = guide
+    assert links == len(document["parts"]) + 1 and slides == len(SLIDES) + 1
+    assert formulas >= 5  # the forward pass, the loss and the gradients, as MathML
+    assert all(caption.startswith("What to see:") for _, caption in captioned), captioned
     assert [url for url in requests if not url.startswith("data:")] == [page_url]
     assert len(images) >= 15 and all(decoded for _, decoded in images), images
     assert rows == [[c["id"], c["measured"]] for c in document["claims"]]

@@ -7,9 +7,12 @@ import base64
 import html
 from pathlib import Path
 
+from latex2mathml.converter import convert as latex_to_mathml
 from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from firstnet.device import hardware
+from firstnet.report_notes import NOTES, SLIDES
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
@@ -21,6 +24,9 @@ img { max-width: 100%; display: block; margin: 1em 0; }
 code, pre { background: #f6f6f6; font-size: 13px; }
 pre { padding: 8px; overflow-x: auto; white-space: pre-wrap; }
 .measured { font-weight: 600; }
+math { font-size: 1.15em; }
+math[display="block"] { margin: 0.8em 0; }
+figure, details { margin: 1em 0; }
 """
 
 
@@ -31,11 +37,12 @@ def embedded(folder: Path, name: str) -> str:
 
 
 def markdown_html(text: str, folder: Path) -> tuple[str, set[str]]:
-    """An experiment's results.md as HTML: tables and headings rendered (headings two levels down,
-    under the section's), raw HTML escaped, and each figure it names from `folder` embedded where
-    it stands; the names of those figures."""
+    """Markdown (a section's notes, an experiment's results.md) as HTML: tables and headings
+    rendered (headings two levels down, under the section's), $LaTeX$ as MathML (no script), raw
+    HTML escaped, and each figure it names from `folder` embedded where it stands; the names of
+    those figures."""
     shown: set[str] = set()
-    markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+    markdown = MarkdownIt("commonmark", {"html": False}).enable("table").use(dollarmath_plugin)
 
     def image(renderer, tokens, index, options, env) -> str:
         name = tokens[index].attrGet("src") or ""
@@ -48,6 +55,14 @@ def markdown_html(text: str, folder: Path) -> tuple[str, set[str]]:
         level = min(6, int(tokens[index].tag[1]) + 2)
         return f"<h{level}>" if tokens[index].nesting == 1 else f"</h{level}>\n"
 
+    def math(display: str):
+        def rule(renderer, tokens, index, options, env) -> str:
+            return latex_to_mathml(tokens[index].content.strip(), display=display)
+
+        return rule
+
+    markdown.add_render_rule("math_inline", math("inline"))
+    markdown.add_render_rule("math_block", math("block"))
     markdown.add_render_rule("image", image)
     markdown.add_render_rule("heading_open", heading)
     markdown.add_render_rule("heading_close", heading)
@@ -75,6 +90,27 @@ def html_table(table: dict) -> str:
     return f"<h4>{html.escape(table['title'])}</h4><table><tr>{head}</tr>{body}</table>"
 
 
+def contents(parts: dict) -> str:
+    """The sections as links, and which section answers each slide of the lecture."""
+    links = "".join(
+        f'<li><a href="#{html.escape(key)}">{html.escape(part["title"])}</a></li>'
+        for key, part in parts.items()
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(slide)}</td><td>"
+        + ", ".join(
+            f'<a href="#{key}">{html.escape(parts[key]["title"])}</a>'
+            for key in keys
+            if key in parts
+        )  # fmt: skip
+        + "</td></tr>"
+        for slide, keys in SLIDES
+    )
+    return (f'<nav id="contents"><h2>Contents</h2><ol>{links}<li><a href="#claims">The claims'
+            f"</a></li></ol></nav><h2>The lecture, slide by slide</h2><table id=\"slides\">"
+            f"<tr><th>the slide</th><th>answered in</th></tr>{rows}</table>")  # fmt: skip
+
+
 def render(report: dict, folder: Path) -> str:
     """The page: the claims, then a section per part in the lecture's order, then the machine."""
     env = report["environment"]
@@ -82,10 +118,15 @@ def render(report: dict, folder: Path) -> str:
     for key, part in report["parts"].items():
         body = [f'<section id="{key}"><h2>{html.escape(part["title"])}</h2>',
                 claims_html(part["claims"])]  # fmt: skip
-        body += [html_table(t) for t in part.get("tables", [])]
-        text, shown = markdown_html(part.get("text", ""), folder)
+        text, shown = markdown_html(NOTES.get(key, "") + part.get("text", ""), folder)
         body.append(text)
+        body += [html_table(t) for t in part.get("tables", [])]
         body += [embedded(folder, name) for name in part["figures"] if name not in shown]
+        if part.get("code"):  # the lines a claim counts, to read
+            name, code = part["code"]["name"], html.escape(part["code"]["text"])
+            body.append(
+                f"<details><summary>{html.escape(name)}</summary><pre>{code}</pre></details>"
+            )
         body.append(f"<p>{part['seconds']:.1f} s ({part['budget']} budget)</p></section>")
         sections.append("\n".join(body))
     machine = "".join(
@@ -108,6 +149,7 @@ def render(report: dict, folder: Path) -> str:
 on {html.escape(hardware(env))} ({report["budget"]} budget, seed
 {report["seed"]}, data from {html.escape(str(report["data_source"]))}), {report["created"]};
 {report["seconds"]:.0f} s to build. Rerun with <code>firstnet report</code>.{caveat}</p>
+{contents(report["parts"])}
 <h2>The claims</h2>
 {claims_html(report["claims"], "claims")}
 {"".join(sections)}

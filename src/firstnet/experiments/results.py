@@ -36,11 +36,14 @@ def scientific(value: float) -> str:
 def markdown_table(
     headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
 ) -> str:
-    """A GitHub Markdown table; the columns whose index is in `right` are right-aligned."""
+    """A GitHub Markdown table; the columns whose index is in `right` are right-aligned. A "|" in
+    a cell is escaped, so it shows as itself."""
     align = ["---:" if i in right else "---" for i in range(len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(headers), "| " + " | ".join(align) + " |", *map(line, rows)]) + "\n"
 
 
 def table_of(rows: Sequence[dict], columns: dict, right: Sequence[int] = ()) -> str:
