@@ -12,10 +12,16 @@ endif
 
 .PHONY: demo test lint bench install clean distclean
 
+# The demo installs what it uses; the tests add their tools (pytest, Playwright, ONNX, the
+# PostgreSQL driver, Jupyter's kernel) on top.
 $(BIN)/firstnet: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# The pinned torch first, from TORCH_INDEX when given (the README says which build you get).
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(BIN)/firstnet
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -24,7 +30,7 @@ install: $(BIN)/firstnet
 demo: install
 	$(BIN)/firstnet report --quick
 
-test: install
+test: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# One worker per core (at most 4), each on one thread: on 2 cores, 2 workers of one thread

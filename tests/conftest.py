@@ -15,6 +15,7 @@ import pytest
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 if WORKER:
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ["FIRSTNET_THREADS"] = "1"  # the command line's own choice (cli.use_threads)
     import torch  # in case a plugin loaded it already
 
     torch.set_num_threads(1)

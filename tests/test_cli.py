@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from firstnet import runs
+from firstnet import cli, runs
 from firstnet.cli import console, main, options
 from firstnet.config import TrainConfig
 from firstnet.device import resolve_precision
@@ -516,6 +516,42 @@ def test_a_typo_in_a_config_file_gets_a_did_you_mean(tmp_path, capsys):
     assert message == (
         "firstnet: error: unknown config fields: hiden (did you mean hidden?), learning_rate"
     )
+
+
+def test_training_threads_follow_the_flag_then_the_environment_then_the_idle_cores(monkeypatch):
+    from firstnet import device
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(device, "idle_cores", lambda: 1)  # one core busy with other work
+    assert device.training_threads(None) == 1 and device.training_threads(3) == 3
+    monkeypatch.setattr(device, "idle_cores", lambda: 0)  # every core busy: still one thread
+    assert device.training_threads(None) == 1
+    monkeypatch.setattr(device, "idle_cores", lambda: None)  # no /proc/stat: torch's own
+    assert device.training_threads(None) == torch.get_num_threads()
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert device.idle_cores() <= (os.cpu_count() or 1) - 1  # the busy loop holds one core
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_threads_flag_and_environment_are_checked_and_set(monkeypatch, capsys):
+    threads = torch.get_num_threads()
+    try:
+        assert main(["train", "--model", "linear", "--threads", "0"]) == 2
+        assert "--threads must be at least 1, got 0" in capsys.readouterr().err
+        monkeypatch.setenv("FIRSTNET_THREADS", "two")
+        assert main(["train", "--model", "linear", "--epochs", "0"]) == 2
+        assert "FIRSTNET_THREADS must be a whole number" in capsys.readouterr().err
+        monkeypatch.setenv("FIRSTNET_THREADS", "1")
+        cli.use_threads(3)
+        assert torch.get_num_threads() == 3  # the flag wins over the environment
+        cli.use_threads(None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):

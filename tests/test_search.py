@@ -391,6 +391,22 @@ def test_two_journal_workers_finish_exactly_the_budget(tmp_path):
     assert dashboard_studies(studies.open_storage(str(out / studies.JOURNAL))) == ["firstnet"]
 
 
+def test_a_study_its_time_budget_stops_says_so_and_how_to_go_on(tmp_path, capsys):
+    """`--quick` announced 20 trials and ran 2 without a word: now the budget is said at the start
+    and, when the time runs out first, at the end."""
+    out = tmp_path / "study"
+    space = write_space(tmp_path, TINY_SPACE)
+    assert main(["search", "--space", str(space), "--trials", "500", "--timeout", "1",
+                 "--out-dir", str(out), "--no-retrain"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "500 trials or 1 s (--timeout), whichever ends first" in err
+    finished_trials = len(finished(journal_study(out)))
+    assert finished_trials < 500
+    assert (
+        f"The time budget (1 s, --timeout) stopped the study after {finished_trials} of 500 trials"
+    ) in err and f"firstnet search --resume {out} --timeout SECONDS" in err
+
+
 def dashboard_studies(storage) -> list[str]:
     """The study names optuna-dashboard's API lists for `storage` (its WSGI app, no server)."""
     from optuna_dashboard import wsgi

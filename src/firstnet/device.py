@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -33,6 +34,40 @@ def resolve_device(name: str) -> torch.device:
         message = "device cuda: no CUDA GPU is available (use device cpu or auto)"
         raise ConfigError(message, ("device",))
     return torch.device(name)
+
+
+def idle_cores(seconds: float = 0.1) -> int | None:
+    """How many of this machine's cores were idle over `seconds` (from /proc/stat, Linux); None
+    where that cannot be read."""
+    try:
+        before = cpu_times()
+        time.sleep(seconds)
+        after = cpu_times()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = sum(after) - sum(before)
+    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle and iowait
+    return round((os.cpu_count() or 1) * idle / total) if total > 0 else None
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind (user, nice, system, idle, iowait, ...)."""
+    with open("/proc/stat") as stat:
+        return [int(value) for value in stat.readline().split()[1:]]
+
+
+def training_threads(requested: int | None) -> int:
+    """The torch threads a training uses: `requested`, else torch's own where OMP_NUM_THREADS sets
+    it, else one per idle core (at least one).
+    On a machine with other work, torch's threads meet at a barrier after every operation and
+    one waiting for its core holds up the others: beside one busy process on 2 cores, 2 threads
+    trained the MLP 2.4x slower than 1 (benchmarks/threads_under_load.py)."""
+    if requested is not None:
+        return requested
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    idle = idle_cores()
+    return max(1, min(idle, os.cpu_count() or 1)) if idle is not None else torch.get_num_threads()
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

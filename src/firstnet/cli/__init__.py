@@ -29,7 +29,7 @@ from firstnet.cli import (
     options,
 )
 from firstnet.cli.options import HelpFormatter
-from firstnet.errors import FirstnetError
+from firstnet.errors import ConfigError, FirstnetError
 from firstnet.version import __version__
 
 # The command groups in the order `firstnet --help` lists them.
@@ -67,6 +67,23 @@ def build_parser(defaults: dict[str, dict] | None = None) -> argparse.ArgumentPa
     return parser
 
 
+def use_threads(requested: int | None) -> None:
+    """This process's torch threads for a training command: --threads, else FIRSTNET_THREADS,
+    else one per idle core (`device.training_threads`)."""
+    if requested is None and os.environ.get("FIRSTNET_THREADS", "").strip():
+        try:
+            requested = int(os.environ["FIRSTNET_THREADS"])
+        except ValueError:
+            raise ConfigError("FIRSTNET_THREADS must be a whole number") from None
+    if requested is not None and requested < 1:
+        raise ConfigError(f"--threads must be at least 1, got {requested}")
+    import torch
+
+    from firstnet.device import training_threads
+
+    torch.set_num_threads(training_threads(requested))
+
+
 def main(argv: list[str] | None = None) -> int:
     # The command line is firstnet's own process and shows no windows: the plots Optuna draws
     # through pyplot (`firstnet search`) use the headless Agg backend on any system.
@@ -76,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "config", None) is not None:  # parse again, the file's values as defaults
             values = options.read_config_file(args.config)
             args = build_parser({args.command: values}).parse_args(argv)
+        if hasattr(args, "threads") and args.command != "search":  # search: threads per worker
+            use_threads(args.threads)
         return args.handler(args)
     except FirstnetError as error:
         print(f"firstnet: error: {options.in_flags(error)}", file=sys.stderr)

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     options.add(bench, "json")
     fields = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "seed")]
     options.add_config_options(bench, tuple(fields))
-    options.add(bench, "config", "data")
+    options.add(bench, "config", "data", "threads")
 
 
 def bench_command(args) -> int:

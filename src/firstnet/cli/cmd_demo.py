@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     demo = options.add_command(sub, "demo", demo_command)
     options.add(demo, "runs-dir")
     demo.add_argument("--seed", type=int, default=0, help="random seed of the three trainings")
-    options.add(demo, "data", "json")
+    options.add(demo, "data", "json", "threads")
 
 
 def demo_command(args) -> int:

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     add("--seeds", type=int, help="seeds per configuration (default: 2 with --quick, else 3)")
     results = "results go to OUT_DIR/NAME; finished cells there are loaded, not re-run"
     add("--out-dir", type=Path, default=Path("runs/experiments"), help=results)
-    options.add(experiment, "data", "dataset", "json")
+    options.add(experiment, "data", "dataset", "json", "threads")
 
 
 def describe(result: dict) -> str:

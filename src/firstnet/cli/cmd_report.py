@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     report.add_argument("--out-dir", type=Path, default=Path("runs/report"), help=out_dir)
     fresh = "redo every part (default: reuse the parts a previous run left in --out-dir)"
     report.add_argument("--fresh", action="store_true", help=fresh)
-    options.add(report, "data", "runs-dir")
+    options.add(report, "data", "runs-dir", "threads")
 
 
 def report_command(args) -> int:

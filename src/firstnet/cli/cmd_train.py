@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     resume = "continue an interrupted run; its config.json wins over the options above (default:"
     train.add_argument("--resume", type=Path, metavar="RUN", help=resume + " start a new run)")
     options.add(train, "json")
-    options.add(train, "data")
+    options.add(train, "data", "threads")
 
 
 def final_line(model: str, history: list[dict]) -> str:

@@ -149,6 +149,8 @@ SHARED = {
     "runs-dir":    ("--runs-dir", Path, Path("runs"), "where run directories go"),
     "run-out-dir": ("--out-dir", Path, None, "where the PNGs go (default: the run directory)"),
     "figures-dir": ("--out-dir", Path, Path("runs/figures"), "where the PNGs go"),
+    "threads":     ("--threads", int, None, "torch threads for training (default: one per core "
+                    "idle when the command starts, so 1 beside other work)"),
 }
 # fmt: on
 

@@ -109,7 +109,7 @@ def search(
         "timeout": timeout,
     }
     atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
-    show_start(settings, out_dir, storage_url, workers)
+    show_start(settings, out_dir, storage_url, workers, timeout)
     deadline = time.time() + timeout
     with stop_on_sigint(STOPPING) as stop:
         try:
@@ -124,6 +124,14 @@ def search(
             pass  # the trial is failed and queued again; the others stand
         interrupted = stop()
     result = summarise(the_study, settings, out_dir) | {"interrupted": interrupted}
+    finished = finished_count(the_study)
+    if not interrupted and finished < settings.trials and time.time() >= deadline:
+        err.print(
+            f"The time budget ({timeout:.0f} s, --timeout) stopped the study after {finished} of "
+            f"{settings.trials} trials; give it more time with --timeout, or continue it with: "
+            f"firstnet search --resume {out_dir} --timeout SECONDS",
+            highlight=False,
+        )
     on_summary(result)
     if result["best"] is not None and retrain and not interrupted:
         result["final"] = retrain_best(result["best"], out_dir, data, on_epoch)
@@ -260,10 +268,13 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def show_start(settings: StudySettings, out_dir: Path, storage_url: str, workers: int) -> None:
+def show_start(
+    settings: StudySettings, out_dir: Path, storage_url: str, workers: int, timeout: float
+) -> None:
     objectives = " and ".join(settings.objectives)
     err.print(
-        f"Study {settings.name!r}: {settings.trials} trials, {workers} worker(s), "
+        f"Study {settings.name!r}: {settings.trials} trials or {timeout:.0f} s (--timeout), "
+        f"whichever ends first, {workers} worker(s), "
         f"minimising {objectives} on {settings.split['size']:,} held-out training images; "
         f"storage {studies.redact(storage_url)}; folder {out_dir}",
         highlight=False,
