@@ -142,7 +142,7 @@ def figure_curves(run: Run, path: str | Path | None = None):
     """Loss and accuracy per epoch, train and test (`firstnet plot curves`).
 
     >>> run = train("linear", epochs=2, train_limit=2000, progress=False)
-    >>> [axes.get_title() for axes in figure_curves(run).axes]
+    >>> [axes.get_title().split(" (")[0] for axes in figure_curves(run).axes]
     ['Loss', 'Accuracy']
     """
     return style.handed_out(plot_curves(run.history, None, title=f"{run.config.model}"), path)
