@@ -248,12 +248,16 @@ def reading(rows, default, importance, best, front_rows) -> str:
 def plot_curves(curves: dict[str, list[list[float]]], default: list[float], path: Path) -> Path:
     """Best validation accuracy so far against trials spent: mean over seeds, band min..max."""
     fig, ax = subplots(figsize=(7.5, 4.5))
-    for colour, (strategy, runs) in zip(PALETTE, curves.items(), strict=False):
+    drawn: dict[tuple, str] = {}  # a curve already drawn, by its values: which strategy drew it
+    styles = ["-", "--", ":", "-."]
+    for k, (colour, (strategy, runs)) in enumerate(zip(PALETTE, curves.items(), strict=False)):
         trials = range(1, len(runs[0]) + 1)
         mean = [100 * sum(values) / len(values) for values in zip(*runs, strict=True)]
         low = [100 * min(values) for values in zip(*runs, strict=True)]
         high = [100 * max(values) for values in zip(*runs, strict=True)]
-        ax.plot(trials, mean, color=colour, lw=2, label=strategy)
+        same = drawn.setdefault(tuple(mean), strategy)
+        label = strategy if same == strategy else f"{strategy} (the same trials as {same})"
+        ax.plot(trials, mean, color=colour, lw=2, ls=styles[k % len(styles)], label=label)
         ax.fill_between(trials, low, high, color=colour, alpha=0.15)
     ax.axhline(100 * mean_std(default)[0], color="black", ls="--", lw=1,
                label="the default MLP")  # fmt: skip
@@ -268,6 +272,11 @@ def plot_curves(curves: dict[str, list[list[float]]], default: list[float], path
 
 def headline(results: dict) -> tuple[str, float]:
     """The report's sentence for these results, and its number."""
-    best = max(results["rows"], key=lambda row: seed_mean(row["best"]))
-    value = seed_mean(best["best"])
-    return f"the best strategy: {best['strategy']}, {pct(value)} validation", value
+    value = max(seed_mean(row["best"]) for row in results["rows"])
+    best = " and ".join(r["strategy"] for r in results["rows"] if seed_mean(r["best"]) == value)
+    default = seed_mean(results["default"])
+    if value <= default:  # a search that found nothing better is not a "best strategy"
+        return (f"no strategy beat the untuned default MLP ({pct(default)} validation) at this "
+                f"budget; the best, {best}, reached {pct(value)}"), value  # fmt: skip
+    return (f"{best} found the best: {pct(value)} validation, against {pct(default)} for the "
+            "untuned default MLP"), value  # fmt: skip
