@@ -12,6 +12,7 @@ import pytest
 from firstnet import report
 from firstnet.cli import main
 from firstnet.config import TrainConfig
+from firstnet.experiments.full_budget import full_budget_note
 from firstnet.experiments.runner import experiment_module
 from firstnet.report_notes import SLIDES
 from firstnet.training import Run
@@ -68,7 +69,7 @@ def test_every_claim_is_measured_and_matches_the_json_it_came_from(built):
     for name in EXPERIMENTS:
         results = json.loads((out / "experiments" / name / "results.json").read_text())
         text, value = experiment_module(name).headline(results)
-        assert claims[f"experiment-{name}"]["measured"] == text
+        assert claims[f"experiment-{name}"]["measured"] == text + full_budget_note(name)
         assert claims[f"experiment-{name}"]["value"] == pytest.approx(value)
     for claim in claims.values():  # each row's text shows its number
         number = claim["value"]
@@ -180,3 +181,21 @@ def test_the_report_trains_each_model_with_its_default_recipe_and_seed(
     assert first.parent == tmp_path / "runs" and first.name.startswith("cnn-")
     report.trained(kept, "cnn")  # a second report: a second run beside the first
     assert calls[2][1]["path"] != first and calls[2][1]["path"].is_dir()
+
+
+def test_a_quick_headline_comes_with_the_full_budgets(monkeypatch, tmp_path):
+    """A quick number that tells another story than the full experiment is never alone: the
+    full budget's headline, its hardware and date, stand beside it (the record scripts/full_budget.py
+    writes; every experiment is in the one shipped)."""
+    from firstnet.experiments import full_budget
+
+    shipped = json.loads(full_budget.RECORD.read_text())
+    assert set(shipped["headlines"]) == set(EXPERIMENTS) and shipped["hardware"] and shipped["date"]
+    record = {"hardware": "a 2-core CPU", "date": "2026-12-06",
+              "headlines": {"search": {"text": "TPE found the best", "value": 0.98}}}  # fmt: skip
+    monkeypatch.setattr(full_budget, "RECORD", tmp_path / "full_budget.json")
+    assert full_budget.full_budget_note("search") == ""  # no record: nothing claimed
+    full_budget.RECORD.write_text(json.dumps(record))
+    note = full_budget.full_budget_note("search")
+    assert note == "; at the full budget (a 2-core CPU, 2026-12-06): TPE found the best"
+    assert full_budget.full_budget_note("universal") == ""

@@ -24,6 +24,7 @@ from firstnet.config import TrainConfig
 from firstnet.data import LabelledData
 from firstnet.device import environment, resolve_device
 from firstnet.experiments import EXPERIMENTS
+from firstnet.experiments.full_budget import full_budget_note
 from firstnet.experiments.results import pct
 from firstnet.experiments.runner import experiment_module
 from firstnet.figures import style
@@ -248,6 +249,8 @@ def part_experiment(name: str) -> Callable[[ReportContext], dict]:
             shutil.copyfile(png, folder / f"{name}-{png.name}")
             figures.append(f"{name}-{png.name}")
         text, value = experiment_module(name).headline(results)
+        if ctx.quick:  # never alone on a projected page: the full budget's story beside it
+            text += full_budget_note(name)
         command = f"firstnet experiment {name}" + (" --quick" if ctx.quick else "")
         # results.md names its figures as they are in `source`; here they carry the prefix
         written = (source / "results.md").read_text()

@@ -92,7 +92,8 @@ def next_steps(report: Path | None, runs_dir: Path) -> str:
     steps += [
         ("firstnet runs" + ("" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"),
          f"the runs it trained, in {runs_dir}/"),
-        ("firstnet serve", "draw a digit in your browser; the newest runs answer"),
+        ("firstnet serve" + ("" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"),
+         "draw a digit in your browser; the newest runs answer"),
         ("firstnet predict latest-cnn my-digit.png", "a photo or scan of your own digit"),
         ("firstnet train --model mlp --hidden 64", "your own network (firstnet train --help)"),
         ("jupyter lab notebooks/", "the notebooks (pip install -e '.[notebooks]' first)"),
