@@ -185,8 +185,8 @@ def test_the_report_trains_each_model_with_its_default_recipe_and_seed(
 
 def test_a_quick_headline_comes_with_the_full_budgets(monkeypatch, tmp_path):
     """A quick number that tells another story than the full experiment is never alone: the
-    full budget's headline, its hardware and date, stand beside it (the record scripts/full_budget.py
-    writes; every experiment is in the one shipped)."""
+    full budget's headline, its hardware and date, stand beside it (the record that
+    scripts/full_budget.py writes; every experiment is in the one shipped)."""
     from firstnet.experiments import full_budget
 
     shipped = json.loads(full_budget.RECORD.read_text())
