@@ -244,7 +244,7 @@ def test_demo_answers_with_the_reports_claims_for_its_three_runs(
     """`firstnet demo` trains into run directories and prints the report's claims of those runs.
     Its trainings are cut to a few images here (the gates and the report train them whole)."""
     from firstnet import data as data_layer
-    from firstnet import report, separable
+    from firstnet import report
 
     trained, whole = [], api.train
 
@@ -254,24 +254,22 @@ def test_demo_answers_with_the_reports_claims_for_its_three_runs(
 
     monkeypatch.setattr(api, "train", small)
     assert main(["demo", "--runs-dir", str(tmp_path)]) == 0
-    printed = capsys.readouterr().out
+    table = capsys.readouterr().out
     assert [run.config.model for run in trained] == list(report.DEMO_MODELS)
     assert all(run.path.parent == tmp_path and run.finished for run in trained)
-    linear, mlp, cnn = (run.history[-1] for run in trained)
-    facts = separable.data_facts(mnist)  # the proof's seconds differ from the demo's: not compared
-    claims = report.data_claims(facts, mnist.classes) + report.linear_claims(linear)
-    claims += report.mlp_claims(mlp, trained[1].config) + report.deep_claims(cnn)
-    assert len(claims) == 7  # the separable claim moved from the linear model to the data
-    for claim in claims:
-        shown = claim["measured"].split(" proved it in ")[0]
-        assert claim["lecture"] in printed and shown in printed, claim
 
     assert main(["demo", "--runs-dir", str(tmp_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)  # one document: the data's answers and the runs
-    assert printed["data"]["separable"]["separable"] is False
-    assert {k: v for k, v in printed["data"].items() if k != "separable"} == (
-        data_layer.data_summary(mnist)
-    )
+    facts = printed["data"]
+    assert facts["separable"]["separable"] is False  # the proof: tests/test_separable.py
+    assert {k: v for k, v in facts.items() if k != "separable"} == data_layer.data_summary(mnist)
+    linear, mlp, cnn = (run.history[-1] for run in trained[:3])
+    claims = report.data_claims(facts, mnist.classes) + report.linear_claims(linear)
+    claims += report.mlp_claims(mlp, trained[1].config) + report.deep_claims(cnn)
+    assert len(claims) == 7  # the separable claim moved from the linear model to the data
+    for claim in claims:  # the table of the first demo (its proof's seconds were its own)
+        shown = claim["measured"].split(" proved it in ")[0]
+        assert claim["lecture"] in table and shown in table, claim
     results = printed["results"]
     for run in trained[3:]:
         record = results[run.config.model]
