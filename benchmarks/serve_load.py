@@ -132,6 +132,7 @@ class Tally:
     def __init__(self, total: int) -> None:
         self.total, self.issued, self.answered = total, 0, 0
         self.latencies: list[float] = []
+        self.healthz: list[float] = []  # seconds of each /healthz asked during the load
         self.errors: dict[str, int] = {}
         self.wrong = 0
 
@@ -208,11 +209,32 @@ async def load(
     clients = [
         client(host, port, requests, labels, tally, args.timeout) for _ in range(args.concurrency)
     ]
+    done = asyncio.Event()
+    probe = asyncio.create_task(healthz_probe(host, port, parts.netloc, tally, done))
     try:
         await asyncio.wait_for(asyncio.gather(*clients), args.deadline)
     except asyncio.TimeoutError:
         tally.error("deadline")
+    done.set()
+    await probe
     return tally, time.perf_counter() - start
+
+
+async def healthz_probe(host: str, port: int, netloc: str, tally: Tally, done) -> None:
+    """GET /healthz every 50 ms on a connection of its own while the load runs: how long a
+    health check (or a page load) waits behind the load, kept in `tally.healthz`."""
+    request = f"GET /healthz HTTP/1.1\r\nHost: {netloc}\r\n\r\n".encode()
+    while not done.is_set():
+        began = time.perf_counter()
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 60)
+            writer.write(request)
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+            writer.close()
+            tally.healthz.append(time.perf_counter() - began)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            tally.healthz.append(float("inf"))
+        await asyncio.sleep(0.05)
 
 
 def measure(runner, url: str, pid: int | None, bodies, labels, content_type: str, args) -> dict:
@@ -256,6 +278,12 @@ def report(tally: Tally, seconds: float, args, url: str) -> dict:
         "p90_ms": round(percentile(90), 2),
         "p99_ms": round(percentile(99), 2),
         "max_ms": round(float(latencies.max()), 2) if len(latencies) else None,
+        "healthz_p50_ms": round(float(np.percentile(tally.healthz, 50)) * 1000, 2)
+        if tally.healthz
+        else None,
+        "healthz_p99_ms": round(float(np.percentile(tally.healthz, 99)) * 1000, 2)
+        if tally.healthz
+        else None,
         "hardware": {
             "cpu": cpu_name(),
             "cores": os.cpu_count(),
@@ -283,6 +311,11 @@ def print_report(result: dict) -> None:
         f"{result['p99_ms']:.2f} ms  "
         f"max {result['max_ms']} ms"
     )
+    if result.get("healthz_p50_ms") is not None:
+        print(
+            f"/healthz during the load (every 50 ms): p50 {result['healthz_p50_ms']:.2f} ms  "
+            f"p99 {result['healthz_p99_ms']:.2f} ms"
+        )
     if "server_cpu_ms_per_request" in result:
         print(
             f"CPU per request (warm-up included): server {result['server_cpu_ms_per_request']:.3f} "
