@@ -225,15 +225,17 @@ async def healthz_probe(host: str, port: int, netloc: str, tally: Tally, done) -
     health check (or a page load) waits behind the load, kept in `tally.healthz`."""
     request = f"GET /healthz HTTP/1.1\r\nHost: {netloc}\r\n\r\n".encode()
     while not done.is_set():
-        began = time.perf_counter()
+        began, writer = time.perf_counter(), None
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 60)
             writer.write(request)
             await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-            writer.close()
             tally.healthz.append(time.perf_counter() - began)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             tally.healthz.append(float("inf"))
+        finally:
+            if writer is not None:
+                writer.close()
         await asyncio.sleep(0.05)
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from firstnet import api
+from firstnet.atomic import atomic_write
 from firstnet.device import environment, hardware, resolve_device
 from firstnet.experiments import EXPERIMENTS
 from firstnet.experiments.full_budget import RECORD
@@ -39,7 +40,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "headlines": headlines,
     }
-    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write(RECORD, json.dumps(record, indent=1) + "\n")
     print(f"written: {RECORD}")
 
 

@@ -508,6 +508,13 @@ def test_the_next_steps_say_how_to_reach_firstnet_from_a_venv_not_activated(tmp_
     assert "activate" not in console.next_steps(None, Path("runs"))
 
 
+def test_a_config_file_that_is_not_a_regular_file_is_one_line_at_once(tmp_path, capsys):
+    os.mkfifo(tmp_path / "best.json")  # reading it would wait for a writer for ever
+    assert main(["train", "--config", str(tmp_path / "best.json")]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("firstnet: error: --config: ") and "not a regular file (a FIFO)" in said
+
+
 def test_a_typo_in_a_config_file_gets_a_did_you_mean(tmp_path, capsys):
     config = tmp_path / "best.json"
     config.write_text('{"model": "mlp", "hiden": 64, "learning_rate": 0.1}')

@@ -270,6 +270,17 @@ def sparse_extra_tensor(path: Path) -> None:
         out.truncate(8 + len(text) + len(data) + (2 << 30))
 
 
+def list_dtype(path: Path) -> None:
+    """A header whose first tensor's dtype is a list (unhashable: a TypeError, once)."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + length])
+    first = next(name for name in header if name != "__metadata__")
+    header[first]["dtype"] = []
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + length :])
+
+
 def huge_weights(path: Path) -> None:
     """Finite weights of 3e38: every output overflows."""
     tensors, metadata = runs.load_tensors(path)
@@ -297,6 +308,7 @@ HOSTILE = {
     "model-dev-zero": (runs.MODEL, dev_zero, "model.safetensors: not a regular file"),
     "model-extra-2-GiB": (runs.MODEL, sparse_extra_tensor, "such a file can have"),
     "model-3e38": (runs.MODEL, huge_weights, "not finite"),
+    "model-list-dtype": (runs.MODEL, list_dtype, "unknown dtype"),
 }
 # the files each command reads (diverged.json: where it looks for a model)
 READS = {

@@ -10,6 +10,7 @@ data cache use it too.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tempfile
@@ -138,3 +139,12 @@ def read_regular(path: Path, limit: int, error: type[FirstnetError] = FirstnetEr
     if len(content) > limit:  # it grew while it was read
         raise error(f"{path}: over the {limit:,} bytes such a file can have")
     return content
+
+
+def loads(text: bytes | str):
+    """`json.loads`; JSON nested too deeply is a ValueError like any other bad JSON (so is an
+    integer of over 4,300 digits, Python's limit), not a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

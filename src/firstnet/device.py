@@ -67,7 +67,10 @@ def training_threads(requested: int | None) -> int:
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
     idle = idle_cores()
-    return max(1, min(idle, os.cpu_count() or 1)) if idle is not None else torch.get_num_threads()
+    if idle is None:
+        return torch.get_num_threads()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(idle, usable or 1))  # a container or taskset may allow fewer than exist
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

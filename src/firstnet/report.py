@@ -141,6 +141,8 @@ def trained(ctx: ReportContext, model: str) -> tuple[api.Run, dict]:
     name = runs.default_name(TrainConfig(model=model, seed=SEED))
     path = runs.create_run_dir(ctx.runs_dir, name, numbered=True)
     run = api.train(model, data=ctx.data, seed=SEED, progress=ctx.progress, path=path)
+    if not run.finished:  # Ctrl-C: its checkpoint is kept (train_run said how to resume it)
+        raise KeyboardInterrupt
     return run, run.history[-1] | {"run": str(path)}
 
 

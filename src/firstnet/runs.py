@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from firstnet.atomic import (
     TEMPORARY,
     atomic_write,
+    loads,
     open_regular,
     read_regular,
     remove_stale,
@@ -210,15 +211,6 @@ def present(path: Path) -> bool:
     return path.is_symlink() or path.exists()
 
 
-def loads(text: bytes | str):
-    """`json.loads`; JSON nested too deeply is a ValueError like any other bad JSON (so is an
-    integer of over 4,300 digits, Python's limit), not a RecursionError."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
 def read_json(path: Path, what: str) -> object:
     """The JSON value in `path`, a regular file of at most MAX_JSON bytes; a CheckpointError that
     calls it an unreadable `what` if it cannot be parsed."""
@@ -336,7 +328,7 @@ def read_header(handle, size: int, path: Path) -> tuple[dict[str, tuple[str, tup
             raise bad(f"{name[:100]}: not a tensor's dtype, shape and offsets") from None
         if not all(type(n) is int and n >= 0 for n in numbers):
             raise bad(f"{name[:100]}: not a tensor's dtype, shape and offsets")
-        if dtype not in DTYPES:
+        if not isinstance(dtype, str) or dtype not in DTYPES:
             raise bad(f"{name[:100]}: unknown dtype {str(dtype)[:20]!r}")
         if end - start != math.prod(shape) * DTYPES[dtype].itemsize:
             raise bad(f"{name[:100]}: its offsets do not hold its shape")

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from firstnet.data import LabelledData, data_summary
+from firstnet.errors import FirstnetError
 
 # Images per class tried, nearest the other class first; then every image of the two classes.
 CANDIDATES = (500, 1000, 2000, 4000, None)
@@ -65,8 +66,10 @@ def common_average(first: np.ndarray, second: np.ndarray):
     right = np.r_[np.zeros(first.shape[1]), 1.0, 1.0]
     result = linprog(np.zeros(n + m), A_eq=constraints, b_eq=right, bounds=(0, None),
                      method="highs")  # fmt: skip
-    if result.status != 0:  # 2: infeasible, the hulls are apart
+    if result.status == 2:  # infeasible: the hulls are apart
         return None
+    if result.status != 0:  # an iteration limit or numerical trouble proves nothing
+        raise FirstnetError(f"the linear program did not finish: {result.message}")
     return result.x[:n], result.x[n:]
 
 

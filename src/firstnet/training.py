@@ -157,8 +157,8 @@ def train_run(
                 trainer.run(show, keep, lambda: interrupted() or stop())
             except DivergedError as diverged:  # the folder keeps the finished epochs and the error
                 error = diverged
-        model = trained_model(trainer)
-        runs.close(path, cfg, trainer.history, **ending(trainer, model, checkpointed, error))
+            model = trained_model(trainer)  # written while Ctrl-C is still only a request
+            runs.close(path, cfg, trainer.history, **ending(trainer, model, checkpointed, error))
     if error is not None:
         raise error
     if trainer.history:

@@ -75,6 +75,8 @@ def use_threads(requested: int | None) -> None:
             requested = int(os.environ["FIRSTNET_THREADS"])
         except ValueError:
             raise ConfigError("FIRSTNET_THREADS must be a whole number") from None
+        if requested < 1:
+            raise ConfigError(f"FIRSTNET_THREADS must be at least 1, got {requested}")
     if requested is not None and requested < 1:
         raise ConfigError(f"--threads must be at least 1, got {requested}")
     import torch

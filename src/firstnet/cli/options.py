@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import json
 import re
 from pathlib import Path
 
+from firstnet.atomic import loads, read_regular
 from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
 from firstnet.data.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError, FirstnetError
@@ -106,11 +106,11 @@ def add_config_options(parser, names: tuple[str, ...] | None = None, model: str 
 def read_config_file(path: Path) -> dict:
     """The training options of a JSON file (`firstnet search`'s best.json, or written by hand),
     checked as a whole TrainConfig so a wrong field or value is named before anything runs."""
-    try:
-        values = json.loads(Path(path).read_text())
-    except OSError as error:
-        raise ConfigError(f"--config: cannot read {path}: {error.strerror}") from None
-    except ValueError as error:
+    try:  # a regular file of at most 1 MB (a FIFO or /dev/zero is refused at once)
+        values = loads(read_regular(Path(path), 1_000_000, ConfigError))
+    except ConfigError as error:
+        raise ConfigError(f"--config: {error}") from None
+    except ValueError as error:  # not UTF-8, or not JSON
         raise ConfigError(f"--config: {path} is not valid JSON: {error}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"--config: {path} must hold an object of training options")

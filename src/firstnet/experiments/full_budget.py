@@ -15,7 +15,7 @@ def full_budget_note(name: str) -> str:
     full-budget record holds it."""
     try:
         record = json.loads(RECORD.read_text())
-        headline = record["headlines"][name]["text"]
+        return (f"; at the full budget ({record['hardware']}, {record['date']}): "
+                f"{record['headlines'][name]['text']}")  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return ""
-    return f"; at the full budget ({record['hardware']}, {record['date']}): {headline}"

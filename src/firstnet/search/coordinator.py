@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from firstnet.atomic import atomic_write
+from firstnet.atomic import atomic_write, loads
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData, validation_split
 from firstnet.errors import ConfigError
@@ -232,7 +232,7 @@ def check_no_fewer_trials(storage, name: str, out_dir: Path, storage_url: str) -
     writing the tables would throw away what the folder found (a storage replaced, or not this
     study's). Checked before anything is written to either."""
     try:
-        rows = json.loads(spaces.read_regular_file(out_dir / summary.TRIALS_JSON, "the table"))
+        rows = loads(spaces.read_regular_file(out_dir / summary.TRIALS_JSON, "the table"))
     except (ConfigError, ValueError):  # none, or damaged: nothing to keep
         return
     held = studies.trial_count(storage, name)
@@ -252,7 +252,7 @@ def read_study_json(out_dir: Path) -> dict:
     # a regular file of a size a study's settings can have (a FIFO must not hang)
     text = spaces.read_text_file(path, "the study file", 100 * MAX_SPACE_BYTES)
     try:
-        saved = json.loads(text)
+        saved = loads(text)
     except ValueError as error:
         raise ConfigError(f"{path} is not valid JSON: {error}") from None
     fields = ("storage", "settings", "timeout")
