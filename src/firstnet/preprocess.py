@@ -27,7 +27,7 @@ MAX_PICTURE_FILE = 100_000_000  # bytes: a large uncompressed scan; a phone's ph
 # A picture is refused above MAX_PIXELS before it is decoded, and one larger than DECODE_SIDE a
 # side is reduced as it is decoded: a 48-megapixel photo is read, a 13000x13000 PNG of 190 kB is
 # not (2.6 GB before), and the largest picture allowed costs about 0.53 GB (an 8000x8000 RGBA PNG;
-# a 48-megapixel JPEG 0.10 GB: benchmarks/README.md).
+# an 8000x6000 JPEG 0.10 GB: docs/security.md).
 MAX_PIXELS = 64_000_000
 DECODE_SIDE = 2048
 REDUCIBLE = ("L", "LA", "RGB", "RGBA", "I", "F")  # the modes `Image.reduce` takes
