@@ -44,3 +44,31 @@ def test_xor_is_proved_by_its_four_corners():
     assert proof["separable"] is False
     assert [sorted(indices) for indices in proof["indices"]] == [[0, 1], [2, 3]]
     assert np.allclose(proof["weights"], 0.5) and proof["residual"] < 1e-12
+
+
+def test_a_program_that_does_not_finish_decides_nothing(monkeypatch):
+    """HiGHS can stop on numerical trouble: that is not a proof that the hulls are apart. More
+    candidates are tried; when the last program does not finish either, it is an error."""
+    from firstnet import separable
+    from firstnet.errors import FirstnetError
+
+    images = np.array([[0, 0], [255, 255], [255, 0], [0, 255]], dtype=np.uint8)
+    labels = np.array([0, 0, 1, 1])
+    solve, calls = separable.common_average, []
+
+    def flaky(first, second):
+        calls.append(len(first))
+        if len(calls) == 1:
+            raise FirstnetError("the linear program did not finish: numerical trouble")
+        return solve(first, second)
+
+    monkeypatch.setattr(separable, "CANDIDATES", (1, None))
+    monkeypatch.setattr(separable, "common_average", flaky)
+    assert certificate(images, labels, pair=(0, 1))["separable"] is False and calls == [1, 2]
+
+    def failing(first, second):
+        raise FirstnetError("the linear program did not finish: numerical trouble")
+
+    monkeypatch.setattr(separable, "common_average", failing)
+    with pytest.raises(FirstnetError, match="did not finish"):
+        certificate(images, labels, pair=(0, 1))

@@ -30,15 +30,19 @@ RIDGE = 1.0  # the least-squares classifiers' regularisation (pixels on [0, 1])
 
 
 def flat(images: np.ndarray) -> np.ndarray:
-    """(N, ...) pixels as float64 rows on [0, 1], with a constant 1 appended (the bias)."""
-    rows = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    return np.hstack([rows, np.ones((len(rows), 1))])
+    """(N, ...) pixels as float32 rows on [0, 1], with a constant 1 appended (the bias): enough
+    to choose the candidates (the program itself is solved in float64, on them alone)."""
+    rows = np.empty((len(images), images[0].size + 1), dtype=np.float32)
+    np.divide(images.reshape(len(images), -1), 255.0, out=rows[:, :-1], dtype=np.float32)
+    rows[:, -1] = 1.0
+    return rows
 
 
 def least_squares(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Ridge regression weights of `targets` on `rows`."""
-    gram = rows.T @ rows + RIDGE * np.eye(rows.shape[1])
-    return np.linalg.solve(gram, rows.T @ targets)
+    """Ridge regression weights of `targets` on `rows`, solved in float64."""
+    targets = targets.astype(np.float32)
+    gram = (rows.T @ rows).astype(np.float64) + RIDGE * np.eye(rows.shape[1])
+    return np.linalg.solve(gram, (rows.T @ targets).astype(np.float64)).astype(np.float32)
 
 
 def confused_pair(rows: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
@@ -73,6 +77,12 @@ def common_average(first: np.ndarray, second: np.ndarray):
     return result.x[:n], result.x[n:]
 
 
+def pixels(images: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The `chosen` images as float64 rows of pixels on [0, 1], as the proof's averages are
+    computed (`averages`)."""
+    return images[chosen].reshape(len(chosen), -1).astype(np.float64) / 255.0
+
+
 def certificate(
     images: np.ndarray, labels: np.ndarray, pair: tuple[int, int] | None = None
 ) -> dict:
@@ -93,13 +103,20 @@ def certificate(
     sign = np.r_[np.ones(len(first)), -np.ones(len(second))]
     margin = sign * (rows[both] @ least_squares(rows[both], sign))  # small: near the other class
     order_a, order_b = np.argsort(margin[: len(first)]), np.argsort(margin[len(first) :])
-    found, tried = None, None
+    del rows  # the selection is made: the program reads the images themselves
+    found, tried, trouble = None, None, None
     for count in CANDIDATES:
         tried = count
         chosen_a, chosen_b = first[order_a[:count]], second[order_b[:count]]
-        found = common_average(rows[chosen_a, :-1], rows[chosen_b, :-1])
+        try:
+            found = common_average(pixels(images, chosen_a), pixels(images, chosen_b))
+            trouble = None
+        except FirstnetError as error:  # undecided on these candidates: more of them may decide
+            trouble = error
         if found is not None or count is None or count >= max(len(first), len(second)):
             break
+    if trouble is not None:  # the last program did not finish: nothing is decided
+        raise trouble
     result = {"classes": [a, b], "candidates": tried, "solver": "HiGHS (scipy.optimize.linprog)"}
     if found is None:
         seconds = time.perf_counter() - start
