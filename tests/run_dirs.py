@@ -10,6 +10,7 @@ import torch
 from firstnet import runs
 from firstnet.config import TrainConfig
 from firstnet.models import model_for
+from firstnet.tensorfile import load_tensors, save_tensors
 
 
 def untrained_run(runs_dir, name: str, model: str):
@@ -17,8 +18,7 @@ def untrained_run(runs_dir, name: str, model: str):
     routing)."""
     run_dir = runs.create_run_dir(runs_dir, name)
     cfg = TrainConfig(model=model, device="cpu")
-    runs.write_config(run_dir, cfg, torch.device("cpu"), "test")
-    runs.save_model(run_dir, cfg, model_for(cfg).state_dict())
+    runs.save_run(run_dir, cfg, torch.device("cpu"), "test", [], model_for(cfg).state_dict())
     return run_dir
 
 
@@ -49,10 +49,8 @@ def hostile_runs(runs_dir) -> dict[str, str]:
         ("int8", lambda t: {k: v.to(torch.int8) for k, v in t.items()}, "dtype int8"),
     ]:
         run_dir = untrained_run(runs_dir, name, "mlp")
-        tensors = runs.load_tensors(run_dir / runs.MODEL)[0]
+        tensors = load_tensors(run_dir / runs.MODEL, 1 << 30)[0]
         changed = change(tensors)
-        runs.save_tensors(
-            run_dir / runs.MODEL, changed if isinstance(changed, dict) else tensors, {}
-        )
+        save_tensors(run_dir / runs.MODEL, changed if isinstance(changed, dict) else tensors, {})
         cases[name] = words
     return cases

@@ -21,6 +21,7 @@ from firstnet.cli import main
 from firstnet.data.datasets import DATASETS, FILE_NAMES
 from firstnet.data.sources import download_file, load_dataset
 from firstnet.errors import CheckpointError, DataNotFoundError
+from firstnet.tensorfile import load_tensors, save_tensors
 from firstnet.trainer import Trainer
 from firstnet.training import restore
 from tests.conftest import small_config
@@ -209,13 +210,11 @@ def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, 
     trainer = Trainer(cfg, small_mnist)
     runs.write_config(tmp_path, cfg, torch.device("cpu"), "test")
     trainer.run(should_stop=iter([False] * 5 + [True] * 100).__next__)
-    runs.save_checkpoint(tmp_path, trainer.state_dict())
-    tensors, metadata = runs.load_tensors(tmp_path / runs.CHECKPOINT)
+    atomic.atomic_write(tmp_path / runs.CHECKPOINT, runs.checkpoint_writer(trainer.state_dict()))
+    tensors, metadata = load_tensors(tmp_path / runs.CHECKPOINT, 1 << 30)
     for damage in ({"epoch": "one"}, {"optimizer": None}, {"order": {"__tensor__": "gone"}}):
         state = json.loads(metadata["state"]) | damage
-        runs.save_tensors(
-            tmp_path / runs.CHECKPOINT, tensors, metadata | {"state": json.dumps(state)}
-        )
+        save_tensors(tmp_path / runs.CHECKPOINT, tensors, metadata | {"state": json.dumps(state)})
         assert main(["train", "--resume", str(tmp_path)]) == 1
         err = capsys.readouterr().err
         assert "firstnet: error:" in err and "checkpoint" in err and "Traceback" not in err, err
@@ -283,8 +282,8 @@ def list_dtype(path: Path) -> None:
 
 def huge_weights(path: Path) -> None:
     """Finite weights of 3e38: every output overflows."""
-    tensors, metadata = runs.load_tensors(path)
-    runs.save_tensors(path, {k: torch.full_like(v, 3e38) for k, v in tensors.items()}, metadata)
+    tensors, metadata = load_tensors(path, 1 << 30)
+    save_tensors(path, {k: torch.full_like(v, 3e38) for k, v in tensors.items()}, metadata)
 
 
 def config_edit(**values):

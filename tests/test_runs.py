@@ -9,10 +9,11 @@ import time
 import pytest
 import torch
 
-from firstnet import runs
+from firstnet import catalog, runs
 from firstnet.atomic import atomic_write
 from firstnet.errors import CheckpointError, StorageError
 from firstnet.evaluate import probabilities
+from firstnet.tensorfile import join_tensors, save_tensors, split_tensors
 from firstnet.trainer import Trainer
 from firstnet.training import Run, restore, train_run
 from tests.conftest import small_config
@@ -155,9 +156,9 @@ def test_state_serialisation_round_trip():
     }
     tensors = {}
     # what the metadata keeps
-    tree = json.loads(json.dumps(runs.split_tensors(state, "state", tensors)))
+    tree = json.loads(json.dumps(split_tensors(state, "state", tensors)))
     assert set(tensors) == {"state.model.w", "state.optimizer.state.0.buf", "state.sums"}
-    back = runs.join_tensors(tree, tensors)
+    back = join_tensors(tree, tensors)
     assert set(back["optimizer"]["state"]) == {0, 3}  # integer keys survive JSON
     assert torch.equal(back["optimizer"]["state"][0]["buf"], torch.ones(2))
     assert back["optimizer"]["state"][3] == {"step": 7} and back["order"] is None
@@ -168,7 +169,7 @@ def test_state_serialisation_round_trip():
         torch.equal(back["model"]["w"], state["model"]["w"]) and back["history"] == state["history"]
     )
     with pytest.raises(ValueError, match="both named"):
-        runs.split_tensors({"a.b": torch.ones(1), "a": {"b": torch.ones(1)}}, "s", {})
+        split_tensors({"a.b": torch.ones(1), "a": {"b": torch.ones(1)}}, "s", {})
 
 
 def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_path):
@@ -176,7 +177,7 @@ def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_pa
     calls = iter(range(10_000))
     first = Trainer(cfg, small_mnist)
     first.run(should_stop=lambda: next(calls) >= 7)
-    runs.save_checkpoint(tmp_path, first.state_dict())
+    atomic_write(tmp_path / runs.CHECKPOINT, runs.checkpoint_writer(first.state_dict()))
     second = Trainer(cfg, small_mnist)
     restore(second, runs.read_checkpoint(tmp_path), tmp_path)
     assert (second.epoch, second.batch) == (first.epoch, first.batch) == (0, 7)
@@ -188,7 +189,7 @@ def test_trainer_state_dict_round_trip_continues_identically(small_mnist, tmp_pa
 
 
 def test_checkpoint_of_an_older_format_is_a_clear_error(tmp_path):
-    runs.save_tensors(
+    save_tensors(
         tmp_path / runs.CHECKPOINT,
         {"model.w": torch.ones(1)},
         {"format": "firstnet-checkpoint", "state": "{}"},
@@ -207,14 +208,14 @@ def test_runs_are_found_by_name_latest_and_kind_and_listed(tmp_path, small_mnist
             runs.create_run_dir(tmp_path, name), small_mnist, small_config(model=model, epochs=1)
         )
         time.sleep(0.01)  # distinct config.json times
-    assert runs.find_run("latest", tmp_path) == tmp_path / "c-mlp"
-    assert runs.find_run("latest-linear", tmp_path) == tmp_path / "b-lin"
-    assert runs.find_run("b-lin", tmp_path) == tmp_path / "b-lin"
-    assert runs.find_run(tmp_path / "a-mlp", tmp_path) == tmp_path / "a-mlp"
+    assert catalog.find_run("latest", tmp_path) == tmp_path / "c-mlp"
+    assert catalog.find_run("latest-linear", tmp_path) == tmp_path / "b-lin"
+    assert catalog.find_run("b-lin", tmp_path) == tmp_path / "b-lin"
+    assert catalog.find_run(tmp_path / "a-mlp", tmp_path) == tmp_path / "a-mlp"
     with pytest.raises(CheckpointError, match="did you mean a-mlp"):
-        runs.find_run("a-mpl", tmp_path)
+        catalog.find_run("a-mpl", tmp_path)
     with pytest.raises(CheckpointError, match="no cnn run"):
-        runs.find_run("latest-cnn", tmp_path)
+        catalog.find_run("latest-cnn", tmp_path)
     assert main(["runs", "--runs-dir", str(tmp_path), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["model"], r["state"], r["epochs"]) for r in listed] == [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -72,3 +74,66 @@ def test_a_program_that_does_not_finish_decides_nothing(monkeypatch):
     monkeypatch.setattr(separable, "common_average", failing)
     with pytest.raises(FirstnetError, match="did not finish"):
         certificate(images, labels, pair=(0, 1))
+
+
+def xor_data():
+    from firstnet.data import LabelledData
+
+    images = np.array([[0, 0], [255, 255], [255, 0], [0, 255]], dtype=np.uint8)
+    labels = np.array([0, 0, 1, 1], dtype=np.uint8)
+    return LabelledData(images, labels, images, labels, "test", num_classes=2)
+
+
+def test_a_proof_is_found_once_kept_and_checked_again_on_every_read(tmp_path, monkeypatch):
+    from firstnet import separable
+
+    solve, calls = separable.certificate, []
+    monkeypatch.setattr(separable, "certificate", lambda *a: calls.append(1) or solve(*a))
+    data = xor_data()
+    found = separable.kept_certificate(data, tmp_path)
+    assert found["separable"] is False and "checked_seconds" not in found and calls == [1]
+    (kept_file,) = tmp_path.iterdir()
+    kept = separable.kept_certificate(data, tmp_path)
+    assert calls == [1] and kept["indices"] == found["indices"] and kept["checked_seconds"] < 1
+    assert answer(kept, ("0", "1")).endswith(f"(on {found['found'][:10]}; checked again now)")
+    # another data set (other images) has its own file: it is solved, not read
+    other = xor_data()
+    other.train_images[0] = [1, 0]
+    separable.kept_certificate(other, tmp_path)
+    assert calls == [1, 1] and len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda proof: "not json {",
+        lambda proof: json.dumps(proof | {"weights": [[0.9, 0.1], [0.5, 0.5]]}),  # averages differ
+        lambda proof: json.dumps(proof | {"indices": [[0, 2], [1, 3]]}),  # the wrong classes
+        lambda proof: json.dumps(proof | {"indices": [[0, 99], [2, 3]]}),  # no such image
+        lambda proof: json.dumps(proof | {"weights": [[-1.0, 2.0], [0.5, 0.5]]}),
+        lambda proof: json.dumps(proof | {"separable": None}),
+        lambda proof: json.dumps([proof]),
+        lambda proof: " " * (2 << 20),  # over the size a kept proof may have
+    ],
+    ids=["garbage", "averages", "classes", "index", "weights", "undecided", "a list", "huge"],
+)
+def test_a_damaged_kept_proof_proves_nothing_and_is_solved_anew(tmp_path, monkeypatch, damage):
+    from firstnet import separable
+
+    data = xor_data()
+    proof = separable.kept_certificate(data, tmp_path)
+    (kept_file,) = tmp_path.iterdir()
+    kept_file.write_text(damage({k: v for k, v in proof.items() if k != "checked_seconds"}))
+    solve, calls = separable.certificate, []
+    monkeypatch.setattr(separable, "certificate", lambda *a: calls.append(1) or solve(*a))
+    again = separable.kept_certificate(data, tmp_path)
+    assert calls == [1] and again["separable"] is False and "checked_seconds" not in again
+    assert separable.holds(data.train_images, data.train_labels, json.loads(kept_file.read_text()))
+
+
+def test_a_cache_that_cannot_be_written_keeps_nothing_and_the_proof_stands(tmp_path):
+    from firstnet import separable
+
+    (tmp_path / "file").write_text("")
+    proof = separable.kept_certificate(xor_data(), tmp_path / "file" / "proofs")
+    assert proof["separable"] is False

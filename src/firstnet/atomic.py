@@ -4,27 +4,35 @@ not write (`open_regular`, `read_regular`): a regular file of a bounded size, or
 
 A reader sees the old file or the new one, never a mix; a crash, a power loss or a Ctrl-C mid-write
 leaves no partial file (and no temporary one, except after a SIGKILL: `remove_stale` clears those).
-A full disk or a file-size limit is a StorageError, not a traceback. Torch-free, so figures and the
-data cache use it too.
+A full disk or a file-size limit is a StorageError, not a traceback. `locked` holds a folder for
+one writing process. Torch-free, so figures and the data cache use it too.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from firstnet.errors import FirstnetError, StorageError
+from firstnet.errors import CheckpointError, FirstnetError, StorageError
+
+try:
+    import fcntl  # POSIX: run directories are locked; on Windows they are not (docs/security.md)
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 TEMPORARY = ".tmp"  # temporary files are named .<stem>.<random>.tmp<suffix>
+Content = bytes | str | Callable[[Path], object]  # what `atomic_write` writes
 
 
-def atomic_write(path: Path, content: bytes | str | Callable[[Path], object]) -> Path:
+def atomic_write(path: Path, content: Content) -> Path:
     """Write `content` to `path` atomically and durably; returns `path`.
 
     `content` is bytes, text (UTF-8), or a function that writes the temporary file it is given (a
@@ -58,6 +66,22 @@ def atomic_write(path: Path, content: bytes | str | Callable[[Path], object]) ->
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_files(folder: Path, files: dict[str, Content | None]) -> None:
+    """Files of `folder` replaced one after the other in the order given, each as `atomic_write`
+    writes one; a name given None is removed. A crash between two leaves the first ones new and the
+    rest as they were, so give first what the later ones need."""
+    folder = Path(folder)
+    for name, content in files.items():
+        if content is not None:
+            atomic_write(folder / name, content)
+            continue
+        try:
+            (folder / name).unlink(missing_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot remove {folder / name}: {err.strerror or err}") from err
+    sync_folder(folder)
 
 
 def sync_file(path: Path) -> None:
@@ -96,6 +120,35 @@ def remove_stale(folder: Path, older_than_s: float = 0.0) -> list[Path]:
         except OSError:
             continue
     return removed
+
+
+@contextmanager
+def locked(path: Path, busy: str) -> Iterator[None]:
+    """Hold the lock file `path` (made if missing) for the block, so that one process at a time
+    writes in its folder; then remove the temporary files a killed writer left there. Another
+    process holding it is a CheckpointError saying `busy`. The lock goes with the process, so a
+    killed one leaves nothing held. The lock is opened never through a symbolic link, and only as a
+    regular file: a link planted there would otherwise make firstnet create or lock a file
+    elsewhere."""
+    path = Path(path)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as err:
+        why = "a symbolic link" if err.errno == errno.ELOOP else err.strerror or str(err)
+        raise CheckpointError(f"{path}: cannot open the lock ({why}); remove it") from err
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CheckpointError(f"{path}: the lock is not a regular file; remove it")
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(busy) from None
+        remove_stale(path.parent)  # no other process writes here: a temporary file is a dead one's
+        yield
+    finally:
+        os.close(fd)
 
 
 KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",

@@ -36,6 +36,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and int64 labels (N,) on `device`: uint8 images (N, 28, 28) become (N, 1, 28, 28)
+    uint8; float features (N, D), such as the 2-D toy data sets, stay float32."""
+    if images.dtype == np.uint8:
+        images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
+    else:
+        images = torch.tensor(images, dtype=torch.float32)
+    return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
+
+
 def idle_cores(seconds: float = 0.1) -> int | None:
     """How many of this machine's cores were idle over `seconds` (from /proc/stat, Linux); None
     where that cannot be read."""

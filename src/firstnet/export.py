@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from firstnet import runs
 from firstnet.atomic import atomic_write
 from firstnet.errors import FirstnetError
+from firstnet.tensorfile import save_tensors
 
 OPSET = 18  # pinned: runtimes support it widely (onnxruntime since 1.14)
 INPUT, OUTPUT = "images", "logits"
@@ -92,5 +92,5 @@ def export_weights(cfg, model: torch.nn.Module, out: Path) -> Path:
     layout = {name: list(tensor.shape) for name, tensor in model.state_dict().items()}
     metadata = {"format": "firstnet-weights", "config": json.dumps(cfg.to_dict()),
                 "layout": json.dumps(layout)}  # fmt: skip
-    runs.save_tensors(Path(out), model.state_dict(), metadata)
+    save_tensors(Path(out), model.state_dict(), metadata)
     return Path(out)

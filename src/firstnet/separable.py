@@ -13,16 +13,29 @@ Finding the weights is a linear program with no objective: A^T p = B^T q, sum p 
 p, q >= 0 (HiGHS, through SciPy). Its basic solutions use at most 786 images. The images most
 likely to be in it are those a least-squares linear classifier puts nearest the other class, so the
 program is first solved on those (a few hundred per class) and on more only when that is not enough.
+
+Finding a proof takes seconds; checking one takes milliseconds. So a proof found once is kept in the
+data cache (`kept_certificate`), keyed by a digest of the images and labels, and checked again from
+the images every time it is read: a damaged or foreign file proves nothing and is solved anew.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
+from firstnet.atomic import atomic_write, loads, read_regular
 from firstnet.data import LabelledData, data_summary
-from firstnet.errors import FirstnetError
+from firstnet.data.sources import cache_dir
+from firstnet.errors import FirstnetError, StorageError
+
+# a kept proof: at most 786 indices and weights, some 20 kB of JSON (a larger file is refused)
+MAX_KEPT = 1 << 20
 
 # Images per class tried, nearest the other class first; then every image of the two classes.
 CANDIDATES = (500, 1000, 2000, 4000, None)
@@ -132,8 +145,51 @@ def certificate(
 
 def data_facts(data: LabelledData) -> dict:
     """What `firstnet data` answers: `data_summary` and, under "separable", the `certificate` of
-    the training set."""
-    return data_summary(data) | {"separable": certificate(data.train_images, data.train_labels)}
+    the training set (`kept_certificate`: found once, checked every time)."""
+    return data_summary(data) | {"separable": kept_certificate(data, cache_dir() / "proofs")}
+
+
+def kept_certificate(data: LabelledData, folder: Path) -> dict:
+    """The `certificate` of `data`'s training set: read from `folder` and checked (`holds`), or
+    found and kept there. A kept one says when it was found (`found`); its `seconds` are the
+    solve's, and `checked_seconds` the check's. A folder that cannot be written keeps nothing."""
+    images, labels = data.train_images, data.train_labels
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:32]
+    path = Path(folder) / f"{data.dataset}-{digest}.json"
+    start = time.perf_counter()
+    try:
+        kept = loads(read_regular(path, MAX_KEPT))
+    except (FirstnetError, ValueError):  # none yet, or not one: solve it anew
+        kept = None
+    if isinstance(kept, dict) and holds(images, labels, kept):
+        return kept | {"checked_seconds": time.perf_counter() - start}
+    proof = certificate(images, labels)
+    proof["found"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    if proof["separable"] is False:
+        with contextlib.suppress(StorageError):  # a read-only cache: the proof is only not kept
+            atomic_write(path, json.dumps(proof) + "\n")
+    return proof
+
+
+def holds(images: np.ndarray, labels: np.ndarray, proof: dict) -> bool:
+    """Whether `proof` (read from a file) proves that `images` with `labels` are not linearly
+    separable: two classes, each side's images of its class with weights > 0 summing to 1, and the
+    two weighted averages, recomputed here, one picture."""
+    try:
+        classes, indices, weights = proof["classes"], proof["indices"], proof["weights"]
+        if proof["separable"] is not False or len(indices) != 2 or len(weights) != 2:
+            return False
+        for side, chosen, share in zip(classes, indices, weights, strict=True):
+            chosen, share = np.asarray(chosen, dtype=np.int64), np.asarray(share, dtype=np.float64)
+            if chosen.ndim != 1 or chosen.shape != share.shape or not len(chosen):
+                return False
+            if chosen.min() < 0 or chosen.max() >= len(labels) or (labels[chosen] != side).any():
+                return False
+            if not (share > 0).all() or abs(share.sum() - 1) > 1e-9:
+                return False
+        return classes[0] != classes[1] and residual(images, proof) < 1e-9
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return False
 
 
 def averages(images: np.ndarray, proof: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -163,4 +219,5 @@ def answer(proof: dict, class_names: tuple[str, ...]) -> str:
         f"no: {n} images of {a} and {m} of {b} have the same weighted average (to "
         f"{proof['residual']:.0e} of a pixel), so no line separates {a} from {b}; a linear "
         f"program proved it in {proof['seconds']:.1f} s"
+        + (f" (on {proof['found'][:10]}; checked again now)" if "checked_seconds" in proof else "")
     )

@@ -12,29 +12,18 @@ import math
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData
-from firstnet.device import autocast, resolve_device, resolve_precision
+from firstnet.device import autocast, resolve_device, resolve_precision, to_device_tensors
 from firstnet.errors import ConfigError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
 from firstnet.reporting import LOG_EVERY, ProgressRecord, check_and_report, epoch_record
 from firstnet.schedule import learning_rate
 from firstnet.static_step import StaticStep
-
-
-def to_device_tensors(images, labels, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and int64 labels (N,) on `device`: uint8 images (N, 28, 28) become (N, 1, 28, 28)
-    uint8; float features (N, D), such as the 2-D toy data sets, stay float32."""
-    if images.dtype == np.uint8:
-        images = torch.tensor(images, dtype=torch.uint8).unsqueeze(1)
-    else:
-        images = torch.tensor(images, dtype=torch.float32)
-    return images.to(device), torch.tensor(labels, dtype=torch.int64).to(device)
 
 
 def smoothed_cross_entropy(

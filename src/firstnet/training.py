@@ -94,9 +94,8 @@ class Run:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         device = next(self.model.parameters()).device
-        runs.write_config(path, self.config, device, self.source)
-        runs.write_metrics(path, self.history)
-        runs.save_model(path, self.config, self.model.state_dict())
+        weights = self.model.state_dict()
+        runs.save_run(path, self.config, device, self.source, self.history, weights)
         self.path = path
         return path
 
@@ -148,7 +147,8 @@ def train_run(
     )
     device = torch.device("cpu") if numpy else trainer.device
     error = None
-    with runs.opened(path, cfg, device, data.source, extra, resuming) as checkpoint:
+    model = None if numpy else trainer.model.state_dict()  # what a checkpoint must fit
+    with runs.opened(path, cfg, device, data.source, extra, resuming, model) as checkpoint:
         if checkpoint is not None:  # a second process is refused; a resumed run continues
             restore(trainer, checkpoint, path)
         with training_bar(label, progress) as show, stop_on_sigint() as interrupted:
@@ -200,10 +200,9 @@ def ending(
 
 
 def restore(trainer: Trainer, state: dict, run_dir: Path) -> None:
-    """The checkpoint of a stopped run (`runs.read_checkpoint`), checked, into a freshly built
-    trainer of its config."""
+    """The checkpoint of a stopped run (`runs.read_checkpoint`, which checked its model) into a
+    freshly built trainer of its config."""
     path = Path(run_dir) / runs.CHECKPOINT
-    runs.check_state(trainer.model, state.get("model", {}), path)
     try:
         trainer.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:

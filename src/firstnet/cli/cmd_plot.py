@@ -135,10 +135,10 @@ def plot_mnist_landscape(args) -> None:
 
 def plot_run_curves(args) -> int:
     """loss and accuracy per epoch of a run"""
-    from firstnet import runs
+    from firstnet import catalog, runs
     from firstnet.figures.curves import plot_curves
 
-    run = runs.find_run(args.run)
+    run = catalog.find_run(args.run)
     runs.read_config(run)  # "not a firstnet run directory" before "no finished epoch"
     history = runs.read_metrics(run)
     if not history:

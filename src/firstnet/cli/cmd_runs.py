@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 def list_runs(args) -> int:
     """list the runs: name, model, state, epochs, test accuracy, data, date (any command takes a
     run's name, latest or latest-KIND where it asks for a run)"""
-    from firstnet.runs import run_dirs, run_summary
+    from firstnet.catalog import run_dirs, run_summary
 
     summaries = [run_summary(run) for run in run_dirs(args.runs_dir)]
     if args.json:

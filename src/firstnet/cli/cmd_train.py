@@ -42,10 +42,10 @@ def check_hardware(cfg) -> None:
 
 def train_command(args) -> int:
     """train a model into a run directory"""
-    from firstnet import api, runs
+    from firstnet import api, catalog, runs
 
     if args.resume:
-        run_dir = runs.find_run(args.resume, args.runs_dir)
+        run_dir = catalog.find_run(args.resume, args.runs_dir)
         cfg = runs.resumable_config(run_dir)  # before the data load: a finished run is refused
     else:
         cfg = options.config_from_args(args)

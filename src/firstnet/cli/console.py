@@ -38,9 +38,9 @@ def evaluated(reference: str | Path, data_dir: Path | None, out_dir: Path | None
 
 
 def trained_run(reference: Path | str, runs_dir: Path = Path("runs")) -> Path:
-    """The run directory `reference` names (`runs.find_run`), `latest` and `latest-KIND` meaning
+    """The run directory `reference` names (`catalog.find_run`), `latest` and `latest-KIND` meaning
     the newest run that has weights; which one that is goes to stderr."""
-    from firstnet.runs import find_run
+    from firstnet.catalog import find_run
 
     run = find_run(reference, runs_dir, weights=True)
     if str(reference).startswith("latest"):

@@ -26,8 +26,9 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData
+from firstnet.device import to_device_tensors
 from firstnet.figures.style import PALETTE, figure, save, styled
-from firstnet.trainer import Trainer, to_device_tensors
+from firstnet.trainer import Trainer
 
 LOSS_CEILING = 3.0  # far from the minimum the loss explodes and would flatten everything else
 TRAJECTORY_POINTS = 60  # parameter snapshots kept along the way (each is ~1 MB for the default MLP)
