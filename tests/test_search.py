@@ -33,6 +33,7 @@ from firstnet.data import LabelledData, validation_split
 from firstnet.errors import ConfigError
 from firstnet.runs import read_config
 from firstnet.search import space as spaces
+from firstnet.search import storage as storages
 from firstnet.search import study as studies
 from firstnet.search.summary import config_file_values, pareto_front, trial_rows
 
@@ -66,7 +67,7 @@ def firstnet(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def journal_study(folder: Path, name: str = "firstnet") -> optuna.Study:
-    storage = studies.open_storage(str(folder / studies.JOURNAL))
+    storage = storages.open_storage(str(folder / storages.JOURNAL))
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -390,7 +391,7 @@ def test_two_journal_workers_finish_exactly_the_budget(tmp_path):
     assert len({json.dumps(t.params, sort_keys=True) for t in finished(study)}) == 6
     assert "Pareto front" in result.stdout
     # the dashboard's view of the same storage: optuna-dashboard opens it
-    assert dashboard_studies(studies.open_storage(str(out / studies.JOURNAL))) == ["firstnet"]
+    assert dashboard_studies(storages.open_storage(str(out / storages.JOURNAL))) == ["firstnet"]
 
 
 def test_a_study_its_time_budget_stops_says_so_and_how_to_go_on(tmp_path, capsys):
@@ -577,7 +578,7 @@ def insert_line(path: Path, line: bytes, at: int = 1) -> None:
 
 def another_study(path: Path) -> None:
     path.unlink()
-    optuna.create_study(study_name="other", storage=studies.open_storage(str(path)))
+    optuna.create_study(study_name="other", storage=storages.open_storage(str(path)))
 
 
 def replace_by(make):
@@ -624,7 +625,7 @@ JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one lin
 @pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
 def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(tmp_path, one_trial_study, damage):
     out = a_copy(one_trial_study, tmp_path)
-    journal = out / studies.JOURNAL
+    journal = out / storages.JOURNAL
     make, message = JOURNAL_DAMAGES[damage]
     make(journal)
     before = files_of(out)
@@ -643,7 +644,7 @@ def test_a_journal_whose_writer_was_killed_mid_line_is_cut_and_the_study_resumed
     """A partial last line: Optuna's reader skips it, but its next append continues that line
     into one nothing can read. It is cut off, the journal as it was kept beside it."""
     out = a_copy(one_trial_study, tmp_path)
-    journal = out / studies.JOURNAL
+    journal = out / storages.JOURNAL
     whole = journal.read_bytes()
     damaged = whole[:-15] if tail == "cut in its last line" else whole + bytes(700)
     journal.write_bytes(damaged)
@@ -692,11 +693,11 @@ def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, o
     (out / "journal.log").unlink()  # a journal of the same study name that lost its trials
     saved = json.loads((out / "study.json").read_text())
     settings = studies.StudySettings.from_dict(saved["settings"])
-    studies.create_or_load(studies.open_storage(str(out / studies.JOURNAL)), settings)
+    studies.create_or_load(storages.open_storage(str(out / storages.JOURNAL)), settings)
     before = files_of(out)
     result = firstnet("search", "--resume", out, "--trials", 1, "--no-retrain")
     assert result.returncode == 2, result.stderr
-    said = f"{out / 'trials.json'} lists 1 trials but the storage {out / studies.JOURNAL} holds 0"
+    said = f"{out / 'trials.json'} lists 1 trials but the storage {out / storages.JOURNAL} holds 0"
     assert (
         result.stderr.strip() == f"firstnet: error: {said}: it is not this study's, or lost "
         "trials; nothing was written. Restore the storage, or start a new study in another folder"
@@ -769,7 +770,7 @@ def own_cluster(tmp_path_factory, password: str | None = None):
 
 
 def database_study(url: str, name: str):
-    return lambda: optuna.load_study(study_name=name, storage=studies.open_storage(url))
+    return lambda: optuna.load_study(study_name=name, storage=storages.open_storage(url))
 
 
 def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres):
@@ -782,7 +783,7 @@ def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres):
     study = database_study(postgres, name)()
     assert_budget_exactly(study, 6)
     assert len({t.user_attrs["worker"] for t in finished(study)}) == 2
-    assert name in dashboard_studies(studies.open_storage(postgres))
+    assert name in dashboard_studies(storages.open_storage(postgres))
     # a third worker joining the finished study has nothing left to do
     joined = firstnet("search", "--worker", "--storage", postgres, "--study", name)
     assert joined.returncode == 0, joined.stderr
@@ -807,7 +808,7 @@ def test_the_database_password_stays_out_of_study_json_and_the_workers_command_l
     bare, password = postgres_with_password
     url = bare.replace("postgres@", f"postgres:{quote(password, safe='')}@")
     name, out = f"w{uuid.uuid4().hex[:8]}", tmp_path / "study"
-    monkeypatch.delenv(studies.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(storages.PASSWORD_ENV, raising=False)
     started, popen = [], subprocess.Popen
 
     def spy(args, **kwargs):
@@ -826,16 +827,16 @@ def test_the_database_password_stays_out_of_study_json_and_the_workers_command_l
     assert clear((out / "study.json").read_text())
     assert json.loads((out / "study.json").read_text())["storage"] == bare
     assert len(started) == 2 and all(clear(" ".join(argv)) for argv, _ in started)
-    assert all(env[studies.PASSWORD_ENV] == password for _, env in started)
+    assert all(env[storages.PASSWORD_ENV] == password for _, env in started)
     assert_budget_exactly(database_study(url, name)(), 2)  # the workers connected with it
     capsys.readouterr()
     resume = ["search", "--resume", str(out), "--no-retrain", "--trials"]
     assert main([*resume, "3"]) == 2  # no password: one line that says where it goes
     said = capsys.readouterr().err
-    assert "no password supplied" in said and studies.PASSWORD_ENV in said and clear(said)
-    monkeypatch.setenv(studies.PASSWORD_ENV, password)
+    assert "no password supplied" in said and storages.PASSWORD_ENV in said and clear(said)
+    monkeypatch.setenv(storages.PASSWORD_ENV, password)
     assert main([*resume, "3"]) == 0
-    monkeypatch.delenv(studies.PASSWORD_ENV)
+    monkeypatch.delenv(storages.PASSWORD_ENV)
     assert main([*resume, "4", "--storage", url]) == 0
     assert_budget_exactly(database_study(url, name)(), 4)
     assert clear((out / "study.json").read_text())

@@ -1,6 +1,7 @@
 """A study of `firstnet search` from start to finish: its settings, a new study or one resumed from
-its folder, the trials run in this process or by worker processes, then the tables, the figures, the
-Pareto front, and the best config retrained on all training images and tested once.
+its folder, the trials run in this process or by worker processes (`firstnet.search.workers`), then
+the tables, the figures, the Pareto front, and the best config retrained on all training images and
+tested once.
 
 `search` and `join` are what `firstnet search` (and `--worker`) and the Python API's
 `firstnet.architecture_search` call; they show progress on stderr and return what the study found
@@ -11,11 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,15 +22,20 @@ from firstnet.config import TrainConfig
 from firstnet.data import LabelledData, validation_split
 from firstnet.errors import ConfigError
 from firstnet.search import space as spaces
+from firstnet.search import storage as storages
 from firstnet.search import study as studies
 from firstnet.search import summary
-from firstnet.search.space import MAX_SPACE_BYTES
 from firstnet.search.study import StudySettings
-from firstnet.terminal import err, load_data, stop_on_sigint, task_bar
+from firstnet.search.workers import (
+    finished_count,
+    run_here,
+    run_workers,
+    set_threads,
+    worker_command,
+)
+from firstnet.terminal import err, load_data, stop_on_sigint
 
-STUDY_JSON, FINAL_JSON, BEST_RUN = "study.json", "final.json", "best-run"
-# study.json's format: 2 keeps a journal's path relative to the study folder and no password
-FORMAT = 2
+FINAL_JSON, BEST_RUN = "final.json", "best-run"
 STOPPING = "Stopping after this batch; the running trial is failed and queued to run again"
 # --quick and the default budget: trials in all, seconds at most (the retraining comes after).
 BUDGETS = {"quick": {"trials": 20, "timeout": 90}, "default": {"trials": 60, "timeout": 1800}}
@@ -48,7 +50,7 @@ def search(
     timeout: float | None = None,
     workers: int = 1,
     storage: str | None = None,
-    heartbeat: int = studies.HEARTBEAT_S,
+    heartbeat: int = storages.HEARTBEAT_S,
     threads: int | None = None,
     retrain: bool = True,
     data_dir: str | Path | None = None,
@@ -63,28 +65,30 @@ def search(
     tables there); `on_epoch(record)` after each epoch of the retraining."""
     if resume is not None:
         out_dir = Path(resume)
-        saved = read_study_json(out_dir)
+        saved = storages.read_study_json(out_dir)
         settings = StudySettings.from_dict(saved["settings"])
-        storage_url, password = resumed_storage(saved, out_dir, storage)
+        storage_url, password = storages.resumed_storage(saved, out_dir, storage)
         timeout = timeout if timeout is not None else saved["timeout"]
     else:
         settings = settings or study_settings()
         out_dir = Path(out_dir or Path("runs") / f"search-{time.strftime('%Y%m%d-%H%M%S')}")
-        if (out_dir / STUDY_JSON).exists():
+        if (out_dir / storages.STUDY_JSON).exists():
             raise ConfigError(
                 f"{out_dir} holds a study already; continue it (--resume {out_dir}, or from "
                 "Python resume=) or name another folder"
             )
-        storage_url, password = studies.without_password(storage or str(out_dir / studies.JOURNAL))
-        storage_url = located(storage_url, Path.cwd())
+        storage_url, password = storages.without_password(
+            storage or str(out_dir / storages.JOURNAL)
+        )
+        storage_url = storages.located(storage_url, Path.cwd())
         timeout = timeout if timeout is not None else BUDGETS[settings.budget]["timeout"]
-    opened = studies.open_storage(
+    opened = storages.open_storage(
         storage_url, heartbeat, existing=resume is not None, password=password, say=say
     )
     held = studies.stored_settings(opened, settings.name)
     if resume is not None and held is None:
         raise ConfigError(
-            f"the storage {studies.redact(storage_url)} of {out_dir} holds no study "
+            f"the storage {storages.redact(storage_url)} of {out_dir} holds no study "
             f"{settings.name!r}: restore it from a backup, or start a new study"
         )
     if resume is None and held is not None:
@@ -103,12 +107,12 @@ def search(
         the_study.set_user_attr(studies.SETTINGS_KEY, settings.to_dict())
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {
-        "format": FORMAT,
-        "storage": kept_storage(storage_url, out_dir),
+        "format": storages.FORMAT,
+        "storage": storages.kept_storage(storage_url, out_dir),
         "settings": settings.to_dict(),
         "timeout": timeout,
     }
-    atomic_write(out_dir / STUDY_JSON, json.dumps(saved, indent=1))
+    atomic_write(out_dir / storages.STUDY_JSON, json.dumps(saved, indent=1))
     show_start(settings, out_dir, storage_url, workers, timeout)
     deadline = time.time() + timeout
     with stop_on_sigint(STOPPING) as stop:
@@ -185,48 +189,6 @@ def say(text: str) -> None:
     err.print(text, markup=False, highlight=False)
 
 
-def located(storage: str, folder: Path, legacy: bool = False) -> str:
-    """A storage as study.json keeps it, for this process: a URL as it is, a journal's path
-    relative to `folder` made absolute. `legacy`: a study.json before FORMAT 2 kept the default
-    journal's path relative to where the study started: there, else in `folder`."""
-    if "://" in storage:
-        return storage
-    path = Path(storage)
-    if legacy and not path.is_absolute():
-        return os.path.abspath(path if path.exists() or path.is_symlink() else folder / path.name)
-    return os.path.abspath(Path(folder) / path)
-
-
-def kept_storage(storage_url: str, out_dir: Path) -> str:
-    """`storage_url` (without its password) as study.json keeps it: a journal inside the study
-    folder by its path there, so the folder can be moved and resumed from anywhere."""
-    if "://" in storage_url:
-        return storage_url
-    try:
-        return str(Path(storage_url).relative_to(os.path.abspath(out_dir)))
-    except ValueError:
-        return storage_url
-
-
-def resumed_storage(saved: dict, out_dir: Path, given: str | None) -> tuple[str, str | None]:
-    """The storage of the study in `out_dir` (its study.json `saved`) and its password: `given`'s
-    (--storage beside --resume, which must name the same storage), else None (then
-    FIRSTNET_STORAGE_PASSWORD's). A study.json before FORMAT 2 may hold the password in its URL:
-    it still works, and the study.json written next holds none."""
-    storage_url, password = studies.without_password(saved["storage"])
-    storage_url = located(storage_url, out_dir, legacy=saved.get("format") is None)
-    if given:
-        bare, password = studies.without_password(given)
-        if located(bare, Path.cwd()) != storage_url:
-            raise ConfigError(
-                f"--storage names {studies.redact(given)}, but the study in {out_dir} is in "
-                f"{storage_url}; give its password with {studies.PASSWORD_ENV} or as part of "
-                "that URL",
-                ("storage",),
-            )
-    return storage_url, password
-
-
 def check_no_fewer_trials(storage, name: str, out_dir: Path, storage_url: str) -> None:
     """Refuse a storage whose study `name` holds fewer trials than the study folder's table lists:
     writing the tables would throw away what the folder found (a storage replaced, or not this
@@ -239,33 +201,10 @@ def check_no_fewer_trials(storage, name: str, out_dir: Path, storage_url: str) -
     if isinstance(rows, list) and len(rows) > held:
         raise ConfigError(
             f"{out_dir / summary.TRIALS_JSON} lists {len(rows)} trials but the storage "
-            f"{studies.redact(storage_url)} holds {held}: it is not this study's, or lost "
+            f"{storages.redact(storage_url)} holds {held}: it is not this study's, or lost "
             "trials; nothing was written. Restore the storage, or start a new study in another "
             "folder"
         )
-
-
-def read_study_json(out_dir: Path) -> dict:
-    path = Path(out_dir) / STUDY_JSON
-    if not path.exists() and not path.is_symlink():
-        raise ConfigError(f"{out_dir} holds no study ({STUDY_JSON} is missing)")
-    # a regular file of a size a study's settings can have (a FIFO must not hang)
-    text = spaces.read_text_file(path, "the study file", 100 * MAX_SPACE_BYTES)
-    try:
-        saved = loads(text)
-    except ValueError as error:
-        raise ConfigError(f"{path} is not valid JSON: {error}") from None
-    fields = ("storage", "settings", "timeout")
-    if not isinstance(saved, dict) or not all(field in saved for field in fields):
-        raise ConfigError(f"{path} is not a study's: it must hold {', '.join(fields)}")
-    return saved
-
-
-def set_threads(threads: int | None) -> None:
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def show_start(
@@ -276,80 +215,9 @@ def show_start(
         f"Study {settings.name!r}: {settings.trials} trials or {timeout:.0f} s (--timeout), "
         f"whichever ends first, {workers} worker(s), "
         f"minimising {objectives} on {settings.split['size']:,} held-out training images; "
-        f"storage {studies.redact(storage_url)}; folder {out_dir}",
+        f"storage {storages.redact(storage_url)}; folder {out_dir}",
         highlight=False,
     )
-
-
-def finished_count(study) -> int:
-    return studies.finished_of(studies.tally(study))
-
-
-def run_here(
-    study, storage, settings: StudySettings, split, stop: Callable[[], bool], deadline: float
-) -> None:
-    """One worker in this process, a bar of finished trials and a line per trial."""
-    with task_bar("trials", settings.trials) as advance:
-        shown = finished_count(study)
-        advance(shown)
-
-        def on_trial(trial) -> None:
-            nonlocal shown
-            err.print("  " + summary.describe_trial(trial), highlight=False)
-            now = finished_count(study)
-            advance(now - shown)
-            shown = now
-
-        studies.work(study, storage, settings, split, stop, on_trial, deadline)
-
-
-def worker_command(
-    storage_url: str, name: str, workers: int, threads: int | None, data_dir: str | Path | None
-) -> list[str]:
-    """The command line of one more worker process (`firstnet search --worker`), threads shared
-    out between `workers` of them."""
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    command = [sys.executable, "-m", "firstnet", "search", "--worker", "--storage", storage_url,
-               "--study", name, "--threads", str(threads)]  # fmt: skip
-    return command + (["--data-dir", str(data_dir)] if data_dir else [])
-
-
-def run_workers(
-    study,
-    command: list[str],
-    workers: int,
-    settings: StudySettings,
-    deadline: float,
-    stop,
-    password: str | None = None,
-) -> None:
-    """`workers` local processes running `command`, a bar of finished trials; Ctrl-C is passed on
-    to every worker. The storage's `password` reaches them by environment, not on their command
-    lines (which `ps` shows to every user)."""
-    command = [*command, "--timeout", f"{max(deadline - time.time(), 1):.0f}"]
-    env = os.environ | {studies.PASSWORD_ENV: password} if password else None
-    # Each worker in a session of its own: a terminal's Ctrl-C reaches this process alone, which
-    # passes it on once (twice, a worker in mid-batch would take it as "abort now").
-    started = [
-        subprocess.Popen([*command, "--worker-index", str(k)], start_new_session=True, env=env)
-        for k in range(workers)
-    ]
-    forwarded = False
-    with task_bar("trials", settings.trials) as advance:
-        shown = 0
-        while [w.poll() for w in started].count(None):  # poll each: reap every dead worker
-            if stop() and not forwarded:
-                for w in started:
-                    w.send_signal(signal.SIGINT)
-                forwarded = True
-            now = finished_count(study)
-            advance(now - shown)
-            shown = now
-            time.sleep(0.5)
-        advance(finished_count(study) - shown)
-    failed = [w.returncode for w in started if w.returncode not in (0, 130)]
-    if failed:
-        err.print(f"{len(failed)} worker(s) failed (exit codes {failed}); see above", style="red")
 
 
 def join(
@@ -360,21 +228,23 @@ def join(
     worker_index: int | None = None,
     threads: int | None = None,
     timeout: float | None = None,
-    heartbeat: int = studies.HEARTBEAT_S,
+    heartbeat: int = storages.HEARTBEAT_S,
     data_dir: str | Path | None = None,
 ) -> bool:
     """One more worker of an existing study (in `storage` under the name `study`, or the study of
     the folder `out_dir`), until its budget is spent; False when Ctrl-C stopped it."""
     if storage:
-        storage_url, name = storage, study
+        storage_url, name, password = storage, study, None
     elif out_dir:
-        saved = read_study_json(Path(out_dir))
-        storage_url = located(saved["storage"], Path(out_dir), saved.get("format") is None)
+        saved = storages.read_study_json(Path(out_dir))
+        storage_url, password = storages.resumed_storage(saved, Path(out_dir), None)
         name = StudySettings.from_dict(saved["settings"]).name
     else:
         message = "a worker needs storage=URL (and study=NAME) or out_dir=DIR"
         raise ConfigError(message, ("storage", "study", "out_dir"))
-    opened = studies.open_storage(storage_url, heartbeat, existing=True, say=say)
+    opened = storages.open_storage(
+        storage_url, heartbeat, existing=True, password=password, say=say
+    )
     the_study, settings = studies.load(opened, name, worker_index)
     set_threads(threads)
     data = load_data(data_dir, settings.dataset)

@@ -2,7 +2,8 @@
 
 The predict route reads the raw body and parses it with orjson rather than declaring a pydantic
 model: validating 784 floats one by one would cost more than the network's forward pass. Its request
-and response are still described in the OpenAPI schema (/openapi.json), which FastAPI serves.
+and response are still described in the OpenAPI schema (/openapi.json), which FastAPI serves
+(`firstnet.serve.openapi`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -36,6 +36,7 @@ from firstnet.serve.inputs import (
     model_input,
     parse_json,
 )
+from firstnet.serve.openapi import add_predict_schema
 from firstnet.serve.registry import ServedModel
 from firstnet.version import __version__
 
@@ -232,83 +233,6 @@ async def read_image(request: Request) -> tuple[np.ndarray, str | None, bool | N
             )
     shown = media_type or "none"
     raise BadRequest(415, f"unsupported content type {shown!r}; send {ACCEPTED}")
-
-
-PREDICT_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "array",
-                            "items": {"type": "array", "items": {"type": "number"}},
-                            "description": "grayscale rows in [0, 1]: 28x28 MNIST-like, "
-                            "or a canvas of any size",
-                        },
-                        "model": {
-                            "type": "string",
-                            "description": "run name or kind (linear, mlp, cnn); default: the MLP",
-                        },
-                        "preprocess": {
-                            "type": "boolean",
-                            "description": "default: false for 28x28, true otherwise",
-                        },
-                    },
-                }
-            },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "image": {"type": "string", "format": "binary"},
-                        "model": {"type": "string"},
-                    },
-                }
-            },
-        },
-    },
-    "parameters": [
-        {
-            "name": "model",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "run name or kind, for PNG uploads",
-        }
-    ],
-    "summary": "classify a digit",
-    "responses": {
-        "200": {
-            "description": "class, probabilities (10), image (28x28 the model saw), hidden (MLP: "
-            "one list per hidden layer, else null), model, kind, preprocessed"
-        },
-        **{
-            str(code): {"description": '{"error": "what was wrong"}'}
-            for code in (400, 413, 415, 422)
-        },
-    },
-}
-
-
-def add_predict_schema(app: FastAPI) -> None:
-    """Describe POST /api/predict in the schema FastAPI generates for the other routes (see
-    `add_routes`)."""
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            schema["paths"]["/api/predict"] = {"post": PREDICT_DOC}
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi
 
 
 def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
