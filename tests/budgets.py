@@ -64,6 +64,22 @@ def use_smaller_trainings(**limits) -> None:
         setattr(firstnet, name, functools.partial(getattr(firstnet, name), **limits))
 
 
+def use_trained_runs(**run_dirs: str) -> None:
+    """`firstnet.train(MODEL)` with every default (a `data` and `progress` aside) answered by the
+    run directory of MODEL in `run_dirs` -- the session's default run, which the accuracy gate
+    trained and checks -- instead of training it again, in this process (a notebook's kernel)."""
+    import firstnet
+
+    train = firstnet.train
+
+    def trained(model: str = "mlp", **options):
+        if model in run_dirs and set(options) <= {"data", "progress"}:
+            return firstnet.Run.load(run_dirs[model])
+        return train(model, **options)
+
+    firstnet.train = trained
+
+
 def use_smaller_searches(train_images: int) -> None:
     """`firstnet.architecture_search` on the first `train_images` training images (its held-out
     split drawn from them, its best retrained on them), in this process (a notebook's kernel)."""
