@@ -154,8 +154,9 @@ def kept_certificate(data: LabelledData, folder: Path) -> dict:
     found and kept there. A kept one says when it was found (`found`); its `seconds` are the
     solve's, and `checked_seconds` the check's. A folder that cannot be written keeps nothing."""
     images, labels = data.train_images, data.train_labels
-    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:32]
-    path = Path(folder) / f"{data.dataset}-{digest}.json"
+    digest = hashlib.sha256(np.ascontiguousarray(images))  # read in place: no copy
+    digest.update(np.ascontiguousarray(labels))
+    path = Path(folder) / f"{data.dataset}-{digest.hexdigest()[:32]}.json"
     start = time.perf_counter()
     try:
         kept = loads(read_regular(path, MAX_KEPT))
