@@ -26,6 +26,7 @@ from firstnet.preprocess import load_image, mnist_like
 from tests.damaged_pictures import blank_png, garbled_png
 
 SUBCOMMANDS = [
+    "lab",
     "data",
     "train",
     "eval",
@@ -134,7 +135,7 @@ def test_top_level_help_lists_every_command_once_with_its_help():
     listed = re.findall(r"^    (\S+)\s+(\S.*)$", result.stdout, flags=re.MULTILINE)
     assert [name for name, _ in listed] == [
         "data", "train", "eval", "predict", "runs", "scratch", "bench", "demo", "report", "plot",
-        "serve", "experiment", "search", "export",
+        "serve", "lab", "experiment", "search", "export",
     ]  # fmt: skip
     assert set(SUBCOMMANDS) < {name for name, _ in listed}
     assert all(len(text.split()) >= 3 for _, text in listed)  # a phrase, not a placeholder

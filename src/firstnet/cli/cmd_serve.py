@@ -1,4 +1,4 @@
-"""`firstnet serve`: load the models, bind the address, run uvicorn until Ctrl-C.
+"""`firstnet serve` and `firstnet lab`: load the models, bind the address, run uvicorn until Ctrl-C.
 
 fastapi, uvicorn and torch are imported only when the server starts: --help never loads them.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import webbrowser
 from pathlib import Path
 
 from rich.markup import escape
@@ -21,8 +22,15 @@ LONGEST_SECONDS = 86_400.0  # a day: longer timers overflow uvloop's
 
 
 def add_parser(sub) -> None:
-    """`firstnet serve [RUN ...]`: the drawing page and the JSON API."""
-    add = options.add_command(sub, "serve", run_server).add_argument
+    """`firstnet serve [RUN ...]`: the drawing page, the lab and the JSON API; `firstnet lab`: the
+    same server, opened at the lab in the browser, with or without trained runs."""
+    add_server_options(options.add_command(sub, "serve", run_server).add_argument)
+    lab = options.add_command(sub, "lab", run_lab)
+    add_server_options(lab.add_argument)
+    lab.add_argument("--no-browser", action="store_true", help="do not open the lab in a browser")
+
+
+def add_server_options(add) -> None:
     runs = "run directories to serve (default: the newest finished run of each model kind in"
     add("runs", type=Path, nargs="*", metavar="RUN", help=runs + " --runs-dir)")
     add("--runs-dir", type=Path, default=Path("runs"), help="where to look when no RUN is given")
@@ -80,12 +88,18 @@ def check_options(args) -> None:
         raise ServeError(f"--max-connections must be at least 1, got {args.max_connections}")
 
 
-def run_server(args) -> int:
-    """a web page to draw digits on and a JSON API, over trained runs"""
+def run_lab(args) -> int:
+    """the lecture live in the browser: train a network and watch its decision regions move"""
+    return run_server(args, lab=True)
+
+
+def run_server(args, lab: bool = False) -> int:
+    """a web page to draw digits on and a JSON API, over trained runs; the lab at /lab"""
     check_options(args)
     import torch
     import uvicorn
 
+    from firstnet.lab.routes import add_lab
     from firstnet.serve.app import SECURITY_HEADERS, allowed_hosts, create_app
     from firstnet.serve.protocol import with_limits
     from firstnet.serve.registry import load_all
@@ -95,7 +109,12 @@ def run_server(args) -> int:
     torch.set_num_threads(1)
     with err.status("Loading models..."):
         run_dirs = [trained_run(run, args.runs_dir) for run in args.runs]
-        models, warnings = load_all(run_dirs, args.runs_dir)
+        try:
+            models, warnings = load_all(run_dirs, args.runs_dir)
+        except ServeError as none:  # the lab needs no trained run
+            if not lab or run_dirs:
+                raise
+            models, warnings = [], [f"{none}; until then the drawing page has no model"]
     # the models' many long-lived objects: keep them out of every garbage collection (latency)
     gc.freeze()
     for warning in warnings:
@@ -112,9 +131,14 @@ def run_server(args) -> int:
         out.print(f"serving {model.kind:6} {model.run_dir} ({accuracy})")
     url = f"http://{shown}:{port}/"
     out.print(
-        f"Open {url} to draw a digit; API schema at /openapi.json. Ctrl-C stops.", soft_wrap=True
+        f"Open {url} to draw a digit, {url}lab to train one live; API schema at /openapi.json. "
+        "Ctrl-C stops.",
+        soft_wrap=True,
     )
     app = create_app(models, hosts=allowed_hosts(args.host))
+    add_lab(app)
+    if lab and not args.no_browser:
+        webbrowser.open(f"{url}lab")
     config = uvicorn.Config(
         app,
         http=with_limits(args.request_timeout, args.connection_lifetime, args.max_connections),

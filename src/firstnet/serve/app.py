@@ -249,16 +249,16 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
 
     @app.get("/api/models", summary="the models served, the default first")
     async def list_models() -> Response:
-        default = registry.pick(models, None)
-        return json_response(
-            {"default": default.name, "models": [model.describe() for model in models]}
-        )
+        default = registry.pick(models, None).name if models else None
+        return json_response({"default": default, "models": [model.describe() for model in models]})
 
     # A plain Starlette route: FastAPI's per-request dependency machinery would cost about a fifth
     # of the server's time per prediction, for nothing this handler uses. `add_predict_schema`
     # documents it.
     async def predict(request: Request) -> Response:
         gray, wanted, preprocess = await read_image(request)
+        if not models:
+            raise BadRequest(503, f"no trained model is served yet; {registry.TRAIN_HINT}")
         try:
             served = registry.pick(models, wanted)
         except KeyError:
@@ -306,10 +306,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
 
 def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) -> FastAPI:
-    """The application over already loaded models (load them with `registry.load_all`), answering
-    requests addressed to `hosts` (None: any; see `allowed_hosts`)."""
-    if not models:
-        raise ValueError("create_app needs at least one model")
+    """The application over already loaded models (load them with `registry.load_all`; none: the
+    page says so and a prediction is a 503), answering requests addressed to `hosts` (None: any; see
+    `allowed_hosts`)."""
     decoders = ThreadPoolExecutor(max_workers=1, thread_name_prefix="firstnet-decode")
 
     @asynccontextmanager

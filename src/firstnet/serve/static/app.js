@@ -256,6 +256,10 @@ async function loadModels() {
       select.appendChild(option);
     }
     describeModel();
+    if (!models.length) {
+      setStatus("No trained model yet: train one (firstnet train --model mlp) and start the server again, " +
+        "or watch one learn in the lab.", true);
+    }
   } catch (error) {
     setStatus(`cannot list the models (${error.message}); is firstnet serve still running?`, true);
   }
