@@ -215,3 +215,11 @@ def test_the_page_trains_two_spirals_live_keeps_its_settings_in_the_url_and_stop
         shared.close()
         browser.close()
     assert errors == [] and elsewhere == []
+
+
+def test_with_no_trained_run_the_drawing_page_says_so_and_predict_is_a_503():
+    client = lab_client()
+    assert client.get("/api/models").json() == {"default": None, "models": []}
+    answer = client.post("/api/predict", json={"image": [[0.0] * 28] * 28})
+    assert answer.status_code == 503 and "firstnet train" in answer.json()["error"]
+    assert client.get("/").status_code == 200 and "/lab" in client.get("/").text
