@@ -84,7 +84,10 @@ def add_lab(app: FastAPI) -> None:
             if lab.job.watched or time.monotonic() - lab.job.born < UNWATCHED_S:
                 raise BadRequest(409, "a lab job is running (in another tab?): stop it first")
             lab.job.command("stop")  # no page follows it: abandoned
-        job = await asyncio.get_running_loop().run_in_executor(None, ToyJob, settings)
+        try:  # TrainConfig checks the settings once more
+            job = await asyncio.get_running_loop().run_in_executor(None, ToyJob, settings)
+        except ConfigError as bad:
+            raise BadRequest(400, str(bad)) from None
         lab.job, lab.name = job, secrets.token_hex(8)
         payload = {"job": lab.name, "settings": dataclasses.asdict(settings), **job.points()}
         return json_response(payload)
