@@ -203,6 +203,16 @@ def test_writes_reach_the_disk_before_they_are_renamed(tmp_path, monkeypatch):
                         or real_fsync(fd))  # fmt: skip
     atomic.atomic_write(tmp_path / "metrics.jsonl", "x\n")
     assert len(synced) == 2 and ".tmp" in synced[0] and synced[1] == str(tmp_path)
+    # several files: each flushed before its rename, the folder after each rename, and once more
+    # only when a file was removed
+    synced.clear()
+    atomic.write_files(tmp_path, {"a.json": "{}", "b.json": "{}"})
+    assert [".tmp" in path for path in synced] == [True, False, True, False]
+    synced.clear()
+    atomic.write_files(tmp_path, {"c.json": "{}", "a.json": None})
+    assert [".tmp" in path for path in synced] == [True, False, False]
+    assert synced[-1] == str(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["b.json", "c.json", "metrics.jsonl"]
 
 
 def test_a_damaged_checkpoint_is_a_clear_error_on_resume(tmp_path, small_mnist, capsys):

@@ -72,16 +72,18 @@ def write_files(folder: Path, files: dict[str, Content | None]) -> None:
     """Files of `folder` replaced one after the other in the order given, each as `atomic_write`
     writes one; a name given None is removed. A crash between two leaves the first ones new and the
     rest as they were, so give first what the later ones need."""
-    folder = Path(folder)
+    folder, removed = Path(folder), False
     for name, content in files.items():
         if content is not None:
-            atomic_write(folder / name, content)
+            atomic_write(folder / name, content)  # its rename flushed already
             continue
         try:
             (folder / name).unlink(missing_ok=True)
         except OSError as err:
             raise StorageError(f"cannot remove {folder / name}: {err.strerror or err}") from err
-    sync_folder(folder)
+        removed = True
+    if removed:  # the deletions, flushed once
+        sync_folder(folder)
 
 
 def sync_file(path: Path) -> None:
