@@ -201,8 +201,9 @@ class ToyJob:
                     self.changed.wait(0.25)
                 if self.expired() and not self.over:
                     self.state, self.error = "stopped", "the job's time limit is over"
-                if self.over:
-                    self.publish()
+                if self.over:  # its last frame says so (stopped while paused, or at the limit)
+                    if self.frame["state"] != self.state:
+                        self.publish()
                     return
                 budget = self.pending or self.settings.speed
                 self.pending = 0
@@ -216,7 +217,8 @@ class ToyJob:
         return time.monotonic() - self.born > MAX_SECONDS
 
     def advance(self, budget: int) -> None:
-        """`budget` optimizer steps, or fewer if a pause or stop comes first."""
+        """`budget` optimizer steps (at most `speed`, so a pause waits for them), or fewer if a stop
+        comes first."""
         taken = 0
 
         def counted(_steps: int) -> None:
@@ -242,7 +244,8 @@ class ToyJob:
 
     @torch.no_grad()
     def draw(self) -> dict:
-        """The frame: step, state, the last epoch's record, the regions and the hidden units."""
+        """The frame: steps taken, state, error, finished epochs (`routes` sends their records with
+        it), the regions and the hidden units."""
         model = self.trainer.model.eval()
         regions = region_colours(grid_probabilities(model, self.grid))[::-1]  # y up
         frame = {"step": self.steps, "state": self.state, "error": self.error,

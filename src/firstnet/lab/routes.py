@@ -40,6 +40,7 @@ class Lab:
     def __init__(self) -> None:
         self.job: ToyJob | None = None
         self.name: str | None = None
+        self.starting = asyncio.Lock()  # two starts at once: the second sees the first's job
 
     def find(self, name: str) -> ToyJob:
         if self.job is None or name != self.name:
@@ -80,15 +81,16 @@ def add_lab(app: FastAPI) -> None:
             raise BadRequest(400, f"the settings are not valid JSON ({bad})") from None
         except ConfigError as bad:
             raise BadRequest(400, str(bad)) from None
-        if lab.job is not None and not lab.job.over:
-            if lab.job.watched or time.monotonic() - lab.job.born < UNWATCHED_S:
-                raise BadRequest(409, "a lab job is running (in another tab?): stop it first")
-            lab.job.command("stop")  # no page follows it: abandoned
-        try:  # TrainConfig checks the settings once more
-            job = await asyncio.get_running_loop().run_in_executor(None, ToyJob, settings)
-        except ConfigError as bad:
-            raise BadRequest(400, str(bad)) from None
-        lab.job, lab.name = job, secrets.token_hex(8)
+        async with lab.starting:
+            if lab.job is not None and not lab.job.over:
+                if lab.job.watched or time.monotonic() - lab.job.born < UNWATCHED_S:
+                    raise BadRequest(409, "a lab job is running (in another tab?): stop it first")
+                lab.job.command("stop")  # no page follows it: abandoned
+            try:  # TrainConfig checks the settings once more
+                job = await asyncio.get_running_loop().run_in_executor(None, ToyJob, settings)
+            except ConfigError as bad:
+                raise BadRequest(400, str(bad)) from None
+            lab.job, lab.name = job, secrets.token_hex(8)
         payload = {"job": lab.name, "settings": dataclasses.asdict(settings), **job.points()}
         return json_response(payload)
 

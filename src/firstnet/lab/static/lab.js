@@ -13,6 +13,8 @@ let curves = {epoch: [], train_loss: [], train_acc: [], test_loss: [], test_acc:
 let regions = null;      // the latest regions' bitmap
 let unitSprite = null;   // the latest hidden units' bitmap (one row of tiles)
 let chosenUnit = -1;
+let shown = 0;           // the number of the newest frame drawn: an older one decoded late is dropped
+let received = 0;
 
 function setStatus(text, isError = false) {
   $("status").textContent = text || "\u00a0";
@@ -88,6 +90,7 @@ async function reset() {
   curves = {epoch: [], train_loss: [], train_acc: [], test_loss: [], test_acc: []};
   regions = unitSprite = null;
   chosenUnit = -1;
+  shown = ++received;  // a frame of the old job still being decoded is dropped
   try {
     job = await post("/api/lab/toy", settings);
   } catch (error) {
@@ -128,9 +131,13 @@ function decode(base64) {
 }
 
 async function onFrame(frame) {
+  const number = ++received;
   state = frame.state;
   for (const key of Object.keys(curves)) curves[key].push(...frame.records[key]);
-  [regions, unitSprite] = await Promise.all([decode(frame.regions), frame.units ? decode(frame.units) : null]);
+  const bitmaps = await Promise.all([decode(frame.regions), frame.units ? decode(frame.units) : null]);
+  if (number < shown) return;
+  shown = number;
+  [regions, unitSprite] = bitmaps;
   const last = curves.epoch.length - 1;
   $("n-step").textContent = frame.step;
   $("n-train").textContent = last < 0 ? "\u2013" : `${(100 * curves.train_acc[last]).toFixed(1)}%`;
