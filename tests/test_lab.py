@@ -30,10 +30,11 @@ SMALL = {"points": 120, "width": 8, "speed": 3}  # a job that draws its frames f
 @pytest.mark.parametrize(
     "values, words",
     [
-        ({"widht": 8}, "unknown setting 'widht'"),
-        ({"width": "8"}, "width: expected int"),
+        ({"widht": 8}, "unknown config fields: widht (did you mean width?)"),
+        ({"width": "8"}, "width: expected an int, got '8'"),
+        ({"width": True}, "width: expected an int, got True"),
         ({"width": 300}, "width must lie in [1, 256]"),
-        ({"lr": float("nan")}, "lr must lie in"),
+        ({"lr": float("nan")}, "lr: expected a float, got nan"),
         ({"batch": 700}, "batch must lie in [0, 600]"),
         ({"classes": 9, "data": "blobs"}, "classes must lie in [2, 7]"),
         ({"activation": "swish"}, "activation 'swish': choose from"),

@@ -200,14 +200,20 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            guesses = [difflib.get_close_matches(name, known, n=1, cutoff=0.6) for name in unknown]
-            meant = [f"{name} (did you mean {guess[0]}?)" if guess else name
-                     for name, guess in zip(unknown, guesses, strict=True)]  # fmt: skip
-            raise ConfigError(f"unknown config fields: {', '.join(meant)}")
-        return cls(**values)
+        return from_values(cls, values)
+
+
+def from_values(cls, values: dict):
+    """The dataclass `cls` made from `values`: a name it does not know is a ConfigError that
+    guesses the one meant (a config file's, the lab's settings)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        guesses = [difflib.get_close_matches(name, known, n=1, cutoff=0.6) for name in unknown]
+        meant = [f"{name} (did you mean {guess[0]}?)" if guess else name
+                 for name, guess in zip(unknown, guesses, strict=True)]  # fmt: skip
+        raise ConfigError(f"unknown config fields: {', '.join(meant)}")
+    return cls(**values)
 
 
 # Upper bounds, checked before a model is built: a config.json may come from anywhere.

@@ -14,25 +14,24 @@ from __future__ import annotations
 
 import atexit
 import base64
-import io
 import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
 
 from firstnet.activations import ACTIVATIONS
-from firstnet.config import TOY_RECIPE, TrainConfig
+from firstnet.config import TOY_RECIPE, TrainConfig, check_types, from_values
 from firstnet.data.toy import FIXED_CLASSES, TOY_DATASETS, make_toy
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.figures.boundary import (
     CLASS_COLOURS,
     grid_probabilities,
     make_grid,
+    png_bytes,
     region_colours,
 )
 from firstnet.models import model_for
@@ -72,30 +71,21 @@ class ToySettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> ToySettings:
-        """Settings from the page's JSON object: unknown names and wrong types are ConfigErrors."""
+        """Settings from the page's JSON object, checked as TrainConfig's fields are (unknown
+        names, types), then against their bounds."""
         if not isinstance(values, dict):
             raise ConfigError("the settings must be a JSON object")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise ConfigError(f"unknown setting {unknown[0]!r}; known: {', '.join(known)}")
-        checked = {}
-        for name, value in values.items():
-            wanted = type(getattr(cls, name))
-            if wanted is float and type(value) is int:
-                value = float(value)
-            if type(value) is not wanted:
-                raise ConfigError(f"{name}: expected {wanted.__name__}, got {value!r:.40}", (name,))
-            checked[name] = value
-        settings = cls(**checked)
+        settings = from_values(cls, values)
         settings.check()
         return settings
 
     def check(self) -> None:
+        check_types(self)
+
         def within(name: str, low, high) -> None:
-            value = getattr(self, name)
-            if not (low <= value <= high) or (isinstance(value, float) and math.isnan(value)):
-                raise ConfigError(f"{name} must lie in [{low}, {high}], got {value}", (name,))
+            if not low <= getattr(self, name) <= high:
+                message = f"{name} must lie in [{low}, {high}], got {getattr(self, name)}"
+                raise ConfigError(message, (name,))
 
         choices = {"data": TOY_DATASETS, "model": ("linear", "mlp"), "optimizer": tuple(OPTIMIZERS),
                    "activation": tuple(ACTIVATIONS)}  # fmt: skip
@@ -129,9 +119,7 @@ class ToySettings:
 
 def png_base64(rgb: np.ndarray) -> str:
     """An (H, W, 3) image in [0, 1] as base64 PNG."""
-    buffer = io.BytesIO()
-    Image.fromarray((255 * np.clip(rgb, 0, 1)).round().astype(np.uint8)).save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+    return base64.b64encode(png_bytes((255 * np.clip(rgb, 0, 1)).round().astype(np.uint8))).decode()
 
 
 def unit_tiles(outputs: torch.Tensor, size: int) -> np.ndarray:
