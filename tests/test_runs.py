@@ -36,7 +36,7 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
     assert not (tmp_path / "cut" / runs.MODEL).exists()
 
     cfg = runs.read_config(tmp_path / "cut")
-    resumed = train_run(cfg, small_mnist, tmp_path / "cut", resuming=True, progress=False)
+    resumed = train_run(None, small_mnist, tmp_path / "cut", progress=False)
     assert resumed.finished
 
     for name, tensor in whole.model.state_dict().items():

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from inspect import signature
 from pathlib import Path
 
-from firstnet import runs
 from firstnet.benchmark import bench_seeds
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData, load_dataset
@@ -73,7 +72,7 @@ def train(
     """
     cfg = TrainConfig(model=model, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
-    return train_run(cfg, data, path, False, progress, on_epoch)
+    return train_run(cfg, data, path, progress, on_epoch)
 
 
 def resume(
@@ -97,10 +96,7 @@ def resume(
     >>> run.finished, [record["epoch"] for record in run.history]
     (True, [1, 2])
     """
-    path = Path(path)
-    cfg = runs.resumable_config(path)
-    data = data if data is not None else load_dataset(dataset=cfg.dataset)
-    return train_run(cfg, data, path, True, progress, on_epoch)
+    return train_run(None, data, Path(path), progress, on_epoch)
 
 
 def train_numpy(

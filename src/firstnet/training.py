@@ -110,21 +110,27 @@ class Run:
 
 
 def train_run(
-    cfg: TrainConfig,
-    data: LabelledData,
+    cfg: TrainConfig | None,
+    data: LabelledData | None,
     path: Path | None = None,
-    resuming: bool = False,
     progress: bool = True,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     numpy: bool = False,
 ) -> Run:
-    """Train `cfg` on `data`: in memory, or into the run directory `path` (a new or empty folder,
-    or, `resuming`, a stopped run, continued to the result it would have reached unstopped). Into a
-    folder, Ctrl-C or `should_stop()` turning true stops it after the current batch, with its
-    checkpoint kept and the Run's `finished` False. With `numpy`, the trainer is the NumPy MLP of
-    `firstnet.scratch` (hand-derived gradients), its weights handed back in the torch MLP; it keeps
-    no checkpoint, so a stopped NumPy run keeps its finished epochs' metrics and cannot resume."""
+    """Train `cfg` on `data`: in memory, or into the run directory `path` (a new or empty folder).
+    With `cfg` None, continue the stopped run in `path` with the config it started with, to the
+    result it would have reached unstopped (`runs.resumable_config` refuses a finished one); with
+    `data` None, on the data set the config names. Into a folder, Ctrl-C or `should_stop()`
+    turning true stops it after the current batch, with its checkpoint kept and the Run's
+    `finished` False. With `numpy`, the trainer is the NumPy MLP of `firstnet.scratch`
+    (hand-derived gradients), its weights handed back in the torch MLP; it keeps no checkpoint, so
+    a stopped NumPy run keeps its finished epochs' metrics and cannot resume."""
+    resuming = cfg is None
+    if resuming:
+        cfg = runs.resumable_config(path)
+    if data is None:
+        data = load_dataset(dataset=cfg.dataset)
     trainer = ScratchTrainer(cfg, data) if numpy else Trainer(cfg, data)
     label = "numpy mlp" if numpy else cfg.model
     if path is None:
