@@ -12,12 +12,8 @@ number (tested against one uninterrupted run).
 
 from __future__ import annotations
 
-import atexit
-import base64
 import math
-import threading
 import time
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +27,10 @@ from firstnet.figures.boundary import (
     CLASS_COLOURS,
     grid_probabilities,
     make_grid,
-    png_bytes,
     region_colours,
 )
+from firstnet.lab.job import Job
+from firstnet.lab.pictures import png_base64, unit_tiles
 from firstnet.models import model_for
 from firstnet.trainer import Trainer
 
@@ -43,9 +40,7 @@ OPTIMIZERS = {  # the page's names, as TrainConfig fields
     "adam": {"optimizer": "adam"},
 }
 MAX_STEPS = 100_000  # optimizer steps a job may take
-MAX_SECONDS = 600.0  # and seconds it may live, paused or not
 MAX_FPS = 25  # frames a second, at most
-OVER = ("done", "stopped", "diverged")  # the states a job ends in
 GRID, UNIT_GRID = 96, 24  # the regions' grid, and each hidden unit's
 
 
@@ -117,28 +112,11 @@ class ToySettings:
         return TrainConfig(**model, **recipe, epochs=epochs, seed=self.seed)
 
 
-def png_base64(rgb: np.ndarray) -> str:
-    """An (H, W, 3) image in [0, 1] as base64 PNG."""
-    return base64.b64encode(png_bytes((255 * np.clip(rgb, 0, 1)).round().astype(np.uint8))).decode()
-
-
-def unit_tiles(outputs: torch.Tensor, size: int) -> np.ndarray:
-    """The outputs (S * S, U) of U hidden units on a grid of S x S points as one row of U heat-map
-    tiles (S, U * S, 3), each scaled to its own range: dark where the unit is quiet, bright where it
-    fires."""
-    values = outputs.detach().float().numpy().T.reshape(-1, size, size)  # (U, S, S)
-    low = values.min(axis=(1, 2), keepdims=True)
-    span = np.maximum(values.max(axis=(1, 2), keepdims=True) - low, 1e-12)
-    scaled = (values - low) / span
-    heat = np.stack([scaled, scaled**2, 0.25 + 0.5 * scaled * (1 - scaled)], -1)  # (U, S, S, 3)
-    return np.concatenate(list(heat), axis=1)
-
-
-class ToyJob:
-    """A toy training controlled from the page: `command` plays, pauses, steps or stops it;
-    `frame` is the latest picture of it and `version` counts the frames."""
+class ToyJob(Job):
+    """A toy training controlled from the page (`Job`'s commands): `frame` is its latest picture."""
 
     def __init__(self, settings: ToySettings) -> None:
+        super().__init__()
         self.settings = settings
         self.data = make_toy(settings.data, settings.points, settings.noise, settings.seed,
                              settings.toy_classes(), settings.test_share)  # fmt: skip
@@ -147,17 +125,8 @@ class ToyJob:
         model = model_for(self.cfg, inputs=2, classes=classes, mean=0.0, std=1.0)
         self.trainer = Trainer(self.cfg, self.data, model=model)
         self.grid, self.unit_grid = make_grid(self.data, GRID), make_grid(self.data, UNIT_GRID)
-        self.changed = threading.Condition()
-        self.state, self.pending, self.steps, self.error = "paused", 0, 0, None
-        self.born, self.watched = time.monotonic(), 0  # watched: the pages that follow it
-        self.frame, self.version = self.draw(), 0
-        self.thread = threading.Thread(target=self.loop, name="firstnet-lab", daemon=True)
-        self.thread.start()
-        LIVE.add(self)
-
-    @property
-    def over(self) -> bool:
-        return self.state in OVER
+        self.frame = self.draw()
+        self.start_thread(self.loop)
 
     def points(self) -> dict:
         """The data, for the page to draw over the regions: [x, y, label] rows."""
@@ -169,40 +138,19 @@ class ToyJob:
             "classes": data.num_classes,
         }
 
-    def command(self, what: str) -> str:
-        """play, pause, step (one optimizer step, then paused) or stop; the state after it."""
-        if what not in ("play", "pause", "step", "stop"):
-            raise ConfigError(f"unknown command {what!r}; use play, pause, step or stop")
-        with self.changed:
-            if not self.over:
-                if what == "step":
-                    self.state, self.pending = "paused", self.pending + 1
-                else:
-                    self.state = {"play": "playing", "pause": "paused", "stop": "stopped"}[what]
-            self.changed.notify_all()
-            return self.state
-
     def loop(self) -> None:
         while True:
             with self.changed:
-                while self.state == "paused" and not self.pending and not self.expired():
-                    self.changed.wait(0.25)
-                if self.expired() and not self.over:
-                    self.state, self.error = "stopped", "the job's time limit is over"
+                allowed = self.wait_while_paused()
                 if self.over:  # its last frame says so (stopped while paused, or at the limit)
                     if self.frame["state"] != self.state:
-                        self.publish()
+                        self.publish(self.draw())
                     return
-                budget = self.pending or self.settings.speed
-                self.pending = 0
             started = time.monotonic()
-            self.advance(budget)
-            self.publish()
+            self.advance(allowed if allowed > 0 else self.settings.speed)
+            self.publish(self.draw())
             if not self.over:  # at most MAX_FPS frames a second
                 time.sleep(max(0.0, 1 / MAX_FPS - (time.monotonic() - started)))
-
-    def expired(self) -> bool:
-        return time.monotonic() - self.born > MAX_SECONDS
 
     def advance(self, budget: int) -> None:
         """`budget` optimizer steps (at most `speed`, so a pause waits for them), or fewer if a stop
@@ -224,12 +172,6 @@ class ToyJob:
         if self.trainer.finished and not self.over:
             self.state = "done"
 
-    def publish(self) -> None:
-        frame = self.draw()
-        with self.changed:
-            self.frame, self.version = frame, self.version + 1
-            self.changed.notify_all()
-
     @torch.no_grad()
     def draw(self) -> dict:
         """The frame: steps taken, state, error, finished epochs (`routes` sends their records with
@@ -243,15 +185,3 @@ class ToyJob:
             tiles = unit_tiles(last, UNIT_GRID)[::-1]
             frame |= {"units": png_base64(tiles), "unit_count": last.shape[1], "tile": UNIT_GRID}
         return frame
-
-
-LIVE: weakref.WeakSet[ToyJob] = weakref.WeakSet()
-
-
-@atexit.register
-def stop_live_jobs() -> None:
-    """At exit, each job stopped and its thread ended: a thread still in torch while the interpreter
-    finalises would abort the process."""
-    for job in list(LIVE):
-        job.command("stop")
-        job.thread.join(2)

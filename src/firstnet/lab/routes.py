@@ -24,7 +24,8 @@ from firstnet.data.toy import FIXED_CLASSES, TOY_DATASETS
 from firstnet.errors import ConfigError
 from firstnet.figures.boundary import CLASS_COLOURS
 from firstnet.figures.style import PALETTE
-from firstnet.lab.action import OPTIMIZERS, OVER, ToyJob, ToySettings
+from firstnet.lab.action import OPTIMIZERS, ToyJob, ToySettings
+from firstnet.lab.job import OVER
 from firstnet.serve.app import json_response
 from firstnet.serve.inputs import BadRequest
 
