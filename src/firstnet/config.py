@@ -216,6 +216,16 @@ def from_values(cls, values: dict):
     return cls(**values)
 
 
+def check_model_fields(cfg: TrainConfig, given) -> None:
+    """A field of MODEL_FIELDS among the names `given` that shapes another kind of model than
+    `cfg.model` (hidden for the linear model) is a ConfigError naming it."""
+    for name in given:
+        if name in MODEL_FIELDS and cfg.model not in MODEL_FIELDS[name]:
+            users = " and ".join(MODEL_FIELDS[name])
+            message = f"{name} does not apply to the {cfg.model} model (only to: {users})"
+            raise ConfigError(message, (name,))
+
+
 # Upper bounds, checked before a model is built: a config.json may come from anywhere.
 LIMITS = {
     "hidden": 16_384,

@@ -23,6 +23,7 @@ from firstnet.data import LabelledData, load_dataset
 from firstnet.errors import CheckpointError, DivergedError
 from firstnet.evaluate import probabilities, test_report
 from firstnet.figures.curves import plot_curves
+from firstnet.reporting import ProgressRecord
 from firstnet.scratch.fit import ScratchTrainer
 from firstnet.scratch.parity import to_torch_mlp
 from firstnet.terminal import err, stop_on_sigint, training_bar
@@ -113,10 +114,11 @@ def train_run(
     cfg: TrainConfig | None,
     data: LabelledData | None,
     path: Path | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[ProgressRecord], None] = True,
     on_epoch: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     numpy: bool = False,
+    model: torch.nn.Module | None = None,
 ) -> Run:
     """Train `cfg` on `data`: in memory, or into the run directory `path` (a new or empty folder).
     With `cfg` None, continue the stopped run in `path` with the config it started with, to the
@@ -125,17 +127,19 @@ def train_run(
     turning true stops it after the current batch, with its checkpoint kept and the Run's
     `finished` False. With `numpy`, the trainer is the NumPy MLP of `firstnet.scratch`
     (hand-derived gradients), its weights handed back in the torch MLP; it keeps no checkpoint, so
-    a stopped NumPy run keeps its finished epochs' metrics and cannot resume."""
+    a stopped NumPy run keeps its finished epochs' metrics and cannot resume. `progress`: the
+    terminal's bar, none, or a function that gets each ProgressRecord (the lab); `model`: the
+    model of `cfg` to train, built by the caller who watches it (the lab), else a fresh one."""
     resuming = cfg is None
     if resuming:
         cfg = runs.resumable_config(path)
     if data is None:
         data = load_dataset(dataset=cfg.dataset)
-    trainer = ScratchTrainer(cfg, data) if numpy else Trainer(cfg, data)
+    trainer = ScratchTrainer(cfg, data) if numpy else Trainer(cfg, data, model=model)
     label = "numpy mlp" if numpy else cfg.model
     if path is None:
-        with training_bar(label, progress) as show:
-            trainer.run(show, on_epoch)
+        with training_bar(label, progress is True) as bar:
+            trainer.run(progress if callable(progress) else bar, on_epoch)
         return Run(cfg, trained_model(trainer), trainer.history, data.source)
 
     path = Path(path)
@@ -153,14 +157,15 @@ def train_run(
     )
     device = torch.device("cpu") if numpy else trainer.device
     error = None
-    model = None if numpy else trainer.model.state_dict()  # what a checkpoint must fit
-    with runs.opened(path, cfg, device, data.source, extra, resuming, model) as checkpoint:
+    fitting = None if numpy else trainer.model.state_dict()  # what a checkpoint must fit
+    with runs.opened(path, cfg, device, data.source, extra, resuming, fitting) as checkpoint:
         if checkpoint is not None:  # a second process is refused; a resumed run continues
             restore(trainer, checkpoint, path)
-        with training_bar(label, progress) as show, stop_on_sigint() as interrupted:
+        with training_bar(label, progress is True) as bar, stop_on_sigint() as interrupted:
             stop = should_stop or (lambda: False)
+            shown = progress if callable(progress) else bar
             try:
-                trainer.run(show, keep, lambda: interrupted() or stop())
+                trainer.run(shown, keep, lambda: interrupted() or stop())
             except DivergedError as diverged:  # the folder keeps the finished epochs and the error
                 error = diverged
             model = trained_model(trainer)  # written while Ctrl-C is still only a request

@@ -136,7 +136,7 @@ def run_server(args, lab: bool = False) -> int:
         soft_wrap=True,
     )
     app = create_app(models, hosts=allowed_hosts(args.host))
-    add_lab(app)
+    add_lab(app, args.runs_dir)
     if lab and not args.no_browser:
         webbrowser.open(f"{url}lab")
     config = uvicorn.Config(

@@ -11,7 +11,13 @@ import re
 from pathlib import Path
 
 from firstnet.atomic import loads, read_regular
-from firstnet.config import DATASET_RECIPES, MODEL_DEFAULTS, MODEL_FIELDS, TrainConfig
+from firstnet.config import (
+    DATASET_RECIPES,
+    MODEL_DEFAULTS,
+    MODEL_FIELDS,
+    TrainConfig,
+    check_model_fields,
+)
 from firstnet.data.datasets import DATASET_HELP, DATASETS
 from firstnet.errors import ConfigError, FirstnetError
 
@@ -128,11 +134,7 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
 
         values["device"] = "cuda" if resolve_device("auto").type == "cuda" else "auto"
     cfg = TrainConfig(**values)
-    for name in names:
-        if name in MODEL_FIELDS and cfg.model not in MODEL_FIELDS[name]:
-            users = " and ".join(MODEL_FIELDS[name])
-            flag = flag_of(name)
-            raise ConfigError(f"{flag} does not apply to the {cfg.model} model (only to: {users})")
+    check_model_fields(cfg, names)
     return cfg
 
 

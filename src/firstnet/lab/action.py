@@ -128,6 +128,10 @@ class ToyJob(Job):
         self.frame = self.draw()
         self.start_thread(self.loop)
 
+    @property
+    def history(self) -> list[dict]:
+        return self.trainer.history
+
     def points(self) -> dict:
         """The data, for the page to draw over the regions: [x, y, label] rows."""
         data = self.data

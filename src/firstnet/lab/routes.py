@@ -19,14 +19,26 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
+from firstnet import config
 from firstnet.activations import ACTIVATIONS
+from firstnet.data import DATASETS, LabelledData, load_dataset
 from firstnet.data.toy import FIXED_CLASSES, TOY_DATASETS
-from firstnet.errors import ConfigError
+from firstnet.errors import ConfigError, DataFormatError, DataNotFoundError, FirstnetError
 from firstnet.figures.boundary import CLASS_COLOURS
 from firstnet.figures.style import PALETTE
 from firstnet.lab.action import OPTIMIZERS, ToyJob, ToySettings
-from firstnet.lab.job import OVER
-from firstnet.serve.app import json_response
+from firstnet.lab.job import OVER, Job
+from firstnet.lab.mnist import (
+    LAB_BOUNDS,
+    LAB_FIELDS,
+    Busy,
+    MnistJob,
+    lab_config,
+    lab_defaults,
+    panel_values,
+    train_command,
+)
+from firstnet.serve.app import json_response, prepare, read_image
 from firstnet.serve.inputs import BadRequest
 
 STATIC = Path(__file__).parent / "static"
@@ -36,17 +48,31 @@ UNWATCHED_S = 5.0  # a job no page has followed for this long is replaced by a n
 
 
 class Lab:
-    """The server's one job (or none)."""
+    """The server's one job (or none), and the data sets its MNIST jobs loaded."""
 
-    def __init__(self) -> None:
-        self.job: ToyJob | None = None
+    def __init__(self, runs_dir: Path) -> None:
+        self.job: Job | None = None
         self.name: str | None = None
+        self.runs_dir = runs_dir
         self.starting = asyncio.Lock()  # two starts at once: the second sees the first's job
+        self.datasets: dict[str, LabelledData] = {}
 
-    def find(self, name: str) -> ToyJob:
+    def find(self, name: str) -> Job:
         if self.job is None or name != self.name:
             raise BadRequest(404, f"no lab job {name[:40]!r} (it ended, or another replaced it)")
         return self.job
+
+    def mnist_job(self, name: str) -> MnistJob:
+        job = self.find(name)
+        if not isinstance(job, MnistJob):
+            raise BadRequest(400, "this job trains on points of a plane: it has no pad")
+        return job
+
+    def data(self, dataset: str) -> LabelledData:
+        """The data set, loaded once (the first time from the download cache or the network)."""
+        if dataset not in self.datasets:
+            self.datasets[dataset] = load_dataset(dataset=dataset)
+        return self.datasets[dataset]
 
 
 def records(history: list[dict]) -> dict:
@@ -55,45 +81,81 @@ def records(history: list[dict]) -> dict:
     return {key: [record.get(key) for record in history] for key in keys}
 
 
-def add_lab(app: FastAPI) -> None:
-    """The lab's page at /lab and its API under /api/lab."""
-    lab = Lab()
+async def read_settings(request: Request) -> object:
+    body = await request.body()
+    if len(body) > MAX_SETTINGS_BYTES:
+        raise BadRequest(413, f"settings over {MAX_SETTINGS_BYTES} bytes")
+    try:
+        return orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError as bad:
+        raise BadRequest(400, f"the settings are not valid JSON ({bad})") from None
+
+
+def options() -> dict:
+    """What the panels may train, and their defaults."""
+    return {
+        "datasets": TOY_DATASETS, "fixed_classes": FIXED_CLASSES,
+        "activations": list(ACTIVATIONS), "optimizers": list(OPTIMIZERS),
+        "defaults": dataclasses.asdict(ToySettings()), "colours": PALETTE[: len(CLASS_COLOURS)],
+        "mnist": {
+            "fields": LAB_FIELDS, "bounds": LAB_BOUNDS, "defaults": lab_defaults(),
+            "choices": {"dataset": list(DATASETS), "model": list(config.MODELS),
+                        "activation": list(ACTIVATIONS), "optimizer": list(config.OPTIMIZERS),
+                        "schedule": list(config.SCHEDULES), "precision": list(config.PRECISIONS)},
+        },
+    }  # fmt: skip
+
+
+def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
+    """The lab's page at /lab and its API under /api/lab; "save as run" writes into `runs_dir`."""
+    lab = Lab(runs_dir)
     page = (STATIC / "lab.html").read_text()
+    offered = options()
 
     @app.get("/lab", response_class=HTMLResponse, include_in_schema=False)
     async def lab_page() -> HTMLResponse:
         return HTMLResponse(page)
 
-    @app.get("/api/lab/options", summary="what the lab's toy panel may train, and its defaults")
-    async def options() -> Response:
-        return json_response({
-            "datasets": TOY_DATASETS, "fixed_classes": FIXED_CLASSES,
-            "activations": list(ACTIVATIONS), "optimizers": list(OPTIMIZERS),
-            "defaults": dataclasses.asdict(ToySettings()), "colours": PALETTE[: len(CLASS_COLOURS)],
-        })  # fmt: skip
+    @app.get("/api/lab/options", summary="what the lab's panels may train, and their defaults")
+    async def lab_options() -> Response:
+        return json_response(offered)
 
-    async def start(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_SETTINGS_BYTES:
-            raise BadRequest(413, f"settings over {MAX_SETTINGS_BYTES} bytes")
-        try:
-            settings = ToySettings.from_dict(orjson.loads(body) if body else {})
-        except orjson.JSONDecodeError as bad:
-            raise BadRequest(400, f"the settings are not valid JSON ({bad})") from None
-        except ConfigError as bad:
-            raise BadRequest(400, str(bad)) from None
+    async def replace(make) -> Job:
+        """A new job made by `make()` in a worker thread, unless a page follows a live one."""
         async with lab.starting:
             if lab.job is not None and not lab.job.over:
                 if lab.job.watched or time.monotonic() - lab.job.born < UNWATCHED_S:
                     raise BadRequest(409, "a lab job is running (in another tab?): stop it first")
                 lab.job.command("stop")  # no page follows it: abandoned
             try:  # TrainConfig checks the settings once more
-                job = await asyncio.get_running_loop().run_in_executor(None, ToyJob, settings)
+                job = await asyncio.get_running_loop().run_in_executor(None, make)
             except ConfigError as bad:
                 raise BadRequest(400, str(bad)) from None
+            except (DataNotFoundError, DataFormatError) as missing:
+                raise BadRequest(503, f"the data set cannot be loaded: {missing}") from None
             lab.job, lab.name = job, secrets.token_hex(8)
+            return job
+
+    async def start_toy(request: Request) -> Response:
+        try:
+            settings = ToySettings.from_dict(await read_settings(request))
+        except ConfigError as bad:
+            raise BadRequest(400, str(bad)) from None
+        job = await replace(lambda: ToyJob(settings))
         payload = {"job": lab.name, "settings": dataclasses.asdict(settings), **job.points()}
         return json_response(payload)
+
+    async def start_mnist(request: Request) -> Response:
+        try:
+            cfg = lab_config(await read_settings(request))
+        except ConfigError as bad:
+            raise BadRequest(400, str(bad)) from None
+        job = await replace(lambda: MnistJob(cfg, lab.data(cfg.dataset)))
+        return json_response({
+            "job": lab.name, "settings": panel_values(cfg), "command": train_command(cfg),
+            "classes": list(DATASETS[cfg.dataset].classes), "total_steps": job.total_steps,
+            "train_examples": len(job.data.train_labels),
+        })  # fmt: skip
 
     async def control(request: Request) -> Response:
         job = lab.find(request.path_params["job"])
@@ -103,19 +165,61 @@ def add_lab(app: FastAPI) -> None:
             raise BadRequest(400, str(bad)) from None
         return json_response({"state": state, "step": job.steps})
 
+    async def ask(request: Request, function, *args) -> Response:
+        """`function(image, *args)` of the job on the request's image (as /api/predict reads one)
+        in a worker thread: a 409 while its model trains."""
+        job = lab.mnist_job(request.path_params["job"])
+        gray, _, preprocess = await read_image(request)
+        image, _ = await prepare(request, gray, preprocess)
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(
+                None, function(job), image, *args
+            )
+        except Busy as busy:
+            raise BadRequest(409, str(busy)) from None
+        except ConfigError as bad:
+            raise BadRequest(400, str(bad)) from None
+        return json_response(answer | {"image": image.round(3)})
+
+    async def pad(request: Request) -> Response:
+        return await ask(request, lambda job: job.predict)
+
+    async def teach(request: Request) -> Response:
+        query = request.query_params
+        try:
+            label, lr = int(query.get("label", "")), float(query.get("lr", "0.1"))
+        except ValueError:
+            raise BadRequest(400, "teach takes ?label=DIGIT&lr=RATE&step=0|1") from None
+        step = query.get("step", "0") == "1"
+        return await ask(request, lambda job: job.teach, label, lr, step)
+
+    async def save(request: Request) -> Response:
+        job = lab.mnist_job(request.path_params["job"])
+        try:
+            saved = await asyncio.get_running_loop().run_in_executor(None, job.save, lab.runs_dir)
+        except ConfigError as bad:
+            raise BadRequest(409, str(bad)) from None
+        except FirstnetError as failed:  # a full disk, a folder it may not write
+            raise BadRequest(507, str(failed)) from None
+        return json_response(saved)
+
     async def events(request: Request) -> Response:
         job = lab.find(request.path_params["job"])
         return StreamingResponse(
             stream(job), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
-    app.add_route("/api/lab/toy", start, methods=["POST"])
+    app.add_route("/api/lab/toy", start_toy, methods=["POST"])
+    app.add_route("/api/lab/mnist", start_mnist, methods=["POST"])
     app.add_route("/api/lab/jobs/{job}/events", events, methods=["GET"])
+    app.add_route("/api/lab/jobs/{job}/predict", pad, methods=["POST"])
+    app.add_route("/api/lab/jobs/{job}/teach", teach, methods=["POST"])
+    app.add_route("/api/lab/jobs/{job}/save", save, methods=["POST"])
     app.add_route("/api/lab/jobs/{job}/{command}", control, methods=["POST"])
     app.mount("/lab/static", StaticFiles(directory=STATIC), name="lab-static")
 
 
-async def stream(job: ToyJob):
+async def stream(job: Job):
     """Server-sent events: each new frame of `job` with the epoch records since the last one; the
     job is stopped when the stream ends before it (the page has gone)."""
     version, sent = -1, 0
@@ -124,7 +228,7 @@ async def stream(job: ToyJob):
         while True:
             if job.version != version:
                 version, frame = job.version, job.frame
-                new, sent = job.trainer.history[sent : frame["epochs"]], frame["epochs"]
+                new, sent = job.history[sent : frame["epochs"]], frame["epochs"]
                 payload = orjson.dumps(frame | {"records": records(new)})
                 yield b"data: " + payload + b"\n\n"
                 if frame["state"] in OVER:  # the job's last frame
