@@ -76,13 +76,27 @@ def sharpness(problem: TwoWeightProblem, weights: torch.Tensor) -> float:
 
 
 def descend(
-    problem: TwoWeightProblem, start: torch.Tensor, lr: float, steps: int
+    problem: TwoWeightProblem,
+    start: torch.Tensor,
+    lr: float,
+    steps: int,
+    optimizer: str = "sgd",
+    momentum: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plain gradient descent: the path (steps + 1, 2) and the loss (steps + 1,) at each point."""
-    path = [start.double()]
+    """Gradient descent from `start`: the path (steps + 1, 2) and the loss (steps + 1,) at each
+    point. Plain (w <- w - lr * gradient), with `momentum`, or Adam: torch.optim's own updates, as
+    the MNIST trainer takes them (the lab's gradient panel offers all three)."""
+    weights = start.double().clone().requires_grad_(True)
+    if optimizer == "adam":
+        update = torch.optim.Adam([weights], lr)
+    else:
+        update = torch.optim.SGD([weights], lr, momentum=momentum)
+    path = [weights.detach().clone()]
     for _ in range(steps):
-        _, gradient = loss_and_gradient(problem, path[-1])
-        path.append(path[-1] - lr * gradient)
+        update.zero_grad()
+        loss(problem, weights).backward()
+        update.step()
+        path.append(weights.detach().clone())
     path = torch.stack(path)
     return path, loss(problem, path)
 

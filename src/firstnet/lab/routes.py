@@ -26,6 +26,7 @@ from firstnet.data.toy import FIXED_CLASSES, TOY_DATASETS
 from firstnet.errors import ConfigError, DataFormatError, DataNotFoundError, FirstnetError
 from firstnet.figures.boundary import CLASS_COLOURS
 from firstnet.figures.style import PALETTE
+from firstnet.lab import gradient
 from firstnet.lab.action import OPTIMIZERS, ToyJob, ToySettings
 from firstnet.lab.job import OVER, Job
 from firstnet.lab.mnist import (
@@ -209,6 +210,22 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
             stream(job), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
         )
 
+    @app.get("/api/lab/surface", summary="the gradient panel's loss surface and gradient field")
+    async def surface(seed: int = 0) -> Response:
+        if not 0 <= seed < 2**31:
+            raise BadRequest(400, f"seed must lie in [0, {2**31 - 1}], got {seed}")
+        loop = asyncio.get_running_loop()
+        return json_response(await loop.run_in_executor(None, gradient.surface, seed))
+
+    async def descent(request: Request) -> Response:
+        try:
+            settings = gradient.DescentSettings.from_dict(await read_settings(request))
+        except ConfigError as bad:
+            raise BadRequest(400, str(bad)) from None
+        loop = asyncio.get_running_loop()
+        return json_response(await loop.run_in_executor(None, gradient.descent, settings))
+
+    app.add_route("/api/lab/descent", descent, methods=["POST"])
     app.add_route("/api/lab/toy", start_toy, methods=["POST"])
     app.add_route("/api/lab/mnist", start_mnist, methods=["POST"])
     app.add_route("/api/lab/jobs/{job}/events", events, methods=["GET"])

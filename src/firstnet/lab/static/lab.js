@@ -1,11 +1,121 @@
-// The lab's "Action!" panel: the server trains (POST /api/lab/toy starts a job), this page sends
-// play / pause / step and draws each frame the job streams (GET /api/lab/jobs/ID/events).
-// The settings live in the URL, so a link opens the same network on the same points.
+// The lab: three panels (tabs), one shown at a time; this file holds what they share and the
+// "Action!" panel. The server trains (POST /api/lab/toy starts a job), this page sends play /
+// pause / step and draws each frame the job streams (GET /api/lab/jobs/ID/events). The shown
+// panel and its settings live in the URL, so a link opens the same network on the same data.
+// The server runs one job at a time: leaving a panel stops its job.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const form = $("settings");
+const panels = {};       // name -> {enter(), leave(), ...}: each panel registers itself
+let activePanel = null;
 let options = null;      // what the server offers (GET /api/lab/options)
+
+// ---- shared by the panels
+
+async function post(url, body) {
+  const response = await fetch(url, {
+    method: "POST", headers: {"Content-Type": "application/json"}, body: body === undefined ? "" : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+  return answer;
+}
+
+function decode(base64) {
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  return createImageBitmap(new Blob([bytes], {type: "image/png"}));
+}
+
+function statusOf(id) {
+  return (text, isError = false) => {
+    $(id).textContent = text || "\u00a0";
+    $(id).classList.toggle("error", isError);
+  };
+}
+
+// The URL's query: the panel, then every setting that differs from `defaults`.
+function settingsToUrl(panel, settings, defaults) {
+  const query = new URLSearchParams({panel});
+  for (const [name, value] of Object.entries(settings)) {
+    if (value !== defaults[name] && value !== null) query.set(name, value);
+  }
+  history.replaceState(null, "", `?${query}`);
+}
+
+function settingsFromUrl(defaults) {
+  const query = new URLSearchParams(location.search);
+  const settings = {...defaults};
+  for (const [name, value] of query) {
+    if (!(name in settings)) continue;
+    settings[name] = typeof defaults[name] === "string" ? value : (value === "" ? null : Number(value));
+  }
+  return settings;
+}
+
+async function showPanel(name) {
+  if (!panels[name]) name = "action";
+  if (activePanel === name) return;
+  const leaving = activePanel;
+  activePanel = name;
+  for (const button of document.querySelectorAll(".tabs button")) {
+    button.setAttribute("aria-selected", String(button.dataset.panel === name));
+  }
+  for (const panel of Object.keys(panels)) $(`panel-${panel}`).hidden = panel !== name;
+  if (leaving) await panels[leaving].leave();
+  await panels[name].enter();
+}
+
+// Lines of `series` (arrays of values, one per x) on `canvas`; `xLabel(count)` names the x range.
+function drawCurve(canvas, series, label, isAccuracy, xLabel = (n) => `${n} epoch${n === 1 ? "" : "s"}`) {
+  const ctx = canvas.getContext("2d");
+  const {width, height} = canvas;
+  const big = document.documentElement.classList.contains("big");
+  const pad = {left: big ? 58 : 44, right: 8, top: big ? 24 : 18, bottom: big ? 28 : 22};
+  ctx.clearRect(0, 0, width, height);
+  const text = parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.8;
+  ctx.font = `${text}px system-ui, sans-serif`;
+  ctx.fillStyle = "#5b6169";
+  ctx.fillText(label, pad.left, pad.top - 6);
+  const values = series.flat().filter((v) => Number.isFinite(v));
+  const steps = Math.max(1, ...series.map((s) => s.length));
+  let low = isAccuracy ? Math.min(0.5, ...values) : 0;
+  let high = isAccuracy ? 1 : Math.max(1e-3, ...values);
+  const x = (i) => pad.left + (steps <= 1 ? 0 : i / (steps - 1)) * (width - pad.left - pad.right);
+  const y = (v) => height - pad.bottom - (v - low) / (high - low) * (height - pad.top - pad.bottom);
+  ctx.strokeStyle = "#d8dadd";
+  ctx.lineWidth = 1;
+  for (let k = 0; k <= 4; k++) {
+    const v = low + k * (high - low) / 4;
+    ctx.beginPath();
+    ctx.moveTo(pad.left, y(v));
+    ctx.lineTo(width - pad.right, y(v));
+    ctx.stroke();
+    ctx.fillText(isAccuracy ? `${Math.round(100 * v)}%` : v.toFixed(2), 2, y(v) + 4);
+  }
+  ctx.textAlign = "right";
+  ctx.fillText(xLabel(steps), width - pad.right, height - 6);
+  ctx.textAlign = "left";
+  series.forEach((points, index) => {
+    ctx.strokeStyle = index === 0 ? "#0072b2" : "#e69f00";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    const stride = Math.max(1, Math.floor(points.length / width));  // a point a pixel at most
+    for (let i = 0; i < points.length; i += stride) (i === 0 ? ctx.moveTo(x(i), y(points[i])) : ctx.lineTo(x(i), y(points[i])));
+    ctx.stroke();
+    if (points.length <= 30) {  // few points (epochs): each one marked
+      ctx.fillStyle = ctx.strokeStyle;
+      points.forEach((value, i) => {
+        ctx.beginPath();
+        ctx.arc(x(i), y(value), 3.5, 0, 2 * Math.PI);
+        ctx.fill();
+      });
+    }
+  });
+}
+
+// ---- the "Action!" panel
+
+const form = $("settings");
 let job = null;          // {job, train, test, extent, classes} of the running job
 let events = null;       // its EventSource
 let state = "paused";
@@ -16,10 +126,7 @@ let chosenUnit = -1;
 let shown = 0;           // the number of the newest frame drawn: an older one decoded late is dropped
 let received = 0;
 
-function setStatus(text, isError = false) {
-  $("status").textContent = text || "\u00a0";
-  $("status").classList.toggle("error", isError);
-}
+const setStatus = statusOf("status");
 
 function fillSelect(name, values) {
   const select = form.elements[name];
@@ -42,34 +149,6 @@ function settingsToForm(settings) {
   }
   form.elements.classes.disabled = form.elements.data.value in options.fixed_classes;
   for (const name of ["depth", "width", "activation"]) form.elements[name].disabled = form.elements.model.value === "linear";
-}
-
-// The URL's query holds every setting that differs from the defaults.
-function settingsFromUrl() {
-  const query = new URLSearchParams(location.search);
-  const settings = {...options.defaults};
-  for (const [name, value] of query) {
-    if (name in settings) settings[name] = typeof settings[name] === "string" ? value : Number(value);
-  }
-  return settings;
-}
-
-function settingsToUrl(settings) {
-  const query = new URLSearchParams();
-  for (const [name, value] of Object.entries(settings)) {
-    if (value !== options.defaults[name]) query.set(name, value);
-  }
-  const search = query.toString();
-  history.replaceState(null, "", search ? `?${search}` : location.pathname);
-}
-
-async function post(url, body) {
-  const response = await fetch(url, {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: body === undefined ? "" : JSON.stringify(body),
-  });
-  const answer = await response.json();
-  if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
-  return answer;
 }
 
 async function stopJob() {
@@ -100,7 +179,7 @@ async function reset() {
     drawAll();
     return;
   }
-  settingsToUrl(job.settings);
+  settingsToUrl("action", job.settings, options.defaults);
   setStatus(`${settings.data}: ${job.train.length} training and ${job.test.length} test points, ${job.classes} classes`);
   events = new EventSource(`/api/lab/jobs/${job.job}/events`);
   events.onmessage = (message) => onFrame(JSON.parse(message.data));
@@ -123,11 +202,6 @@ async function command(what) {
 function showState() {
   $("play").textContent = state === "playing" ? "Pause" : "Play";
   $("play").disabled = $("step").disabled = !["playing", "paused"].includes(state);
-}
-
-function decode(base64) {
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return createImageBitmap(new Blob([bytes], {type: "image/png"}));
 }
 
 async function onFrame(frame) {
@@ -186,45 +260,6 @@ function drawRegions() {
   }
 }
 
-function drawCurve(canvas, series, label, isAccuracy) {
-  const ctx = canvas.getContext("2d");
-  const {width, height} = canvas;
-  const big = document.documentElement.classList.contains("big");
-  const pad = {left: big ? 58 : 44, right: 8, top: big ? 24 : 18, bottom: big ? 28 : 22};
-  ctx.clearRect(0, 0, width, height);
-  const text = parseFloat(getComputedStyle(document.documentElement).fontSize) * 0.8;
-  ctx.font = `${text}px system-ui, sans-serif`;
-  ctx.fillStyle = "#5b6169";
-  ctx.fillText(label, pad.left, pad.top - 6);
-  const values = series.flat().filter((v) => Number.isFinite(v));
-  const steps = Math.max(1, ...series.map((s) => s.length));
-  let low = isAccuracy ? Math.min(0.5, ...values) : 0;
-  let high = isAccuracy ? 1 : Math.max(1e-3, ...values);
-  const x = (i) => pad.left + (steps <= 1 ? 0 : i / (steps - 1)) * (width - pad.left - pad.right);
-  const y = (v) => height - pad.bottom - (v - low) / (high - low) * (height - pad.top - pad.bottom);
-  ctx.strokeStyle = "#d8dadd";
-  ctx.lineWidth = 1;
-  for (let k = 0; k <= 4; k++) {
-    const v = low + k * (high - low) / 4;
-    ctx.beginPath();
-    ctx.moveTo(pad.left, y(v));
-    ctx.lineTo(width - pad.right, y(v));
-    ctx.stroke();
-    ctx.fillText(isAccuracy ? `${Math.round(100 * v)}%` : v.toFixed(2), 2, y(v) + 4);
-  }
-  ctx.textAlign = "right";
-  ctx.fillText(`${steps} epochs`, width - pad.right, height - 6);
-  ctx.textAlign = "left";
-  series.forEach((points, index) => {
-    ctx.strokeStyle = index === 0 ? "#0072b2" : "#e69f00";
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    const stride = Math.max(1, Math.floor(points.length / width));  // a point a pixel at most
-    for (let i = 0; i < points.length; i += stride) (i === 0 ? ctx.moveTo(x(i), y(points[i])) : ctx.lineTo(x(i), y(points[i])));
-    ctx.stroke();
-  });
-}
-
 function drawUnits(frame) {
   const tiles = $("tiles");
   if (!unitSprite || !frame) {
@@ -256,29 +291,61 @@ function drawUnits(frame) {
   }
 }
 
+panels.action = {
+  started: false,
+  async enter() {
+    if (!this.started) {
+      this.started = true;
+      fillSelect("data", options.datasets);
+      fillSelect("activation", options.activations);
+      fillSelect("optimizer", options.optimizers);
+      form.addEventListener("change", reset);
+      form.addEventListener("submit", (event) => event.preventDefault());
+      $("play").addEventListener("click", () => command(state === "playing" ? "pause" : "play"));
+      $("step").addEventListener("click", () => command("step"));
+      $("reset").addEventListener("click", reset);
+    }
+    settingsToForm(settingsFromUrl(options.defaults));
+    await reset();
+  },
+  async leave() {
+    await stopJob();
+    state = "paused";
+  },
+  redraw() { drawAll(); },
+  play() { $("play").click(); },
+  close() { if (events) events.close(); },
+};
+
+// ---- the page
+
 async function start() {
   options = await (await fetch("/api/lab/options")).json();
-  fillSelect("data", options.datasets);
-  fillSelect("activation", options.activations);
-  fillSelect("optimizer", options.optimizers);
-  settingsToForm(settingsFromUrl());
-  form.addEventListener("change", reset);
-  form.addEventListener("submit", (event) => event.preventDefault());
-  $("play").addEventListener("click", () => command(state === "playing" ? "pause" : "play"));
-  $("step").addEventListener("click", () => command("step"));
-  $("reset").addEventListener("click", reset);
   $("big").addEventListener("change", () => {
     document.documentElement.classList.toggle("big", $("big").checked);
-    drawAll();
+    for (const panel of Object.values(panels)) if (panel.redraw) panel.redraw();
   });
   document.addEventListener("keydown", (event) => {
-    if (event.key === " " && !(event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement)) {
+    const typing = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+    if (event.key === " " && !typing && event.target.tagName !== "CANVAS" && panels[activePanel].play) {
       event.preventDefault();
-      $("play").click();
+      panels[activePanel].play();
     }
   });
-  window.addEventListener("pagehide", () => { if (events) events.close(); });
-  await reset();
+  for (const button of document.querySelectorAll(".tabs button")) {
+    button.addEventListener("click", async () => {
+      history.replaceState(null, "", `?panel=${button.dataset.panel}`);
+      await showPanel(button.dataset.panel);
+    });
+  }
+  window.addEventListener("pagehide", () => {
+    for (const panel of Object.values(panels)) if (panel.close) panel.close();
+  });
+  await showPanel(new URLSearchParams(location.search).get("panel") || "action");
 }
 
-start().catch((error) => setStatus(`cannot start the lab (${error.message}); is firstnet serve still running?`, true));
+// The other panels' scripts (deferred, after this one) have registered themselves by then.
+window.addEventListener("DOMContentLoaded", () => {
+  start().catch((error) => statusOf(`${activePanel === "mnist" ? "m-" : activePanel === "gradient" ? "g-" : ""}status`)(
+    `cannot start the lab (${error.message}); is firstnet serve still running?`, true));
+});
