@@ -1,12 +1,16 @@
-"""Starting a server on loopback and knowing when it answers: shared by the browser test and
-the load benchmark (benchmarks/serve_load.py imports it from here)."""
+"""Starting a server on loopback and knowing when it answers: shared by the browser tests and
+the load benchmarks (benchmarks/serve_load.py imports it from here)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -47,3 +51,33 @@ def server_holds(port: int, client: socket.socket) -> bool:
         if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) == mine:
             return state == "01"
     return False
+
+
+@contextmanager
+def lab_server(tmp_path: Path, runs_dir: Path | None = None):
+    """`firstnet lab --no-browser` on a free port, its runs in `runs_dir` (none: an empty folder),
+    its output in tmp_path/lab-PORT.log, which must hold no traceback when it has stopped."""
+    port = free_port()
+    log_path = tmp_path / f"lab-{port}.log"
+    log = log_path.open("w")
+    command = [sys.executable, "-m", "firstnet", "lab", "--no-browser", "--port", str(port),
+               "--runs-dir", str(runs_dir or tmp_path / "no-runs")]  # fmt: skip
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, seconds=60)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+    assert "Traceback" not in log_path.read_text()
+
+
+def post(url: str, body: bytes = b"") -> tuple[int, dict]:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())

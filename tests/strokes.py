@@ -85,3 +85,19 @@ def simplified(line: list[tuple[int, int]], tolerance: float = 0.6) -> list[tupl
     if distances[far] <= tolerance:
         return [line[0], line[-1]]
     return simplified(line[: far + 1], tolerance)[:-1] + simplified(line[far:], tolerance)
+
+
+def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8, pad: str = "#pad") -> None:
+    """Mouse strokes on the pad `pad` of a Playwright page; points are fractions of its width and
+    height."""
+    page.locator(pad).scroll_into_view_if_needed()
+    box = page.locator(pad).bounding_box()
+    for stroke in strokes:
+        points = [
+            (box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke
+        ]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=steps)
+        page.mouse.up()

@@ -4,12 +4,7 @@ API; the page itself in Chromium."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -22,7 +17,7 @@ from firstnet.models import model_for
 from firstnet.serve.app import create_app
 from firstnet.trainer import Trainer
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
-from tests.serve_probe import free_port, wait_until_healthy
+from tests.serve_probe import lab_server, post
 
 SMALL = {"points": 120, "width": 8, "speed": 3}  # a job that draws its frames fast
 
@@ -135,34 +130,6 @@ def test_bad_requests_get_a_status_and_a_message():
     assert other.status_code == 403  # the server's own Origin check covers the lab
 
 
-@contextmanager
-def lab_server(tmp_path):
-    """`firstnet lab --no-browser` with no trained run, on a free port."""
-    port = free_port()
-    log = (tmp_path / "lab.log").open("w")
-    command = [sys.executable, "-m", "firstnet", "lab", "--no-browser", "--port", str(port),
-               "--runs-dir", str(tmp_path / "no-runs")]  # fmt: skip
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process, seconds=60)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-    assert "Traceback" not in (tmp_path / "lab.log").read_text()
-
-
-def post(url: str, body: bytes = b"") -> tuple[int, dict]:
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def start_and_stop(url: str) -> int:
     """The status of a new job's start; a started job is stopped at once."""
     status, answer = post(url + "/api/lab/toy", b"{}")
@@ -202,7 +169,7 @@ def test_the_page_trains_two_spirals_live_keeps_its_settings_in_the_url_and_stop
         assert page.locator("#tiles canvas").count() == 32
         page.fill("[name=width]", "16")
         page.locator("[name=width]").dispatch_event("change")
-        wait_for(page, f"location.search === '?width=16' && {step} === '0'")
+        wait_for(page, f"location.search === '?panel=action&width=16' && {step} === '0'")
         page.close()
         # closing the tab ends the stream and so the job: a new start is not refused (22 ms after
         # the close, median of 7: benchmarks/lab_close.py). Looked for until just before

@@ -31,7 +31,7 @@ from firstnet.serve.inputs import image_from_bytes, model_input
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
 from tests.run_dirs import hostile_runs, untrained_run
 from tests.serve_probe import free_port, server_holds, wait_until_healthy
-from tests.strokes import strokes_of
+from tests.strokes import draw, strokes_of
 
 SCREENSHOT = Path(__file__).parents[1] / "docs" / "img" / "serve.png"
 DEADLINE = 2.0  # seconds to send a whole request, for the server of these tests
@@ -366,20 +366,6 @@ def test_every_answer_carries_the_security_headers(server):
         fields = dict(line.split(b": ", 1) for line in head[1:])
         assert {name: fields.get(name) for name in wanted} == wanted, ask
     assert statuses == [200, 200, 200, 404, 415, 400]
-
-
-def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None:
-    """Mouse strokes on the pad; points are fractions of its width and height."""
-    box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
-        points = [
-            (box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in stroke
-        ]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=steps)
-        page.mouse.up()
 
 
 SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.48, 0.82)]]  # the top bar, then the long diagonal

@@ -35,7 +35,7 @@ from firstnet.evaluate import confusion_matrix, predict_logits
 from firstnet.lab import teach
 from firstnet.lab.job import Job
 from firstnet.lab.pictures import png_base64, signed_tiles
-from firstnet.models import model_for
+from firstnet.models import MLP, Linear, model_for
 from firstnet.reporting import ProgressRecord
 from firstnet.serve.registry import ServedModel, predict
 from firstnet.training import train_run
@@ -103,9 +103,9 @@ def train_command(cfg: TrainConfig) -> str:
 
 def first_layer(model: torch.nn.Module) -> torch.Tensor | None:
     """The weights (U, 784) of the layer that sees the pixels, for the linear model and the MLP."""
-    hidden = getattr(model, "hidden", None)
-    layer = hidden[0] if hidden else getattr(model, "out", None)
-    return layer.weight if isinstance(layer, torch.nn.Linear) and layer.in_features == 784 else None
+    if isinstance(model, (Linear, MLP)):
+        return teach.weight_layers(model)[0].weight
+    return None
 
 
 class MnistJob(Job):

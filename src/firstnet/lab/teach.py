@@ -17,6 +17,7 @@ from torch import nn
 
 from firstnet.errors import ConfigError
 from firstnet.lab.pictures import png_base64, signed_matrix, signed_tiles
+from firstnet.models import MLP, Linear
 
 TILES = 32  # W1's rows shown as 28x28 pictures: the first this many hidden units
 MATRIX_SIDE = 128  # a larger W2 or W3 is shown by its first rows and columns
@@ -25,10 +26,11 @@ MATRIX_SIDE = 128  # a larger W2 or W3 is shown by its first rows and columns
 def weight_layers(model: nn.Module) -> list[nn.Linear]:
     """The layers that hold W1, W2, ...: the linear model's one, an MLP's hidden ones and its
     output layer. The CNN is refused."""
-    hidden = getattr(model, "hidden", None)
-    if hidden is None and not isinstance(getattr(model, "out", None), nn.Linear):
-        raise ConfigError("teaching one example is for the linear model and the MLP")
-    return [*(hidden or []), model.out]
+    if isinstance(model, MLP):
+        return [*model.hidden, model.out]
+    if isinstance(model, Linear):
+        return [model.out]
+    raise ConfigError("teaching one example is for the linear model and the MLP")
 
 
 def gradients(model: nn.Module, image: np.ndarray, label: int) -> dict:
