@@ -17,8 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the browser helpers
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright, wait_for  # noqa: E402
-from tests.serve_probe import free_port, wait_until_healthy  # noqa: E402
-from tests.test_lab import start_and_stop  # noqa: E402
+from tests.serve_probe import free_port, start_and_stop, wait_until_healthy  # noqa: E402
 
 from firstnet.device import cpu_name  # noqa: E402
 

@@ -17,7 +17,7 @@ from firstnet.models import model_for
 from firstnet.serve.app import create_app
 from firstnet.trainer import Trainer
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
-from tests.serve_probe import lab_server, post
+from tests.serve_probe import lab_server, start_and_stop
 
 SMALL = {"points": 120, "width": 8, "speed": 3}  # a job that draws its frames fast
 
@@ -128,14 +128,6 @@ def test_bad_requests_get_a_status_and_a_message():
     assert client.post("/api/lab/toy", json=SMALL).status_code == 200
     other = client.post("/api/lab/toy", json=SMALL, headers={"origin": "http://evil.example"})
     assert other.status_code == 403  # the server's own Origin check covers the lab
-
-
-def start_and_stop(url: str) -> int:
-    """The status of a new job's start; a started job is stopped at once."""
-    status, answer = post(url + "/api/lab/toy", b"{}")
-    if status == 200:
-        post(f"{url}/api/lab/jobs/{answer['job']}/stop")
-    return status
 
 
 def regions_pixels(page) -> np.ndarray:

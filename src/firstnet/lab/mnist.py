@@ -7,7 +7,7 @@ checks and the lab's LAB_BOUNDS) into the TrainConfig that `firstnet train` woul
 `should_stop`, asked before every batch, is where the job draws a frame (every FRAME_S seconds, or
 every step in slow motion) and where it waits while paused, so pausing and stepping change no
 number of the training. A frame holds the mean training loss of the batches since the last one,
-the first layer's weights as 28x28 pictures, and the test set's confusion matrix after each epoch.
+the first layer's weights as 28x28 pictures, and, paused or done, the test set's confusion matrix.
 Between two batches the page's pad asks the model (`predict`) and teaches a copy of it one drawn
 example (`teach`).
 """
@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,9 @@ from firstnet import runs
 from firstnet.atomic import write_files
 from firstnet.config import TrainConfig, check_model_fields, from_values
 from firstnet.data import DATASETS, LabelledData
-from firstnet.device import autocast, resolve_device, resolve_precision, training_threads
+from firstnet.device import resolve_device, training_threads
 from firstnet.errors import ConfigError, DivergedError, FirstnetError
-from firstnet.evaluate import confusion_matrix, predict_logits
+from firstnet.evaluate import confusion_matrix, probabilities
 from firstnet.lab import teach
 from firstnet.lab.job import Job
 from firstnet.lab.pictures import png_base64, signed_tiles
@@ -111,15 +112,17 @@ def first_layer(model: torch.nn.Module) -> torch.Tensor | None:
 class MnistJob(Job):
     """An MNIST training controlled from the page (`Job`'s commands, plus slow and fast)."""
 
-    def __init__(self, cfg: TrainConfig, data: LabelledData) -> None:
+    def __init__(
+        self, cfg: TrainConfig, data: LabelledData, yield_to: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
+        self.yield_to = yield_to  # between two batches: waits while the server answers requests
         self.cfg, self.data = cfg, data.subset(cfg.train_limit, cfg.test_limit)
         folder = Path(tempfile.mkdtemp(prefix="firstnet-lab-"))
         self.folder = folder / "run"
         weakref.finalize(self, shutil.rmtree, folder, True)  # the copy "save as run" did not take
         self.model = model_for(cfg)
         self.device = resolve_device(cfg.device)
-        self.precision = resolve_precision(cfg.precision, self.device)
         examples = len(self.data.train_labels)
         self.steps_per_epoch = -(-examples // cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
@@ -127,6 +130,7 @@ class MnistJob(Job):
         self.points: list[list[float]] = []  # [step, loss, accuracy] since the last frame
         self.last = (0, 0, 0.0, 0.0)  # epoch, batch, running loss and accuracy of the last report
         self.confusion: list[list[int]] | None = None
+        self.confusion_at = -1  # the step it was counted at
         self.slow, self.taught, self.taught_steps, self.drawn = False, None, 0, 0.0
         self.idle = threading.Lock()  # held by the training while it trains
         self.frame = self.draw()
@@ -163,6 +167,8 @@ class MnistJob(Job):
             if not self.over or error:
                 self.state = ended
             self.error = error or self.error
+        if self.steps and ended != "diverged":
+            self.count_confusion()
         self.publish(self.draw())
 
     def gate(self) -> bool:
@@ -173,6 +179,8 @@ class MnistJob(Job):
             or time.monotonic() - self.drawn >= FRAME_S
             or self.frame["state"] != self.state
         ):
+            if self.state == "paused" and self.steps:
+                self.count_confusion()
             self.publish(self.draw())
             self.drawn = time.monotonic()
         self.idle.release()
@@ -187,6 +195,8 @@ class MnistJob(Job):
             return True
         if self.slow and allowed < 0:
             time.sleep(SLOW_S)
+        if self.yield_to is not None:
+            self.yield_to()
         self.steps += 1
         self.taught = None  # the pad answers with the trained model again
         return False
@@ -203,16 +213,20 @@ class MnistJob(Job):
             self.points.append([step, round(mean_loss, 5), round(mean_accuracy, 5)])
         self.last = (record.epoch, record.batch, record.train_loss, record.train_acc)
 
-    @torch.no_grad()
     def on_epoch(self, record: dict) -> None:
-        """After each epoch's evaluation: its record, and the test set's confusion matrix (without
-        the test-time augmentation of a last epoch)."""
+        self.history.append(record)
+
+    @torch.no_grad()
+    def count_confusion(self) -> None:
+        """The test set's confusion matrix now, as `firstnet eval` counts it (its precision and
+        test-time augmentation); once per step it was asked at (a paused or finished job)."""
+        if self.confusion_at == self.steps:
+            return
         images = torch.tensor(self.data.test_images).unsqueeze(1).to(self.device)
-        with autocast(self.precision, self.device):
-            predicted = predict_logits(self.model, images).argmax(1).cpu()
+        predicted = probabilities(self.cfg, self.model, images).argmax(1).cpu()
         labels = torch.tensor(self.data.test_labels, dtype=torch.int64)
         self.confusion = confusion_matrix(labels, predicted, self.data.num_classes).tolist()
-        self.history.append(record)
+        self.confusion_at = self.steps
 
     @torch.no_grad()
     def draw(self) -> dict:

@@ -151,7 +151,8 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
             cfg = lab_config(await read_settings(request))
         except ConfigError as bad:
             raise BadRequest(400, str(bad)) from None
-        job = await replace(lambda: MnistJob(cfg, lab.data(cfg.dataset)))
+        foreground = request.app.state.foreground.wait_idle  # the drawing page's answers first
+        job = await replace(lambda: MnistJob(cfg, lab.data(cfg.dataset), foreground))
         return json_response({
             "job": lab.name, "settings": panel_values(cfg), "command": train_command(cfg),
             "classes": list(DATASETS[cfg.dataset].classes), "total_steps": job.total_steps,

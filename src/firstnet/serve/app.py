@@ -37,6 +37,7 @@ from firstnet.serve.inputs import (
     parse_json,
 )
 from firstnet.serve.openapi import add_predict_schema
+from firstnet.serve.priority import Foreground
 from firstnet.serve.registry import ServedModel
 from firstnet.version import __version__
 
@@ -256,6 +257,10 @@ def add_routes(app: FastAPI, models: list[ServedModel]) -> None:
     # of the server's time per prediction, for nothing this handler uses. `add_predict_schema`
     # documents it.
     async def predict(request: Request) -> Response:
+        with request.app.state.foreground.held():  # a lab job's training waits meanwhile
+            return await answer(request)
+
+    async def answer(request: Request) -> Response:
         gray, wanted, preprocess = await read_image(request)
         if not models:
             raise BadRequest(503, f"no trained model is served yet; {registry.TRAIN_HINT}")
@@ -327,6 +332,7 @@ def create_app(models: list[ServedModel], hosts: set[str] | None = LOCAL_NAMES) 
         redoc_url=None,
     )
     app.state.decoders = decoders
+    app.state.foreground = Foreground()
     add_routes(app, models)
     add_predict_schema(app)
     add_error_handlers(app)
