@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from firstnet.lab.mnist import Busy, MnistJob, lab_config
 from firstnet.lab.routes import UNWATCHED_S, add_lab
 from firstnet.scratch.mlp import from_torch_names, loss_and_gradients, normalise
 from firstnet.serve.app import create_app
+from firstnet.serve.priority import Foreground
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser, sync_playwright, wait_for
 from tests.serve_probe import lab_server, post
 from tests.strokes import draw, strokes_of
@@ -60,7 +62,8 @@ def test_the_command_a_job_shows_trains_the_same_losses_stepped_or_not(mnist, tm
     page shows, epoch for epoch, on the CPU in fp32; `firstnet runs` lists it and `firstnet eval`
     gives its last accuracy."""
     cfg = lab_config(SMALL_MLP)
-    job = MnistJob(cfg, mnist)
+    yielded = []
+    job = MnistJob(cfg, mnist, yield_to=lambda: yielded.append(job.steps))
     for _ in range(3):
         job.command("step")
         while job.steps < 1 + _ and job.thread.is_alive():
@@ -68,6 +71,7 @@ def test_the_command_a_job_shows_trains_the_same_losses_stepped_or_not(mnist, tm
     job.command("play")
     finished(job)
     assert job.state == "done" and job.steps == job.total_steps == 2 * 16
+    assert yielded == list(range(32))  # the server's requests could go first before every step
     saved = job.save(tmp_path / "runs")
     command = saved["command"]
     assert command == ("firstnet train --model mlp --hidden 32 --epochs 2 --lr 0.1 "
@@ -138,6 +142,20 @@ def test_the_pad_waits_for_a_pause_and_the_cnn_cannot_be_taught(mnist):
     with pytest.raises(ConfigError, match="for the linear model and the MLP"):
         cnn.teach(image, 7, lr=0.01, step=False)
     cnn.command("stop")
+
+
+def test_the_training_waits_for_the_drawing_pages_requests_but_not_for_ever():
+    foreground = Foreground()
+    returned = threading.Event()
+    with foreground.held():  # a request at work
+        waiting = threading.Thread(target=lambda: (foreground.wait_idle(), returned.set()))
+        waiting.start()
+        assert not returned.wait(0.05)
+    assert returned.wait(10)  # the request done: the training goes on
+    stuck = threading.Event()
+    with foreground.held():  # a request that never ends holds each step up only so long
+        threading.Thread(target=lambda: (foreground.wait_idle(), stuck.set())).start()
+        assert stuck.wait(10)
 
 
 def lab_client(tmp_path) -> TestClient:
