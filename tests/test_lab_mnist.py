@@ -6,7 +6,9 @@ server."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import threading
 import time
 
@@ -16,9 +18,12 @@ from fastapi.testclient import TestClient
 
 from firstnet import runs
 from firstnet.cli import main
+from firstnet.config import TrainConfig
 from firstnet.errors import ConfigError
+from firstnet.figures.loss_slice import mnist_loss_slices
 from firstnet.figures.loss_surface import gradient_intuition
-from firstnet.lab import teach
+from firstnet.lab import gradient, teach
+from firstnet.lab.job import NICE
 from firstnet.lab.mnist import Busy, MnistJob, lab_config
 from firstnet.lab.routes import UNWATCHED_S, add_lab
 from firstnet.scratch.mlp import from_torch_names, loss_and_gradients, normalise
@@ -133,6 +138,10 @@ def test_the_pad_waits_for_a_pause_and_the_cnn_cannot_be_taught(mnist):
     job = MnistJob(lab_config({"model": "mlp", "epochs": 3, "precision": "fp32"}), mnist)
     image = mnist.test_images[0].astype(np.float32) / 255
     job.command("play")
+    if sys.platform.startswith("linux"):  # the training yields the cores to the server's answers
+        while job.native_id is None:
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, job.native_id) == NICE
     with pytest.raises(Busy, match="pause it"):
         job.predict(image)
     job.command("stop")
@@ -206,6 +215,29 @@ def test_the_gradient_panels_paths_are_the_figures_paths(tmp_path):
         answer = client.post("/api/lab/descent", json=values)
         assert answer.status_code == 400 and words in answer.json()["error"]
     assert client.get("/api/lab/surface?seed=-1").status_code == 400
+    unknown = client.get("/api/lab/surface?name=everest")
+    assert unknown.status_code == 400 and "choose from two-weights" in unknown.json()["error"]
+
+
+def test_the_mnist_slices_are_the_figures_slices(mnist):
+    """`plot landscape --part b`'s two slices (small settings here), with minus the gradient of
+    the clipped loss by finite differences on the grid, and the training's path in each plane."""
+    found = gradient.slices(mnist, hidden=32, epochs=1, grid=7, seed=1)
+    cfg = TrainConfig(model="mlp", hidden=32, epochs=1, seed=1)
+    pieces, trainer = mnist_loss_slices(cfg, mnist, size=7, seed=1)
+    for piece in pieces:
+        mine = found[f"mnist-{piece.name}"]
+        assert mine["axis"] == piece.alphas.double().tolist()
+        clipped = np.minimum(piece.loss.double().numpy(), 3.0).round(5)
+        assert np.array_equal(np.array(mine["loss"]), clipped)
+        assert mine["path"]["path"] == piece.path.tolist()
+        assert mine["test_acc"] == trainer.history[-1]["test_acc"]
+        arrows = np.array(mine["arrows"])  # (S, S, 2) at the grid's points: downhill
+        assert arrows.shape == (7, 7, 2)
+        lowest = np.unravel_index(np.argmin(clipped), clipped.shape)
+        j, i = min(lowest[0] + 1, 6), lowest[1]  # a row above the lowest point: b pulls down
+        if clipped[j, i] > clipped[lowest]:
+            assert arrows[j, i, 1] <= 0
 
 
 def shown_numbers(page) -> dict:

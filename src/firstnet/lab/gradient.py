@@ -1,11 +1,14 @@
-"""The gradient-intuition panel: the two-weight problem of `firstnet plot landscape --part a`, its
-loss surface and gradient field on a grid, and descent paths from any start.
+"""The gradient-intuition panel: the surfaces of `firstnet plot landscape`. (a) The two-weight
+problem, its loss and gradient field on a grid, and descent paths from any start; (b) the loss of a
+trained MNIST MLP on two planes through its weights, with the path its training took.
 
 `surface` is what the page draws: the loss on the grid of the figure, minus the gradient at every
 ARROW_STRIDE-th point, and the figure's three learning rates (too small, good, too large, from the
 sharpness at the minimum). `descent` is one path, computed by `loss_surface.descend` as the figure
 computes its paths, so the same start, rate and steps give the same numbers (tested); momentum and
-Adam are torch.optim's.
+Adam are torch.optim's. `slices` trains the MLP of `plot landscape --part b` with its defaults
+and slices its loss as the figure does (`loss_slice.mnist_loss_slices`); minus the gradient of a
+slice comes from finite differences on its grid.
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from firstnet.config import check_types, from_values
+from firstnet.config import TrainConfig, check_types, from_values
+from firstnet.data import LabelledData
 from firstnet.errors import ConfigError
+from firstnet.figures.loss_slice import LOSS_CEILING, mnist_loss_slices
 from firstnet.figures.loss_surface import (
     ARROW_STRIDE,
     descend,
@@ -25,10 +31,13 @@ from firstnet.figures.loss_surface import (
     loss_grid,
     make_problem,
 )
+from firstnet.lab.job import all_cores
 
 EXTENT, GRID = 4.0, 61  # the figure's: weights in [-4, 4], 61 points a side
 POINTS = 200  # the figure's data points
 OPTIMIZERS = {"sgd": ("sgd", 0.0), "momentum": ("sgd", None), "adam": ("adam", 0.0)}
+SLICE_MLP = {"hidden": 256, "epochs": 5, "grid": 21, "seed": 0}  # plot landscape --part b's
+SURFACES = ("two-weights", "mnist-pca", "mnist-random")
 
 
 @dataclass(frozen=True)
@@ -94,3 +103,29 @@ def descent(settings: DescentSettings) -> dict:
         "loss": losses.tolist(),
         "gradient_norm": gradients.norm(dim=1).tolist(),
     }
+
+
+def slices(data: LabelledData, hidden: int, epochs: int, grid: int, seed: int) -> dict:
+    """The two slices of `firstnet plot landscape --part b` for these settings, as `surface`
+    gives the two-weight one, each with the training's path in its plane instead of rates."""
+    cfg = TrainConfig(dataset=data.dataset, model="mlp", hidden=hidden, epochs=epochs, seed=seed)
+    with all_cores():
+        pieces, trainer = mnist_loss_slices(cfg, data, size=grid, seed=seed)
+    found = {}
+    for piece in pieces:
+        axis = piece.alphas.double().numpy()
+        loss = np.minimum(piece.loss.double().numpy(), LOSS_CEILING)  # as the figure draws it
+        slope_b, slope_a = np.gradient(loss, axis, axis)  # rows are b, columns a
+        stride = max(1, grid // 10)
+        arrows = -np.stack([slope_a, slope_b], -1)[::stride, ::stride]
+        found[f"mnist-{piece.name}"] = {
+            "axis": axis.tolist(),
+            "loss": loss.round(5).tolist(),
+            "arrow_axis": axis[::stride].tolist(),
+            "arrows": arrows.round(5).tolist(),
+            "path": {"path": piece.path.tolist(), "loss": piece.path_loss.tolist()},
+            "captured": piece.captured,
+            "test_acc": trainer.history[-1]["test_acc"],
+            "mlp": f"784-{hidden}-{hidden}-10, {epochs} epochs",
+        }
+    return found

@@ -11,14 +11,22 @@ interpreter finalises would abort the process.
 from __future__ import annotations
 
 import atexit
+import os
+import sys
 import threading
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
+import torch
+
+from firstnet.device import training_threads
 from firstnet.errors import ConfigError
 
 MAX_SECONDS = 600.0  # a job's life, paused or not: then it stops (its model stays for the pad)
 OVER = ("done", "stopped", "diverged")  # the states a job ends in
+NICE = 10  # Linux: a job's thread runs at this niceness, below the server's answers
 COMMANDS = ("play", "pause", "step", "stop")
 
 
@@ -72,8 +80,36 @@ class Job:
             self.changed.notify_all()
 
     def start_thread(self, target) -> None:
-        self.thread = threading.Thread(target=target, name="firstnet-lab", daemon=True)
+        def run() -> None:
+            lower_priority()
+            self.native_id = threading.get_native_id()
+            target()
+
+        self.native_id: int | None = None
+        self.thread = threading.Thread(target=run, name="firstnet-lab", daemon=True)
         self.thread.start()
+
+
+def lower_priority() -> None:
+    """Linux: this thread, and the torch threads it starts, niced to NICE, so that the kernel gives
+    the server's answers the cores first whenever both want them (the drawing page's latency beside
+    a training: benchmarks/lab_load.py); with no one else asking, the training has them all. Linux
+    keeps a niceness per thread; elsewhere nothing changes."""
+    if sys.platform.startswith("linux"):
+        with suppress(OSError):  # not allowed here: the training keeps the server's priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+
+
+@contextmanager
+def all_cores() -> Iterator[None]:
+    """This thread trains on the threads `firstnet train` takes (the server answers on one); the
+    others keep theirs, as torch keeps a thread count per thread once it has used one."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(training_threads(None))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 LIVE: weakref.WeakSet[Job] = weakref.WeakSet()

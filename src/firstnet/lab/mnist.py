@@ -30,11 +30,11 @@ from firstnet import runs
 from firstnet.atomic import write_files
 from firstnet.config import TrainConfig, check_model_fields, from_values
 from firstnet.data import DATASETS, LabelledData
-from firstnet.device import resolve_device, training_threads
+from firstnet.device import resolve_device
 from firstnet.errors import ConfigError, DivergedError, FirstnetError
 from firstnet.evaluate import confusion_matrix, probabilities
 from firstnet.lab import teach
-from firstnet.lab.job import Job
+from firstnet.lab.job import Job, all_cores
 from firstnet.lab.pictures import png_base64, signed_tiles
 from firstnet.models import MLP, Linear, model_for
 from firstnet.reporting import ProgressRecord
@@ -148,13 +148,12 @@ class MnistJob(Job):
         return super().command(what)
 
     def train(self) -> None:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(training_threads(None))  # as `firstnet train` would
         ended, error = "stopped", None
         self.idle.acquire()
         try:
-            run = train_run(self.cfg, self.data, self.folder, self.on_progress, self.on_epoch,
-                            self.gate, model=self.model)  # fmt: skip
+            with all_cores():
+                run = train_run(self.cfg, self.data, self.folder, self.on_progress, self.on_epoch,
+                                self.gate, model=self.model)  # fmt: skip
             ended = "done" if run.finished else "stopped"
         except DivergedError as diverged:
             ended, error = "diverged", str(diverged)
@@ -162,7 +161,6 @@ class MnistJob(Job):
             error = f"the training stopped: {failed}"
         finally:
             self.idle.release()
-            torch.set_num_threads(previous)
         with self.changed:
             if not self.over or error:
                 self.state = ended

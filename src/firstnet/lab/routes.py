@@ -57,6 +57,8 @@ class Lab:
         self.runs_dir = runs_dir
         self.starting = asyncio.Lock()  # two starts at once: the second sees the first's job
         self.datasets: dict[str, LabelledData] = {}
+        self.slices: dict[str, dict] = {}  # the gradient panel's MNIST surfaces, made once
+        self.slicing = asyncio.Lock()
 
     def find(self, name: str) -> Job:
         if self.job is None or name != self.name:
@@ -212,11 +214,26 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
         )
 
     @app.get("/api/lab/surface", summary="the gradient panel's loss surface and gradient field")
-    async def surface(seed: int = 0) -> Response:
+    async def surface(name: str = "two-weights", seed: int = 0) -> Response:
+        if name not in gradient.SURFACES:
+            raise BadRequest(
+                400, f"surface {name[:40]!r}: choose from {', '.join(gradient.SURFACES)}"
+            )
         if not 0 <= seed < 2**31:
             raise BadRequest(400, f"seed must lie in [0, {2**31 - 1}], got {seed}")
         loop = asyncio.get_running_loop()
-        return json_response(await loop.run_in_executor(None, gradient.surface, seed))
+        if name == "two-weights":
+            return json_response(await loop.run_in_executor(None, gradient.surface, seed))
+        async with lab.slicing:  # trained once per server: the first asker waits (seconds)
+            if not lab.slices:
+                settings = gradient.SLICE_MLP
+                try:
+                    lab.slices = await loop.run_in_executor(None, lambda: gradient.slices(
+                        lab.data("mnist"), settings["hidden"], settings["epochs"],
+                        settings["grid"], settings["seed"]))  # fmt: skip
+                except (DataNotFoundError, DataFormatError) as missing:
+                    raise BadRequest(503, f"MNIST cannot be loaded: {missing}") from None
+        return json_response(lab.slices[name])
 
     async def descent(request: Request) -> Response:
         try:

@@ -10,7 +10,13 @@
   const setStatus = statusOf("g-status");
   const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   const INTEGERS = ["steps", "seed"];
-  let grid = null;          // the surface: axis, loss (rows are w2), arrows, rates, defaults
+  let grid = null;          // the surface shown: axis, loss (rows are w2), arrows; rates and defaults (a)
+  let twoWeights = null;    // the two-weight surface, where a click starts descent
+  const SURFACES = {
+    "two-weights": "logistic regression, two weights (plot landscape a)",
+    "mnist-pca": "MNIST MLP: its training's plane (plot landscape b)",
+    "mnist-random": "MNIST MLP: random directions (plot landscape b)",
+  };
   let levels = [];          // the contour levels (quantiles, as the figure's)
   let path = null;          // the descent: path, loss, gradient_norm
   let shownSteps = 0;       // how much of the path is drawn
@@ -43,7 +49,7 @@
 
   function fromForm() {
     const settings = {};
-    for (const name of Object.keys(grid.defaults)) {
+    for (const name of Object.keys(twoWeights.defaults)) {
       const raw = form.elements[name].value;
       settings[name] = name === "optimizer" ? raw : INTEGERS.includes(name) ? parseInt(raw, 10) : parseFloat(raw);
     }
@@ -230,15 +236,17 @@
     const last = path ? shownSteps : -1;
     $("g-n-step").textContent = path ? `${shownSteps} / ${path.loss.length - 1}` : "0";
     $("g-n-loss").textContent = last >= 0 ? path.loss[last].toFixed(4) : "\u2013";
-    $("g-n-grad").textContent = last >= 0 ? path.gradient_norm[last].toFixed(4) : "\u2013";
+    const norm = last >= 0 ? path.gradient_norm[last] : NaN;
+    $("g-n-grad").textContent = Number.isFinite(norm) ? norm.toFixed(4) : "\u2013";
   }
 
   // ---- descent
 
   async function descend() {
+    if (grid !== twoWeights) return;
     const settings = fromForm();
     toForm(settings);
-    settingsToUrl("gradient", settings, grid.defaults);
+    settingsToUrl("gradient", settings, twoWeights.defaults);
     stopWalking();
     const mine = ++asked;
     try {
@@ -276,7 +284,43 @@
     $("g-play").textContent = "Play";
   }
 
+  // A slice of the MNIST MLP: its surface, and the path its training took in that plane.
+  async function showSurface(name) {
+    stopWalking();
+    const sliced = name !== "two-weights";
+    for (const field of form.querySelectorAll("fieldset:nth-of-type(2) input, fieldset:nth-of-type(2) select")) field.disabled = sliced;
+    form.elements.momentum.disabled = sliced || form.elements.optimizer.value !== "momentum";
+    if (!sliced) {
+      grid = twoWeights;
+      levels = quantileLevels(grid.loss);
+      await descend();
+      return;
+    }
+    setStatus("training an MLP for 5 epochs and slicing its loss (the first time: about 10 s)...");
+    try {
+      const response = await fetch(`/api/lab/surface?name=${name}`);
+      const answer = await response.json();
+      if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+      if (form.elements.surface.value !== name) return;
+      grid = answer;
+      levels = quantileLevels(grid.loss);
+      path = {...grid.path, gradient_norm: grid.path.loss.map(() => NaN)};
+      shownSteps = 0;
+      setStatus(`MLP ${grid.mlp}, ${(100 * grid.test_acc).toFixed(2)}% on the test set: the loss of 2,000 training ` +
+        `images on a plane through its trained weights (at 0, 0), which holds ${(100 * grid.captured).toPrecision(2)}% ` +
+        "of its training path; the path walks from the initial weights to the trained ones.");
+      walk();
+    } catch (error) {
+      setStatus(error.message, true);
+    }
+    drawAll();
+  }
+
   function onContourClick(event) {
+    if (grid !== twoWeights) {
+      setStatus("Descent starts where you click on the two-weight surface; this slice shows the path training took.");
+      return;
+    }
     const g = contourGeometry();
     const rect = g.canvas.getBoundingClientRect();
     const [w1, w2] = g.w((event.clientX - rect.left) * g.size / rect.width, (event.clientY - rect.top) * g.size / rect.height);
@@ -296,15 +340,16 @@
     async enter() {
       if (!started) {
         started = true;
-        grid = await (await fetch("/api/lab/surface")).json();
+        grid = twoWeights = await (await fetch("/api/lab/surface")).json();
         levels = quantileLevels(grid.loss);
         form.elements.optimizer.replaceChildren(...["sgd", "momentum", "adam"].map((name) => new Option(name, name)));
-        form.elements.surface.replaceChildren(new Option("logistic regression, two weights (plot landscape a)", "two-weights"));
+        form.elements.surface.replaceChildren(...Object.entries(SURFACES).map(([name, title]) => new Option(title, name)));
         delete grid.defaults.seed;  // the figure's data
         grid.defaults.lr = Number(grid.rates.good.toPrecision(3));
         form.addEventListener("change", (event) => {
           for (const field of form.elements) field.classList.remove("invalid");
-          if (event.target.name !== "surface") descend();
+          if (event.target.name === "surface") showSurface(event.target.value);
+          else descend();
         });
         form.addEventListener("submit", (event) => event.preventDefault());
         $("g-contour").addEventListener("click", onContourClick);
@@ -322,8 +367,9 @@
           drawAll();
         });
       }
-      toForm(settingsFromUrl(grid.defaults));
-      await descend();
+      toForm(settingsFromUrl(twoWeights.defaults));
+      form.elements.surface.value = "two-weights";
+      await showSurface("two-weights");
     },
     async leave() { stopWalking(); },
     redraw: drawAll,

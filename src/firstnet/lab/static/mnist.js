@@ -149,7 +149,7 @@
 
   function showState() {
     $("m-play").textContent = state === "playing" ? "Pause" : "Play";
-    $("m-play").disabled = $("m-step").disabled = !["playing", "paused"].includes(state);
+    $("m-play").disabled = $("m-step").disabled = $("m-stop").disabled = !["playing", "paused"].includes(state);
     $("m-save").disabled = !["done", "stopped"].includes(state);
     $("m-pad").classList.toggle("waiting", state === "playing");
   }
@@ -281,7 +281,8 @@
       setTeach(`p(${name}) = ${before}${(100 * p).toFixed(1)}%, loss \u2212log p(${name}) = ${answer.loss.toFixed(4)}` +
         (answer.taught_steps ? `, after ${answer.taught_steps} step${answer.taught_steps > 1 ? "s" : ""} on this drawing` : ""));
       taughtBefore = p;
-      setAnswer(`${job.classes[predicted]}, ${(100 * answer.probabilities[predicted]).toFixed(1)}% sure (the copy you taught)`);
+      const whose = answer.taught_steps ? " (the copy you taught)" : "";
+      setAnswer(`${job.classes[predicted]}, ${(100 * answer.probabilities[predicted]).toFixed(1)}% sure${whose}`);
       await showGradients(answer.layers);
     } catch (error) {
       setTeach(error.message, true);
@@ -323,6 +324,7 @@
         form.addEventListener("submit", (event) => event.preventDefault());
         $("m-play").addEventListener("click", () => command(state === "playing" ? "pause" : "play"));
         $("m-step").addEventListener("click", () => command("step"));
+        $("m-stop").addEventListener("click", () => command("stop"));
         $("m-reset").addEventListener("click", () => reset());
         $("m-slow").addEventListener("change", () => command($("m-slow").checked ? "slow" : "fast"));
         $("m-save").addEventListener("click", save);
