@@ -106,8 +106,10 @@ def test_the_api_starts_steps_plays_pauses_and_stops_a_job():
     assert all(frame["regions"] and frame["unit_count"] == 8 for frame in seen)
     epochs = sum(len(frame["records"]["epoch"]) for frame in seen)
     assert epochs == seen[-1]["epochs"] > 0  # each epoch's record sent once
-    assert client.post(f"{url}/stop").json()["state"] == "stopped"
-    assert frames(client, job["job"], 99)[-1]["state"] == "stopped"  # the stream ends
+    assert client.post(f"{url}/stop").status_code == 404  # its reader left: stopped, dropped
+    other = client.post("/api/lab/toy", json=SMALL).json()["job"]  # not refused: none is running
+    assert client.post(f"/api/lab/jobs/{other}/stop").json()["state"] == "stopped"
+    assert frames(client, other, 99)[-1]["state"] == "stopped"  # its last frame says so
 
 
 def test_bad_requests_get_a_status_and_a_message():

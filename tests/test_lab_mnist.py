@@ -190,6 +190,10 @@ def test_the_api_refuses_what_it_cannot_do_with_a_status_and_a_message(tmp_path,
     assert client.post(f"{url}/predict", json=seven).json()["class"] in range(10)
     assert client.post("/api/lab/jobs/nope/predict", json=seven).status_code == 404
     assert client.post(f"{url}/stop").json()["state"] == "stopped"
+    gone = client.post("/api/lab/mnist", json={"model": "linear", "epochs": 1}).json()["job"]
+    with client.stream("GET", f"/api/lab/jobs/{gone}/events") as events:
+        next(events.iter_lines())  # the page reads its first frame, and goes
+    assert client.post(f"/api/lab/jobs/{gone}/play").status_code == 404  # dropped: memory freed
     toy = client.post("/api/lab/toy", json={"points": 60}).json()["job"]
     answer = client.post(f"/api/lab/jobs/{toy}/predict", json=seven)
     assert answer.status_code == 400 and "no pad" in answer.json()["error"]

@@ -65,6 +65,12 @@ class Lab:
             raise BadRequest(404, f"no lab job {name[:40]!r} (it ended, or another replaced it)")
         return self.job
 
+    def forget(self, job: Job) -> None:
+        """The job of a page that has gone, and no other page follows: dropped, with its model,
+        its data and its folder."""
+        if job is self.job and not job.watched:
+            self.job = self.name = None
+
     def mnist_job(self, name: str) -> MnistJob:
         job = self.find(name)
         if not isinstance(job, MnistJob):
@@ -210,7 +216,9 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
     async def events(request: Request) -> Response:
         job = lab.find(request.path_params["job"])
         return StreamingResponse(
-            stream(job), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+            stream(job, lambda: lab.forget(job)),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store"},
         )
 
     @app.get("/api/lab/surface", summary="the gradient panel's loss surface and gradient field")
@@ -254,9 +262,9 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
     app.mount("/lab/static", StaticFiles(directory=STATIC), name="lab-static")
 
 
-async def stream(job: Job):
-    """Server-sent events: each new frame of `job` with the epoch records since the last one; the
-    job is stopped when the stream ends before it (the page has gone)."""
+async def stream(job: Job, gone):
+    """Server-sent events: each new frame of `job` with the epoch records since the last one. When
+    the stream ends before the job (the page has gone), the job is stopped and `gone()` called."""
     version, sent = -1, 0
     job.watched += 1
     try:
@@ -273,3 +281,4 @@ async def stream(job: Job):
         job.watched -= 1
         if not job.over:
             job.command("stop")
+            gone()
