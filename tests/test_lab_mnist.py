@@ -9,11 +9,14 @@ import json
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from firstnet import runs
@@ -53,6 +56,10 @@ def finished(job: MnistJob, seconds: float = 120) -> None:
         ({"lr": -1.0}, "lr must be positive"),
         ({"epochs": "3"}, "epochs: expected an int, got '3'"),
         ({"optimizer": "adamm"}, "did you mean 'adam'?"),
+        ({"momentum": -0.5}, "momentum must lie in [0.0, 0.999]"),
+        ({"weight_decay": -1.0}, "weight_decay must lie in [0.0, 1.0]"),
+        ({"model": "cnn", "batch_size": 1024}, "batch_size must lie in [1, 512]"),
+        ({"precision": "fp16", "device": "cpu"}, "the lab does not set device"),
         ([1], "must be a JSON object"),
     ],
 )
@@ -150,7 +157,39 @@ def test_the_pad_waits_for_a_pause_and_the_cnn_cannot_be_taught(mnist):
     cnn = MnistJob(lab_config({"model": "cnn", "epochs": 1}), mnist)
     with pytest.raises(ConfigError, match="for the linear model and the MLP"):
         cnn.teach(image, 7, lr=0.01, step=False)
+    assert not cnn.predict(image)["taught"]  # nothing was copied
     cnn.command("stop")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="fp16 runs on a CUDA GPU")
+def test_a_precision_the_machine_lacks_is_refused_before_the_job_starts():
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        lab_config({"precision": "fp16"})
+
+
+def test_two_quick_steps_show_the_second_and_a_failure_ends_the_job_with_its_message(
+    mnist, monkeypatch
+):
+    job = MnistJob(lab_config(SMALL_MLP), mnist)
+    job.command("step")
+    job.command("step")
+    deadline = time.monotonic() + 60
+    while job.frame["step"] != 2:  # the frame of the paused job shows where it stopped
+        assert time.monotonic() < deadline, job.frame["step"]
+        time.sleep(0.01)
+    job.command("stop")
+    finished(job)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory, say")
+
+    monkeypatch.setattr("firstnet.lab.mnist.train_run", broken)
+    failed = MnistJob(lab_config(SMALL_MLP), mnist)
+    finished(failed)
+    assert failed.state == "stopped" and failed.frame["state"] == "stopped"
+    assert failed.error == "the training failed: RuntimeError: out of memory, say"
+    with pytest.raises(ConfigError, match="nothing to save yet"):
+        failed.save(Path(tempfile.mkdtemp()))
 
 
 def test_the_training_waits_for_the_drawing_pages_requests_but_not_for_ever():

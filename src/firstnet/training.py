@@ -136,9 +136,10 @@ def train_run(
     if data is None:
         data = load_dataset(dataset=cfg.dataset)
     trainer = ScratchTrainer(cfg, data) if numpy else Trainer(cfg, data, model=model)
+    shown = bool(progress) and not callable(progress)  # the terminal's bar
     label = "numpy mlp" if numpy else cfg.model
     if path is None:
-        with training_bar(label, progress is True) as bar:
+        with training_bar(label, shown) as bar:
             trainer.run(progress if callable(progress) else bar, on_epoch)
         return Run(cfg, trained_model(trainer), trainer.history, data.source)
 
@@ -161,11 +162,11 @@ def train_run(
     with runs.opened(path, cfg, device, data.source, extra, resuming, fitting) as checkpoint:
         if checkpoint is not None:  # a second process is refused; a resumed run continues
             restore(trainer, checkpoint, path)
-        with training_bar(label, progress is True) as bar, stop_on_sigint() as interrupted:
+        with training_bar(label, shown) as bar, stop_on_sigint() as interrupted:
             stop = should_stop or (lambda: False)
-            shown = progress if callable(progress) else bar
+            reporter = progress if callable(progress) else bar
             try:
-                trainer.run(shown, keep, lambda: interrupted() or stop())
+                trainer.run(reporter, keep, lambda: interrupted() or stop())
             except DivergedError as diverged:  # the folder keeps the finished epochs and the error
                 error = diverged
             model = trained_model(trainer)  # written while Ctrl-C is still only a request

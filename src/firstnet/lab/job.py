@@ -2,10 +2,10 @@
 page, which follows its frames.
 
 `Job` holds what every panel's job shares: its state ("paused", "playing", then one of OVER), the
-commands that change it, its time limit, and the latest frame with a count of frames (`version`)
-that the page's event stream waits on. A panel's job (`action.ToyJob`, `mnist.MnistJob`) trains
-and draws its own frames. Every live job is stopped at exit: a thread still in torch while the
-interpreter finalises would abort the process.
+commands that change it, its time limit, and the latest frame with a count of frames (`version`),
+replaced as one pair, that the page's event stream waits on. A panel's job (`action.ToyJob`,
+`mnist.MnistJob`) trains and draws its own frames. Every live job is stopped at exit: a thread
+still in torch while the interpreter finalises would abort the process.
 """
 
 from __future__ import annotations
@@ -37,9 +37,21 @@ class Job:
         self.changed = threading.Condition()
         self.state, self.pending, self.steps, self.error = "paused", 0, 0, None
         self.born, self.watched = time.monotonic(), 0  # watched: the pages that follow it
-        self.frame: dict = {}
-        self.version = 0
+        self.latest: tuple[int, dict] = (0, {})  # (version, frame), replaced as one
+        self.trace: list[list[float]] = []  # [step, loss, accuracy] as it trains, if it keeps one
         LIVE.add(self)
+
+    @property
+    def frame(self) -> dict:
+        return self.latest[1]
+
+    @frame.setter
+    def frame(self, frame: dict) -> None:
+        self.latest = (self.latest[0], frame)
+
+    @property
+    def version(self) -> int:
+        return self.latest[0]
 
     @property
     def over(self) -> bool:
@@ -76,7 +88,7 @@ class Job:
 
     def publish(self, frame: dict) -> None:
         with self.changed:
-            self.frame, self.version = frame, self.version + 1
+            self.latest = (self.latest[0] + 1, frame)
             self.changed.notify_all()
 
     def start_thread(self, target) -> None:

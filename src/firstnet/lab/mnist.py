@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from firstnet import runs
 from firstnet.atomic import write_files
 from firstnet.config import TrainConfig, check_model_fields, from_values
 from firstnet.data import DATASETS, LabelledData
-from firstnet.device import resolve_device
+from firstnet.device import resolve_device, resolve_precision
 from firstnet.errors import ConfigError, DivergedError, FirstnetError
 from firstnet.evaluate import confusion_matrix, probabilities
 from firstnet.lab import teach
@@ -47,7 +48,9 @@ LAB_FIELDS = ("dataset", "model", "hidden", "depth", "activation", "channels", "
               "label_smoothing", "augment", "precision", "seed", "train_limit")  # fmt: skip
 # Within TrainConfig's own checks, what one lab job may ask of a laptop shared with a class.
 LAB_BOUNDS = {"hidden": (1, 1024), "depth": (0, 6), "channels": (1, 64), "epochs": (1, 30),
-              "batch_size": (1, 10_000), "train_limit": (100, 60_000)}  # fmt: skip
+              "batch_size": (1, 4096), "train_limit": (100, 60_000), "lr": (1e-6, 10.0),
+              "momentum": (0.0, 0.999), "weight_decay": (0.0, 1.0)}  # fmt: skip
+CNN_BATCH = 512  # the CNN's activations grow with batch x channels: 512 x 64 keep about 1 GB
 FRAME_S = 0.25  # playing: a frame after this many seconds of training
 SLOW_S = 0.2  # in slow motion: one step, then a frame, every this many seconds
 TILES = 32  # first-layer units drawn as 28x28 pictures (the linear model has 10)
@@ -68,12 +71,14 @@ def lab_config(values: dict) -> TrainConfig:
         shown = ", ".join(outside)
         raise ConfigError(f"the lab does not set {shown}; firstnet train does", tuple(outside))
     check_model_fields(cfg, values)
-    for name, (low, high) in LAB_BOUNDS.items():
+    bounds = LAB_BOUNDS | ({"batch_size": (1, CNN_BATCH)} if cfg.model == "cnn" else {})
+    for name, (low, high) in bounds.items():
         value = getattr(cfg, name)
         if value is not None and not low <= value <= high:
             raise ConfigError(
                 f"{name} must lie in [{low}, {high}] in the lab, got {value}", (name,)
             )
+    resolve_precision(cfg.precision, resolve_device(cfg.device))  # fp16 on a CPU: said now
     return cfg
 
 
@@ -127,7 +132,7 @@ class MnistJob(Job):
         self.steps_per_epoch = -(-examples // cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.history: list[dict] = []
-        self.points: list[list[float]] = []  # [step, loss, accuracy] since the last frame
+        self.trace: list[list[float]] = []  # [step, loss, accuracy] every LOG_EVERY steps
         self.last = (0, 0, 0.0, 0.0)  # epoch, batch, running loss and accuracy of the last report
         self.confusion: list[list[int]] | None = None
         self.confusion_at = -1  # the step it was counted at
@@ -143,7 +148,7 @@ class MnistJob(Job):
             self.slow = what == "slow"
             return self.state
         if what == "forget":
-            self.taught = None
+            self.taught = None  # a teach at work keeps its own reference
             return self.state
         return super().command(what)
 
@@ -159,6 +164,9 @@ class MnistJob(Job):
             ended, error = "diverged", str(diverged)
         except (OSError, FirstnetError) as failed:  # a full disk, say: the page says so
             error = f"the training stopped: {failed}"
+        except Exception as failed:  # noqa: BLE001 - the job ends and the page is told, whatever it was
+            error = f"the training failed: {type(failed).__name__}: {failed}"
+            traceback.print_exc()  # and the server's log has the whole story
         finally:
             self.idle.release()
         with self.changed:
@@ -169,26 +177,32 @@ class MnistJob(Job):
             self.count_confusion()
         self.publish(self.draw())
 
+    def stale(self) -> bool:
+        """Whether the last frame shows another state or step than the job's."""
+        return self.frame["state"] != self.state or self.frame["step"] != self.steps
+
     def gate(self) -> bool:
-        """`train_run`'s should_stop, before every batch: a frame when one is due, the wait while
-        paused; True to stop."""
-        if (
-            self.slow
-            or time.monotonic() - self.drawn >= FRAME_S
-            or self.frame["state"] != self.state
-        ):
-            if self.state == "paused" and self.steps:
-                self.count_confusion()
-            self.publish(self.draw())
-            self.drawn = time.monotonic()
-        self.idle.release()
-        try:
-            with self.changed:
-                allowed = self.wait_while_paused()
-                self.pending += max(0, allowed - 1)  # one step now, the others at the next looks
-                stop = self.over
-        finally:
-            self.idle.acquire()
+        """`train_run`'s should_stop, before every batch: a frame when one is due (and always
+        before a wait, so a paused page shows where it stopped), the wait while paused; True to
+        stop."""
+        while True:
+            due = time.monotonic() - self.drawn >= FRAME_S
+            if self.slow or due or (self.state != "playing" and self.stale()):
+                if self.state == "paused" and self.steps:
+                    self.count_confusion()
+                self.publish(self.draw())
+                self.drawn = time.monotonic()
+            self.idle.release()
+            try:
+                with self.changed:
+                    if self.state == "paused" and not self.pending and self.stale():
+                        continue  # paused after that frame was drawn: draw it first
+                    allowed = self.wait_while_paused()
+                    self.pending += max(0, allowed - 1)  # one step now, the others later
+                    stop = self.over
+            finally:
+                self.idle.acquire()
+            break
         if stop:
             return True
         if self.slow and allowed < 0:
@@ -208,7 +222,7 @@ class MnistJob(Job):
             step = (record.epoch - 1) * self.steps_per_epoch + record.batch
             mean_loss = (record.train_loss * record.batch - loss * batch) / batches
             mean_accuracy = (record.train_acc * record.batch - accuracy * batch) / batches
-            self.points.append([step, round(mean_loss, 5), round(mean_accuracy, 5)])
+            self.trace.append([step, round(mean_loss, 5), round(mean_accuracy, 5)])
         self.last = (record.epoch, record.batch, record.train_loss, record.train_acc)
 
     def on_epoch(self, record: dict) -> None:
@@ -230,10 +244,10 @@ class MnistJob(Job):
     def draw(self) -> dict:
         """The frame: steps, state, error, finished epochs (`routes` sends their records), the loss
         points since the last frame, the first layer's weights, the confusion matrix."""
-        points, self.points = self.points, []
         frame = {"step": self.steps, "state": self.state, "error": self.error,
-                 "epochs": len(self.history), "total_steps": self.total_steps, "slow": self.slow,
-                 "points": points, "confusion": self.confusion}  # fmt: skip
+                 "epochs": len(self.history), "traced": len(self.trace),
+                 "total_steps": self.total_steps, "slow": self.slow,
+                 "confusion": self.confusion}  # fmt: skip
         weights = first_layer(self.model)
         if weights is not None:
             rows = weights[:TILES].detach().float().cpu().numpy()
@@ -255,11 +269,12 @@ class MnistJob(Job):
         one was taught since the last step, else from the model as trained."""
         lock = self.between_batches()
         try:
-            model = self.taught if self.taught is not None else self.model
+            taught = self.taught  # read once: a forget may come meanwhile
+            model = taught if taught is not None else self.model
             if self.device.type != "cpu" and model is self.model:
                 model = copy.deepcopy(model).cpu()
             served = ServedModel("lab", self.cfg.model, self.folder, self.cfg, model)
-            return predict(served, image) | {"taught": self.taught is not None}
+            return predict(served, image) | {"taught": taught is not None}
         finally:
             lock.release()
 
@@ -272,14 +287,16 @@ class MnistJob(Job):
             raise ConfigError(f"lr must lie in (0, 10], got {lr}")
         lock = self.between_batches()
         try:
-            if self.taught is None:
-                self.taught = copy.deepcopy(self.model).float().cpu().eval()
-                self.taught_steps = 0
-            found = teach.gradients(self.taught, image, label)
+            teach.weight_layers(self.model)  # the CNN is refused before anything is copied
+            taught = self.taught  # read once: a forget may come meanwhile
+            if taught is None:
+                taught = copy.deepcopy(self.model).float().cpu().eval()
+                self.taught, self.taught_steps = taught, 0
+            found = teach.gradients(taught, image, label)
             if step:
-                teach.gradient_step(self.taught, lr)
+                teach.gradient_step(taught, lr)
                 self.taught_steps += 1
-                found = teach.gradients(self.taught, image, label)
+                found = teach.gradients(taught, image, label)
             return teach.view(found) | {"taught_steps": self.taught_steps}
         finally:
             lock.release()
@@ -289,6 +306,9 @@ class MnistJob(Job):
         `firstnet train --resume` continues; the name it got and the command that trains it."""
         if not self.over or self.state == "diverged":
             raise ConfigError("stop the training (or let it finish) before saving it")
+        self.thread.join(BUSY_S)  # its last batch and its files written
+        if self.thread.is_alive() or not (self.folder / runs.CONFIG).is_file():
+            raise ConfigError("nothing to save yet: the training has not written its run")
         name = f"lab-{runs.default_name(self.cfg)}"
         target = runs.create_run_dir(runs_dir, name, numbered=True)
         files = {path.name: path.read_bytes() for path in sorted(self.folder.iterdir())

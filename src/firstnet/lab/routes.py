@@ -136,8 +136,15 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
                 if lab.job.watched or time.monotonic() - lab.job.born < UNWATCHED_S:
                     raise BadRequest(409, "a lab job is running (in another tab?): stop it first")
                 lab.job.command("stop")  # no page follows it: abandoned
+            old, lab.job, lab.name = lab.job, None, None
+
+            def replaced() -> Job:  # the old job's last step done before the new one starts
+                if old is not None and getattr(old, "thread", None) is not None:
+                    old.thread.join(2)
+                return make()
+
             try:  # TrainConfig checks the settings once more
-                job = await asyncio.get_running_loop().run_in_executor(None, make)
+                job = await asyncio.get_running_loop().run_in_executor(None, replaced)
             except ConfigError as bad:
                 raise BadRequest(400, str(bad)) from None
             except (DataNotFoundError, DataFormatError) as missing:
@@ -209,8 +216,8 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
             saved = await asyncio.get_running_loop().run_in_executor(None, job.save, lab.runs_dir)
         except ConfigError as bad:
             raise BadRequest(409, str(bad)) from None
-        except FirstnetError as failed:  # a full disk, a folder it may not write
-            raise BadRequest(507, str(failed)) from None
+        except (FirstnetError, OSError) as failed:  # a full disk, a folder it may not write
+            raise BadRequest(507, f"cannot save the run: {failed}") from None
         return json_response(saved)
 
     async def events(request: Request) -> Response:
@@ -263,16 +270,19 @@ def add_lab(app: FastAPI, runs_dir: Path = Path("runs")) -> None:
 
 
 async def stream(job: Job, gone):
-    """Server-sent events: each new frame of `job` with the epoch records since the last one. When
+    """Server-sent events: each new frame of `job` with the epoch records and the trace points
+    since the last one sent (a frame skipped by a slow reader loses none of them). When
     the stream ends before the job (the page has gone), the job is stopped and `gone()` called."""
-    version, sent = -1, 0
+    version, sent, traced = -1, 0, 0
     job.watched += 1
     try:
         while True:
-            if job.version != version:
-                version, frame = job.version, job.frame
+            if job.latest[0] != version:
+                version, frame = job.latest
                 new, sent = job.history[sent : frame["epochs"]], frame["epochs"]
-                payload = orjson.dumps(frame | {"records": records(new)})
+                count = frame.get("traced", 0)
+                trace, traced = job.trace[traced:count], count  # every point once, none lost
+                payload = orjson.dumps(frame | {"records": records(new), "trace": trace})
                 yield b"data: " + payload + b"\n\n"
                 if frame["state"] in OVER:  # the job's last frame
                     return

@@ -24,6 +24,10 @@
   let confusion = null;
   let started = false;
   let pad = null;
+  let queue = Promise.resolve();  // resets, one after the other: a start can take seconds
+  let received = 0;        // frames received; `drawn`: the newest drawn (an older one decoded late is dropped)
+  let drawn = 0;
+  let framed = "paused";   // the state of the newest frame: what Save waits for
   let taughtBefore = null; // p(label) before the last step, to show how it moved
 
   function recipe(dataset, model) {
@@ -87,7 +91,12 @@
     }
   }
 
-  async function reset(event) {
+  function reset(event) {
+    queue = queue.then(() => startJob(event)).catch((error) => setStatus(error.message, true));
+    return queue;
+  }
+
+  async function startJob(event) {
     if (event && ["dataset", "model"].includes(event.target.name)) {  // a new recipe: its own values
       const chosen = {dataset: form.elements.dataset.value, model: form.elements.model.value};
       toForm({...recipe(chosen.dataset, chosen.model), ...chosen});
@@ -100,7 +109,8 @@
     lastStep = 0;
     records = {epoch: [], test_acc: [], train_acc: []};
     weights = confusion = null;
-    state = "paused";
+    state = framed = "paused";
+    drawn = received;  // frames of the old job still being decoded are dropped
     showState();
     $("m-save").disabled = true;
     $("m-command").textContent = "";
@@ -114,6 +124,7 @@
       drawAll();
       return;
     }
+    if (activePanel !== "mnist") return stopJob();  // left while it started
     settingsToUrl("mnist", job.settings, urlDefaults(job.settings));
     $("m-command").textContent = job.command;
     fillLabels(job.classes);
@@ -150,20 +161,24 @@
   function showState() {
     $("m-play").textContent = state === "playing" ? "Pause" : "Play";
     $("m-play").disabled = $("m-step").disabled = $("m-stop").disabled = !["playing", "paused"].includes(state);
-    $("m-save").disabled = !["done", "stopped"].includes(state);
+    $("m-save").disabled = !["done", "stopped"].includes(framed);  // its files written
     $("m-pad").classList.toggle("waiting", state === "playing");
   }
 
   async function onFrame(frame) {
+    const number = ++received;
     const before = state;
-    state = frame.state;
-    for (const [step, loss] of frame.points) {
+    state = framed = frame.state;
+    for (const [step, loss] of frame.trace) {
       losses.push(loss);
       lastStep = step;
     }
     for (const key of Object.keys(records)) records[key].push(...frame.records[key]);
     if (frame.confusion) confusion = frame.confusion;
-    if (frame.weights) weights = await decode(frame.weights);
+    const bitmap = frame.weights ? await decode(frame.weights) : null;
+    if (number < drawn) return;
+    drawn = number;
+    if (bitmap) weights = bitmap;
     const epochs = records.epoch.length;
     $("m-n-step").textContent = `${frame.step.toLocaleString()} / ${frame.total_steps.toLocaleString()}`;
     $("m-n-epoch").textContent = String(epochs);
@@ -346,6 +361,7 @@
       await reset();
     },
     async leave() {
+      await queue;
       await stopJob();
       state = "paused";
     },
