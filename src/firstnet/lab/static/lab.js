@@ -79,7 +79,7 @@ function drawCurve(canvas, series, label, isAccuracy, xLabel = (n) => `${n} epoc
   const values = series.flat().filter((v) => Number.isFinite(v));
   const steps = Math.max(1, ...series.map((s) => s.length));
   let low = isAccuracy ? Math.min(0.5, ...values) : 0;
-  let high = isAccuracy ? 1 : Math.max(1e-3, ...values);
+  let high = isAccuracy ? 1 : Math.max(values.length ? 1e-3 : 1, ...values);  // empty: 0 to 1
   const x = (i) => pad.left + (steps <= 1 ? 0 : i / (steps - 1)) * (width - pad.left - pad.right);
   const y = (v) => height - pad.bottom - (v - low) / (high - low) * (height - pad.top - pad.bottom);
   ctx.strokeStyle = "#d8dadd";
