@@ -134,8 +134,8 @@ def test_top_level_help_lists_every_command_once_with_its_help():
     # the command list: "    NAME   help", the help on the next line when NAME is long
     listed = re.findall(r"^    (\S+)\s+(\S.*)$", result.stdout, flags=re.MULTILINE)
     assert [name for name, _ in listed] == [
-        "data", "train", "eval", "predict", "runs", "scratch", "bench", "demo", "report", "plot",
-        "serve", "lab", "experiment", "search", "export",
+        "data", "train", "eval", "predict", "runs", "scratch", "check", "bench", "demo", "report",
+        "plot", "serve", "lab", "experiment", "search", "export",
     ]  # fmt: skip
     assert set(SUBCOMMANDS) < {name for name, _ in listed}
     assert all(len(text.split()) >= 3 for _, text in listed)  # a phrase, not a placeholder

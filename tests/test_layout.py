@@ -18,8 +18,8 @@ RANKS = {
     "schedule": 4, "reporting": 4, "preprocess": 4, "device": 4, "models": 4, "stats": 4,
     "reference": 4, "tensorfile": 4, "evaluate": 5, "terminal": 5, "static_step": 5, "trainer": 6,
     "runs": 7, "benchmark": 7, "catalog": 8,
-    "figures": 8, "serve": 8, "export": 8, "scratch": 8, "training": 9, "lab": 10, "search": 10,
-    "experiments": 11,
+    "figures": 8, "serve": 8, "export": 8, "scratch": 8, "homework": 8, "training": 9, "lab": 10,
+    "search": 10, "experiments": 11,
     "report_notes": 11, "api": 12, "report_page": 12, "report": 13, "cli": 14, "__main__": 15,
 }  # fmt: skip
 

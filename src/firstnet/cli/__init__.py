@@ -14,6 +14,7 @@ import sys
 
 from firstnet.cli import (
     cmd_bench,
+    cmd_check,
     cmd_data,
     cmd_demo,
     cmd_eval,
@@ -39,6 +40,7 @@ COMMAND_GROUPS = (
     cmd_eval,
     cmd_runs,
     cmd_scratch,
+    cmd_check,
     cmd_bench,
     cmd_demo,
     cmd_report,

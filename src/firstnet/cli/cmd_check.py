@@ -1,0 +1,42 @@
+"""`firstnet check`: the lecture's homework, checked (docs/homework.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from firstnet.cli import options
+from firstnet.errors import ConfigError
+from firstnet.terminal import out
+
+
+def add_parser(sub) -> None:
+    check = options.add_command(sub, "check", check_homework)
+    add = check.add_argument
+    add("file", nargs="?", type=Path, help="your file with backward(params, cache, y)")
+    template = "print a file to start from: the forward pass given, backward to fill in"
+    add("--template", action="store_true", help=template)
+    options.add(check, "json")
+
+
+def check_homework(args) -> int:
+    """check your derivation of the MLP's gradients: each of dW1 ... db3 right, or the mistake named
+    (the homework of the lecture's training slide)"""
+    if args.template:
+        from firstnet.homework.template import TEMPLATE
+
+        print(TEMPLATE, end="")
+        return 0
+    if args.file is None:
+        raise ConfigError(
+            "give your file (firstnet check my_backward.py), or --template to start one"
+        )
+    from firstnet.homework.check import check_file, report_lines
+
+    report = check_file(args.file)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for line in report_lines(report):
+            out.print(line, highlight=False, markup=False, soft_wrap=True)
+    return 0 if report["ok"] else 1

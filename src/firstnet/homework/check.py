@@ -1,0 +1,177 @@
+"""`firstnet check FILE`: run a student's `backward` on the homework's cases, in a process with
+limits, and say for each gradient whether it is right or which mistake makes it wrong.
+
+The student's file runs in `student` (a separate Python, isolated mode, an audit hook) with at most
+CPU_S seconds of CPU, WALL_S seconds in all, MEMORY_BYTES of address space and FILE_BYTES per file
+written, in a temporary folder that is its only place to write; its process group is killed at the
+end. `check(backward)` does the same for a function of the caller's own process (a notebook cell),
+without the limits: it is the caller's own code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+import numpy as np
+
+from firstnet.homework.derivation import NAMES, Case, cases, forward
+from firstnet.homework.diagnose import ORDER, verdicts
+
+CPU_S, WALL_S = 20, 30
+MEMORY_BYTES = 2 << 30
+FILE_BYTES = 16 << 20
+ANCHOR = "docs/homework.md"
+
+
+def write_cases(folder: Path, chosen: list[Case]) -> list[dict]:
+    """The cases and their caches as one .npz in `folder` for the student's process; the caches."""
+    caches = [forward(case.params, case.X) for case in chosen]
+    arrays = {"count": np.array(len(chosen))}
+    for index, (case, cache) in enumerate(zip(chosen, caches, strict=True)):
+        arrays |= {f"{index}/params/{name}": value for name, value in case.params.items()}
+        arrays |= {f"{index}/cache/{name}": value for name, value in cache.items()}
+        arrays[f"{index}/y"] = case.y
+    np.savez(folder / "cases.npz", **arrays)
+    return caches
+
+
+def limits(cpu_s: int) -> None:  # in the child, before it runs Python
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_BYTES, FILE_BYTES))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_file(
+    path: Path, folder: Path, cpu_s: int = CPU_S, wall_s: float = WALL_S
+) -> tuple[dict | None, dict | None]:
+    """The student's answers by case number (a case where backward raised is absent; its error in
+    "errors"), or the failure {"line", "details"}."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(folder),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-I", "-m", "firstnet.homework.student", str(path), str(folder)]
+    process = subprocess.Popen(command, cwd=folder, env=environment, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: limits(cpu_s))  # fmt: skip
+    try:
+        _, errors = process.communicate(timeout=wall_s)
+    except subprocess.TimeoutExpired:
+        line = f"backward did not finish within {wall_s:g} s (an endless loop?)"
+        return None, {"line": line, "details": ""}
+    finally:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)  # anything it started goes with it
+        process.wait()
+    failure = folder / "failure.json"
+    if failure.is_file():
+        return None, json.loads(failure.read_text())
+    if process.returncode != 0 or not (folder / "answers.npz").is_file():
+        if process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            return None, {"line": f"backward used more than {cpu_s} s of CPU", "details": ""}
+        last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        if "MemoryError" in last[0]:
+            return None, {"line": "backward asked for more memory than the check allows",
+                          "details": ""}  # fmt: skip
+        return None, {"line": f"the check's process failed: {last[0]}", "details": ""}
+    data = np.load(folder / "answers.npz")
+    numbers = sorted({int(key.split("/")[0]) for key in data.files})
+    answers = {index: {name: data[f"{index}/{name}"] for name in NAMES} for index in numbers}
+    return {"answers": answers, "errors": json.loads((folder / "errors.json").read_text())}, None
+
+
+def judge(chosen: list[Case], caches: list[dict], found: dict) -> dict:
+    """The report: every gradient's verdict on the cases backward answered, the cases where it
+    raised, and whether all hold."""
+    errors = found["errors"]
+    for error in errors:
+        error["sizes"] = chosen[error["case"]].sizes
+    numbers = sorted(found["answers"])
+    if not numbers:
+        first = errors[0]
+        return {"ok": False, "failure": {"line": f"{first['line']} (on every case)",
+                                         "details": first["details"]}}  # fmt: skip
+    chosen, caches = [chosen[i] for i in numbers], [caches[i] for i in numbers]
+    answers = [found["answers"][i] for i in numbers]
+    bad = [name for name in NAMES for answer in answers
+           if not np.all(np.isfinite(np.asarray(answer[name], dtype=float)))]  # fmt: skip
+    if bad:
+        gradients = [{"name": name, "ok": False, "why": "it holds NaN or inf"} if name in bad
+                     else {"name": name, "ok": None, "why": "not judged beside a NaN"}
+                     for name in ORDER]  # fmt: skip
+    else:
+        gradients = verdicts(chosen, caches, answers)
+    return {"ok": all(g["ok"] for g in gradients) and not errors, "failure": None,
+            "gradients": gradients, "errors": errors,
+            "cases": [case.sizes for case in chosen]}  # fmt: skip
+
+
+def check_file(path: str | Path, cpu_s: int = CPU_S, wall_s: float = WALL_S) -> dict:
+    """Check the `backward` of the student's file `path` (see the module's docstring)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        return {"ok": False, "failure": {"line": f"{path}: no such file", "details": ""}}
+    chosen = cases()
+    with tempfile.TemporaryDirectory(prefix="firstnet-check-") as folder:
+        caches = write_cases(Path(folder), chosen)
+        found, failure = run_file(path, Path(folder), cpu_s, wall_s)
+    if failure is not None:
+        return {"ok": False, "failure": failure}
+    return judge(chosen, caches, found)
+
+
+def check(backward: Callable) -> dict:
+    """Check `backward(params, cache, y)` in this process (a notebook cell)."""
+    chosen = cases()
+    caches = [forward(case.params, case.X) for case in chosen]
+    answers, errors = {}, []
+    for index, (case, cache) in enumerate(zip(chosen, caches, strict=True)):
+        try:
+            found = backward({k: v.copy() for k, v in case.params.items()},
+                             {k: v.copy() for k, v in cache.items()}, case.y.copy())  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - reported as the case's, like the file's
+            errors.append({"case": index, "line": f"backward raised {type(error).__name__}: "
+                           f"{error}", "details": ""})  # fmt: skip
+            continue
+        answers[index] = {name: np.asarray(found[name], dtype=np.float64) for name in NAMES}
+    return judge(chosen, caches, {"answers": answers, "errors": errors})
+
+
+def report_lines(report: dict) -> list[str]:
+    """One line per gradient (a check mark, or what is wrong), or the one line of a failure."""
+    if report.get("failure"):
+        failure = report["failure"]
+        return [
+            f"✗ {failure['line']}",
+            *([failure["details"].rstrip()] if failure["details"] else []),
+        ]
+    lines = []
+    for gradient in report["gradients"]:
+        name = f"d{gradient['name']}"
+        if gradient["ok"]:
+            lines.append(f"✓ {name}: agrees with the reference and with finite differences")
+        elif gradient["ok"] is None:
+            lines.append(f"? {name}: {gradient['why']}")
+        else:
+            lines.append(f"✗ {name}: {gradient['why']}")
+    for error in report.get("errors", []):
+        lines.append(f"✗ on the case {error['sizes']}: {error['line']}")
+    total = sum(bool(g["ok"]) for g in report["gradients"])
+    lines.append(f"{total} of {len(NAMES)} gradients right on {len(report['cases'])} cases "
+                 f"({'; '.join(report['cases'])}); where to look: {ANCHOR}")  # fmt: skip
+    return lines

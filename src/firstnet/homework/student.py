@@ -1,0 +1,135 @@
+"""The student's side of `firstnet check`, in a process of its own (`check.run_file` starts it
+with limits on time, memory and file size):
+
+    python -I -m firstnet.homework.student STUDENT_FILE FOLDER
+
+It loads STUDENT_FILE under an audit hook (PEP 578) that refuses what a derivation never needs:
+importing torch or another autograd (the point is the derivation), starting processes, loading C
+libraries, opening sockets, and writing or removing anything outside FOLDER. It reads the cases
+from FOLDER/cases.npz, calls the student's `backward(params, cache, y)` on each, and writes the
+answers to FOLDER/answers.npz, a case where it raised to FOLDER/errors.json; a failure of the
+whole file goes to FOLDER/failure.json instead. Each is one line and, for the student's own
+exception, its traceback through the student's file only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+AUTOGRAD = ("torch", "jax", "jaxlib", "tensorflow", "autograd", "mxnet", "paddle", "firstnet")
+REFUSED = ("os.fork", "os.forkpty", "os.system", "os.posix_spawn", "os.spawn", "os.exec",
+           "os.kill", "os.killpg", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym",
+           "socket.connect", "socket.bind", "pty.spawn", "os.startfile")  # fmt: skip
+CHANGES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
+           "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move")  # fmt: skip
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+class Refused(Exception):
+    """What the check does not allow, raised where the student's code asked for it."""
+
+
+def inside(path, folder: Path) -> bool:
+    try:
+        return Path(os.path.realpath(os.fsdecode(path))).is_relative_to(folder)
+    except (TypeError, ValueError):
+        return False  # a file descriptor or something stranger: not a path inside
+
+
+def install_hook(folder: Path) -> None:
+    def audit(event: str, args: tuple) -> None:
+        if event == "import" and str(args[0]).split(".")[0] in AUTOGRAD:
+            raise Refused(f"importing {args[0]} is not allowed: derive the gradients with NumPy")
+        if event.startswith(REFUSED):
+            raise Refused(f"{event} is not allowed in a homework check")
+        if event == "open":
+            path, mode, flags = args
+            writing = any(c in str(mode or "") for c in "wax+") or bool((flags or 0) & WRITE_FLAGS)
+            if writing and not inside(path, folder):
+                raise Refused(f"writing {path} is not allowed: only the check's own folder")
+        paths = [path for path in args[:2] if isinstance(path, str | bytes | os.PathLike)]
+        if event in CHANGES and not all(inside(path, folder) for path in paths):
+            raise Refused(f"{event} outside the check's folder is not allowed")
+
+    sys.addaudithook(audit)
+
+
+def fail(folder: Path, line: str, details: str = "") -> int:
+    (folder / "failure.json").write_text(json.dumps({"line": line, "details": details}))
+    return 1
+
+
+def student_traceback(error: BaseException, student: Path) -> str:
+    """The traceback of the student's exception through the student's file only."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if Path(frame.filename) == student]  # fmt: skip
+    lines = traceback.format_list(frames) + traceback.format_exception_only(type(error), error)
+    return "Traceback (most recent call last):\n" + "".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    student, folder = Path(argv[0]).resolve(), Path(argv[1]).resolve()
+    sys.dont_write_bytecode = True
+    data = np.load(folder / "cases.npz")
+    count = int(data["count"])
+    cases = [({name: data[f"{i}/params/{name}"] for name in NAMES},
+              {key: data[f"{i}/cache/{key}"] for key in ("X", "Z1", "A1", "Z2", "A2", "Z3", "P")},
+              data[f"{i}/y"]) for i in range(count)]  # fmt: skip
+    install_hook(folder)
+    spec = importlib.util.spec_from_file_location("homework", student)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        where = f"{Path(error.filename or student).name}, line {error.lineno}"
+        return fail(folder, f"a syntax error in {where}: {error.msg}")
+    except Refused as refused:
+        return fail(folder, str(refused))
+    except MemoryError:
+        return fail(folder, "the file asked for more memory than the check allows")
+    except Exception as error:  # noqa: BLE001 - the student's own exception, shown as theirs
+        return fail(folder, f"loading the file raised {type(error).__name__}: {error}",
+                    student_traceback(error, student))  # fmt: skip
+    backward = getattr(module, "backward", None)
+    if not callable(backward):
+        return fail(folder, "the file has no function backward(params, cache, y)")
+    answers, errors = {}, []
+    for index, (params, cache, y) in enumerate(cases):
+        try:
+            found = backward({k: v.copy() for k, v in params.items()},
+                             {k: v.copy() for k, v in cache.items()}, y.copy())  # fmt: skip
+        except Refused as refused:
+            return fail(folder, str(refused))
+        except MemoryError:
+            return fail(folder, "backward asked for more memory than the check allows")
+        except Exception as error:  # noqa: BLE001 - the student's own exception, shown as theirs
+            line = f"backward raised {type(error).__name__}: {error}"
+            errors.append({"case": index, "line": line,
+                           "details": student_traceback(error, student)})  # fmt: skip
+            continue
+        if not isinstance(found, dict):
+            return fail(folder, f"backward returned a {type(found).__name__}, not a dict of "
+                        "W1, b1, W2, b2, W3, b3")  # fmt: skip
+        missing = [name for name in NAMES if name not in found]
+        if missing:
+            return fail(folder, f"backward's dict lacks {', '.join(missing)}")
+        for name in NAMES:
+            try:
+                answers[f"{index}/{name}"] = np.asarray(found[name], dtype=np.float64)
+            except (TypeError, ValueError):
+                return fail(folder, f"backward's {name} is not an array of numbers")
+    (folder / "errors.json").write_text(json.dumps(errors))
+    np.savez(folder / "answers.npz", **answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
