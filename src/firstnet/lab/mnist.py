@@ -164,7 +164,7 @@ class MnistJob(Job):
             ended, error = "diverged", str(diverged)
         except (OSError, FirstnetError) as failed:  # a full disk, say: the page says so
             error = f"the training stopped: {failed}"
-        except Exception as failed:  # noqa: BLE001 - the job ends and the page is told, whatever it was
+        except Exception as failed:  # noqa: BLE001 - whatever it was, the job ends and says so
             error = f"the training failed: {type(failed).__name__}: {failed}"
             traceback.print_exc()  # and the server's log has the whole story
         finally:

@@ -21,6 +21,20 @@ async function post(url, body) {
   return answer;
 }
 
+// The job stopped (it may have ended already), then its event stream closed: in the other order
+// the server would drop the job of a page it sees leave, and the stop would find none.
+async function endJob(job, events) {
+  if (job) {
+    try { await post(`/api/lab/jobs/${job.job}/stop`); } catch (error) { /* it had ended */ }
+  }
+  if (events) events.close();
+}
+
+// A command to a job (play, pause, step, stop; slow, fast, forget for an MNIST job): the state after.
+async function commandJob(job, what) {
+  return (await post(`/api/lab/jobs/${job.job}/${what}`)).state;
+}
+
 function decode(base64) {
   const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
   return createImageBitmap(new Blob([bytes], {type: "image/png"}));
@@ -152,13 +166,9 @@ function settingsToForm(settings) {
 }
 
 async function stopJob() {
-  if (events) events.close();
-  events = null;
-  if (job) {
-    const old = job.job;
-    job = null;
-    try { await post(`/api/lab/jobs/${old}/stop`); } catch (error) { /* it had ended */ }
-  }
+  const [old, stream] = [job, events];
+  job = events = null;
+  await endJob(old, stream);
 }
 
 async function reset() {
@@ -181,9 +191,11 @@ async function reset() {
   }
   settingsToUrl("action", job.settings, options.defaults);
   setStatus(`${settings.data}: ${job.train.length} training and ${job.test.length} test points, ${job.classes} classes`);
+  const mine = job;  // a frame of a job replaced since is dropped
   events = new EventSource(`/api/lab/jobs/${job.job}/events`);
-  events.onmessage = (message) => onFrame(JSON.parse(message.data));
+  events.onmessage = (message) => { if (job === mine) onFrame(JSON.parse(message.data)); };
   events.onerror = () => {
+    if (job !== mine) return;
     if (state === "playing" || state === "paused") setStatus("the connection to the server was lost; Reset starts again", true);
     events.close();
   };
@@ -192,7 +204,7 @@ async function reset() {
 async function command(what) {
   if (!job) return;
   try {
-    state = (await post(`/api/lab/jobs/${job.job}/${what}`)).state;
+    state = await commandJob(job, what);
     showState();
   } catch (error) {
     setStatus(error.message, true);

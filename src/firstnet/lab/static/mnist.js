@@ -82,13 +82,9 @@
   }
 
   async function stopJob() {
-    if (events) events.close();
-    events = null;
-    if (job) {
-      const old = job.job;
-      job = null;
-      try { await post(`/api/lab/jobs/${old}/stop`); } catch (error) { /* it had ended */ }
-    }
+    const [old, stream] = [job, events];
+    job = events = null;
+    await endJob(old, stream);
   }
 
   function reset(event) {
@@ -134,11 +130,12 @@
     events = new EventSource(`/api/lab/jobs/${job.job}/events`);
     events.onmessage = (message) => { if (job === mine) onFrame(JSON.parse(message.data)); };
     events.onerror = () => {
+      if (job !== mine) return;
       if (state === "playing" || state === "paused") setStatus("the connection to the server was lost; Reset starts again", true);
       events.close();
     };
     if (!$("m-slow").checked) return;
-    await post(`/api/lab/jobs/${job.job}/slow`);
+    await commandJob(job, "slow");
   }
 
   function fillLabels(classes) {
@@ -151,7 +148,7 @@
   async function command(what) {
     if (!job) return;
     try {
-      state = (await post(`/api/lab/jobs/${job.job}/${what}`)).state;
+      state = await commandJob(job, what);
       showState();
     } catch (error) {
       setStatus(error.message, true);
