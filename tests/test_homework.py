@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import firstnet
 from firstnet.homework.check import check, check_file, report_lines
 from firstnet.homework.derivation import MISTAKES, NAMES, cases, forward, gradients
 from firstnet.scratch.mlp import Cache
@@ -175,7 +176,15 @@ SEEDED = {
 def run_source(source: str) -> dict:
     namespace: dict = {}
     exec(compile(source, "<student>", "exec"), namespace)  # the student's file, in this process
-    return check(namespace["backward"])
+    return check(namespace["backward"], show=False)
+
+
+def test_a_notebook_checks_its_own_function_and_reads_the_lines(capsys):
+    namespace: dict = {}
+    exec(compile(wrong(NO_MEAN), "<cell>", "exec"), namespace)
+    report = firstnet.check(namespace["backward"])
+    printed = capsys.readouterr().out
+    assert not report["ok"] and "✗ dW3: the 1/B of the batch mean is missing" in printed
 
 
 def test_the_reference_is_the_numpy_mlps_backward():

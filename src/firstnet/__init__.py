@@ -11,6 +11,7 @@ __all__ = [
     "Run",
     "architecture_search",
     "bench",
+    "check",
     "decision_boundary",
     "experiment",
     "figure_activations",

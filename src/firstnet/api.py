@@ -31,6 +31,7 @@ from firstnet.figures.confusion import plot_confusion
 from firstnet.figures.curves import plot_curves
 from firstnet.figures.digits import sample_digits
 from firstnet.figures.loss_surface import gradient_intuition, plot_two_weight_landscape
+from firstnet.homework.check import check as check  # `firstnet check` for a notebook's backward
 from firstnet.scratch.fit import FIXED_FIELDS
 from firstnet.scratch.parity import check_gradients
 from firstnet.search import coordinator

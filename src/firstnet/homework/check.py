@@ -135,8 +135,9 @@ def check_file(path: str | Path, cpu_s: int = CPU_S, wall_s: float = WALL_S) -> 
     return judge(chosen, caches, found)
 
 
-def check(backward: Callable) -> dict:
-    """Check `backward(params, cache, y)` in this process (a notebook cell)."""
+def check(backward: Callable, show: bool = True) -> dict:
+    """Check `backward(params, cache, y)` in this process (a notebook cell: `firstnet.check`),
+    print the report's lines (unless `show` is False) and return the report."""
     chosen = cases()
     caches = [forward(case.params, case.X) for case in chosen]
     answers, errors = {}, []
@@ -149,7 +150,10 @@ def check(backward: Callable) -> dict:
                            f"{error}", "details": ""})  # fmt: skip
             continue
         answers[index] = {name: np.asarray(found[name], dtype=np.float64) for name in NAMES}
-    return judge(chosen, caches, {"answers": answers, "errors": errors})
+    report = judge(chosen, caches, {"answers": answers, "errors": errors})
+    if show:
+        print("\n".join(report_lines(report)))
+    return report
 
 
 def report_lines(report: dict) -> list[str]:
