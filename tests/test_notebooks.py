@@ -94,6 +94,7 @@ def test_notebook_runs_top_to_bottom(path, mnist, request):
         assert written > 93, printed  # 94.7% here: above the linear model's 92.5% already
     if path.name.startswith("03"):
         assert "all gradients agree: True" in printed
+        assert "✗ dW2: the ReLU mask of layer 2 is missing" in printed  # the student's first try
     if path.name.startswith("06"):  # the gate's run: test_cnn_default_reaches_99_5_percent
         accuracy = float(re.search(r"test accuracy ([\d.]+)%", printed).group(1))
         assert accuracy >= 99.5 and f"\n{minimal_lines()} lines\n" in printed
