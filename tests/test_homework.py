@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import firstnet
-from firstnet.homework.check import check, check_file, report_lines
+from firstnet.homework.check import assert_right, check, check_file, report_lines
 from firstnet.homework.derivation import MISTAKES, NAMES, cases, forward, gradients
 from firstnet.scratch.mlp import Cache
 from firstnet.scratch.mlp import backward as scratch_backward
@@ -306,3 +306,25 @@ def test_an_endless_loop_is_stopped(tmp_path):
     sleeper.write_text("import time\ndef backward(params, cache, y):\n    time.sleep(60)\n")
     report = check_file(sleeper, cpu_s=2, wall_s=3)
     assert "did not finish within 3 s" in report["failure"]["line"]
+
+
+def test_a_grader_gets_gradescope_results_and_cases_of_its_own(tmp_path):
+    student = tmp_path / "my_backward.py"
+    student.write_text(wrong(NO_MEAN))
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "firstnet", "check", str(student), "--secret", "7",
+               "--gradescope", str(results)]  # fmt: skip
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 1
+    graded = json.loads(results.read_text())
+    assert graded["max_score"] == 6 and graded["score"] == 0  # no 1/B: every gradient is off
+    assert graded["tests"][0] == {"name": "dW3", "score": 0, "max_score": 1,
+                                  "output": MISTAKES["no-mean"]}  # fmt: skip
+    public, hidden = cases(), cases(secret=7)
+    assert [case.sizes for case in hidden] != [case.sizes for case in public]
+    assert [case.sizes for case in hidden] == [case.sizes for case in cases(secret=7)]
+    assert hidden[1].X.shape[0] == 1 and hidden[2].kinks  # the same kinds of case
+    right = tmp_path / "right.py"
+    right.write_text(CORRECT)
+    assert_right(right, secret=7)  # a grader's pytest passes it ...
+    with pytest.raises(AssertionError, match="1/B of the batch mean is missing"):
+        assert_right(student)  # ... and fails the other with its lines

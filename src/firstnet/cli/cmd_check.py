@@ -17,6 +17,10 @@ def add_parser(sub) -> None:
     template = "print a file to start from: the forward pass given, backward to fill in"
     add("--template", action="store_true", help=template)
     options.add(check, "json")
+    add("--gradescope", type=Path, metavar="FILE",
+        help="also write Gradescope's results.json (a point per gradient) to FILE")  # fmt: skip
+    secret = "check on other cases, drawn from N, which students do not see (for a grader)"
+    add("--secret", type=int, metavar="N", help=secret)
 
 
 def check_homework(args) -> int:
@@ -33,7 +37,11 @@ def check_homework(args) -> int:
         )
     from firstnet.homework.check import check_file, report_lines
 
-    report = check_file(args.file)
+    report = check_file(args.file, secret=args.secret)
+    if args.gradescope is not None:
+        from firstnet.homework.check import gradescope
+
+        args.gradescope.write_text(json.dumps(gradescope(report), indent=2))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -121,12 +121,15 @@ def judge(chosen: list[Case], caches: list[dict], found: dict) -> dict:
             "cases": [case.sizes for case in chosen]}  # fmt: skip
 
 
-def check_file(path: str | Path, cpu_s: int = CPU_S, wall_s: float = WALL_S) -> dict:
-    """Check the `backward` of the student's file `path` (see the module's docstring)."""
+def check_file(
+    path: str | Path, cpu_s: int = CPU_S, wall_s: float = WALL_S, secret: int | None = None
+) -> dict:
+    """Check the `backward` of the student's file `path` (see the module's docstring), on the
+    public cases or on those a teacher's `secret` draws."""
     path = Path(path).resolve()
     if not path.is_file():
         return {"ok": False, "failure": {"line": f"{path}: no such file", "details": ""}}
-    chosen = cases()
+    chosen = cases(secret)
     with tempfile.TemporaryDirectory(prefix="firstnet-check-") as folder:
         caches = write_cases(Path(folder), chosen)
         found, failure = run_file(path, Path(folder), cpu_s, wall_s)
@@ -154,6 +157,23 @@ def check(backward: Callable, show: bool = True) -> dict:
     if show:
         print("\n".join(report_lines(report)))
     return report
+
+
+def gradescope(report: dict) -> dict:
+    """The report as Gradescope's autograder reads results.json: a point per gradient."""
+    if report.get("failure"):
+        return {"score": 0, "max_score": len(NAMES), "output": "\n".join(report_lines(report))}
+    tests = [{"name": f"d{g['name']}", "score": int(bool(g["ok"])), "max_score": 1,
+              "output": g["why"] or "right"} for g in report["gradients"]]  # fmt: skip
+    return {"score": sum(test["score"] for test in tests), "max_score": len(NAMES),
+            "tests": tests, "output": "\n".join(report_lines(report))}  # fmt: skip
+
+
+def assert_right(path: str | Path, secret: int | None = None) -> None:
+    """For a grader's pytest (Otter-Grader, nbgrader): an AssertionError with the report's lines
+    unless every gradient of the file's `backward` is right."""
+    report = check_file(path, secret=secret)
+    assert report["ok"], "\n".join(report_lines(report))
 
 
 def report_lines(report: dict) -> list[str]:

@@ -85,8 +85,23 @@ CASES = ((0, 8, 12, 7, 5, 4, False), (1, 1, 6, 5, 5, 3, False), (2, 16, 20, 9, 9
          (3, 5, 3, 4, 6, 2, False))  # fmt: skip
 
 
-def cases() -> list[Case]:
-    return [make_case(*spec) for spec in CASES]
+def cases(secret: int | None = None) -> list[Case]:
+    """The cases of CASES; with a teacher's `secret`, as many others of the same kinds (square and
+    not, a batch of one, zeros), their seeds and sizes drawn from it: a student who saw the public
+    ones cannot fit their answers to them."""
+    if secret is None:
+        return [make_case(*spec) for spec in CASES]
+    rng = np.random.default_rng(secret)
+    hidden = [int(rng.integers(3, 12)) for _ in CASES]
+    sizes = [(int(rng.integers(2, 12)), int(rng.integers(2, 16)), hidden[0],
+              int(rng.integers(3, 12)), int(rng.integers(2, 10))),
+             (1, int(rng.integers(2, 16)), hidden[1], hidden[1], int(rng.integers(2, 10))),
+             (int(rng.integers(2, 20)), int(rng.integers(2, 16)), hidden[2], hidden[2],
+              int(rng.integers(2, 10))),
+             (int(rng.integers(2, 12)), int(rng.integers(2, 16)), hidden[3],
+              hidden[3] + int(rng.integers(1, 4)), int(rng.integers(2, 10)))]  # fmt: skip
+    return [make_case(secret * 10 + index, *size, zeros=index == 2)
+            for index, size in enumerate(sizes)]  # fmt: skip
 
 
 def forward(params: dict, X: np.ndarray) -> dict:
