@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 import firstnet
-from firstnet.homework.check import assert_right, check, check_file, report_lines
+from firstnet.homework.check import (
+    assert_right,
+    check,
+    check_derivatives_file,
+    check_file,
+    report_lines,
+)
 from firstnet.homework.derivation import MISTAKES, NAMES, cases, forward, gradients
 from firstnet.scratch.mlp import Cache
 from firstnet.scratch.mlp import backward as scratch_backward
@@ -328,3 +334,78 @@ def test_a_grader_gets_gradescope_results_and_cases_of_its_own(tmp_path):
     assert_right(right, secret=7)  # a grader's pytest passes it ...
     with pytest.raises(AssertionError, match="1/B of the batch mean is missing"):
         assert_right(student)  # ... and fails the other with its lines
+
+
+DERIVATIVES = """
+import math
+import numpy as np
+
+S, ALPHA = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def derivative(name, z, a):
+    inside = lambda low, high: ((z > low) & (z < high)).astype(float)
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a**2
+    if name == "hard_tanh":
+        return inside(-1, 1)
+    if name == "hard_sigmoid":
+        return inside(-3, 3) / 6
+    if name == "relu":
+        return (z > 0).astype(float)
+    if name in ("leaky_relu", "prelu"):
+        return np.where(z > 0, 1.0, 0.01 if name == "leaky_relu" else 0.25)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(z))
+    if name == "selu":
+        return np.where(z > 0, S, S * ALPHA * np.exp(z))
+    if name == "relu6":
+        return inside(0, 6)
+    if name == "gelu":
+        erf = np.vectorize(math.erf)
+        return 0.5 * (1 + erf(z / math.sqrt(2))) + z * np.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    if name == "silu":
+        return sigmoid(z) * (1 + z * (1 - sigmoid(z)))
+    if name == "softplus":
+        return sigmoid(z)
+    if name == "mish":
+        t = np.tanh(np.log1p(np.exp(z)))
+        return t + z * sigmoid(z) * (1 - t * t)
+    raise NotImplementedError(name)
+"""
+
+
+def test_the_activations_exercise_passes_right_derivatives_and_names_slips(tmp_path):
+    """Every derivative of the registry right passes; the derivative taken at a, a flipped sign,
+    f(z) itself and an unknown error are each said for what they are."""
+    right = tmp_path / "derivatives.py"
+    right.write_text(DERIVATIVES)
+    report = check_derivatives_file(right)
+    assert report["ok"], report_lines(report)
+    assert len(report["gradients"]) == 15
+    slips = (
+        DERIVATIVES.replace("return 1 - a**2", "return 1 - np.tanh(a) ** 2")
+        .replace("return a * (1 - a)", "return -a * (1 - a)")
+        .replace("return sigmoid(z)\n", "return np.log1p(np.exp(z))\n")
+        .replace(
+            "return np.where(z > 0, 1.0, np.exp(z))", "return np.where(z > 0, 1.0, 0.5 * np.exp(z))"
+        )
+    )
+    wrong_file = tmp_path / "slips.py"
+    wrong_file.write_text(slips)
+    why = {g["name"]: g["why"] for g in check_derivatives_file(wrong_file)["gradients"]}
+    assert why["tanh"].startswith("taken at a = f(z), not at z")
+    assert why["sigmoid"] == "the sign is flipped"
+    assert why["softplus"] == "that is f(z) itself, not its derivative"
+    assert why["elu"].startswith("no known slip explains it (relative error")
+    assert why["relu"] == why["gelu"] == "" and why["mish"] == ""  # the others still right
+    command = [sys.executable, "-m", "firstnet", "check", str(right), "--exercise", "activations"]
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0

@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     template = "print a file to start from: the forward pass given, backward to fill in"
     add("--template", action="store_true", help=template)
     options.add(check, "json")
+    exercise = "mlp: the gradients of W1, W2, W3; activations: each activation's derivative"
+    add("--exercise", choices=("mlp", "activations"), default="mlp", help=exercise)
     add("--gradescope", type=Path, metavar="FILE",
         help="also write Gradescope's results.json (a point per gradient) to FILE")  # fmt: skip
     secret = "check on other cases, drawn from N, which students do not see (for a grader)"
@@ -27,17 +29,20 @@ def check_homework(args) -> int:
     """check your derivation of the MLP's gradients: each of dW1 ... db3 right, or the mistake named
     (the homework of the lecture's training slide)"""
     if args.template:
-        from firstnet.homework.template import TEMPLATE
+        from firstnet.homework.template import ACTIVATIONS_TEMPLATE, TEMPLATE
 
-        print(TEMPLATE, end="")
+        print(ACTIVATIONS_TEMPLATE if args.exercise == "activations" else TEMPLATE, end="")
         return 0
     if args.file is None:
         raise ConfigError(
             "give your file (firstnet check my_backward.py), or --template to start one"
         )
-    from firstnet.homework.check import check_file, report_lines
+    from firstnet.homework.check import check_derivatives_file, check_file, report_lines
 
-    report = check_file(args.file, secret=args.secret)
+    if args.exercise == "activations":
+        report = check_derivatives_file(args.file)
+    else:
+        report = check_file(args.file, secret=args.secret)
     if args.gradescope is not None:
         from firstnet.homework.check import gradescope
 

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from firstnet.activations import ACTIVATIONS
+from firstnet.homework import derivatives
 from firstnet.homework.derivation import NAMES, Case, cases, forward
 from firstnet.homework.diagnose import ORDER, verdicts
 
@@ -34,7 +36,7 @@ ANCHOR = "docs/homework.md"
 def write_cases(folder: Path, chosen: list[Case]) -> list[dict]:
     """The cases and their caches as one .npz in `folder` for the student's process; the caches."""
     caches = [forward(case.params, case.X) for case in chosen]
-    arrays = {"count": np.array(len(chosen))}
+    arrays = {"count": np.array(len(chosen)), "exercise": np.array("mlp")}
     for index, (case, cache) in enumerate(zip(chosen, caches, strict=True)):
         arrays |= {f"{index}/params/{name}": value for name, value in case.params.items()}
         arrays |= {f"{index}/cache/{name}": value for name, value in cache.items()}
@@ -55,8 +57,8 @@ def limits(cpu_s: int) -> None:  # in the child, before it runs Python
 def run_file(
     path: Path, folder: Path, cpu_s: int = CPU_S, wall_s: float = WALL_S
 ) -> tuple[dict | None, dict | None]:
-    """The student's answers by case number (a case where backward raised is absent; its error in
-    "errors"), or the failure {"line", "details"}."""
+    """What the student's process answered, {"answers": {key: array}, "errors": ...} (the keys
+    and the errors as the exercise names them), or the failure {"line", "details"}."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(folder),
@@ -72,7 +74,7 @@ def run_file(
     try:
         _, errors = process.communicate(timeout=wall_s)
     except subprocess.TimeoutExpired:
-        line = f"backward did not finish within {wall_s:g} s (an endless loop?)"
+        line = f"your code did not finish within {wall_s:g} s (an endless loop?)"
         return None, {"line": line, "details": ""}
     finally:
         with suppress(ProcessLookupError, PermissionError):
@@ -83,15 +85,14 @@ def run_file(
         return None, json.loads(failure.read_text())
     if process.returncode != 0 or not (folder / "answers.npz").is_file():
         if process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            return None, {"line": f"backward used more than {cpu_s} s of CPU", "details": ""}
+            return None, {"line": f"your code used more than {cpu_s} s of CPU", "details": ""}
         last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
         if "MemoryError" in last[0]:
-            return None, {"line": "backward asked for more memory than the check allows",
+            return None, {"line": "your code asked for more memory than the check allows",
                           "details": ""}  # fmt: skip
         return None, {"line": f"the check's process failed: {last[0]}", "details": ""}
     data = np.load(folder / "answers.npz")
-    numbers = sorted({int(key.split("/")[0]) for key in data.files})
-    answers = {index: {name: data[f"{index}/{name}"] for name in NAMES} for index in numbers}
+    answers = {key: data[key] for key in data.files}
     return {"answers": answers, "errors": json.loads((folder / "errors.json").read_text())}, None
 
 
@@ -101,13 +102,17 @@ def judge(chosen: list[Case], caches: list[dict], found: dict) -> dict:
     errors = found["errors"]
     for error in errors:
         error["sizes"] = chosen[error["case"]].sizes
-    numbers = sorted(found["answers"])
+    by_case: dict[int, dict] = {}
+    for key, value in found["answers"].items():  # "CASE/NAME" from the student's process
+        number, name = key.split("/") if isinstance(key, str) else key
+        by_case.setdefault(int(number), {})[name] = value
+    numbers = sorted(by_case)
     if not numbers:
         first = errors[0]
         return {"ok": False, "failure": {"line": f"{first['line']} (on every case)",
                                          "details": first["details"]}}  # fmt: skip
     chosen, caches = [chosen[i] for i in numbers], [caches[i] for i in numbers]
-    answers = [found["answers"][i] for i in numbers]
+    answers = [by_case[i] for i in numbers]
     bad = [name for name in NAMES for answer in answers
            if not np.all(np.isfinite(np.asarray(answer[name], dtype=float)))]  # fmt: skip
     if bad:
@@ -152,7 +157,8 @@ def check(backward: Callable, show: bool = True) -> dict:
             errors.append({"case": index, "line": f"backward raised {type(error).__name__}: "
                            f"{error}", "details": ""})  # fmt: skip
             continue
-        answers[index] = {name: np.asarray(found[name], dtype=np.float64) for name in NAMES}
+        for name in NAMES:
+            answers[f"{index}/{name}"] = np.asarray(found[name], dtype=np.float64)
     report = judge(chosen, caches, {"answers": answers, "errors": errors})
     if show:
         print("\n".join(report_lines(report)))
@@ -186,7 +192,7 @@ def report_lines(report: dict) -> list[str]:
         ]
     lines = []
     for gradient in report["gradients"]:
-        name = f"d{gradient['name']}"
+        name = gradient.get("label", f"d{gradient['name']}")
         if gradient["ok"]:
             lines.append(f"✓ {name}: agrees with the reference and with finite differences")
         elif gradient["ok"] is None:
@@ -196,6 +202,30 @@ def report_lines(report: dict) -> list[str]:
     for error in report.get("errors", []):
         lines.append(f"✗ on the case {error['sizes']}: {error['line']}")
     total = sum(bool(g["ok"]) for g in report["gradients"])
-    lines.append(f"{total} of {len(NAMES)} gradients right on {len(report['cases'])} cases "
-                 f"({'; '.join(report['cases'])}); where to look: {ANCHOR}")  # fmt: skip
+    what = "derivatives" if report.get("exercise") == "activations" else "gradients"
+    where = (f"{len(report['cases'])} cases ({'; '.join(report['cases'])})"
+             if what == "gradients" else report["cases"][0])  # fmt: skip
+    lines.append(f"{total} of {len(report['gradients'])} {what} right on {where}; "
+                 f"where to look: {ANCHOR}")  # fmt: skip
     return lines
+
+
+def check_derivatives_file(path: str | Path, cpu_s: int = CPU_S, wall_s: float = WALL_S) -> dict:
+    """The second exercise: the file's `derivative(name, z, a)` for every activation."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        return {"ok": False, "failure": {"line": f"{path}: no such file", "details": ""}}
+    names = tuple(ACTIVATIONS)
+    arrays = {"exercise": np.array("activations"), "names": np.array(names)}
+    for name in names:
+        arrays[f"{name}/z"], arrays[f"{name}/a"] = derivatives.points(name)
+    with tempfile.TemporaryDirectory(prefix="firstnet-check-") as folder:
+        np.savez(Path(folder) / "cases.npz", **arrays)
+        found, failure = run_file(path, Path(folder), cpu_s, wall_s)
+    if failure is not None:
+        return {"ok": False, "failure": failure}
+    entries = [derivatives.verdict(name, found["errors"].get(name, found["answers"].get(name)))
+               for name in names]  # fmt: skip
+    where = f"{len(derivatives.POINTS)} points in [-7, 7], off every kink"
+    return {"ok": all(entry["ok"] for entry in entries), "failure": None, "gradients": entries,
+            "errors": [], "cases": [where], "exercise": "activations"}  # fmt: skip

@@ -79,7 +79,8 @@ def main(argv: list[str]) -> int:
     student, folder = Path(argv[0]).resolve(), Path(argv[1]).resolve()
     sys.dont_write_bytecode = True
     data = np.load(folder / "cases.npz")
-    count = int(data["count"])
+    exercise = str(data["exercise"])
+    count = int(data["count"]) if exercise == "mlp" else 0
     cases = [({name: data[f"{i}/params/{name}"] for name in NAMES},
               {key: data[f"{i}/cache/{key}"] for key in ("X", "Z1", "A1", "Z2", "A2", "Z3", "P")},
               data[f"{i}/y"]) for i in range(count)]  # fmt: skip
@@ -98,6 +99,8 @@ def main(argv: list[str]) -> int:
     except Exception as error:  # noqa: BLE001 - the student's own exception, shown as theirs
         return fail(folder, f"loading the file raised {type(error).__name__}: {error}",
                     student_traceback(error, student))  # fmt: skip
+    if exercise == "activations":
+        return answer_derivatives(module, data, folder)
     backward = getattr(module, "backward", None)
     if not callable(backward):
         return fail(folder, "the file has no function backward(params, cache, y)")
@@ -126,6 +129,27 @@ def main(argv: list[str]) -> int:
                 answers[f"{index}/{name}"] = np.asarray(found[name], dtype=np.float64)
             except (TypeError, ValueError):
                 return fail(folder, f"backward's {name} is not an array of numbers")
+    (folder / "errors.json").write_text(json.dumps(errors))
+    np.savez(folder / "answers.npz", **answers)
+    return 0
+
+
+def answer_derivatives(module, data, folder: Path) -> int:
+    """The second exercise: the student's derivative(name, z, a) of each activation asked."""
+    derivative = getattr(module, "derivative", None)
+    if not callable(derivative):
+        return fail(folder, "the file has no function derivative(name, z, a)")
+    answers, errors = {}, {}
+    for name in (str(name) for name in data["names"]):
+        try:
+            found = derivative(name, data[f"{name}/z"].copy(), data[f"{name}/a"].copy())
+            answers[name] = np.asarray(found, dtype=np.float64)
+        except Refused as refused:
+            return fail(folder, str(refused))
+        except NotImplementedError:
+            errors[name] = "not written yet (NotImplementedError)"
+        except Exception as error:  # noqa: BLE001 - the student's own, said on its line
+            errors[name] = f"derivative raised {type(error).__name__}: {error}"
     (folder / "errors.json").write_text(json.dumps(errors))
     np.savez(folder / "answers.npz", **answers)
     return 0

@@ -49,3 +49,46 @@ def backward(params, cache, y):
     """
     raise NotImplementedError("derive the gradients here, then run: firstnet check this_file.py")
 '''
+
+ACTIVATIONS_TEMPLATE = '''"""Second exercise of "Your First Deep Network": the derivative of each
+activation function.
+
+Write derivative(name, z, a): f'(z), elementwise, for the activation `name`, given z and a = f(z)
+(some derivatives read best through a: sigmoid's is a * (1 - a)). The functions, as firstnet's
+registry computes them (docs/homework.md, docs/figures.md for their plots):
+
+    identity      z
+    sigmoid       1 / (1 + exp(-z))
+    tanh          tanh(z)
+    hard_tanh     clip(z, -1, 1)
+    hard_sigmoid  clip(z + 3, 0, 6) / 6
+    relu          max(z, 0)
+    leaky_relu    z if z > 0 else 0.01 z
+    elu           z if z > 0 else exp(z) - 1
+    prelu         z if z > 0 else 0.25 z            (the slope torch starts from)
+    selu          s z if z > 0 else s alpha (exp(z) - 1),
+                  s = 1.0507009873554804934193349852946, alpha = 1.6732632423543772848170429916717
+    relu6         clip(z, 0, 6)
+    gelu          z Phi(z), Phi the standard normal CDF: 0.5 (1 + erf(z / sqrt(2)))
+    silu          z sigmoid(z)
+    softplus      log(1 + exp(z))
+    mish          z tanh(softplus(z))
+
+The check takes z away from every kink (0, +-1, +-3, 6). Check it:
+
+    firstnet check this_file.py --exercise activations
+
+NumPy (and math, e.g. math.erf) only: importing torch or any other autograd is refused.
+"""
+
+import math
+
+import numpy as np
+
+
+def derivative(name, z, a):
+    """f'(z) for the activation `name`; z and a = f(z) are arrays of the same shape."""
+    if name == "relu":  # done for you: 1 where z > 0, else 0
+        return (z > 0).astype(float)
+    raise NotImplementedError(name)
+'''
