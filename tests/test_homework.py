@@ -246,6 +246,17 @@ def test_an_unknown_mistake_is_said_to_be_unknown_with_its_error():
     assert all(verdict[name]["ok"] for name in NAMES if name != "W1")
 
 
+def test_nan_and_a_wrong_shape_are_said_plainly():
+    nan = ("    db3 = dZ3.sum(axis=0)\n", "    db3 = dZ3.sum(axis=0) * np.nan\n")
+    report = run_source(wrong(nan))
+    verdict = {g["name"]: g for g in report["gradients"]}
+    assert verdict["b3"] == {"name": "b3", "ok": False, "why": "it holds NaN or inf"}
+    flat = run_source(wrong(("    dW2 = dZ2.T @ cache[\"A1\"]\n",
+                             "    dW2 = (dZ2.T @ cache[\"A1\"]).ravel()\n")))  # fmt: skip
+    why = {g["name"]: g["why"] for g in flat["gradients"]}["W2"]
+    assert why.startswith("its shape is (") and "not (" in why
+
+
 def test_every_mistake_the_checker_names_is_seeded():
     named = " ".join(MISTAKES)
     assert all(key in named for key in ("p-not-p-minus-y", "no-mean", "sign", "no-mask-2"))
