@@ -257,6 +257,11 @@ def test_nan_and_a_wrong_shape_are_said_plainly():
     assert why.startswith("its shape is (") and "not (" in why
 
 
+def test_a_notebook_function_that_returns_nothing_is_told_so():
+    report = check(lambda params, cache, y: None, show=False)
+    assert report["failure"]["line"] == "backward returned NoneType, not a dict of W1, b1, ... b3"
+
+
 def test_every_mistake_the_checker_names_is_seeded():
     named = " ".join(MISTAKES)
     assert all(key in named for key in ("p-not-p-minus-y", "no-mean", "sign", "no-mask-2"))
@@ -290,7 +295,16 @@ HOSTILE = {
     "a write outside": ("open('OUTSIDE', 'w').write('x')\n", "writing OUTSIDE is not allowed"),
     "a fork bomb": ("import os\nwhile True:\n    os.fork()\n", "os.fork is not allowed"),
     "a subprocess": ("import subprocess\nsubprocess.run(['true'])\n",
-                     "subprocess.Popen is not allowed"),
+                     "importing subprocess is not allowed"),
+    "import_module": ("import importlib\nimportlib.import_module('firstnet.homework.derivation')\n",
+                      "importing firstnet.homework.derivation is not allowed"),
+    "ctypes by numpy": ("import numpy as np\nnp.ctypeslib.ctypes.string_at(0, 1)\n",
+                        "is not allowed in a homework check"),
+    "a directory descriptor": ("import os\nd = os.open('OUTSIDE_DIR', os.O_RDONLY)\n"
+                               "os.open('escaped.txt', os.O_WRONLY | os.O_CREAT, dir_fd=d)\n",
+                               "writing escaped.txt is not allowed"),
+    "sqlite": ("import sqlite3\n", "importing sqlite3 is not allowed"),
+    "a removal": ("import os\nos.remove('OUTSIDE')\n", "os.remove is not allowed"),
     "10 GB": ("import numpy as np\nblock = np.ones(10 * 2**30 // 8)\n",
               "more memory than the check allows"),
     "a wrong dict": ("def backward(params, cache, y):\n    return {'W1': 1}\n",
@@ -303,12 +317,15 @@ HOSTILE = {
 @pytest.mark.parametrize("name", HOSTILE)
 def test_bad_files_end_in_one_clear_line_and_nothing_escapes(name, tmp_path):
     outside = tmp_path / "escaped.txt"  # beside the student's file, outside the check's folder
-    source, line = (text.replace("OUTSIDE", str(outside)) for text in HOSTILE[name])
+    source, line = (text.replace("OUTSIDE_DIR", str(tmp_path)).replace("OUTSIDE", str(outside))
+                    for text in HOSTILE[name])  # fmt: skip
+    if name == "a removal":
+        outside.write_text("the student's own file, which the check must not remove")
     student = tmp_path / "my_backward.py"
     student.write_text(source)
     report = check_file(student)
     assert not report["ok"] and line in report["failure"]["line"], report
-    assert not outside.exists()
+    assert outside.exists() == (name == "a removal")
     if name == "its own exception":  # its own traceback: its file and line, none of firstnet's
         details = report["failure"]["details"]
         assert f'File "{student}", line 2, in backward' in details and "firstnet" not in details

@@ -28,7 +28,7 @@ from firstnet.homework.derivation import NAMES, Case, cases, forward
 from firstnet.homework.diagnose import ORDER, verdicts
 
 CPU_S, WALL_S = 20, 30
-MEMORY_BYTES = 2 << 30
+MEMORY_BYTES = 2 << 30  # not on macOS, which refuses to limit it
 FILE_BYTES = 16 << 20
 ANCHOR = "docs/homework.md"
 
@@ -45,15 +45,6 @@ def write_cases(folder: Path, chosen: list[Case]) -> list[dict]:
     return caches
 
 
-def limits(cpu_s: int) -> None:  # in the child, before it runs Python
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_BYTES, FILE_BYTES))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
 def run_file(
     path: Path, folder: Path, cpu_s: int = CPU_S, wall_s: float = WALL_S
 ) -> tuple[dict | None, dict | None]:
@@ -67,27 +58,41 @@ def run_file(
         "OPENBLAS_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
     }
-    command = [sys.executable, "-I", "-m", "firstnet.homework.student", str(path), str(folder)]
-    process = subprocess.Popen(command, cwd=folder, env=environment, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True,
-                               preexec_fn=lambda: limits(cpu_s))  # fmt: skip
+    command = [sys.executable, "-I", "-m", "firstnet.homework.student", str(path), str(folder),
+               str(cpu_s), str(MEMORY_BYTES), str(FILE_BYTES)]  # fmt: skip
+    log = folder / "stderr.txt"  # what it prints goes nowhere; its errors to a file of bounded size
+    with log.open("wb") as errors, subprocess.Popen(
+        command, cwd=folder, env=environment, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=errors, start_new_session=os.name == "posix",
+    ) as process:  # fmt: skip
+        try:
+            process.wait(timeout=wall_s)
+        except subprocess.TimeoutExpired:
+            line = f"your code did not finish within {wall_s:g} s (an endless loop?)"
+            return None, {"line": line, "details": ""}
+        finally:
+            if hasattr(os, "killpg"):
+                with suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)  # anything it started goes with it
+            process.kill()
     try:
-        _, errors = process.communicate(timeout=wall_s)
-    except subprocess.TimeoutExpired:
-        line = f"your code did not finish within {wall_s:g} s (an endless loop?)"
-        return None, {"line": line, "details": ""}
-    finally:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # anything it started goes with it
-        process.wait()
+        return answers_of(folder, process.returncode, log, cpu_s)
+    except (OSError, ValueError, KeyError, TypeError) as damaged:  # the student's code wrote there
+        return None, {"line": f"the check could not read what the code left ({damaged})",
+                      "details": ""}  # fmt: skip
+
+
+def answers_of(folder: Path, returncode: int, log: Path, cpu_s: int):
+    """What the student's process left in `folder`: its answers, or why it left none."""
     failure = folder / "failure.json"
     if failure.is_file():
-        return None, json.loads(failure.read_text())
-    if process.returncode != 0 or not (folder / "answers.npz").is_file():
-        if process.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        found = json.loads(failure.read_text())
+        return None, {"line": str(found["line"]), "details": str(found.get("details", ""))}
+    if returncode != 0 or not (folder / "answers.npz").is_file():
+        if returncode == -getattr(signal, "SIGXCPU", -1):
             return None, {"line": f"your code used more than {cpu_s} s of CPU", "details": ""}
-        last = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-        if "MemoryError" in last[0]:
+        last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        if "MemoryError" in last[0] or returncode == -signal.SIGKILL:
             return None, {"line": "your code asked for more memory than the check allows",
                           "details": ""}  # fmt: skip
         return None, {"line": f"the check's process failed: {last[0]}", "details": ""}
@@ -157,6 +162,14 @@ def check(backward: Callable, show: bool = True) -> dict:
             errors.append({"case": index, "line": f"backward raised {type(error).__name__}: "
                            f"{error}", "details": ""})  # fmt: skip
             continue
+        missing = [name for name in NAMES if not isinstance(found, dict) or name not in found]
+        if missing:
+            line = f"backward returned {type(found).__name__}, not a dict of W1, b1, ... b3"
+            report = {"ok": False, "failure": {"line": line if not isinstance(found, dict) else
+                      f"backward's dict lacks {', '.join(missing)}", "details": ""}}  # fmt: skip
+            if show:
+                print("\n".join(report_lines(report)))
+            return report
         for name in NAMES:
             answers[f"{index}/{name}"] = np.asarray(found[name], dtype=np.float64)
     report = judge(chosen, caches, {"answers": answers, "errors": errors})

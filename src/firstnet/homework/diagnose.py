@@ -122,9 +122,14 @@ def why_wrong(name: str, found: dict | None, answers: list[dict], correct: list[
         error = max(relative_error(answer[name], grads[name])
                     for answer, grads in zip(answers, correct, strict=True))  # fmt: skip
         return f"no known mistake explains it (relative error {error:.2g})"
-    if name in found["local"]:
-        return LOCAL[found["local"][name]]
     layer = int(name[1])
+    if name in found["local"]:
+        slip = LOCAL[found["local"][name]]
+        upstream = [m for m in found["mistakes"] if ENTERS[m] >= layer]
+        if not upstream:
+            return slip
+        rest = {"mistakes": upstream, "local": {}}  # the mistakes this gradient carries as well
+        return f"{slip}; and {why_wrong(name, rest, answers, correct)}"
     here = sorted(m for m in found["mistakes"] if ENTERS[m] == layer)
     if here:
         return "; ".join(MISTAKES[m] for m in here)

@@ -1,7 +1,7 @@
 """The student's side of `firstnet check`, in a process of its own (`check.run_file` starts it
 with limits on time, memory and file size):
 
-    python -I -m firstnet.homework.student STUDENT_FILE FOLDER
+    python -I -m firstnet.homework.student STUDENT_FILE FOLDER CPU_S MEMORY_BYTES FILE_BYTES
 
 It loads STUDENT_FILE under an audit hook (PEP 578) that refuses what a derivation never needs:
 importing torch or another autograd (the point is the derivation), starting processes, loading C
@@ -19,17 +19,46 @@ import json
 import os
 import sys
 import traceback
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
 NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 AUTOGRAD = ("torch", "jax", "jaxlib", "tensorflow", "autograd", "mxnet", "paddle", "firstnet")
-REFUSED = ("os.fork", "os.forkpty", "os.system", "os.posix_spawn", "os.spawn", "os.exec",
-           "os.kill", "os.killpg", "subprocess.Popen", "ctypes.dlopen", "ctypes.dlsym",
-           "socket.connect", "socket.bind", "pty.spawn", "os.startfile")  # fmt: skip
-CHANGES = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.link",
-           "os.symlink", "os.truncate", "os.utime", "shutil.rmtree", "shutil.move")  # fmt: skip
+# Modules that reach around the hook's events: processes without an event, raw memory, files
+# written by a C library. Dropped from sys.modules and refused, however they are imported.
+AROUND = ("subprocess", "_posixsubprocess", "multiprocessing", "ctypes", "_ctypes", "sqlite3",
+          "_sqlite3", "dbm", "_dbm", "_gdbm", "mmap", "socket", "_socket")  # fmt: skip
+REFUSED = (
+    "os.fork",
+    "os.forkpty",
+    "os.system",
+    "os.posix_spawn",
+    "os.spawn",
+    "os.exec",
+    "os.kill",
+    "os.killpg",
+    "subprocess.",
+    "ctypes.",
+    "socket.",
+    "sqlite3.",
+    "pty.",
+    "os.startfile",
+    "mmap.",
+    "os.remove",
+    "os.rename",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.link",
+    "os.symlink",
+    "os.truncate",
+    "os.utime",
+    "os.chflags",
+    "shutil.",
+)  # fmt: skip  -- a derivation changes no file and starts nothing
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -38,16 +67,38 @@ class Refused(Exception):
 
 
 def inside(path, folder: Path) -> bool:
+    """Whether `path` is an absolute path inside `folder` (a relative one may be meant from a
+    directory descriptor the event does not show: refused)."""
     try:
-        return Path(os.path.realpath(os.fsdecode(path))).is_relative_to(folder)
+        name = os.fsdecode(path)
+        return os.path.isabs(name) and Path(os.path.realpath(name)).is_relative_to(folder)
     except (TypeError, ValueError):
         return False  # a file descriptor or something stranger: not a path inside
 
 
+class Refusing:
+    """A finder first on sys.meta_path: the modules of AUTOGRAD and AROUND cannot be imported by
+    any route (the "import" event misses importlib.import_module)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        top = name.split(".")[0]
+        if top in AUTOGRAD:
+            raise Refused(f"importing {name} is not allowed: derive the gradients with NumPy")
+        if top in AROUND:
+            raise Refused(f"importing {name} is not allowed in a homework check")
+        return None
+
+
 def install_hook(folder: Path) -> None:
+    for name in list(sys.modules):
+        if name.split(".")[0] in AROUND:
+            del sys.modules[name]  # numpy loaded ctypes: its copy is out of the student's reach
+    sys.meta_path.insert(0, Refusing())
+
     def audit(event: str, args: tuple) -> None:
-        if event == "import" and str(args[0]).split(".")[0] in AUTOGRAD:
-            raise Refused(f"importing {args[0]} is not allowed: derive the gradients with NumPy")
+        if event == "import" and str(args[0]).split(".")[0] in AUTOGRAD + AROUND:
+            Refusing.find_spec(str(args[0]))
         if event.startswith(REFUSED):
             raise Refused(f"{event} is not allowed in a homework check")
         if event == "open":
@@ -55,11 +106,26 @@ def install_hook(folder: Path) -> None:
             writing = any(c in str(mode or "") for c in "wax+") or bool((flags or 0) & WRITE_FLAGS)
             if writing and not inside(path, folder):
                 raise Refused(f"writing {path} is not allowed: only the check's own folder")
-        paths = [path for path in args[:2] if isinstance(path, str | bytes | os.PathLike)]
-        if event in CHANGES and not all(inside(path, folder) for path in paths):
-            raise Refused(f"{event} outside the check's folder is not allowed")
 
     sys.addaudithook(audit)
+
+
+def limit(cpu_s: int, memory_bytes: int, file_bytes: int) -> None:
+    """This process's CPU time, address space (not on macOS, which refuses it) and file size,
+    each at most what the system already allows."""
+    try:
+        import resource
+    except ImportError:  # Windows: the wall-clock limit of the parent remains
+        return
+    wanted = [(resource.RLIMIT_CPU, cpu_s), (resource.RLIMIT_FSIZE, file_bytes),
+              (resource.RLIMIT_CORE, 0)]  # fmt: skip
+    if sys.platform != "darwin":
+        wanted.append((resource.RLIMIT_AS, memory_bytes))
+    for kind, value in wanted:
+        _, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        with suppress(ValueError, OSError):  # refused: the wall-clock limit and the hook remain
+            resource.setrlimit(kind, (value, value if kind != resource.RLIMIT_CPU else value + 1))
 
 
 def fail(folder: Path, line: str, details: str = "") -> int:
@@ -77,6 +143,7 @@ def student_traceback(error: BaseException, student: Path) -> str:
 
 def main(argv: list[str]) -> int:
     student, folder = Path(argv[0]).resolve(), Path(argv[1]).resolve()
+    limit(*(int(value) for value in argv[2:5]))
     sys.dont_write_bytecode = True
     data = np.load(folder / "cases.npz")
     exercise = str(data["exercise"])
