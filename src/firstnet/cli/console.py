@@ -94,7 +94,11 @@ def next_steps(report: Path | None, runs_dir: Path) -> str:
          f"the runs it trained, in {runs_dir}/"),
         ("firstnet serve" + ("" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"),
          "draw a digit in your browser; the newest runs answer"),
+        ("firstnet lab" + ("" if runs_dir == Path("runs") else f" --runs-dir {runs_dir}"),
+         "the lecture live: gradient descent, Action!, MNIST trained and taught"),
         ("firstnet predict latest-cnn my-digit.png", "a photo or scan of your own digit"),
+        ("firstnet check --template > my_backward.py", "the homework, then: firstnet check "
+         "my_backward.py"),
         ("firstnet train --model mlp --hidden 64", "your own network (firstnet train --help)"),
         ("jupyter lab notebooks/", "the notebooks (pip install -e '.[notebooks]' first)"),
     ]  # fmt: skip
