@@ -102,6 +102,24 @@ def test_the_command_a_job_shows_trains_the_same_losses_stepped_or_not(mnist, tm
     assert evaluated["accuracy"] == pytest.approx(lab[-1]["test_acc"], abs=1e-6)
 
 
+def test_slow_motion_draws_a_frame_for_every_step(mnist):
+    """The first hundred steps can be watched: in slow motion every step has its frame."""
+    job = MnistJob(lab_config(SMALL_MLP), mnist)
+    job.command("slow")
+    job.command("play")
+    seen, deadline = [], time.monotonic() + 60
+    while len(seen) < 4:
+        assert time.monotonic() < deadline, seen
+        step = job.latest[1]["step"]
+        if step and (not seen or step != seen[-1]):
+            seen.append(step)
+        time.sleep(0.005)
+    job.command("stop")
+    finished(job)
+    assert seen == list(range(seen[0], seen[0] + 4)), seen  # one step a frame, none skipped
+    assert job.latest[1]["slow"] is True
+
+
 def test_the_confusion_matrix_and_the_frames_follow_the_training(mnist):
     job = MnistJob(lab_config(SMALL_MLP | {"epochs": 1}), mnist)
     job.command("play")
