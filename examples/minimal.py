@@ -1,4 +1,5 @@
 """The fewest readable lines that reach 99.5% on MNIST: python examples/minimal.py [MNIST_DIR]."""
+
 import gzip
 import os
 import sys
@@ -11,7 +12,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "firstnet"  # first
 FOLDER = Path((sys.argv[1:] or [os.environ.get("FIRSTNET_DATA_DIR", CACHE)])[0]).expanduser()
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 BF16 = DEVICE == "cuda" or torch.cpu.get_capabilities().get("avx512_bf16", False)  # else slow
-SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
+SHIFTS, STEPS, POOL = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)], 468, nn.MaxPool2d(2)
 
 
 def load(name):  # an IDX file, raw or gzip: a header of 16 (images) or 8 (labels) bytes, then uint8
@@ -21,8 +22,13 @@ def load(name):  # an IDX file, raw or gzip: a header of 16 (images) or 8 (label
     return (values.view(-1, 28, 28) if "images" in name else values.long()).to(DEVICE)
 
 
-def conv(a, b, pool):  # pool before batch norm and ReLU: they then see 4x fewer pixels
-    return [nn.Conv2d(a, b, 3, padding=1), *[nn.MaxPool2d(2)] * pool, nn.BatchNorm2d(b), nn.ReLU()]
+class Conv(nn.Linear):  # a 3x3 convolution keeping its weight as a matrix (out, 3 * 3 * in)
+    def forward(self, x):  # Muon steps matrices; conv2d sees a channels-last (out, in, 3, 3) view
+        return torch.conv2d(x, self.weight.unflatten(1, (3, 3, -1)).movedim(3, 1), padding=1)
+
+
+def conv(a, b, *pool):  # pool before batch norm and ReLU: they then see 4x fewer pixels
+    return [Conv(9 * a, b, bias=False), *pool, nn.BatchNorm2d(b, affine=False), nn.ReLU()]
 
 
 def images(x, shift):  # uint8 (N, 28, 28) -> shifted float (N, 1, 28, 28) in [0, 1], channels-last
@@ -31,20 +37,17 @@ def images(x, shift):  # uint8 (N, 28, 28) -> shifted float (N, 1, 28, 28) in [0
 
 x, y, x_test, y_test = map(load, ["train-images", "train-labels", "t10k-images", "t10k-labels"])
 torch.manual_seed(0)
-layers = conv(1, 16, 1) + conv(16, 32, 0) + conv(32, 32, 1) + conv(32, 64, 0) + conv(64, 64, 1)
-model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 10)).to(DEVICE)
-optimizer = torch.optim.SGD(model.parameters(), 0.2, momentum=0.9, nesterov=True, weight_decay=5e-4)
-schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 0.2, total_steps=4 * 240)  # 4 epochs
-for index in torch.cat([torch.randperm(60000, device=DEVICE) for _ in range(4)]).view(-1, 250):
+layers = conv(1, 16, POOL) + conv(16, 32) + conv(32, 32, POOL) + conv(32, 64) + conv(64, 64, POOL)
+model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 10, bias=False)).to(DEVICE)
+muon = torch.optim.Muon(model.parameters(), 0.05, weight_decay=5e-4, momentum=0.9)  # all matrices
+schedule = torch.optim.lr_scheduler.OneCycleLR(muon, 0.05, total_steps=STEPS)  # 2 epochs of 256
+for index in torch.rand(2, 60000, device=DEVICE).argsort(1).flatten()[: STEPS * 256].view(-1, 256):
     with torch.autocast(DEVICE, torch.bfloat16, enabled=BF16):  # bf16 where the hardware has it
         logits = model(images(x[index], torch.randint(-2, 3, (2,)).tolist()))  # moved <= 2 pixels
     loss = nn.functional.cross_entropy(logits.float(), y[index], label_smoothing=0.1)
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    schedule.step()
+    for step in (loss.backward, muon.step, schedule.step, muon.zero_grad):
+        step()
 with torch.no_grad(), torch.autocast(DEVICE, torch.bfloat16, enabled=BF16):  # TTA: 1-pixel shifts
-    probabilities = sum(model.eval()(images(x_test, s)).float().softmax(1) for s in SHIFTS)
-accuracy = (probabilities.argmax(1) == y_test).float().mean().item()
-print(f"test accuracy: {100 * accuracy:.2f}%")
+    votes = sum(model.eval()(images(x_test, s)).float().softmax(1) for s in SHIFTS).argmax(1)
+print(f"test accuracy: {100 * (accuracy := (votes == y_test).float().mean().item()):.2f}%")
 sys.exit(0 if accuracy >= 0.995 else 1)

@@ -36,7 +36,7 @@ def hostile_runs(runs_dir) -> dict[str, str]:
 
     config_edit("huge-hidden", "hidden", 10**12, "hidden is at most")
     config_edit("float-hidden", "hidden", 32.0, "hidden: expected an int")
-    config_edit("string-epochs", "epochs", "5", "epochs: expected an int")
+    config_edit("string-epochs", "epochs", "5", "epochs: expected a float")
     config_edit("fp16-on-cuda", "precision", "fp16", "")  # served in fp32 on the CPU
     for name, text, words in [("truncated-metrics", '{"epoch": 1, "test_a', "not an epoch record"),
                               ("list-metrics", "[1, 2]\n", "not an epoch record")]:  # fmt: skip

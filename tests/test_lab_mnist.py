@@ -54,7 +54,7 @@ def finished(job: MnistJob, seconds: float = 120) -> None:
         ({"epochs": 31}, "epochs must lie in [1, 30] in the lab"),
         ({"hidden": 2048}, "hidden must lie in [1, 1024] in the lab"),
         ({"lr": -1.0}, "lr must be positive"),
-        ({"epochs": "3"}, "epochs: expected an int, got '3'"),
+        ({"epochs": "3"}, "epochs: expected a float, got '3'"),
         ({"optimizer": "adamm"}, "did you mean 'adam'?"),
         ({"momentum": -0.5}, "momentum must lie in [0.0, 0.999]"),
         ({"weight_decay": -1.0}, "weight_decay must lie in [0.0, 1.0]"),

@@ -50,6 +50,23 @@ def test_resume_reaches_the_same_result_as_an_uninterrupted_run(small_mnist, tmp
     assert not (tmp_path / "cut" / runs.CHECKPOINT).exists()  # finished runs keep only the model
 
 
+def test_a_muon_run_cut_in_its_fractional_last_epoch_resumes_to_the_same_weights(
+    small_mnist, tmp_path
+):
+    cfg = small_config(epochs=2.5, optimizer="muon")  # 50 steps: the third epoch has 10
+    (tmp_path / "whole").mkdir()
+    whole = train_in(tmp_path / "whole", small_mnist, cfg)
+    (tmp_path / "cut").mkdir()
+    calls = iter(range(10_000))
+    train_in(tmp_path / "cut", small_mnist, cfg, should_stop=lambda: next(calls) >= 45)
+    kept = runs.read_checkpoint(tmp_path / "cut")
+    assert (kept["epoch"], kept["batch"]) == (2, 5)  # 5 steps into the short last epoch
+    resumed = train_run(None, small_mnist, tmp_path / "cut", progress=False)
+    assert resumed.finished and len(resumed.history) == 3
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+
+
 def test_run_directory_contents(small_mnist, tmp_path):
     run = train_in(tmp_path, small_mnist, small_config(epochs=2))
     config = json.loads((tmp_path / runs.CONFIG).read_text())

@@ -38,6 +38,19 @@ def test_scratch_trainer_learns_and_reports_like_the_torch_trainer(small_mnist):
     assert progress[-1].batch == progress[-1].batches == 20 and progress[-1].epochs == 3
 
 
+def test_a_fractional_epoch_count_cuts_the_numpy_trainers_last_epoch_like_the_torch_one(
+    small_mnist,
+):
+    cfg = small_config(epochs=1.5, lr=0.05)  # 20 steps an epoch: 30 in all
+    progress = []
+    scratch = ScratchTrainer(cfg, small_mnist)
+    history = scratch.run(on_progress=progress.append)
+    assert [r["epoch"] for r in history] == [1, 2] and scratch.total_steps == 30
+    ends = [(p.epoch, p.batch, p.batches) for p in progress if p.batch == p.batches]
+    assert ends == [(1, 20, 20), (2, 10, 10)]
+    assert history[-1]["lr"] == Trainer(cfg, small_mnist).run()[-1]["lr"]  # the schedule's end
+
+
 def test_same_seed_same_weights_other_seed_other_weights(small_mnist):
     def weights(seed):
         trainer = ScratchTrainer(small_config(epochs=1, seed=seed), small_mnist)

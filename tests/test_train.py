@@ -12,7 +12,7 @@ from firstnet.config import MODEL_DEFAULTS, TrainConfig
 from firstnet.device import resolve_precision
 from firstnet.errors import ConfigError, DivergedError
 from firstnet.models import model_for
-from firstnet.schedule import learning_rate
+from firstnet.schedule import epoch_plan, learning_rate
 from firstnet.trainer import Trainer, random_shifts, smoothed_cross_entropy, translate
 from tests.conftest import small_config
 
@@ -74,9 +74,9 @@ def test_divergence_is_detected_with_advice(small_mnist):
         trainer.run()
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "muon"])
 def test_each_optimizer_learns(small_mnist, optimizer):
-    lr = 0.1 if optimizer == "sgd" else 2e-3
+    lr = 0.1 if optimizer in ("sgd", "muon") else 2e-3
     history = Trainer(small_config(optimizer=optimizer, lr=lr), small_mnist).run()
     assert history[-1]["test_acc"] > 0.6
 
@@ -243,3 +243,33 @@ def test_training_leaves_the_global_random_state_alone(small_mnist):
     for name, tensor in first.state_dict().items():
         assert torch.equal(tensor, again.state_dict()[name]), name
     assert not torch.equal(first.state_dict()["out.weight"], other.state_dict()["out.weight"])
+
+
+def test_a_fractional_epoch_count_cuts_the_last_epoch_and_the_schedule_spans_the_steps_run(
+    small_mnist,
+):
+    cfg = small_config(epochs=1.5)  # 20 steps an epoch: 30 in all
+    steps, ends, rates = [], [], []
+    trainer = Trainer(cfg, small_mnist)
+    history = trainer.run(
+        on_step=lambda step: (steps.append(step), rates.append(trainer.current_lr())),
+        on_epoch=lambda record: ends.append(len(steps)),
+    )
+    assert (trainer.epochs, trainer.total_steps) == (2, 30)
+    assert steps == list(range(1, 31)) and ends == [20, 30]
+    assert [record["epoch"] for record in history] == [1, 2] and trainer.finished
+    assert rates[-1] == pytest.approx(learning_rate(cfg, 29, 30, 20))  # the schedule's last step
+    assert rates[-1] < learning_rate(cfg, 29, 40, 20) / 10  # not a cut 2-epoch schedule
+
+
+def test_epoch_plan():
+    assert epoch_plan(1.5, 235) == (2, 352)  # the CNN recipe on MNIST: 1 epoch and 117 steps
+    assert epoch_plan(2, 235) == (2, 470)
+    assert epoch_plan(1.001, 235) == (1, 235)  # rounds to a whole epoch: no empty last one
+    assert epoch_plan(0.001, 235) == (1, 1)  # at least one step
+
+
+def test_whole_epoch_counts_stay_integers():
+    assert TrainConfig(model="mlp", epochs=3.0).epochs == 3
+    assert type(TrainConfig(model="mlp", epochs=3.0).epochs) is int
+    assert TrainConfig(model="cnn", epochs=1.25).epochs == 1.25

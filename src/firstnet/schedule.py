@@ -10,6 +10,18 @@ if TYPE_CHECKING:
     from firstnet.config import TrainConfig
 
 
+def epoch_plan(epochs: float, steps_per_epoch: int) -> tuple[int, int]:
+    """(epochs begun, total steps) of a run of `epochs` passes: 1.5 epochs of 235 steps are 2
+    epochs, the second cut after 117 of its steps, 352 steps in all."""
+    total = max(1, round(epochs * steps_per_epoch))
+    return math.ceil(total / steps_per_epoch), total
+
+
+def steps_in_epoch(epoch: int, steps_per_epoch: int, total_steps: int) -> int:
+    """Steps of epoch `epoch` (0-based): all of them but in a fractional last epoch."""
+    return min(steps_per_epoch, total_steps - epoch * steps_per_epoch)
+
+
 def learning_rate(cfg: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
     """The learning rate at `step` (0-based) for the configured schedule."""
     progress = step / max(1, total_steps)

@@ -21,8 +21,9 @@ from firstnet.device import autocast, resolve_device, resolve_precision, to_devi
 from firstnet.errors import ConfigError
 from firstnet.evaluate import as_float, evaluate
 from firstnet.models import model_for
+from firstnet.muon import Muon
 from firstnet.reporting import LOG_EVERY, ProgressRecord, check_and_report, epoch_record
-from firstnet.schedule import learning_rate
+from firstnet.schedule import epoch_plan, learning_rate, steps_in_epoch
 from firstnet.static_step import StaticStep
 
 
@@ -55,6 +56,8 @@ def build_optimizer(
             weight_decay=cfg.weight_decay,
             fused=True if static else None,
         )
+    if cfg.optimizer == "muon":
+        return Muon(model, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -158,7 +161,8 @@ class Trainer:
         self.steps_per_epoch = (
             examples // cfg.batch_size if static else math.ceil(examples / cfg.batch_size)
         )
-        self.total_steps = cfg.epochs * self.steps_per_epoch
+        # A fractional `epochs` (1.5) cuts the last epoch short; the schedule spans the steps run.
+        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
         self.static = None
         if static:
             table = [learning_rate(cfg, step, self.total_steps, self.steps_per_epoch)
@@ -184,7 +188,7 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.epoch >= self.cfg.epochs
+        return self.epoch >= self.epochs
 
     def state_dict(self) -> dict:
         """Everything a resume needs, as one dict of plain values, tensors and state dicts."""
@@ -204,7 +208,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()` of a trainer with the same config: the same batches, weights
         and numbers follow as if training had never stopped."""
-        check_position(state, self.cfg.epochs, self.steps_per_epoch, len(self.train_labels))
+        check_position(state, self.epochs, self.steps_per_epoch, len(self.train_labels))
         self.model.load_state_dict(state["model"])
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.load_state_dict(state["optimizer"])
@@ -226,7 +230,7 @@ class Trainer:
         should_stop: Callable[[], bool] = lambda: False,
         on_step: Callable[[int], None] | None = None,
     ) -> list[dict]:
-        """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
+        """Train until `self.epochs` are done or `should_stop()` turns true between two batches.
 
         Callbacks: `on_step(steps done)` after every optimizer step, `on_progress` every LOG_EVERY
         batches, `on_epoch(record)` after each epoch's evaluation. Returns the history: one record
@@ -286,7 +290,8 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         start, start_batch = time.perf_counter(), self.batch
-        while self.batch < self.steps_per_epoch:
+        steps = steps_in_epoch(self.epoch, self.steps_per_epoch, self.total_steps)
+        while self.batch < steps:
             if should_stop():
                 self.elapsed_s += time.perf_counter() - start
                 return False
@@ -302,16 +307,16 @@ class Trainer:
             self.batch += 1
             if on_step:
                 on_step(self.epoch * self.steps_per_epoch + self.batch)
-            if self.batch % LOG_EVERY == 0 or self.batch == self.steps_per_epoch:
-                self._check_and_report(on_progress, start, start_batch)
+            if self.batch % LOG_EVERY == 0 or self.batch == steps:
+                self._check_and_report(on_progress, start, start_batch, steps)
         self.elapsed_s += time.perf_counter() - start
         return True
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
-    def _check_and_report(self, on_progress, start: float, start_batch: int) -> None:
-        position = (self.epoch + 1, self.cfg.epochs, self.batch, self.steps_per_epoch)
+    def _check_and_report(self, on_progress, start: float, start_batch: int, steps: int) -> None:
+        position = (self.epoch + 1, self.epochs, self.batch, steps)
         samples = (self.batch - start_batch) * self.cfg.batch_size
         seconds, lr = time.perf_counter() - start, self.current_lr()
         check_and_report(on_progress, position, self.sums.tolist(), samples, seconds, lr)
@@ -320,7 +325,7 @@ class Trainer:
         start = time.perf_counter()
         loss_sum, correct, count = self.sums.tolist()
         # Test-time augmentation costs five forward passes, so only the final evaluation uses it.
-        tta = bool(self.cfg.tta) and self.epoch + 1 == self.cfg.epochs
+        tta = bool(self.cfg.tta) and self.epoch + 1 == self.epochs
         with autocast(self.precision, self.device):
             test_loss, test_acc = evaluate(
                 self.forward, self.test_images, self.test_labels, tta=tta

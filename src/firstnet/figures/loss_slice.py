@@ -135,7 +135,7 @@ def train_with_trajectory(
     P): the initial weights, every `total steps // TRAJECTORY_POINTS` steps, and always the trained
     weights."""
     trainer = Trainer(cfg, data)
-    total = cfg.epochs * trainer.steps_per_epoch
+    total = trainer.total_steps
     every = max(1, total // TRAJECTORY_POINTS)
 
     def flat() -> torch.Tensor:

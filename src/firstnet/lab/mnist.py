@@ -39,6 +39,7 @@ from firstnet.lab.job import Job, all_cores
 from firstnet.lab.pictures import png_base64, signed_tiles
 from firstnet.models import MLP, Linear, model_for
 from firstnet.reporting import ProgressRecord
+from firstnet.schedule import epoch_plan
 from firstnet.serve.registry import ServedModel, predict
 from firstnet.training import train_run
 
@@ -130,7 +131,7 @@ class MnistJob(Job):
         self.device = resolve_device(cfg.device)
         examples = len(self.data.train_labels)
         self.steps_per_epoch = -(-examples // cfg.batch_size)
-        self.total_steps = cfg.epochs * self.steps_per_epoch
+        self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)[1]
         self.history: list[dict] = []
         self.trace: list[list[float]] = []  # [step, loss, accuracy] every LOG_EVERY steps
         self.last = (0, 0, 0.0, 0.0)  # epoch, batch, running loss and accuracy of the last report

@@ -20,7 +20,7 @@ from firstnet.activations import get_activation
 from firstnet.config import INPUT_DIM, NUM_CLASSES
 from firstnet.errors import ConfigError
 from firstnet.reporting import LOG_EVERY, check_and_report, epoch_record
-from firstnet.schedule import learning_rate
+from firstnet.schedule import epoch_plan, learning_rate, steps_in_epoch
 from firstnet.scratch.mlp import (
     Params,
     backward,
@@ -154,14 +154,15 @@ class ScratchTrainer:
         # batch order depends on the seed only
         self.shuffle_rng = np.random.default_rng([cfg.seed, 1])
         self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
+        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
         self.epoch, self.elapsed_s, self.history, self.lr = 0, 0.0, [], 0.0
 
     @property
     def finished(self) -> bool:
-        return self.epoch >= self.cfg.epochs
+        return self.epoch >= self.epochs
 
     def run(self, on_progress=None, on_epoch=None, should_stop=lambda: False) -> list[dict]:
-        """Train until `cfg.epochs` are done or `should_stop()` turns true between two batches.
+        """Train until `self.epochs` are done or `should_stop()` turns true between two batches.
 
         The callbacks are those of `Trainer.run`: `on_progress(ProgressRecord)` every LOG_EVERY
         batches, `on_epoch(record)` after each epoch. Returns the history, one record per finished
@@ -181,7 +182,8 @@ class ScratchTrainer:
         cfg, start = self.cfg, time.perf_counter()
         order = self.shuffle_rng.permutation(len(self.train_labels))
         loss_sum, correct, count = 0.0, 0, 0
-        for batch in range(self.steps_per_epoch):
+        steps = steps_in_epoch(self.epoch, self.steps_per_epoch, self.total_steps)
+        for batch in range(steps):
             if should_stop():
                 return None
             index = order[batch * cfg.batch_size : (batch + 1) * cfg.batch_size]
@@ -193,15 +195,15 @@ class ScratchTrainer:
             self.lr = learning_rate(
                 cfg,
                 self.epoch * self.steps_per_epoch + batch,
-                cfg.epochs * self.steps_per_epoch,
+                self.total_steps,
                 self.steps_per_epoch,
             )
             self.optimizer.step(self.params, grads, self.lr)
             loss_sum += cross_entropy * len(labels)
             correct += int((cache.Z3.argmax(1) == labels).sum())
             count += len(labels)
-            if (batch + 1) % LOG_EVERY == 0 or batch + 1 == self.steps_per_epoch:
-                position = (self.epoch + 1, cfg.epochs, batch + 1, self.steps_per_epoch)
+            if (batch + 1) % LOG_EVERY == 0 or batch + 1 == steps:
+                position = (self.epoch + 1, self.epochs, batch + 1, steps)
                 seconds = time.perf_counter() - start
                 sums = (loss_sum, correct, count)
                 check_and_report(on_progress, position, sums, count, seconds, self.lr)

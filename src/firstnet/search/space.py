@@ -27,7 +27,7 @@ from firstnet.errors import ConfigError
 
 # The default space: both model families of the lecture and their recipes' knobs, with epochs
 # small enough that a trial on 2 cores takes seconds (MLP) to a minute (CNN). The learning-rate
-# range depends on the optimizer (SGD's peak ~0.2, AdamW's ~1e-3), so it is two params.
+# range depends on the optimizer (SGD's and Muon's peak ~0.2, AdamW's ~1e-3), so it is two params.
 # fmt: off
 DEFAULT_SPACE = {
     "params": {
@@ -36,14 +36,14 @@ DEFAULT_SPACE = {
         "hidden":          {"low": 64, "high": 1024, "log": True, "when": {"model": ["mlp"]}},
         "channels":        {"low": 8, "high": 32, "log": True, "when": {"model": ["cnn"]}},
         "activation":      {"choices": ["relu", "leaky_relu", "gelu", "silu", "tanh"]},
-        "optimizer":       {"choices": ["sgd", "adamw"]},
+        "optimizer":       {"choices": ["sgd", "adamw", "muon"]},
         "lr_sgd":          {"field": "lr", "low": 0.02, "high": 0.5, "log": True,
-                            "when": {"optimizer": ["sgd"]}},
+                            "when": {"optimizer": ["sgd", "muon"]}},   # Muon's: a quarter of it
         "lr_adamw":        {"field": "lr", "low": 3e-4, "high": 1e-2, "log": True,
                             "when": {"optimizer": ["adamw"]}},
         "weight_decay":    {"low": 1e-6, "high": 1e-2, "log": True},
         "batch_size":      {"choices": [64, 128, 256, 512]},
-        "epochs":          {"low": 2, "high": 10},
+        "epochs":          {"low": 1.5, "high": 10.0},  # fractions too: the CNN's recipe is 1.5
         "label_smoothing": {"choices": [0.0, 0.1]},
         "augment":         {"choices": [0, 2]},        # random shifts of up to 2 pixels: off / on
     },

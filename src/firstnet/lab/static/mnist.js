@@ -11,7 +11,7 @@
   const setAnswer = statusOf("m-answer");
   const setTeach = statusOf("m-teach-status");
   const STRINGS = ["dataset", "model", "activation", "optimizer", "schedule", "precision"];
-  const INTEGERS = ["hidden", "depth", "channels", "epochs", "batch_size", "augment", "seed", "train_limit"];
+  const INTEGERS = ["hidden", "depth", "channels", "batch_size", "augment", "seed", "train_limit"];
   const MODEL_FIELDS = {hidden: ["mlp"], depth: ["mlp"], activation: ["mlp", "cnn"], channels: ["cnn"]};
   let mnist = null;        // options.mnist: fields, bounds, defaults, choices
   let job = null;          // the answer of POST /api/lab/mnist
