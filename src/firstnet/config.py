@@ -29,9 +29,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Per-model recipes: TrainConfig fields left unset (None) take these values. Chosen by measurement
 # (README, docs/usage.md, benchmarks/README.md), one column per model of MODELS. 2-core AMD EPYC
-# with AVX-512 BF16, 5 seeds each: the CNN 99.57 +- 0.03% in 12.5 s (3 epochs: 21.8 s); the MLP
-# 98.63 +- 0.06% in 1.7 s (its recipe before, batch 128, peak 0.2, 5 epochs: 98.63% in 2.9 s in
-# bf16, 98.58% in 4.3 s in fp32).
+# with AVX-512 BF16, 5 seeds each: the CNN 99.58 +- 0.02% (min 99.55%) in 10.0 s with Muon and 1.5
+# epochs (the speed ladder, benchmarks/ladder.py; with SGD, 2 epochs: 12.4 s, and 1.5 epochs fall to
+# a minimum of 99.46%); the MLP 98.63 +- 0.06% in 1.8 s (its recipe before, batch 128, peak 0.2,
+# 5 epochs: 98.63% in 2.9 s in bf16, 98.58% in 4.3 s in fp32).
 # fmt: off
 RECIPES = {            # linear    mlp         cnn
     "epochs":          (5,        6,          1.5),         # the CNN's last epoch cut in half

@@ -22,14 +22,16 @@ def add_parser(sub) -> None:
     options.add(train, "data", "threads")
 
 
-def final_line(model: str, history: list[dict]) -> str:
-    """The last epoch's numbers, and the best epoch's when that was another one."""
+def final_line(model: str, history: list[dict], epochs: float | None = None) -> str:
+    """The last epoch's numbers, and the best epoch's when that was another one; `epochs`, the
+    config's count, says a fractional one (1.5) as it is."""
     last, best = history[-1], max(history, key=lambda record: record["test_acc"])
     text = f"[bold]{model}[/]: test accuracy {100 * last['test_acc']:.2f}% after the last epoch"
     if best["epoch"] != last["epoch"]:
         text += f" (best {100 * best['test_acc']:.2f}% after epoch {best['epoch']})"
     return text + (
-        f"; train {100 * last['train_acc']:.2f}%; {last['epoch']} epochs, {last['elapsed_s']:.1f} s"
+        f"; train {100 * last['train_acc']:.2f}%; {epochs or last['epoch']} epochs, "
+        f"{last['elapsed_s']:.1f} s"
     )
 
 
@@ -62,6 +64,6 @@ def train_command(args) -> int:
     if args.json:
         print(json.dumps({"run": str(run_dir), "model": cfg.model, "history": run.history}))
         return 0
-    out.print(final_line(cfg.model, run.history), markup=True)
+    out.print(final_line(cfg.model, run.history, run.config.epochs), markup=True)
     out.print(f"Run directory: {run_dir}")
     return 0
