@@ -39,8 +39,8 @@ x, y, x_test, y_test = map(load, ["train-images", "train-labels", "t10k-images",
 torch.manual_seed(0)
 layers = conv(1, 16, POOL) + conv(16, 32) + conv(32, 32, POOL) + conv(32, 64) + conv(64, 64, POOL)
 model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(64 * 3 * 3, 10, bias=False)).to(DEVICE)
-muon = torch.optim.Muon(model.parameters(), 0.05, weight_decay=5e-4, momentum=0.9)  # all matrices
-schedule = torch.optim.lr_scheduler.OneCycleLR(muon, 0.05, total_steps=STEPS)  # 2 epochs of 256
+muon = torch.optim.Muon(model.parameters(), 0.05, weight_decay=5e-4)  # all of them matrices
+schedule = torch.optim.lr_scheduler.OneCycleLR(muon, 0.05, total_steps=STEPS)  # momentum too
 for index in torch.rand(2, 60000, device=DEVICE).argsort(1).flatten()[: STEPS * 256].view(-1, 256):
     with torch.autocast(DEVICE, torch.bfloat16, enabled=BF16):  # bf16 where the hardware has it
         logits = model(images(x[index], torch.randint(-2, 3, (2,)).tolist()))  # moved <= 2 pixels

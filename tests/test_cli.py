@@ -731,6 +731,7 @@ def test_training_shows_each_epochs_test_accuracy_and_says_last_or_best(capsys, 
     text = final_line("mlp", history)
     assert "test accuracy 98.00% after the last epoch (best 98.50% after epoch 2)" in text
     assert "best" not in final_line("mlp", history[:2])
+    assert "; 1.5 epochs, 2.0 s" in final_line("cnn", history[:2], 1.5)  # the config's count
 
 
 def test_predict_explains_why_confidence_stops_near_91_percent(default_mlp_run, mnist, tmp_path):

@@ -73,3 +73,15 @@ def test_a_muon_step_moves_a_matrix_by_its_orthogonalised_nesterov_momentum():
     expected = before * (1 - lr * 0.01) - lr * orthogonalize(update)  # wide: no scale-up
     torch.testing.assert_close(weight.detach(), expected)
     assert torch.equal(optimizer.state[weight]["momentum_buffer"], buffer)
+
+
+def test_a_tall_kernel_steps_scaled_up_by_the_root_of_its_aspect():
+    model = CNN()
+    kernel = model.features[0].weight  # (16, 1, 3, 3): the matrix (16, 9)
+    before = kernel.detach().clone()
+    optimizer = Muon(model, lr=0.2, momentum=0.0, nesterov=False, decay=0.0)
+    kernel.grad = torch.randn_like(kernel)
+    optimizer.step()
+    step = orthogonalize(kernel.grad.reshape(16, 9)).reshape(kernel.shape)
+    expected = before - 0.2 * MUON_LR_RATIO * (16 / 9) ** 0.5 * step
+    torch.testing.assert_close(kernel.detach(), expected)

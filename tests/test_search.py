@@ -848,6 +848,10 @@ def test_trials_of_different_lengths_are_compared_at_the_same_fraction_of_traini
     assert [studies.progress_step(e, 2) for e in (1, 2)] == [5, 10]
     assert [studies.progress_step(e, 8) for e in (1, 4, 8)] == [1, 5, 10]
     assert studies.progress_step(1, 30) == 1  # never step 0
+    assert [studies.progress_step(e, 1.5) for e in (1, 2)] == [7, 10]  # a half epoch ends it
+    assert not spaces.contains({"low": 1, "high": 3}, 1.5)  # an int range takes whole epochs
+    assert spaces.contains({"low": 1.0, "high": 3.0}, 1.5)
+    assert spaces.contains({"low": 1, "high": 3}, 2)
 
 
 def test_a_study_starts_from_the_default_recipe_of_each_family_it_can_express():

@@ -24,6 +24,7 @@ from firstnet.benchmark import bench_seeds
 from firstnet.config import TrainConfig
 from firstnet.data import LabelledData, load_dataset
 from firstnet.data.toy import make_toy
+from firstnet.device import recipe_device
 from firstnet.experiments.runner import run_experiment
 from firstnet.figures import boundary, style
 from firstnet.figures.activation_families import plot_activation_family
@@ -71,7 +72,8 @@ def train(
     >>> len(run.history), run.history[-1]["test_acc"] > 0.8
     (1, True)
     """
-    cfg = TrainConfig(model=model, **config)
+    device = recipe_device(config.pop("device", "auto"))  # a GPU's own recipe, as the CLI does
+    cfg = TrainConfig(model=model, device=device, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     return train_run(cfg, data, path, progress, on_epoch)
 

@@ -16,6 +16,12 @@ from firstnet.errors import ConfigError
 from firstnet.version import __version__
 
 
+def recipe_device(name: str) -> str:
+    """The device name a TrainConfig takes its recipe by: "auto" is "cuda" where a CUDA GPU is
+    there (config.DEVICE_RECIPES), else left as it is."""
+    return "cuda" if name == "auto" and resolve_device("auto").type == "cuda" else name
+
+
 def resolve_device(name: str) -> torch.device:
     """ "auto" picks CUDA when a GPU is available; "cuda" without one is a clear error."""
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from firstnet.device import autocast, inference_precision
-from firstnet.reporting import EVAL_BATCH
+from firstnet.reporting import EVAL_BATCH, EVAL_BATCH_GPU
 
 # Test-time augmentation: the image itself and its 1-pixel shifts (dy, dx); MNIST borders are empty,
 # so a circular roll is a shift.
@@ -24,13 +24,14 @@ def as_float(
 
 @torch.no_grad()
 def predict_logits(
-    model: torch.nn.Module, images: torch.Tensor, batch_size: int = EVAL_BATCH, tta: bool = False
+    model: torch.nn.Module, images: torch.Tensor, batch_size: int | None = None, tta: bool = False
 ) -> torch.Tensor:
     """Logits (N, 10) for uint8 images (N, 1, 28, 28) or float images in [0, 1].
 
     With `tta`, the log of the mean probability over `TTA_SHIFTS` (argmax and cross-entropy still
     apply).
     """
+    batch_size = batch_size or (EVAL_BATCH if images.device.type == "cpu" else EVAL_BATCH_GPU)
     was_training = model.training
     model.eval()
     layout = getattr(model, "memory_format", torch.contiguous_format)

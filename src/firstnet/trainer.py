@@ -84,11 +84,15 @@ def translate(images: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> to
     return padded[batch, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)  # (B, 1, H, W)
 
 
-def check_position(state: dict, epochs: int, steps_per_epoch: int, examples: int) -> None:
-    """ValueError unless a state dict's place in training fits a run of this config."""
+def check_position(
+    state: dict, epochs: int, steps_per_epoch: int, total_steps: int, examples: int
+) -> None:
+    """ValueError unless a state dict's place in training fits a run of this config (a fractional
+    last epoch has fewer batches)."""
     epoch, batch, order, history = state["epoch"], state["batch"], state["order"], state["history"]
     counts = [value for value in (epoch, batch) if type(value) is int]
-    if len(counts) != 2 or not (0 <= epoch <= epochs and 0 <= batch < steps_per_epoch):
+    steps = steps_in_epoch(min(epoch, epochs - 1), steps_per_epoch, total_steps) if counts else 0
+    if len(counts) != 2 or not (0 <= epoch <= epochs and 0 <= batch < max(1, steps)):
         raise ValueError(f"epoch {epoch!r}, batch {batch!r} is no place in {epochs} epochs")
     if order is not None and (not isinstance(order, torch.Tensor) or order.shape != (examples,)):
         raise ValueError("the batch order is not a permutation of the training set")
@@ -208,7 +212,8 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()` of a trainer with the same config: the same batches, weights
         and numbers follow as if training had never stopped."""
-        check_position(state, self.epochs, self.steps_per_epoch, len(self.train_labels))
+        examples = len(self.train_labels)
+        check_position(state, self.epochs, self.steps_per_epoch, self.total_steps, examples)
         self.model.load_state_dict(state["model"])
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.load_state_dict(state["optimizer"])

@@ -129,10 +129,10 @@ def config_from_args(args: argparse.Namespace, **fixed) -> TrainConfig:
     another kind of model than the one chosen (--hidden for the linear model) is refused."""
     names = [f.name for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)]
     values = {name: getattr(args, name) for name in names if name not in fixed} | fixed
-    if values.get("device") == "auto":  # a GPU's own recipe (config.DEVICE_RECIPES) where one is
-        from firstnet.device import resolve_device
+    if "device" in values:  # a GPU's own recipe (config.DEVICE_RECIPES) where one is
+        from firstnet.device import recipe_device
 
-        values["device"] = "cuda" if resolve_device("auto").type == "cuda" else "auto"
+        values["device"] = recipe_device(values["device"])
     cfg = TrainConfig(**values)
     check_model_fields(cfg, names)
     return cfg

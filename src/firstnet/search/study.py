@@ -100,12 +100,13 @@ def sampler_for(
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
-def progress_step(epoch: int, epochs: int) -> int:
+def progress_step(epoch: int, epochs: float) -> int:
     """The step a trial reports its validation error at after `epoch` of `epochs`: the finished
     fraction of its training in tenths (1..STEPS). Trials of 2 and of 8 epochs are so compared at
     the same point of their learning-rate schedules, not a 2-epoch trial's end against an 8-epoch
-    trial's warm-up."""
-    return max(1, round(STEPS * epoch / epochs))
+    trial's warm-up. A fractional count's last epoch ends the training: 1.5 epochs report at 7 and
+    10."""
+    return max(1, round(STEPS * min(epoch, epochs) / epochs))
 
 
 def pruner_for(name: str, settings: StudySettings) -> optuna.pruners.BasePruner:
