@@ -87,7 +87,12 @@ RUNGS = [  # name, model, TrainConfig fields, patches (see one_run), what change
      "Muon (0.1) on the two hidden layers, 4 epochs"),
 ]
 # fmt: on
-TTA_5, MUON_RATIO = evaluate_module.TTA_SHIFTS, muon.MUON_LR_RATIO
+# The module constants a rung may patch (restored after each run).
+PATCHED = (
+    (evaluate_module, "EVAL_BATCH"),
+    (evaluate_module, "TTA_SHIFTS"),
+    (muon, "MUON_LR_RATIO"),
+)  # fmt: skip
 SHIFTS_9 = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 
 
@@ -107,21 +112,14 @@ def one_run(cfg: TrainConfig, data, patches: dict) -> tuple[float, float, int]:
     """(test accuracy, seconds of training and evaluation, images seen) of one seed."""
     model = stride_stem(cfg) if patches.get("stem") else None
     trainer = Trainer(cfg, data, model=model)
+    average = copy.deepcopy(trainer.model) if patches.get("ema") else None
     plain = trainer_module.evaluate
-    muon.MUON_LR_RATIO = patches.get("muon_ratio", MUON_RATIO)
-    batch = patches.get("eval_batch", evaluate_module.EVAL_BATCH)
-    evaluate_module.TTA_SHIFTS = SHIFTS_9 if patches.get("shifts") == 9 else TTA_5
 
     def evaluation(model, images, labels, tta=False):
-        model = average if average is not None else model  # the average is what is tested
         if patches.get("eval_last") and not tta and trainer.epoch + 1 < trainer.epochs:
             return float("nan"), float("nan")
-        logits = evaluate_module.predict_logits(model, images, batch, tta)
-        loss = nn.functional.cross_entropy(logits, labels).item()
-        return loss, (logits.argmax(1) == labels).float().mean().item()
+        return plain(average if average is not None else model, images, labels, tta)
 
-    average = copy.deepcopy(trainer.model) if patches.get("ema") else None
-    trainer_module.evaluate = evaluation
     on_step = None
     if average is not None:
         weight = patches["ema"]
@@ -134,12 +132,17 @@ def one_run(cfg: TrainConfig, data, patches: dict) -> tuple[float, float, int]:
                 for mine, theirs in zip(average.buffers(), trainer.model.buffers(), strict=True):
                     mine.copy_(theirs)
 
+    saved = [getattr(module, name) for module, name in PATCHED]
+    evaluate_module.EVAL_BATCH = patches.get("eval_batch", saved[0])
+    evaluate_module.TTA_SHIFTS = SHIFTS_9 if patches.get("shifts") == 9 else saved[1]
+    muon.MUON_LR_RATIO = patches.get("muon_ratio", saved[2])
+    trainer_module.evaluate = evaluation
     try:
         history = trainer.run(on_step=on_step)
     finally:
         trainer_module.evaluate = plain
-        muon.MUON_LR_RATIO = MUON_RATIO
-        evaluate_module.TTA_SHIFTS = TTA_5
+        for (module, name), value in zip(PATCHED, saved, strict=True):
+            setattr(module, name, value)
     return history[-1]["test_acc"], history[-1]["elapsed_s"], trainer.total_steps * cfg.batch_size
 
 

@@ -273,3 +273,12 @@ def test_whole_epoch_counts_stay_integers():
     assert TrainConfig(model="mlp", epochs=3.0).epochs == 3
     assert type(TrainConfig(model="mlp", epochs=3.0).epochs) is int
     assert TrainConfig(model="cnn", epochs=1.25).epochs == 1.25
+
+
+def test_a_checkpoint_place_beyond_a_short_last_epoch_is_refused(small_mnist):
+    trainer = Trainer(small_config(epochs=2.5), small_mnist)  # the third epoch has 10 batches
+    state = trainer.state_dict() | {"epoch": 2, "history": [{}, {}]}
+    Trainer(trainer.cfg, small_mnist).load_state_dict(state | {"batch": 9})
+    for place in ({"batch": 10}, {"epoch": "2", "batch": 3}):
+        with pytest.raises(ValueError, match="is no place in 3 epochs"):
+            Trainer(trainer.cfg, small_mnist).load_state_dict(state | place)

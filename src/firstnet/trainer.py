@@ -90,9 +90,9 @@ def check_position(
     """ValueError unless a state dict's place in training fits a run of this config (a fractional
     last epoch has fewer batches)."""
     epoch, batch, order, history = state["epoch"], state["batch"], state["order"], state["history"]
-    counts = [value for value in (epoch, batch) if type(value) is int]
-    steps = steps_in_epoch(min(epoch, epochs - 1), steps_per_epoch, total_steps) if counts else 0
-    if len(counts) != 2 or not (0 <= epoch <= epochs and 0 <= batch < max(1, steps)):
+    whole = type(epoch) is int and type(batch) is int and 0 <= epoch <= epochs
+    steps = steps_in_epoch(min(epoch, epochs - 1), steps_per_epoch, total_steps) if whole else 0
+    if not (whole and 0 <= batch < steps):
         raise ValueError(f"epoch {epoch!r}, batch {batch!r} is no place in {epochs} epochs")
     if order is not None and (not isinstance(order, torch.Tensor) or order.shape != (examples,)):
         raise ValueError("the batch order is not a permutation of the training set")

@@ -300,7 +300,7 @@ def contains(spec: dict, value) -> bool:
     """Whether a param can take `value`: an int range (both ends ints) whole numbers only."""
     if "choices" in spec:
         return value in spec["choices"]
-    whole = isinstance(spec["low"], int) and isinstance(spec["high"], int)
-    if whole and not (isinstance(value, int) or float(value).is_integer()):
+    if not isinstance(value, int | float) or not spec["low"] <= value <= spec["high"]:
         return False
-    return isinstance(value, int | float) and spec["low"] <= value <= spec["high"]
+    whole = isinstance(spec["low"], int) and isinstance(spec["high"], int)
+    return not whole or float(value).is_integer()
