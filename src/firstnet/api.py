@@ -210,7 +210,8 @@ def bench(
     >>> result["runs"], result["time_to"][0.995]["reached"]
     (2, 0)
     """
-    cfg = TrainConfig(model=model, **config)
+    device = recipe_device(config.pop("device", "auto"))  # a GPU's own recipe, as the CLI does
+    cfg = TrainConfig(model=model, device=device, **config)
     data = data if data is not None else load_mnist(dataset=cfg.dataset)
     return bench_seeds(cfg, data, seeds, reference, reference_cap, progress)
 
