@@ -205,19 +205,19 @@ def test_predict_user_images(trained_run, mnist, tmp_path, capsys):
     assert correct >= 18
 
 
-def test_predict_bad_image_is_a_clear_error(trained_run, tmp_path):
+def test_predict_bad_image_is_a_clear_error(trained_run, tmp_path, capsys):
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    result = firstnet("predict", str(trained_run), str(tmp_path / "broken.png"))
-    assert result.returncode == 1
-    assert "broken.png: cannot read image" in result.stderr and "Traceback" not in result.stderr
+    assert main(["predict", str(trained_run), str(tmp_path / "broken.png")]) == 1
+    said = capsys.readouterr().err
+    assert "broken.png: cannot read image" in said and "Traceback" not in said
 
 
-def test_user_errors_have_no_traceback(tmp_path):
-    result = firstnet("train", "--lr", "-1", "--runs-dir", str(tmp_path))
-    assert result.returncode == 2 and "--lr must be positive" in result.stderr
-    assert "Traceback" not in result.stderr
-    result = firstnet("eval", str(tmp_path / "nothing"))
-    assert result.returncode == 1 and "not a firstnet run directory" in result.stderr
+def test_user_errors_have_no_traceback(tmp_path, capsys):
+    assert main(["train", "--lr", "-1", "--runs-dir", str(tmp_path)]) == 2
+    said = capsys.readouterr().err
+    assert "--lr must be positive" in said and "Traceback" not in said
+    assert main(["eval", str(tmp_path / "nothing")]) == 1
+    assert "not a firstnet run directory" in capsys.readouterr().err
 
 
 def test_an_error_names_a_python_option_in_python_and_its_flag_on_the_command_line(capsys):
@@ -231,25 +231,11 @@ def test_an_error_names_a_python_option_in_python_and_its_flag_on_the_command_li
     assert options.in_flags(wrong) == "--lr must be positive; lr_scale, tlr and /a/lr/b stay"
 
 
-def test_diverging_run_stops_with_advice(tmp_path):
-    result = firstnet(
-        "train",
-        "--lr",
-        "1e6",
-        "--schedule",
-        "constant",
-        "--train-limit",
-        "2000",
-        "--test-limit",
-        "100",
-        "--runs-dir",
-        str(tmp_path),
-        "--name",
-        "boom",
-    )
-    assert result.returncode == 1
-    assert "training diverged" in result.stderr and "smaller --lr" in result.stderr
-    assert "Traceback" not in result.stderr
+def test_diverging_run_stops_with_advice(tmp_path, capsys):
+    args = ["--lr", "1e6", "--schedule", "constant", "--train-limit", "2000", "--test-limit", "100"]
+    assert main(["train", *args, "--runs-dir", str(tmp_path), "--name", "boom"]) == 1
+    said = capsys.readouterr().err
+    assert "training diverged" in said and "smaller --lr" in said and "Traceback" not in said
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist):
@@ -352,14 +338,11 @@ def test_plot_curves_confusion_and_digits(trained_run, tmp_path, capsys):
         assert image.width > 2 * image.height
 
 
-def test_plot_curves_without_metrics_is_a_clear_error(tmp_path):
+def test_plot_curves_without_metrics_is_a_clear_error(tmp_path, capsys):
     runs.write_config(tmp_path, TrainConfig(), torch.device("cpu"), "test")  # a run, no epoch yet
-    result = firstnet("plot", "curves", str(tmp_path))
-    assert (
-        result.returncode == 1
-        and "no finished epoch" in result.stderr
-        and "Traceback" not in result.stderr
-    )
+    assert main(["plot", "curves", str(tmp_path)]) == 1
+    said = capsys.readouterr().err
+    assert "no finished epoch" in said and "Traceback" not in said
 
 
 @pytest.mark.parametrize(
@@ -433,16 +416,20 @@ def test_ctrl_c_while_the_cli_loads_is_one_line():
     assert result.returncode == 130 and result.stderr.strip() == "firstnet: interrupted"
 
 
-def test_predict_answers_every_readable_image_and_names_the_others(trained_run, mnist, tmp_path):
+def test_predict_answers_every_readable_image_and_names_the_others(
+    trained_run, mnist, tmp_path, capsys
+):
     good = tmp_path / "seven.png"
     Image.fromarray(255 - mnist.test_images[0]).save(good)
-    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(tmp_path / "empty.png")
-    result = firstnet("predict", str(trained_run), str(tmp_path / "empty.png"), str(good), "--json")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    answers = json.loads(result.stdout)
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(empty)
+    capsys.readouterr()  # what a fixture's training printed
+    assert main(["predict", str(trained_run), str(empty), str(good), "--json"]) == 1
+    printed, said = capsys.readouterr()
+    answers = json.loads(printed)
     assert "empty.png: the image is empty" in answers[0]["error"]
     assert answers[1]["prediction"] == int(mnist.test_labels[0])
-    assert "firstnet: error:" in result.stderr and "empty.png" in result.stderr
+    assert "firstnet: error:" in said and "empty.png" in said and "Traceback" not in said
 
 
 def test_predict_goes_past_damaged_files_and_prints_file_names_as_they_are(
@@ -474,7 +461,9 @@ def test_predict_goes_past_damaged_files_and_prints_file_names_as_they_are(
     ], result.stdout
 
 
-def test_latest_means_the_newest_run_with_weights_and_says_which(trained_run, mnist, tmp_path):
+def test_latest_means_the_newest_run_with_weights_and_says_which(
+    trained_run, mnist, tmp_path, monkeypatch, capsys
+):
     """A newer run that diverged (config.json, no weights) no longer makes `latest-mlp` fail."""
     shutil.copytree(trained_run, tmp_path / "runs" / "mlp-good")
     time.sleep(0.01)  # run_dirs orders by config.json's time
@@ -485,15 +474,17 @@ def test_latest_means_the_newest_run_with_weights_and_says_which(trained_run, mn
     (diverged / runs.DIVERGED).write_text('{"error": "training diverged"}')
     picture = tmp_path / "seven.png"
     Image.fromarray(255 - mnist.test_images[0]).save(picture)
+    monkeypatch.chdir(tmp_path)  # "latest" looks in ./runs
     for command in (["eval", "latest-mlp", "--json"], ["predict", "latest", str(picture)],
                     ["export", "latest-mlp", "--format", "safetensors"]):  # fmt: skip
-        result = firstnet(*command, cwd=tmp_path)
-        assert result.returncode == 0, (command, result.stderr)
-        assert f"{command[1]}: {Path('runs') / 'mlp-good'}" in result.stderr, result.stderr
+        capsys.readouterr()
+        assert main(command) == 0, command
+        said = capsys.readouterr().err
+        assert f"{command[1]}: {Path('runs') / 'mlp-good'}" in said, said
     shutil.rmtree(tmp_path / "runs" / "mlp-good")
-    result = firstnet("export", "latest-mlp", cwd=tmp_path)
-    assert result.returncode == 1 and "no finished mlp run in runs yet" in result.stderr
-    assert "firstnet train --model mlp" in result.stderr
+    assert main(["export", "latest-mlp"]) == 1
+    said = capsys.readouterr().err
+    assert "no finished mlp run in runs yet" in said and "firstnet train --model mlp" in said
 
 
 def test_the_next_steps_say_how_to_reach_firstnet_from_a_venv_not_activated(tmp_path, monkeypatch):
@@ -563,9 +554,9 @@ def test_threads_flag_and_environment_are_checked_and_set(monkeypatch, capsys):
         torch.set_num_threads(threads)
 
 
-def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path):
-    result = firstnet("plot", "curves", str(tmp_path))
-    assert result.returncode == 1 and "is not a firstnet run directory" in result.stderr
+def test_plot_curves_of_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["plot", "curves", str(tmp_path)]) == 1
+    assert "is not a firstnet run directory" in capsys.readouterr().err
 
 
 def test_serve_refuses_ports_out_of_range():

@@ -46,10 +46,11 @@ TINY_SPACE = {
     },
     "fixed": {"model": "mlp", "depth": 1, "epochs": 1, "batch_size": 256, "tta": False},
 }
-# Trials long enough (several seconds) to be caught running and killed.
+# Trials of four short epochs (about a second in all): one caught after its first epoch's report
+# (`running_trial(reported=True)`) is in the middle of its training.
 SLOW_SPACE = {
-    "params": {"hidden": {"choices": [512]}, "lr": {"low": 0.05, "high": 0.3, "log": True}},
-    "fixed": {"model": "mlp", "depth": 2, "epochs": 2, "batch_size": 128, "tta": False},
+    "params": {"hidden": {"choices": [256]}, "lr": {"low": 0.05, "high": 0.3, "log": True}},
+    "fixed": {"model": "mlp", "depth": 1, "epochs": 4, "batch_size": 256, "tta": False},
 }
 
 
@@ -432,8 +433,9 @@ def start_search(*args) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def running_trial(study_of, seconds: float = 120):
-    """The first trial seen running with its worker recorded (polls `study_of()`)."""
+def running_trial(study_of, seconds: float = 120, reported: bool = False):
+    """The first trial seen running with its worker recorded (polls `study_of()`); with `reported`,
+    one that has reported its first epoch too, so the rest of its training is still to come."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
@@ -441,19 +443,18 @@ def running_trial(study_of, seconds: float = 120):
         except KeyError:  # the study is not created yet
             trials = []
         for trial in trials:
-            if "worker" in trial.user_attrs:
+            if "worker" in trial.user_attrs and (trial.intermediate_values or not reported):
                 return trial
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("no trial started running")
 
 
 def kill_a_worker_mid_trial(out: Path, study_of, storage_args: list) -> None:
     space = write_space(out.parent, SLOW_SPACE, "slow.json")
-    process = start_search("--space", space, "--trials", 4, "--workers", 2, "--out-dir", out,
+    process = start_search("--space", space, "--trials", 3, "--workers", 2, "--out-dir", out,
                            "--no-retrain", *storage_args)  # fmt: skip
     try:
-        victim = running_trial(study_of)
-        time.sleep(1.0)  # well inside its training
+        victim = running_trial(study_of, reported=True)  # in its second epoch of four
         os.kill(int(victim.user_attrs["worker"].rpartition(":")[2]), signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=300)
     finally:
@@ -461,7 +462,7 @@ def kill_a_worker_mid_trial(out: Path, study_of, storage_args: list) -> None:
     assert process.returncode == 0, stderr
     study = study_of()
     assert study.trials[victim.number].state == TrialState.FAIL
-    assert_budget_exactly(study, 4)
+    assert_budget_exactly(study, 3)
     assert "1 worker(s) failed" in stderr
 
 
@@ -505,7 +506,7 @@ def test_a_terminal_ctrl_c_stops_local_workers_once_each_and_cleanly(tmp_path):
     out = tmp_path / "study"
     space = write_space(tmp_path, SLOW_SPACE)
     process = subprocess.Popen(
-        [sys.executable, "-m", "firstnet", "search", "--space", str(space), "--trials", "4",
+        [sys.executable, "-m", "firstnet", "search", "--space", str(space), "--trials", "8",
          "--workers", "2", "--out-dir", str(out), "--no-retrain"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip

@@ -246,6 +246,8 @@ def join(
         storage_url, heartbeat, existing=True, password=password, say=say
     )
     the_study, settings = studies.load(opened, name, worker_index)
+    if studies.budget_state(the_study, settings.trials) == "done":
+        return True  # a late worker: nothing left, so no data to load nor torch to start
     set_threads(threads)
     data = load_data(data_dir, settings.dataset)
     split, record = validation_split(data, settings.split["size"], settings.split["seed"])
