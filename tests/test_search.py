@@ -434,16 +434,18 @@ def start_search(*args) -> subprocess.Popen:
 
 
 def running_trial(study_of, seconds: float = 120, reported: bool = False):
-    """The first trial seen running with its worker recorded (polls `study_of()`); with `reported`,
-    one that has reported its first epoch too, so the rest of its training is still to come."""
-    deadline = time.time() + seconds
+    """The first trial seen running with its worker recorded (polls the study of `study_of()`);
+    with `reported`, one that has reported its first epoch and no other: three are still to come."""
+    deadline, study = time.time() + seconds, None
     while time.time() < deadline:
         try:
-            trials = study_of().get_trials(states=(TrialState.RUNNING,))
+            study = study or study_of()
+            trials = study.get_trials(states=(TrialState.RUNNING,))
         except KeyError:  # the study is not created yet
             trials = []
         for trial in trials:
-            if "worker" in trial.user_attrs and (trial.intermediate_values or not reported):
+            first_epoch = len(trial.intermediate_values) == 1
+            if "worker" in trial.user_attrs and (first_epoch or not reported):
                 return trial
         time.sleep(0.05)
     raise AssertionError("no trial started running")
@@ -786,8 +788,10 @@ def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres):
     assert len({t.user_attrs["worker"] for t in finished(study)}) == 2
     assert name in dashboard_studies(storages.open_storage(postgres))
     # a third worker joining the finished study has nothing left to do
-    joined = firstnet("search", "--worker", "--storage", postgres, "--study", name)
-    assert joined.returncode == 0, joined.stderr
+    joined = firstnet("search", "--worker", "--storage", postgres, "--study", name,
+                      "--data-dir", "/nonexistent")  # fmt: skip
+    assert joined.returncode == 0, joined.stderr  # it loads no data
+    assert f"study {name}: its 6 trials are done; nothing left" in joined.stderr
     assert_budget_exactly(database_study(postgres, name)(), 6)
 
 

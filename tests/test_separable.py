@@ -114,8 +114,21 @@ def test_a_proof_is_found_once_kept_and_checked_again_on_every_read(tmp_path, mo
         lambda proof: json.dumps(proof | {"separable": None}),
         lambda proof: json.dumps([proof]),
         lambda proof: " " * (2 << 20),  # over the size a kept proof may have
+        lambda proof: json.dumps({k: v for k, v in proof.items() if k not in ("found", "seconds")}),
+        lambda proof: json.dumps(proof | {"residual": "0"}),
     ],
-    ids=["garbage", "averages", "classes", "index", "weights", "undecided", "a list", "huge"],
+    ids=[
+        "garbage",
+        "averages",
+        "classes",
+        "index",
+        "weights",
+        "undecided",
+        "a list",
+        "huge",
+        "no dates",
+        "residual",
+    ],  # fmt: skip
 )
 def test_a_damaged_kept_proof_proves_nothing_and_is_solved_anew(tmp_path, monkeypatch, damage):
     from firstnet import separable
@@ -129,6 +142,7 @@ def test_a_damaged_kept_proof_proves_nothing_and_is_solved_anew(tmp_path, monkey
     again = separable.kept_certificate(data, tmp_path)
     assert calls == [1] and again["separable"] is False and "checked_seconds" not in again
     assert separable.holds(data.train_images, data.train_labels, json.loads(kept_file.read_text()))
+    assert separable.answer(separable.kept_certificate(data, tmp_path), data.classes)
 
 
 def test_a_cache_that_cannot_be_written_keeps_nothing_and_the_proof_stands(tmp_path):

@@ -486,8 +486,7 @@ def test_mnist_digits_drawn_stroke_by_stroke_are_read_as_well_as_before(
 ):
     """Each digit is thinned to its strokes (tests/strokes.py) and drawn with the mouse once; the
     model it was drawn for answers, then the other one, chosen in the list, answers the same
-    drawing; Escape clears the pad between two, at once, while answers may be on their way: no
-    request fails."""
+    drawing; Escape clears the pad between two; no request fails."""
     with serving([default_mlp_run, default_cnn_run], tmp_path / "server.log") as url:
         page, errors = open_page(browser, url, 1100, 720)
         failed: list[str] = []

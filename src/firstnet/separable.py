@@ -175,10 +175,15 @@ def kept_certificate(data: LabelledData, folder: Path) -> dict:
 def holds(images: np.ndarray, labels: np.ndarray, proof: dict) -> bool:
     """Whether `proof` (read from a file) proves that `images` with `labels` are not linearly
     separable: two classes, each side's images of its class with weights > 0 summing to 1, and the
-    two weighted averages, recomputed here, one picture."""
+    two weighted averages, recomputed here, one picture; and what `answer` prints (the solve's
+    `seconds` and `residual`, the day it was `found`)."""
     try:
         classes, indices, weights = proof["classes"], proof["indices"], proof["weights"]
         if proof["separable"] is not False or len(indices) != 2 or len(weights) != 2:
+            return False
+        if not all(isinstance(proof[key], (int, float)) for key in ("seconds", "residual")):
+            return False
+        if not isinstance(proof["found"], str):
             return False
         for side, chosen, share in zip(classes, indices, weights, strict=True):
             chosen, share = np.asarray(chosen, dtype=np.int64), np.asarray(share, dtype=np.float64)

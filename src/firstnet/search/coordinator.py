@@ -246,8 +246,9 @@ def join(
         storage_url, heartbeat, existing=True, password=password, say=say
     )
     the_study, settings = studies.load(opened, name, worker_index)
-    if studies.budget_state(the_study, settings.trials) == "done":
-        return True  # a late worker: nothing left, so no data to load nor torch to start
+    if studies.budget_state(the_study, settings.trials) == "done":  # no data to load, no torch
+        say(f"study {name}: its {settings.trials} trials are done; nothing left for this worker")
+        return True
     set_threads(threads)
     data = load_data(data_dir, settings.dataset)
     split, record = validation_split(data, settings.split["size"], settings.split["seed"])
