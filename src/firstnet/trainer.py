@@ -148,6 +148,16 @@ class Trainer:
             data.test_images, data.test_labels, self.device
         )
         examples = len(self.train_labels)
+        # The plan first: the static step (CUDA graphs) uses full batches only; a fractional
+        # `epochs` (1.5) cuts the last epoch short, and the schedule spans the steps run.
+        static = uses_static_step(cfg, self.device, examples)
+        self.steps_per_epoch = (
+            examples // cfg.batch_size if static else math.ceil(examples / cfg.batch_size)
+        )
+        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
+        rates = [learning_rate(cfg, step, self.total_steps, self.steps_per_epoch)
+                 for step in range(self.total_steps)] if static else None  # fmt: skip
+        # then the model and its optimizer
         self.model = (model if model is not None else model_for(cfg)).to(self.device)
         self.layout = getattr(self.model, "memory_format", torch.contiguous_format)
         if self.device.type == "cuda" and not torch.backends.cudnn.deterministic:
@@ -155,26 +165,17 @@ class Trainer:
         # The compiled wrapper shares the parameters; checkpoints always use the plain module's
         # names.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
-        static = uses_static_step(cfg, self.device, examples)
         self.optimizer = build_optimizer(cfg, self.model, static)
         # A generator of its own, on the CPU, so batch order and augmentation depend only on the
         # seed (the model's initial weights too: `model_for`); the global random state is not
         # touched.
         self.shuffle_generator = torch.Generator().manual_seed(cfg.seed)
-        # The static step uses full batches only.
-        self.steps_per_epoch = (
-            examples // cfg.batch_size if static else math.ceil(examples / cfg.batch_size)
-        )
-        # A fractional `epochs` (1.5) cuts the last epoch short; the schedule spans the steps run.
-        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
         self.static = None
         if static:
-            table = [learning_rate(cfg, step, self.total_steps, self.steps_per_epoch)
-                     for step in range(self.total_steps)]  # fmt: skip
             self.static = StaticStep(
                 self._step,
                 self.optimizer.param_groups[0]["lr"],
-                torch.tensor(table),
+                torch.tensor(rates),
                 self.steps_per_epoch,
                 cfg.batch_size,
                 examples,

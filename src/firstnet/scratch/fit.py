@@ -145,16 +145,17 @@ class ScratchTrainer:
         )
         self.train_labels = data.train_labels.astype(np.int64)
         self.test_images, self.test_labels = data.test_images, data.test_labels.astype(np.int64)
+        # the plan, then the network, then its optimizer
+        self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
+        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
+        self.activation = get_activation(cfg.activation)
         rng = np.random.default_rng(cfg.seed)
         self.params = init_params(
-            (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), cfg.activation, cfg.init, rng
+            (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), self.activation, cfg.init, rng
         )
-        self.activation = get_activation(cfg.activation)
         self.optimizer = SGD(self.params, cfg.momentum, cfg.nesterov, cfg.weight_decay)
         # batch order depends on the seed only
         self.shuffle_rng = np.random.default_rng([cfg.seed, 1])
-        self.steps_per_epoch = math.ceil(len(self.train_labels) / cfg.batch_size)
-        self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
         self.epoch, self.elapsed_s, self.history, self.lr = 0, 0.0, [], 0.0
 
     @property
