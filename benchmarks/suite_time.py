@@ -57,16 +57,17 @@ def pytest_runtest_protocol(item, nextitem):
 
 
 def sample_idle(samples: list, stop: threading.Event) -> None:
-    """(time, idle fraction of all cores) every half second, from /proc/stat."""
+    """(time, idle core-seconds since the last sample) every half second, from /proc/stat (idle
+    and iowait, in clock ticks)."""
 
-    def read() -> list[int]:
-        return [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    def idle_ticks() -> int:
+        fields = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+        return int(fields[3]) + int(fields[4])
 
-    before = read()
+    tick, before = os.sysconf("SC_CLK_TCK"), idle_ticks()
     while not stop.wait(0.5):
-        now = read()
-        delta = [b - a for a, b in zip(before, now, strict=False)]
-        samples.append((time.time(), (delta[3] + delta[4]) / max(sum(delta[:8]), 1)))
+        now = idle_ticks()
+        samples.append((time.time(), (now - before) / tick))
         before = now
 
 
@@ -77,9 +78,9 @@ def report(records: list[dict], samples: list, wall: float, top: int) -> None:
     print(f"{len(records)} tests in {wall:.1f} s of wall time on {len(workers)} worker(s); "
           f"the tests' own time per worker: {per_worker}")  # fmt: skip
     if samples:
-        cores, start = os.cpu_count() or 1, min(r["start"] for r in records)
-        idle = sum(fraction * cores * 0.5 for moment, fraction in samples if moment >= start)
-        print(f"idle while tests ran: {idle:.0f} core-seconds of {cores} cores")
+        start, end = min(r["start"] for r in records), max(r["end"] for r in records)
+        idle = sum(seconds for moment, seconds in samples if start <= moment <= end)
+        print(f"idle while tests ran: {idle:.0f} core-seconds of {os.cpu_count()} cores")
     print(f"\nlongest {top} tests: wall, their worker's CPU, their children's CPU (seconds)")
     for r in sorted(records, key=lambda r: r["start"] - r["end"])[:top]:
         print(f"{r['end'] - r['start']:7.1f} {r['cpu']:7.1f} {r['children']:7.1f}  {r['test']}")
@@ -119,6 +120,8 @@ def main() -> int:
         code = subprocess.run(command, cwd=ROOT, env=env).returncode
         wall = time.time() - start
         stop.set()
+        if sampler.is_alive():
+            sampler.join()
         records = [json.loads(line) for path in Path(folder).glob("*.jsonl")
                    for line in path.read_text().splitlines()]  # fmt: skip
     if not records:

@@ -49,7 +49,7 @@ def as_activation(activation: str | Activation) -> Activation:
 
 def init_params(
     sizes: tuple[int, int, int, int] = (INPUT_DIM, 256, 256, NUM_CLASSES),
-    activation: str = "relu",
+    activation: str | Activation = "relu",
     init: str = "kaiming",
     rng: np.random.Generator | int = 0,
     dtype=np.float32,
