@@ -478,7 +478,7 @@ def test_ctrl_c_leaves_the_study_consistent_and_resume_finishes_it(tmp_path, cap
     space = write_space(tmp_path, SLOW_SPACE)
     process = start_search("--space", space, "--trials", 3, "--out-dir", out, "--no-retrain")
     try:
-        victim = running_trial(lambda: journal_study(out))
+        victim = running_trial(lambda: journal_study(out), reported=True)  # 3 epochs to go
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=120)
     finally:
