@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from firstnet.activations import ACTIVATIONS, get_activation
 from firstnet.config import INITS
+from firstnet.errors import ConfigError
 from firstnet.models import MLP
 from firstnet.scratch import (
     PARAM_NAMES,
@@ -44,7 +45,7 @@ from firstnet.activations import ACTIVATIONS
 from firstnet.scratch import SGD, init_params, loss_and_gradients
 from firstnet.scratch.gradcheck import check_gradients
 for name in ACTIVATIONS:
-    params = init_params((6, 5, 5, 3), name, "kaiming", 0)
+    params = init_params((6, 5, 5, 3), ACTIVATIONS[name].gain, "kaiming", 0)
     images, labels = np.ones((4, 6), np.float32), np.array([0, 1, 2, 0])
     loss, grads = loss_and_gradients(params, images, labels, name, 0.1)
     SGD(params, 0.9, True, 1e-4).step(params, grads, 0.1)
@@ -83,9 +84,11 @@ def autograd(params, X, labels, activation, smoothing):
     return loss.item(), {name: tensor.grad.numpy() for name, tensor in tensors.items()}
 
 
-def random_problem(seed, batch, inputs, hidden, classes, activation):
+def random_problem(seed, batch, inputs, hidden, classes):
     rng = np.random.default_rng(seed)
-    params = init_params((inputs, hidden, hidden, classes), activation, "default", rng, np.float64)
+    params = init_params(
+        (inputs, hidden, hidden, classes), init="default", rng=rng, dtype=np.float64
+    )
     return params, rng.normal(size=(batch, inputs)), rng.integers(0, classes, batch)
 
 
@@ -102,7 +105,7 @@ def random_problem(seed, batch, inputs, hidden, classes, activation):
 def test_gradients_match_autograd_for_any_shape(
     batch, inputs, hidden, classes, activation, smoothing, seed
 ):
-    params, X, labels = random_problem(seed, batch, inputs, hidden, classes, activation)
+    params, X, labels = random_problem(seed, batch, inputs, hidden, classes)
     loss, grads = loss_and_gradients(params, X, labels, activation, smoothing)
     torch_loss, torch_grads = autograd(params, X, labels, activation, smoothing)
     assert abs(loss - torch_loss) < 1e-10
@@ -150,7 +153,7 @@ def test_softmax_cross_entropy_is_stable_and_shift_invariant(
     seed=st.integers(0, 2**32 - 1),
 )
 def test_batch_gradient_is_the_mean_of_example_gradients(batch, hidden, activation, seed):
-    params, X, labels = random_problem(seed, batch, 7, hidden, 4, activation)
+    params, X, labels = random_problem(seed, batch, 7, hidden, 4)
     _, grads = loss_and_gradients(params, X, labels, activation)
     singles = [
         loss_and_gradients(params, X[i : i + 1], labels[i : i + 1], activation)[1]
@@ -192,7 +195,7 @@ def test_forward_matches_the_torch_mlp_with_copied_weights(activation, init):
 def test_initialisation_has_the_torch_mlp_statistics(activation, init):
     torch.manual_seed(0)
     model = MLP(hidden=512, depth=2, activation=activation, init=init)
-    params = init_params((784, 512, 512, 10), activation, init, rng=0)
+    params = init_params((784, 512, 512, 10), get_activation(activation).gain, init, rng=0)
     for name, key in (("W1", "hidden.0.weight"), ("W2", "hidden.1.weight"), ("W3", "out.weight")):
         reference = model.state_dict()[key].numpy()
         assert params[name].shape == reference.shape and params[name].dtype == np.float32
@@ -204,11 +207,17 @@ def test_initialisation_has_the_torch_mlp_statistics(activation, init):
     assert biases_are_zero == (init != "default")
 
 
+@pytest.mark.parametrize("gain", ["tanh", 0.0, -1.0, True, None])
+def test_initialisation_refuses_a_gain_that_is_no_positive_number(gain):
+    with pytest.raises(ConfigError, match=r"gain must be a positive number .*got"):
+        init_params((784, 16, 16, 10), gain)
+
+
 @pytest.mark.parametrize(
     "momentum,nesterov,weight_decay", [(0.0, False, 0.0), (0.9, False, 0.0), (0.9, True, 5e-4)]
 )
 def test_sgd_matches_torch_optimizer(momentum, nesterov, weight_decay):
-    params, X, labels = random_problem(3, 16, 12, 8, 5, "tanh")
+    params, X, labels = random_problem(3, 16, 12, 8, 5)
     tensors = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
     reference = torch.optim.SGD(
         list(tensors.values()),
@@ -232,7 +241,7 @@ def test_sgd_matches_torch_optimizer(momentum, nesterov, weight_decay):
 
 
 def test_float32_training_step_stays_float32():
-    params = init_params((784, 16, 16, 10), "gelu", "kaiming", 0)
+    params = init_params((784, 16, 16, 10), get_activation("gelu").gain, "kaiming", 0)
     X = normalise(np.random.default_rng(0).integers(0, 256, (8, 784), dtype=np.uint8))
     cache = forward(params, X, "gelu")
     _, _, P = softmax_cross_entropy(cache.Z3, np.arange(8) % 10)

@@ -150,9 +150,8 @@ class ScratchTrainer:
         self.epochs, self.total_steps = epoch_plan(cfg.epochs, self.steps_per_epoch)
         self.activation = get_activation(cfg.activation)
         rng = np.random.default_rng(cfg.seed)
-        self.params = init_params(
-            (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES), self.activation, cfg.init, rng
-        )
+        sizes = (INPUT_DIM, cfg.hidden, cfg.hidden, NUM_CLASSES)
+        self.params = init_params(sizes, self.activation.gain, cfg.init, rng)
         self.optimizer = SGD(self.params, cfg.momentum, cfg.nesterov, cfg.weight_decay)
         # batch order depends on the seed only
         self.shuffle_rng = np.random.default_rng([cfg.seed, 1])

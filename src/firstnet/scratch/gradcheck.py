@@ -85,7 +85,7 @@ def gradcheck_problem(
     """
     rng = np.random.default_rng(seed)
     for _ in range(100):
-        params = init_params(sizes, activation, "default", rng, dtype=np.float64)
+        params = init_params(sizes, init="default", rng=rng, dtype=np.float64)
         X = rng.normal(size=(batch, sizes[0]))  # (B, D)
         labels = rng.integers(0, sizes[-1], batch)  # (B,)
         cache = forward(params, X, activation)

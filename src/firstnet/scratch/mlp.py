@@ -10,10 +10,11 @@ this code and the torch MLP of `firstnet.models` without transposes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 
-from firstnet.activations import Activation, get_activation
+from firstnet.activations import GAINS, Activation, get_activation
 from firstnet.config import INITS, INPUT_DIM, MNIST_MEAN, MNIST_STD, NUM_CLASSES
 from firstnet.errors import ConfigError
 from firstnet.reporting import EVAL_BATCH
@@ -49,12 +50,14 @@ def as_activation(activation: str | Activation) -> Activation:
 
 def init_params(
     sizes: tuple[int, int, int, int] = (INPUT_DIM, 256, 256, NUM_CLASSES),
-    activation: str | Activation = "relu",
+    gain: float = GAINS["relu"],
     init: str = "kaiming",
     rng: np.random.Generator | int = 0,
     dtype=np.float32,
 ) -> Params:
     """Fresh weights for D -> H1 -> H2 -> K, with the same schemes as `firstnet.models.initialise`.
+    `gain` is the hidden layers' activation's (`Activation.gain`, as torch.nn.init.calculate_gain
+    gives it: sqrt(2) for ReLU), all that the schemes take from the activation.
 
     kaiming: normal, std = gain / sqrt(fan_in); xavier: normal, std = gain * sqrt(2 / (fan_in +
     fan_out)); both with zero biases and gain 1 for the output layer (it feeds softmax, not f).
@@ -64,8 +67,10 @@ def init_params(
         raise ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     if len(sizes) != 4 or min(sizes) < 1:
         raise ConfigError(f"sizes must be four positive widths (D, H1, H2, K), got {sizes}")
+    if isinstance(gain, bool) or not isinstance(gain, Real) or not gain > 0:
+        hint = "an activation's is get_activation(name).gain"
+        raise ConfigError(f"gain must be a positive number ({hint}), got {gain!r}")
     rng = np.random.default_rng(rng)
-    gain = as_activation(activation).gain
     params: Params = {}
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
         layer_gain = 1.0 if layer == 3 else gain

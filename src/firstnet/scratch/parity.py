@@ -68,9 +68,8 @@ def check_against_autograd(activation: str, seed=0, smoothing=0.1) -> dict[str, 
     """Max absolute difference from autograd, float64, for the loss and every gradient, on a
     784-PARITY_HIDDEN-PARITY_HIDDEN-10 MLP and a batch of PARITY_BATCH random images."""
     rng, hidden, batch = np.random.default_rng(seed), PARITY_HIDDEN, PARITY_BATCH
-    params = init_params(
-        (INPUT_DIM, hidden, hidden, NUM_CLASSES), activation, "default", rng, dtype=np.float64
-    )
+    sizes = (INPUT_DIM, hidden, hidden, NUM_CLASSES)
+    params = init_params(sizes, init="default", rng=rng, dtype=np.float64)
     images = rng.uniform(0, 1, (batch, INPUT_DIM))  # (B, 784)
     labels = rng.integers(0, NUM_CLASSES, batch)  # (B,)
     loss, grads = loss_and_gradients(
