@@ -291,6 +291,10 @@ def cases(work: Path, args, cache: str) -> dict[str, Callable[[], Command]]:
             print(f"(sparse model: {model.stat().st_size:,} bytes, {disk:,.0f} kB on the disk)")
         return run_dir
 
+    def over_sparse(command: str, *rest: str) -> Callable[[], Command]:
+        """`firstnet COMMAND` over the sparse run, then `rest`."""
+        return lambda: (FIRSTNET + [command, str(sparse()), *rest], None, None)
+
     def serve_loading() -> Command:
         # what `firstnet serve` does with the runs it is given, without starting a server
         code = "from pathlib import Path; from firstnet.serve.registry import load_all; "
@@ -328,28 +332,10 @@ def cases(work: Path, args, cache: str) -> dict[str, Callable[[], Command]]:
         "runs, a config.json nested 100,000 deep": runs_over("config-deep", "config.json", "deep"),
         "predict, a config.json FIFO": predict_fifo_config,
         "predict, a picture that is a FIFO": predict_fifo_picture,
-        "predict, a sparse model (+2 GiB tensor)": lambda: (
-            FIRSTNET + ["predict", str(sparse()), str(image)],
-            None,
-            None,
-        ),
-        "eval, a sparse model (+2 GiB tensor)": lambda: (
-            FIRSTNET + ["eval", str(sparse())],
-            None,
-            None,
-        ),
-        "export, a sparse model (+2 GiB tensor)": lambda: (
-            FIRSTNET
-            + [
-                "export",
-                str(sparse()),
-                "--format",
-                "safetensors",
-                "--out",
-                str(work / "export.st"),
-            ],
-            None,
-            None,
+        "predict, a sparse model (+2 GiB tensor)": over_sparse("predict", str(image)),
+        "eval, a sparse model (+2 GiB tensor)": over_sparse("eval"),
+        "export, a sparse model (+2 GiB tensor)": over_sparse(
+            "export", "--format", "safetensors", "--out", str(work / "export.st")
         ),
         "serve's loading, a sparse model (+2 GiB tensor)": serve_loading,
         "data, a .gz bomb (3,000 MB) in FIRSTNET_DATA_DIR": gz_bomb(
