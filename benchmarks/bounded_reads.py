@@ -292,7 +292,7 @@ def cases(work: Path, args, cache: str) -> dict[str, Callable[[], Command]]:
         return run_dir
 
     def over_sparse(command: str, *rest: str) -> Callable[[], Command]:
-        """`firstnet COMMAND` over the sparse run, then `rest`."""
+        """`firstnet` `command` over the sparse run, then `rest`."""
         return lambda: (FIRSTNET + [command, str(sparse()), *rest], None, None)
 
     def serve_loading() -> Command:

@@ -207,10 +207,17 @@ def test_initialisation_has_the_torch_mlp_statistics(activation, init):
     assert biases_are_zero == (init != "default")
 
 
-@pytest.mark.parametrize("gain", ["tanh", 0.0, -1.0, True, None])
-def test_initialisation_refuses_a_gain_that_is_no_positive_number(gain):
-    with pytest.raises(ConfigError, match=r"gain must be a positive number .*got"):
+@pytest.mark.parametrize("gain", ["tanh", 0.0, -1.0, float("nan"), float("inf"), True, None])
+def test_initialisation_refuses_a_gain_that_is_not_a_finite_positive_number(gain):
+    with pytest.raises(ConfigError, match=r"gain must be a finite positive number .*got"):
         init_params((784, 16, 16, 10), gain)
+
+
+def test_initialisation_takes_numpy_and_integer_gains_and_names_an_activation_given_instead():
+    weights = [init_params((6, 5, 5, 3), gain)["W1"] for gain in (2, np.float32(2), 2.0)]
+    assert all(np.array_equal(weights[0], other) for other in weights[1:])
+    with pytest.raises(ConfigError, match=r"get_activation\(name\)\.gain\), got tanh$"):
+        init_params((6, 5, 5, 3), get_activation("tanh"))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ this code and the torch MLP of `firstnet.models` without transposes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Real
 
@@ -56,20 +57,21 @@ def init_params(
     dtype=np.float32,
 ) -> Params:
     """Fresh weights for D -> H1 -> H2 -> K, with the same schemes as `firstnet.models.initialise`.
-    `gain` is the hidden layers' activation's (`Activation.gain`, as torch.nn.init.calculate_gain
-    gives it: sqrt(2) for ReLU), all that the schemes take from the activation.
 
     kaiming: normal, std = gain / sqrt(fan_in); xavier: normal, std = gain * sqrt(2 / (fan_in +
     fan_out)); both with zero biases and gain 1 for the output layer (it feeds softmax, not f).
-    default: PyTorch's own nn.Linear scheme, weights and biases uniform in +-1/sqrt(fan_in).
+    default: PyTorch's own nn.Linear scheme, weights and biases uniform in +-1/sqrt(fan_in), with
+    no gain. `gain` is all a scheme needs of the hidden layers' activation: its `Activation.gain`
+    (torch.nn.init.calculate_gain's number), sqrt(2) for ReLU.
     """
     if init not in INITS:
         raise ConfigError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     if len(sizes) != 4 or min(sizes) < 1:
         raise ConfigError(f"sizes must be four positive widths (D, H1, H2, K), got {sizes}")
-    if isinstance(gain, bool) or not isinstance(gain, Real) or not gain > 0:
-        hint = "an activation's is get_activation(name).gain"
-        raise ConfigError(f"gain must be a positive number ({hint}), got {gain!r}")
+    if isinstance(gain, bool) or not isinstance(gain, Real) or not 0 < gain < math.inf:
+        shown = gain.name if isinstance(gain, Activation) else repr(gain)
+        hint = "for an activation, pass get_activation(name).gain"
+        raise ConfigError(f"gain must be a finite positive number ({hint}), got {shown}")
     rng = np.random.default_rng(rng)
     params: Params = {}
     for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
