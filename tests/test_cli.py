@@ -258,8 +258,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path, mnist, capsys):
     stopped_at = len(runs.read_metrics(run_dir))
     assert 1 <= stopped_at < 4
 
-    result = firstnet("train", "--resume", str(run_dir))
-    assert result.returncode == 0, result.stderr
+    assert main(["train", "--resume", str(run_dir)]) == 0, capsys.readouterr().err
     assert (run_dir / runs.MODEL).is_file() and not (run_dir / runs.CHECKPOINT).exists()
     assert [record["epoch"] for record in runs.read_metrics(run_dir)] == [1, 2, 3, 4]
     assert main(["train", "--resume", str(run_dir)]) == 1
@@ -725,13 +724,14 @@ def test_training_shows_each_epochs_test_accuracy_and_says_last_or_best(capsys, 
     assert "; 1.5 epochs, 2.0 s" in final_line("cnn", history[:2], 1.5)  # the config's count
 
 
-def test_predict_explains_why_confidence_stops_near_91_percent(default_mlp_run, mnist, tmp_path):
+def test_predict_explains_why_confidence_stops_near_91_percent(
+    default_mlp_run, mnist, tmp_path, capsys
+):
     picture = tmp_path / "digit.png"
     Image.fromarray(255 - mnist.test_images[0]).save(picture)
-    result = firstnet("predict", str(default_mlp_run), str(picture))
-    assert result.returncode == 0
-    assert "label smoothing 0.1" in result.stderr and "about 91%" in result.stderr
-    assert "--label-smoothing 0" in result.stderr
+    assert main(["predict", str(default_mlp_run), str(picture)]) == 0
+    said = capsys.readouterr().err
+    assert "label smoothing 0.1" in said and "about 91%" in said and "--label-smoothing 0" in said
 
 
 @pytest.mark.parametrize(

@@ -379,18 +379,19 @@ def test_wrong_search_arguments_are_one_clear_error(tmp_path, capsys):
 # --- several workers, a killed worker, Ctrl-C and resume ------------------------------------------
 
 
-def test_two_journal_workers_finish_exactly_the_budget(tmp_path):
+def test_two_journal_workers_finish_exactly_the_budget(tmp_path, capsys):
     out = tmp_path / "study"
     space = write_space(tmp_path, TINY_SPACE)
-    result = firstnet("search", "--space", space, "--trials", 6, "--workers", 2,
-                      "--out-dir", out, "--no-retrain")  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    code = main(["search", "--space", str(space), "--trials", "6", "--workers", "2",
+                 "--out-dir", str(out), "--no-retrain"])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
     study = journal_study(out)
     assert_budget_exactly(study, 6)
     workers = {t.user_attrs["worker"] for t in finished(study)}
     assert len(workers) == 2  # both worked
     assert len({json.dumps(t.params, sort_keys=True) for t in finished(study)}) == 6
-    assert "Pareto front" in result.stdout
+    assert "Pareto front" in printed.out
     # the dashboard's view of the same storage: optuna-dashboard opens it
     assert dashboard_studies(storages.open_storage(str(out / storages.JOURNAL))) == ["firstnet"]
 
@@ -534,12 +535,12 @@ def test_a_terminal_ctrl_c_stops_local_workers_once_each_and_cleanly(tmp_path):
     assert counts["waiting"] >= 1  # the interrupted trials, queued to run again
 
 
-def test_a_second_search_into_a_study_folder_is_refused(tmp_path):
+def test_a_second_search_into_a_study_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "study"
     out.mkdir()
     (out / "study.json").write_text("{}")
-    result = firstnet("search", "--out-dir", out, "--trials", 1)
-    assert result.returncode == 2 and f"continue it (--resume {out}" in result.stderr
+    assert main(["search", "--out-dir", str(out), "--trials", "1"]) == 2
+    assert f"continue it (--resume {out}" in capsys.readouterr().err
 
 
 # --- a damaged or moved study folder -------------------------------------------------------------
@@ -585,6 +586,28 @@ def another_study(path: Path) -> None:
     optuna.create_study(study_name="other", storage=storages.open_storage(str(path)))
 
 
+@pytest.fixture
+def bounded():
+    """The test is stopped by a TimeoutError after 60 s: a search run in this process over a FIFO
+    it opened for reading would otherwise wait for a writer for ever."""
+
+    def expire(signum, frame):
+        raise TimeoutError("the search blocked for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def one_line(code: int, capsys) -> str:
+    """The one line a refused search printed (its exit status 2), after checking there was one."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    return lines[0]
+
+
 def replace_by(make):
     def damage(path: Path) -> None:
         path.unlink()
@@ -627,17 +650,16 @@ JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one lin
 
 
 @pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
-def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(tmp_path, one_trial_study, damage):
+def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(
+    tmp_path, one_trial_study, damage, bounded, capsys
+):
     out = a_copy(one_trial_study, tmp_path)
     journal = out / storages.JOURNAL
     make, message = JOURNAL_DAMAGES[damage]
     make(journal)
     before = files_of(out)
-    result = firstnet("search", "--resume", out, "--trials", 2, "--no-retrain")
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert lines[0].startswith("firstnet: error: ") and message in lines[0], lines[0]
-    assert str(journal) in lines[0]
+    line = one_line(main(["search", "--resume", str(out), "--trials", "2", "--no-retrain"]), capsys)
+    assert line.startswith("firstnet: error: ") and message in line and str(journal) in line, line
     assert files_of(out) == before  # the journal, study.json and the tables as they were
 
 
@@ -691,19 +713,20 @@ def test_a_study_resumes_from_any_folder(tmp_path, monkeypatch):
     assert json.loads(Path("study/study.json").read_text())["storage"] == "journal.log"
 
 
-def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, one_trial_study):
+def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(
+    tmp_path, one_trial_study, capsys
+):
     out = a_copy(one_trial_study, tmp_path)
     (out / "journal.log").unlink()  # a journal of the same study name that lost its trials
     saved = json.loads((out / "study.json").read_text())
     settings = studies.StudySettings.from_dict(saved["settings"])
     studies.create_or_load(storages.open_storage(str(out / storages.JOURNAL)), settings)
     before = files_of(out)
-    result = firstnet("search", "--resume", out, "--trials", 1, "--no-retrain")
-    assert result.returncode == 2, result.stderr
+    line = one_line(main(["search", "--resume", str(out), "--trials", "1", "--no-retrain"]), capsys)
     said = f"{out / 'trials.json'} lists 1 trials but the storage {out / storages.JOURNAL} holds 0"
-    assert (
-        result.stderr.strip() == f"firstnet: error: {said}: it is not this study's, or lost "
-        "trials; nothing was written. Restore the storage, or start a new study in another folder"
+    assert line == (
+        f"firstnet: error: {said}: it is not this study's, or lost trials; nothing was written. "
+        "Restore the storage, or start a new study in another folder"
     )
     assert files_of(out) == before
 
@@ -716,17 +739,17 @@ def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(tmp_path, o
         ('{"storage": "journal.log"}', "is not a study's"),
     ],
 )
-def test_a_damaged_study_json_is_one_clear_line(tmp_path, one_trial_study, text, message):
+def test_a_damaged_study_json_is_one_clear_line(
+    tmp_path, one_trial_study, text, message, bounded, capsys
+):
     out = a_copy(one_trial_study, tmp_path)
     (out / "study.json").unlink()
     if text is None:
         os.mkfifo(out / "study.json")
     else:
         (out / "study.json").write_text(text)
-    result = firstnet("search", "--resume", out, "--no-retrain")
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1, result.stderr
-    assert message in lines[0] and str(out / "study.json") in lines[0]
+    line = one_line(main(["search", "--resume", str(out), "--no-retrain"]), capsys)
+    assert message in line and str(out / "study.json") in line
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
@@ -776,13 +799,13 @@ def database_study(url: str, name: str):
     return lambda: optuna.load_study(study_name=name, storage=storages.open_storage(url))
 
 
-def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres):
+def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres, capsys):
     name = f"t{uuid.uuid4().hex[:8]}"
     out = tmp_path / "study"
     space = write_space(tmp_path, TINY_SPACE)
-    result = firstnet("search", "--space", space, "--trials", 6, "--workers", 2, "--out-dir", out,
-                      "--no-retrain", "--storage", postgres, "--study", name)  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    code = main(["search", "--space", str(space), "--trials", "6", "--workers", "2", "--out-dir",
+                 str(out), "--no-retrain", "--storage", postgres, "--study", name])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
     study = database_study(postgres, name)()
     assert_budget_exactly(study, 6)
     assert len({t.user_attrs["worker"] for t in finished(study)}) == 2
