@@ -48,6 +48,7 @@ TINY_SPACE = {
 }
 # Trials of four short epochs (about a second in all): one caught after its first epoch's report
 # (`running_trial(reported=True)`) is in the middle of its training.
+BOUND_S = 120  # the longest a search run in the test's own process may take (`bounded`)
 SLOW_SPACE = {
     "params": {"hidden": {"choices": [256]}, "lr": {"low": 0.05, "high": 0.3, "log": True}},
     "fixed": {"model": "mlp", "depth": 1, "epochs": 4, "batch_size": 256, "tta": False},
@@ -379,7 +380,7 @@ def test_wrong_search_arguments_are_one_clear_error(tmp_path, capsys):
 # --- several workers, a killed worker, Ctrl-C and resume ------------------------------------------
 
 
-def test_two_journal_workers_finish_exactly_the_budget(tmp_path, capsys):
+def test_two_journal_workers_finish_exactly_the_budget(tmp_path, bounded, capsys):
     out = tmp_path / "study"
     space = write_space(tmp_path, TINY_SPACE)
     code = main(["search", "--space", str(space), "--trials", "6", "--workers", "2",
@@ -588,14 +589,16 @@ def another_study(path: Path) -> None:
 
 @pytest.fixture
 def bounded():
-    """The test is stopped by a TimeoutError after 60 s: a search run in this process over a FIFO
-    it opened for reading would otherwise wait for a writer for ever."""
+    """A search run in this process fails the test after BOUND_S seconds, as the subprocess's
+    timeout would: one that opened a FIFO for reading would wait for a writer for ever, a hung
+    worker would keep its coordinator waiting. pytest.fail's exception is no Exception, so no
+    `except OSError` of the search can take it for an error of its own."""
 
     def expire(signum, frame):
-        raise TimeoutError("the search blocked for 60 s")
+        pytest.fail(f"the search ran for more than {BOUND_S} s", pytrace=False)
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(60)
+    signal.alarm(BOUND_S)
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
@@ -604,7 +607,7 @@ def bounded():
 def one_line(code: int, capsys) -> str:
     """The one line a refused search printed (its exit status 2), after checking there was one."""
     lines = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(lines) == 1, lines
+    assert code == 2 and len(lines) == 1, (code, lines)
     return lines[0]
 
 
@@ -649,6 +652,7 @@ JOURNAL_DAMAGES = {  # how each damages the journal of a study, what the one lin
 }
 
 
+@pytest.mark.filterwarnings("error")  # a warning would be a second line of a process's stderr
 @pytest.mark.parametrize("damage", JOURNAL_DAMAGES)
 def test_a_damaged_journal_is_one_clear_line_and_loses_nothing(
     tmp_path, one_trial_study, damage, bounded, capsys
@@ -713,8 +717,9 @@ def test_a_study_resumes_from_any_folder(tmp_path, monkeypatch):
     assert json.loads(Path("study/study.json").read_text())["storage"] == "journal.log"
 
 
+@pytest.mark.filterwarnings("error")
 def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(
-    tmp_path, one_trial_study, capsys
+    tmp_path, one_trial_study, bounded, capsys
 ):
     out = a_copy(one_trial_study, tmp_path)
     (out / "journal.log").unlink()  # a journal of the same study name that lost its trials
@@ -739,6 +744,7 @@ def test_tables_are_never_overwritten_by_a_storage_with_fewer_trials(
         ('{"storage": "journal.log"}', "is not a study's"),
     ],
 )
+@pytest.mark.filterwarnings("error")
 def test_a_damaged_study_json_is_one_clear_line(
     tmp_path, one_trial_study, text, message, bounded, capsys
 ):
@@ -799,7 +805,7 @@ def database_study(url: str, name: str):
     return lambda: optuna.load_study(study_name=name, storage=storages.open_storage(url))
 
 
-def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres, capsys):
+def test_two_postgres_workers_finish_exactly_the_budget(tmp_path, postgres, bounded, capsys):
     name = f"t{uuid.uuid4().hex[:8]}"
     out = tmp_path / "study"
     space = write_space(tmp_path, TINY_SPACE)
