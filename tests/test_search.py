@@ -46,9 +46,9 @@ TINY_SPACE = {
     },
     "fixed": {"model": "mlp", "depth": 1, "epochs": 1, "batch_size": 256, "tta": False},
 }
+BOUND_S = 300  # the longest a search run in the test's own process may take (`bounded`), as before
 # Trials of four short epochs (about a second in all): one caught after its first epoch's report
 # (`running_trial(reported=True)`) is in the middle of its training.
-BOUND_S = 300  # the longest a search run in the test's own process may take (`bounded`), as before
 SLOW_SPACE = {
     "params": {"hidden": {"choices": [256]}, "lr": {"low": 0.05, "high": 0.3, "log": True}},
     "fixed": {"model": "mlp", "depth": 1, "epochs": 4, "batch_size": 256, "tta": False},
